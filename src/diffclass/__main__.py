@@ -1,0 +1,3 @@
+from diffclass.cli import main
+
+main()

@@ -1,0 +1,84 @@
+"""What every backbone offers the scorer, what a saved model carries besides its weights, and where models live."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from diffclass.errors import DiffclassError
+
+INFO_FILE = "diffclass.json"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+class Backbone(Protocol):
+    """A conditional noise-prediction network seen through the three calls a diffusion classifier needs."""
+
+    info: ModelInfo
+    alphas_cumprod: torch.Tensor  # [num_train_timesteps], on CPU, float64
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor: ...  # [B,C,H,W] in [-1,1] -> x0
+
+    def condition(self, keys: Sequence[Hashable]) -> torch.Tensor: ...  # one row per key
+
+    def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class ModelInfo:
+    """What the classifier needs at inference, stored beside the weights as `diffclass.json`."""
+
+    backbone: str
+    class_names: list[str]
+    image_size: int
+    channels: int
+    value_range: tuple[float, float] = (-1.0, 1.0)
+    scheduler: dict[str, Any] = field(default_factory=dict)  # DDPMScheduler keyword arguments
+    temperature: float = 1.0  # softmax(-error / temperature) gives calibrated probabilities
+    dataset: str | None = None
+    training: dict[str, Any] = field(default_factory=dict)  # how the weights were made
+
+    def save(self, folder: Path) -> None:
+        (Path(folder) / INFO_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelInfo:
+        path = Path(folder) / INFO_FILE
+        if not path.is_file():
+            raise DiffclassError(f"{folder} is not a diffclass model folder (no {INFO_FILE})")
+        try:
+            raw = json.loads(path.read_text())
+            info = cls(**raw)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise DiffclassError(f"{path} is malformed: {exc}") from None
+        info.value_range = tuple(info.value_range)
+        return info
+
+
+def embedded_models() -> list[str]:
+    return sorted(p.name for p in ASSETS.iterdir() if (p / INFO_FILE).is_file()) if ASSETS.is_dir() else []
+
+
+def resolve_model_folder(name_or_path: str | Path) -> Path:
+    """An embedded model's name (`digits`) or a folder holding `diffclass.json` and safetensors weights."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    if (ASSETS / str(name_or_path) / INFO_FILE).is_file():
+        return ASSETS / str(name_or_path)
+    known = ", ".join(embedded_models()) or "none"
+    raise DiffclassError(f"unknown model {str(name_or_path)!r}: not a folder, nor an embedded model ({known})")
+
+
+def refuse_pickles(folder: Path) -> None:
+    """Weights must be safetensors: a pickle can run arbitrary code when loaded."""
+    pickles = [p.name for p in Path(folder).iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
+    if pickles and not any(p.suffix == ".safetensors" for p in Path(folder).iterdir()):
+        raise DiffclassError(
+            f"{folder} holds pickled weights ({', '.join(sorted(pickles))}); diffclass loads safetensors only"
+        )

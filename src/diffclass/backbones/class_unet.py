@@ -1,0 +1,92 @@
+"""A class-conditional pixel-space UNet (diffusers `UNet2DModel` with a class embedding)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler, UNet2DModel
+
+from diffclass.backbones.base import ModelInfo, refuse_pickles
+from diffclass.errors import DiffclassError
+
+DEFAULT_SCHEDULER = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02)
+
+
+def small_unet_config(image_size: int, channels: int, num_classes: int, width: int = 16) -> dict:
+    """A UNet sized for a CPU: three resolutions, attention only at the coarsest one."""
+    return dict(
+        sample_size=image_size,
+        in_channels=channels,
+        out_channels=channels,
+        layers_per_block=1,
+        block_out_channels=(width, 2 * width, 4 * width),
+        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        norm_num_groups=8,
+        attention_head_dim=8,
+        num_class_embeds=num_classes,
+    )
+
+
+class ClassConditionalUNet:
+    """Backbone for supervised diffusion classification: condition = class index, x0 = the pixels."""
+
+    def __init__(self, unet: UNet2DModel, info: ModelInfo, device: str | torch.device = "cpu"):
+        self.unet = unet.to(device).eval()
+        self.info = info
+        self.device = torch.device(device)
+        scheduler = DDPMScheduler(**(info.scheduler or DEFAULT_SCHEDULER))
+        self.alphas_cumprod = scheduler.alphas_cumprod.to(torch.float64)
+
+    @classmethod
+    def create(cls, class_names: Sequence[str], image_size: int, channels: int, width: int = 16, **info_kw):
+        unet = UNet2DModel(**small_unet_config(image_size, channels, len(class_names), width))
+        info = ModelInfo(
+            backbone="class_unet",
+            class_names=list(class_names),
+            image_size=image_size,
+            channels=channels,
+            scheduler=dict(DEFAULT_SCHEDULER),
+            **info_kw,
+        )
+        return cls(unet, info)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu") -> ClassConditionalUNet:
+        folder = Path(folder)
+        info = ModelInfo.load(folder)
+        refuse_pickles(folder)
+        try:
+            unet = UNet2DModel.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
+        except (OSError, ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DiffclassError(f"cannot load the network in {folder}: {first}") from None
+        if unet.config.num_class_embeds != len(info.class_names):
+            raise DiffclassError(
+                f"{folder}: the network has {unet.config.num_class_embeds} class embeddings but "
+                f"{len(info.class_names)} class names"
+            )
+        return cls(unet, info, device)
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.unet.save_pretrained(folder, safe_serialization=True)
+        self.info.save(folder)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        size = self.info.image_size
+        if images.shape[-2:] != (size, size):
+            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        if images.shape[1] != self.info.channels:
+            raise DiffclassError(f"images have {images.shape[1]} channels, the model expects {self.info.channels}")
+        return images.to(self.device, torch.float32)
+
+    def condition(self, keys: Sequence[Hashable]) -> torch.Tensor:
+        return torch.as_tensor(list(keys), dtype=torch.long, device=self.device)
+
+    def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.unet(x_t, t, class_labels=cond).sample

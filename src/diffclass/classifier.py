@@ -1,0 +1,150 @@
+"""The public face of the engine: a loaded model plus a scorer, classifying images with any strategy."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from diffclass.backbones import Backbone, load_backbone, resolve_model_folder
+from diffclass.data.images import load_image, to_model_input
+from diffclass.scoring import ErrorScorer, Loss, TimestepGrid
+from diffclass.strategies import Strategy, drive, make_strategy
+
+
+@dataclass
+class Decision:
+    """One image's verdict. `probabilities` is softmax(-score / temperature) over the classes that were scored
+    (classes a strategy never scored get 0); `nfe` counts (condition, timestep) evaluations for this image."""
+
+    label: int
+    class_name: str
+    ranking: list[int]
+    scores: dict[int, float]
+    probabilities: dict[int, float]
+    nfe: int
+    seconds: float
+    trace: list[dict] = field(default_factory=list)
+
+    def top(self, k: int = 5) -> list[tuple[int, float]]:
+        return [(c, self.probabilities.get(c, 0.0)) for c in self.ranking[:k]]
+
+
+def content_id(image: torch.Tensor) -> str:
+    return hashlib.sha256(image.detach().cpu().float().numpy().tobytes()).hexdigest()[:16]
+
+
+class Classifier:
+    """A diffusion classifier: `classify` scores every class by denoising error and returns `Decision`s."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        *,
+        loss: Loss = "l2",
+        batch_size: int = 256,
+        seed: int = 0,
+        grid: TimestepGrid | None = None,
+        model_name: str = "",
+    ):
+        self.backbone = backbone
+        self.scorer = ErrorScorer(backbone, grid, loss=loss, batch_size=batch_size, seed=seed)
+        self.model_name = model_name
+
+    @classmethod
+    def load(cls, name_or_path: str | Path = "digits", device: str = "cpu", **options) -> Classifier:
+        """An embedded model's name (`digits`) or a diffclass model folder."""
+        folder = resolve_model_folder(name_or_path)
+        return cls(load_backbone(folder, device=device), model_name=str(name_or_path), **options)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.backbone.info.class_names
+
+    def strategy(self, spec: str | Strategy = "adaptive") -> Strategy:
+        return make_strategy(spec, len(self.class_names))
+
+    def images_per_pass(self) -> int:
+        """How many images to run in lockstep: enough that the first stage fills about one batch."""
+        return max(1, self.scorer.batch_size // len(self.class_names))
+
+    def prepare(self, images: Sequence[str | Path | Image.Image]) -> torch.Tensor:
+        """Files or PIL images of any size and mode -> the model's [B, C, H, W] input in [-1, 1]."""
+        info = self.backbone.info
+        tensors = []
+        for image in images:
+            if isinstance(image, Image.Image):
+                tensors.append(to_model_input(image, info.image_size, info.channels)[0])
+            else:
+                tensors.append(load_image(image, info.image_size, info.channels).tensor)
+        return torch.stack(tensors)
+
+    def classify(
+        self,
+        images: torch.Tensor | Sequence[str | Path | Image.Image],
+        strategy: str | Strategy = "adaptive",
+        image_ids: Sequence[str] | None = None,
+    ) -> list[Decision]:
+        """Classify images: a [B, C, H, W] tensor in [-1, 1], or files / PIL images (converted and resized).
+
+        Ids key the noise bank (default: a hash of the content, so an image gets the same noise wherever it is).
+        """
+        if not isinstance(images, torch.Tensor):
+            images = self.prepare(images)
+        strategy = self.strategy(strategy)
+        image_ids = list(image_ids) if image_ids is not None else [content_id(im) for im in images]
+        decisions = []
+        step = self.images_per_pass()
+        for start in range(0, len(images), step):
+            began = time.perf_counter()
+            memos = self.scorer.start(images[start : start + step], image_ids[start : start + step])
+            outcomes = drive(memos, strategy, range(len(self.class_names)))
+            seconds = (time.perf_counter() - began) / len(memos)
+            for memo, outcome in zip(memos, outcomes):
+                decisions.append(self._decision(outcome, memo.nfe, seconds))
+        return decisions
+
+    def _decision(self, outcome, nfe: int, seconds: float) -> Decision:
+        temperature = self.backbone.info.temperature
+        scored = list(outcome.scores)
+        logits = torch.tensor([-outcome.scores[c] / temperature for c in scored], dtype=torch.float64)
+        probs = torch.softmax(logits, 0).tolist() if scored else []
+        label = int(outcome.ranking[0])
+        return Decision(
+            label=label,
+            class_name=self.class_names[label],
+            ranking=[int(c) for c in outcome.ranking],
+            scores={int(c): s for c, s in outcome.scores.items()},
+            probabilities={int(c): p for c, p in zip(scored, probs)},
+            nfe=nfe,
+            seconds=seconds,
+            trace=outcome.trace,
+        )
+
+
+def fit_temperature(classifier: Classifier, images: torch.Tensor, labels: torch.Tensor, ids: Sequence[str]) -> float:
+    """The temperature minimising the negative log-likelihood of softmax(-error / T) on labelled images.
+
+    Raw errors differ between classes by a few thousandths, so softmax(-error) is nearly uniform; a fitted
+    temperature turns the ranking into usable probabilities.
+    """
+    decisions = classifier.classify(images, "exhaustive(n=16)", ids)
+    scores = torch.tensor([[d.scores[c] for c in range(len(classifier.class_names))] for d in decisions])
+    scores = scores - scores.mean(dim=1, keepdim=True)
+    log_t = torch.tensor(math.log(scores.std().item() + 1e-12), requires_grad=True, dtype=torch.float64)
+    optimizer = torch.optim.LBFGS([log_t], max_iter=100, line_search_fn="strong_wolfe")
+
+    def nll():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(-scores / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(nll)
+    return float(log_t.exp())

@@ -1,0 +1,224 @@
+"""The `diffclass` command: each subcommand parses, calls one library function, and prints with rich."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from diffclass.errors import DiffclassError
+from diffclass.progress import console, print_error
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def root() -> None:
+    """Classify images with diffusion models, and make it fast."""
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option(help="Folder for the trained model and its checkpoint.")],
+    dataset: Annotated[str, typer.Option(help="Training data (embedded name).")] = "digits",
+    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 3000,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
+    width: Annotated[int, typer.Option(help="Channels of the first UNet level (doubles twice).")] = 16,
+    image_size: Annotated[int | None, typer.Option(help="Resize the data to this size.")] = None,
+    ema_decay: Annotated[float, typer.Option(help="EMA decay of the saved weights.")] = 0.999,
+    checkpoint_every: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.")] = 500,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in OUT.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of weights, batches, timesteps and noise.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+):
+    """Train a class-conditional diffusion UNet (DDPM loss, AdamW, EMA)."""
+    from diffclass.backbones import ClassConditionalUNet, load_backbone
+    from diffclass.data import load_dataset
+    from diffclass.training import TrainConfig
+    from diffclass.training import train as run_training
+
+    data = load_dataset(dataset, "train", image_size)
+    if resume:
+        backbone = load_backbone(out) if (out / "diffclass.json").is_file() else None
+    else:
+        backbone = None
+    if backbone is None:
+        torch_seed(seed)
+        backbone = ClassConditionalUNet.create(
+            data.class_names, data.images.shape[-1], data.images.shape[1], width=width, dataset=dataset
+        )
+    config = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        ema_decay=ema_decay,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+        device=device,
+    )
+    run_training(backbone, data, out, config, resume=resume)
+    console.print(f"saved model to {out}")
+
+
+def torch_seed(seed: int) -> None:
+    import torch
+
+    torch.manual_seed(seed)
+
+
+ModelOption = Annotated[str, typer.Option("--model", "-m", help="Embedded model name or model folder.")]
+StrategyOption = Annotated[
+    str,
+    typer.Option("--strategy", "-s", help="Strategy name, optionally with options: adaptive(keep=2,1;n=8,64)."),
+]
+SeedOption = Annotated[int, typer.Option(help="Seed of the noise bank.")]
+BatchOption = Annotated[int, typer.Option(help="(image, class, timestep) triples per network call.")]
+LossOption = Annotated[str, typer.Option(help="Denoising error: l1, l2 or huber.")]
+DeviceOption = Annotated[str, typer.Option(help="cpu or cuda.")]
+
+
+def _classifier(model: str, seed: int, batch_size: int, loss: str, device: str):
+    from diffclass.classifier import Classifier
+    from diffclass.scoring import LOSSES
+
+    if loss not in LOSSES:
+        raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    return Classifier.load(model, device=device, seed=seed, batch_size=batch_size, loss=loss)
+
+
+@app.command()
+def evaluate(
+    model: ModelOption = "digits",
+    dataset: Annotated[str | None, typer.Option(help="Dataset name (default: the model's own).")] = None,
+    strategy: StrategyOption = "adaptive",
+    limit: Annotated[int | None, typer.Option(help="Evaluate only the first N test images.")] = None,
+    seed: SeedOption = 0,
+    batch_size: BatchOption = 256,
+    loss: LossOption = "l2",
+    device: DeviceOption = "cpu",
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON here.")] = None,
+):
+    """Measure top-1, top-5, NFEs and seconds per image on a labelled test split."""
+    from diffclass.data import load_dataset
+    from diffclass.evaluation import evaluate as run_evaluation
+    from diffclass.report import summary_table, write_json
+
+    clf = _classifier(model, seed, batch_size, loss, device)
+    data = load_dataset(dataset or clf.backbone.info.dataset or "digits", "test", clf.backbone.info.image_size)
+    summary = run_evaluation(clf, data, strategy, limit=limit)
+    console.print(summary_table([summary]))
+    if json_path:
+        write_json(json_path, summary.to_json())
+        console.print(f"wrote {json_path}")
+
+
+@app.command()
+def classify(
+    images: Annotated[list[Path], typer.Argument(help="PNG/JPEG files of any size or mode.")],
+    model: ModelOption = "digits",
+    strategy: StrategyOption = "adaptive",
+    top_k: Annotated[int, typer.Option(help="Classes to show per image.")] = 3,
+    seed: SeedOption = 0,
+    batch_size: BatchOption = 256,
+    loss: LossOption = "l2",
+    device: DeviceOption = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+):
+    """Predict the class of each image, with the top-k classes and their probabilities."""
+    import json
+
+    import torch
+
+    from diffclass.data.images import load_image
+    from diffclass.report import classify_table
+
+    clf = _classifier(model, seed, batch_size, loss, device)
+    info = clf.backbone.info
+    loaded, failures = [], []
+    for path in images:
+        try:
+            loaded.append((path, load_image(path, info.image_size, info.channels)))
+        except DiffclassError as exc:
+            failures.append(str(exc))
+    for failure in failures:
+        print_error(failure)
+    if loaded:
+        tensors = torch.stack([item.tensor for _, item in loaded])
+        decisions = clf.classify(tensors, strategy, [item.image_id for _, item in loaded])
+        rows = [
+            dict(
+                path=str(path),
+                prediction=d.class_name,
+                label=d.label,
+                top=[dict(label=c, name=clf.class_names[c], probability=p) for c, p in d.top(top_k)],
+                nfe=d.nfe,
+                converted=item.notes,
+            )
+            for (path, item), d in zip(loaded, decisions)
+        ]
+        if as_json:
+            print(json.dumps(rows, indent=2))
+        else:
+            console.print(classify_table(rows))
+    if failures:
+        raise typer.Exit(2)
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option(help="PNG file for the grid.")] = Path("samples.png"),
+    model: ModelOption = "digits",
+    per_class: Annotated[int, typer.Option(help="Samples per class (one row per class).")] = 8,
+    steps: Annotated[int, typer.Option(help="DDIM steps.")] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the starting noise.")] = 0,
+    device: DeviceOption = "cpu",
+):
+    """Draw a grid of generated samples, one row per class (DDIM, seeded)."""
+    import torch
+
+    from diffclass.backbones import load_backbone
+    from diffclass.training import sample as draw
+    from diffclass.training import save_sample_grid
+
+    backbone = load_backbone(model, device=device)
+    names = backbone.info.class_names
+    labels = torch.arange(len(names)).repeat_interleave(per_class)
+    images = draw(backbone, labels, steps=steps, seed=seed)
+    save_sample_grid(images, names, per_class, out)
+    console.print(f"wrote {out}")
+
+
+@app.command("fit-temperature")
+def fit_temperature_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to update.")],
+    images: Annotated[int, typer.Option(help="Training images to fit on.")] = 200,
+    seed: SeedOption = 0,
+):
+    """Fit the softmax temperature on training images and store it in the model's diffclass.json."""
+    from diffclass.classifier import fit_temperature
+    from diffclass.data import load_dataset
+
+    clf = _classifier(str(model), seed, 256, "l2", "cpu")
+    info = clf.backbone.info
+    data = load_dataset(info.dataset or "digits", "train", info.image_size)
+    data = data.subset(torch_randperm(len(data), seed)[:images])
+    info.temperature = fit_temperature(clf, data.images, data.labels, data.ids)
+    info.save(model)
+    console.print(f"temperature {info.temperature:.3g} saved to {model}")
+
+
+def torch_randperm(n: int, seed: int) -> list[int]:
+    import torch
+
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+def main() -> None:
+    try:
+        app()
+    except DiffclassError as exc:
+        print_error(str(exc))
+        sys.exit(2)

@@ -1,0 +1,83 @@
+"""Reading image files of any size, mode and format into model-ready tensors, saying what was converted."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from diffclass.errors import DiffclassError
+
+MAX_PIXELS = 200_000_000  # refuse larger images instead of running out of memory
+
+
+@dataclass
+class LoadedImage:
+    tensor: torch.Tensor  # [C, H, W] in [-1, 1]
+    image_id: str  # content hash: the noise bank follows the image, not its path
+    notes: list[str]  # conversions made, e.g. "RGBA -> L", "resized 640x480 -> 16x16"
+
+
+def _open(path: Path) -> Image.Image:
+    if not path.exists():
+        raise DiffclassError(f"{path}: no such file")
+    if path.is_dir():
+        raise DiffclassError(f"{path}: is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise DiffclassError(f"{path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            if image.width * image.height > MAX_PIXELS:
+                raise DiffclassError(f"{path}: {image.width}x{image.height} is too large to classify")
+            image.draft("RGB", (1024, 1024))  # JPEG: decode at reduced size when the file is huge
+            image.load()
+    except DiffclassError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DiffclassError(f"{path}: not an image diffclass can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DiffclassError(f"{path}: corrupt image ({exc})") from None
+    return image
+
+
+def to_model_input(image: Image.Image, size: int, channels: int) -> tuple[torch.Tensor, list[str]]:
+    """Convert mode, resize the short side to `size` and centre-crop; report every change."""
+    notes = []
+    if getattr(image, "n_frames", 1) > 1:
+        notes.append(f"first of {image.n_frames} frames")
+        image.seek(0)
+    image = ImageOps.exif_transpose(image)
+    target_mode = "L" if channels == 1 else "RGB"
+    if image.mode != target_mode:
+        source = image.mode
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+            image = Image.alpha_composite(background, image.convert("RGBA"))
+        elif image.mode.startswith("I;16") or image.mode in ("I", "F"):
+            array = np.asarray(image, dtype=np.float64)
+            span = max(array.max() - array.min(), 1e-12)
+            image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
+        image = image.convert(target_mode)
+        notes.append(f"{source} -> {target_mode}")
+    if image.size != (size, size):
+        before = f"{image.width}x{image.height}"
+        image = ImageOps.fit(image, (size, size), method=Image.Resampling.BICUBIC)
+        notes.append(f"resized {before} -> {size}x{size}")
+    array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
+    tensor = torch.from_numpy(array.reshape(size, size, channels)).permute(2, 0, 1).contiguous()
+    return tensor, notes
+
+
+def load_image(path: str | Path, size: int, channels: int) -> LoadedImage:
+    path = Path(path)
+    image = _open(path)
+    tensor, notes = to_model_input(image, size, channels)
+    image_id = hashlib.sha256(tensor.numpy().tobytes()).hexdigest()[:16]
+    return LoadedImage(tensor, image_id, notes)

@@ -1,0 +1,153 @@
+"""The engine every strategy shares: noise bank, nested timestep grid, memoised errors, batching, NFE count.
+
+One rule makes results reproducible, batch-size invariant, shardable and resumable: the noise of an image
+depends only on (seed, image id, slot), never on the batch, the order or the other images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Hashable, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from diffclass.backbones.base import Backbone
+from diffclass.errors import DiffclassError
+
+Loss = Literal["l1", "l2", "huber"]
+LOSSES = ("l1", "l2", "huber")
+
+
+class NonFiniteError(DiffclassError):
+    """The network returned NaN or Inf: the run stops instead of ranking garbage."""
+
+
+class TimestepGrid:
+    """`size` evenly spaced timesteps over [t_min, t_max], ordered so that every prefix is spread too.
+
+    Slot i uses timestep `timesteps[i % size]`; the order is the bit-reversal permutation, so the first 2^k slots
+    are an evenly spaced grid of their own and a strategy asking for more slots only adds timesteps. Slots past
+    `size` revisit the same timesteps with fresh noise (several noise samples per timestep).
+    """
+
+    def __init__(self, t_min: int = 0, t_max: int = 999, size: int = 64):
+        if not 0 <= t_min <= t_max:
+            raise DiffclassError(f"bad timestep range [{t_min}, {t_max}]")
+        if size < 1:
+            raise DiffclassError(f"timestep grid size must be positive, got {size}")
+        self.t_min, self.t_max, self.size = t_min, t_max, size
+        width = (t_max - t_min + 1) / size
+        bits = max(1, math.ceil(math.log2(size)))
+        order = [j for j in sorted(range(2**bits), key=lambda j: int(f"{j:0{bits}b}"[::-1], 2)) if j < size]
+        self.timesteps = [min(t_max, t_min + int((j + 0.5) * width)) for j in order]
+
+    def timestep(self, slot: int) -> int:
+        return self.timesteps[slot % self.size]
+
+    def __repr__(self) -> str:
+        return f"TimestepGrid(t_min={self.t_min}, t_max={self.t_max}, size={self.size})"
+
+
+def noise_seed(seed: int, image_id: str, slot: int) -> int:
+    digest = hashlib.sha256(f"{seed}\x00{image_id}\x00{slot}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+class ImageErrors:
+    """The memo of one image: error of every (candidate, slot) pair computed so far, and the NFEs spent."""
+
+    def __init__(self, scorer: ErrorScorer, x0: torch.Tensor, image_id: str):
+        self.scorer = scorer
+        self.x0 = x0
+        self.image_id = image_id
+        self.memo: dict[tuple[Hashable, int], float] = {}
+        self.nfe = 0
+        self._noise: dict[int, torch.Tensor] = {}
+
+    def noise(self, slot: int) -> torch.Tensor:
+        """The bank's epsilon for a slot; identical for every candidate of this image."""
+        if slot not in self._noise:
+            gen = torch.Generator().manual_seed(noise_seed(self.scorer.seed, self.image_id, slot))
+            self._noise[slot] = torch.randn(self.x0.shape, generator=gen).to(self.x0.device, self.x0.dtype)
+        return self._noise[slot]
+
+    def missing(self, candidates: Sequence[Hashable], slots: Sequence[int]) -> list[tuple[Hashable, int]]:
+        return [(c, s) for c in candidates for s in slots if (c, s) not in self.memo]
+
+    def errors(self, candidates: Sequence[Hashable], slots: int | Sequence[int]) -> torch.Tensor:
+        """[len(candidates), len(slots)] errors; computes only the pairs not already in the memo."""
+        slots = range(slots) if isinstance(slots, int) else slots
+        self.scorer.compute([(self, candidates, slots)])
+        return self.lookup(candidates, slots)
+
+    def lookup(self, candidates: Sequence[Hashable], slots: Sequence[int]) -> torch.Tensor:
+        return torch.tensor([[self.memo[(c, s)] for s in slots] for c in candidates], dtype=torch.float64)
+
+
+class ErrorScorer:
+    """Turns (image, candidate, slot) triples into denoising errors, batching triples of several images."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        grid: TimestepGrid | None = None,
+        loss: Loss = "l2",
+        batch_size: int = 256,
+        seed: int = 0,
+    ):
+        if loss not in LOSSES:
+            raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        if batch_size < 1:
+            raise DiffclassError(f"batch size must be positive, got {batch_size}")
+        self.backbone = backbone
+        self.grid = grid or TimestepGrid()
+        self.loss = loss
+        self.batch_size = batch_size
+        self.seed = seed
+        self.network_calls = 0  # forward passes (each holds up to batch_size NFEs)
+
+    @torch.no_grad()
+    def start(self, images: torch.Tensor, image_ids: Sequence[str]) -> list[ImageErrors]:
+        """Encode a batch of images once; the returned memos share this scorer."""
+        x0 = self.backbone.encode(images)
+        return [ImageErrors(self, x0[i], image_id) for i, image_id in enumerate(image_ids)]
+
+    def _error(self, eps_hat: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        fn = {"l1": F.l1_loss, "l2": F.mse_loss, "huber": F.huber_loss}[self.loss]
+        return fn(eps_hat.float(), eps.float(), reduction="none").flatten(1).mean(1)
+
+    @torch.no_grad()
+    def compute(self, requests: Sequence[tuple[ImageErrors, Sequence[Hashable], Sequence[int]]]) -> None:
+        """Fill the memos for every requested pair, in forward passes of at most `batch_size` triples."""
+        triples, seen = [], set()
+        for errors, candidates, slots in requests:
+            for c, s in errors.missing(candidates, slots):
+                if (id(errors), c, s) not in seen:
+                    seen.add((id(errors), c, s))
+                    triples.append((errors, c, s))
+        alphas_cumprod = self.backbone.alphas_cumprod
+        for start in range(0, len(triples), self.batch_size):
+            chunk = triples[start : start + self.batch_size]
+            t = torch.tensor([self.grid.timestep(s) for _, _, s in chunk])
+            a = alphas_cumprod[t].to(torch.float32)
+            x0 = torch.stack([e.x0 for e, _, _ in chunk])
+            eps = torch.stack([e.noise(s) for e, _, s in chunk])
+            shape = (-1,) + (1,) * (x0.dim() - 1)
+            a = a.to(x0.device).view(shape)
+            x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+            cond = self.backbone.condition([c for _, c, _ in chunk])
+            eps_hat = self.backbone.predict_noise(x_t.to(x0.dtype), t.to(x0.device), cond)
+            err = self._error(eps_hat, eps).cpu()
+            self.network_calls += 1
+            if not torch.isfinite(err).all():
+                bad = chunk[int((~torch.isfinite(err)).nonzero()[0])]
+                raise NonFiniteError(
+                    f"the network returned NaN/Inf for image {bad[0].image_id!r}, candidate {bad[1]!r}, "
+                    f"timestep {self.grid.timestep(bad[2])}"
+                )
+            for (errors, c, s), value in zip(chunk, err.tolist()):
+                errors.memo[(c, s)] = value
+                errors.nfe += 1

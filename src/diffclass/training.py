@@ -1,0 +1,171 @@
+"""DDPM training of class-conditional UNets (AdamW, EMA, resumable checkpoints) and DDIM sampling from them."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers.training_utils import EMAModel
+from safetensors.torch import load_file, save_file
+
+from diffclass.backbones.class_unet import ClassConditionalUNet
+from diffclass.data.base import ImageDataset
+from diffclass.errors import DiffclassError
+from diffclass.progress import console, progress_bar
+
+CHECKPOINT_DIR = "checkpoint"
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    batch_size: int = 128
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.0
+    ema_decay: float = 0.999
+    checkpoint_every: int = 500
+    seed: int = 0
+    device: str = "cpu"
+
+
+def _batch_generator(seed: int, step: int) -> torch.Generator:
+    """Each step's batch, timesteps and noise depend only on (seed, step), so a resumed run replays exactly."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def _save_checkpoint(folder: Path, step: int, unet, ema: EMAModel, optimizer, config: TrainConfig) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in unet.state_dict().items()}
+    tensors.update({f"ema.{i}": p.detach().cpu().contiguous() for i, p in enumerate(ema.shadow_params)})
+    opt = optimizer.state_dict()
+    for i, state in opt["state"].items():
+        for k, v in state.items():
+            tensors[f"optim.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    ema_scalars = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"}
+    meta = dict(step=step, config=asdict(config), ema=ema_scalars, param_groups=opt["param_groups"])
+    save_file(tensors, str(folder / "train_state.safetensors.tmp"))
+    (folder / "train_state.safetensors.tmp").replace(folder / "train_state.safetensors")
+    (folder / "train_state.json").write_text(json.dumps(meta, indent=2))
+
+
+def _load_checkpoint(folder: Path, unet, ema: EMAModel, optimizer) -> int:
+    tensors = load_file(str(folder / "train_state.safetensors"))
+    meta = json.loads((folder / "train_state.json").read_text())
+    try:
+        unet.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    except RuntimeError as exc:
+        raise DiffclassError(f"checkpoint in {folder} does not fit this model: {str(exc).splitlines()[0]}") from None
+    ema.load_state_dict(dict(meta["ema"], shadow_params=[tensors[f"ema.{i}"] for i in range(len(ema.shadow_params))]))
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, i, name = key.split(".", 2)
+            state.setdefault(int(i), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    return int(meta["step"])
+
+
+def train(
+    backbone: ClassConditionalUNet,
+    dataset: ImageDataset,
+    out_dir: str | Path,
+    config: TrainConfig,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> ClassConditionalUNet:
+    """Train with the epsilon-prediction DDPM loss; the saved model holds the EMA weights."""
+    out_dir = Path(out_dir)
+    device = torch.device(config.device)
+    torch.manual_seed(config.seed)
+    unet = backbone.unet.to(device).train()
+    scheduler = DDPMScheduler(**backbone.info.scheduler)
+    alphas_cumprod = scheduler.alphas_cumprod.to(device)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    lr_schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / max(1, config.warmup_steps))
+    )
+    ema = EMAModel(unet.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=3 / 4)
+    start = 0
+    checkpoint = out_dir / CHECKPOINT_DIR
+    if resume:
+        if not (checkpoint / "train_state.json").is_file():
+            raise DiffclassError(f"nothing to resume: no checkpoint in {checkpoint}")
+        start = _load_checkpoint(checkpoint, unet, ema, optimizer)
+        lr_schedule.last_epoch = start
+        console.print(f"resumed from step {start}")
+    images = dataset.images.to(device)
+    labels = dataset.labels.to(device)
+    started = time.time()
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task("train", total=config.steps, completed=start, status="")
+        for step in range(start, config.steps):
+            gen = _batch_generator(config.seed, step)
+            idx = torch.randint(len(images), (config.batch_size,), generator=gen).to(device)
+            t = torch.randint(scheduler.config.num_train_timesteps, (config.batch_size,), generator=gen).to(device)
+            eps = torch.randn(images[idx].shape, generator=gen).to(device)
+            a = alphas_cumprod[t].view(-1, 1, 1, 1)
+            x_t = a.sqrt() * images[idx] + (1 - a).sqrt() * eps
+            loss = F.mse_loss(unet(x_t, t, class_labels=labels[idx]).sample, eps)
+            if not torch.isfinite(loss):
+                raise DiffclassError(f"training diverged at step {step} (loss {loss.item()}); lower --lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+            optimizer.step()
+            lr_schedule.step()
+            ema.step(unet.parameters())
+            bar.update(task, advance=1, status=f"loss {loss.item():.4f}")
+            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+                _save_checkpoint(checkpoint, step + 1, unet, ema, optimizer, config)
+                if not bar.live.is_started or not console.is_terminal:
+                    console.print(f"step {step + 1}/{config.steps} loss {loss.item():.4f}")
+    ema.copy_to(unet.parameters())
+    unet.eval()
+    backbone.info.training = dict(asdict(config), seconds=round(time.time() - started, 1), dataset=dataset.name)
+    backbone.info.dataset = dataset.name
+    backbone.save_pretrained(out_dir)
+    return backbone
+
+
+@torch.no_grad()
+def sample(backbone: ClassConditionalUNet, labels: torch.Tensor, steps: int = 50, seed: int = 0) -> torch.Tensor:
+    """DDIM samples for the given class labels, in [-1, 1]; the same seed gives the same images."""
+    scheduler = DDIMScheduler(**backbone.info.scheduler)
+    scheduler.set_timesteps(steps)
+    info = backbone.info
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn((len(labels), info.channels, info.image_size, info.image_size), generator=gen)
+    x = x.to(backbone.device)
+    cond = labels.to(backbone.device)
+    for t in scheduler.timesteps:
+        eps = backbone.predict_noise(x, t.expand(len(x)).to(backbone.device), cond)
+        x = scheduler.step(eps, t, x).prev_sample
+    return x.clamp(-1, 1).cpu()
+
+
+def save_sample_grid(images: torch.Tensor, class_names: list[str], per_class: int, path: str | Path) -> None:
+    """A PNG grid, one row per class, labelled with the class names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = len(class_names)
+    fig, axes = plt.subplots(rows, per_class, figsize=(per_class * 0.6, rows * 0.6), squeeze=False)
+    pictures = ((images + 1) / 2).permute(0, 2, 3, 1).numpy()
+    for i, ax in enumerate(axes.flat):
+        picture = pictures[i]
+        ax.imshow(picture[..., 0] if picture.shape[-1] == 1 else picture, cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i % per_class == 0:
+            ax.set_ylabel(class_names[i // per_class], rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout(pad=0.2)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

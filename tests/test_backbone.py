@@ -1,0 +1,74 @@
+import json
+
+import pytest
+import torch
+
+from diffclass.backbones import ClassConditionalUNet, ModelInfo, load_backbone
+from diffclass.classifier import Classifier
+from diffclass.errors import DiffclassError
+from tests.conftest import tiny_backbone
+
+
+def test_save_load_round_trip_gives_identical_errors(backbone, images, tmp_path):
+    backbone.info.temperature = 0.0123
+    backbone.save_pretrained(tmp_path / "model")
+    assert {p.name for p in (tmp_path / "model").iterdir()} >= {
+        "config.json",
+        "diffclass.json",
+        "diffusion_pytorch_model.safetensors",
+    }
+    loaded = load_backbone(tmp_path / "model")
+    assert isinstance(loaded, ClassConditionalUNet)
+    assert loaded.info == backbone.info
+    before = Classifier(backbone).classify(images, "exhaustive(n=5)")
+    after = Classifier(loaded).classify(images, "exhaustive(n=5)")
+    assert [d.scores for d in before] == [d.scores for d in after]
+    assert torch.equal(loaded.alphas_cumprod, backbone.alphas_cumprod)
+
+
+def test_weights_that_do_not_fit_the_config_are_refused(tmp_path):
+    tiny_backbone().save_pretrained(tmp_path / "a")
+    ClassConditionalUNet.create(["x", "y"], image_size=8, channels=1, width=16).save_pretrained(tmp_path / "b")
+    (tmp_path / "a" / "diffusion_pytorch_model.safetensors").replace(
+        tmp_path / "b" / "diffusion_pytorch_model.safetensors"
+    )
+    with pytest.raises(DiffclassError, match="cannot load the network"):
+        load_backbone(tmp_path / "b")
+
+
+def test_class_names_must_match_the_class_embeddings(tmp_path):
+    tiny_backbone().save_pretrained(tmp_path / "m")
+    info = json.loads((tmp_path / "m" / "diffclass.json").read_text())
+    info["class_names"] = ["only", "two"]
+    (tmp_path / "m" / "diffclass.json").write_text(json.dumps(info))
+    with pytest.raises(DiffclassError, match="class embeddings"):
+        load_backbone(tmp_path / "m")
+
+
+def test_pickled_weights_are_refused(tmp_path):
+    tiny_backbone().save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "diffusion_pytorch_model.safetensors").unlink()
+    (tmp_path / "m" / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
+    with pytest.raises(DiffclassError, match="pickled weights"):
+        load_backbone(tmp_path / "m")
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"backbone": "class_unet"}'])
+def test_malformed_model_info_is_refused(tmp_path, content):
+    (tmp_path / "diffclass.json").write_text(content)
+    with pytest.raises(DiffclassError, match="malformed"):
+        ModelInfo.load(tmp_path)
+
+
+def test_unknown_names_and_folders(tmp_path):
+    with pytest.raises(DiffclassError, match="unknown model"):
+        load_backbone("no-such-model")
+    with pytest.raises(DiffclassError, match="not a diffclass model folder"):
+        load_backbone(tmp_path)
+
+
+def test_embedded_digits_model_ships_with_the_package():
+    backbone = load_backbone("digits")
+    assert backbone.info.class_names == [str(d) for d in range(10)]
+    assert backbone.info.temperature != 1.0  # fitted on training images
+    assert backbone.info.training["steps"] > 0

@@ -1,0 +1,127 @@
+import json
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from diffclass.cli import main
+from tests.conftest import tiny_backbone
+
+
+def run_cli(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["diffclass", *map(str, args)])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    backbone = tiny_backbone(classes=[str(d) for d in range(10)])
+    backbone.info.dataset = "digits"
+    backbone.save_pretrained(tmp_path / "model")
+    return tmp_path / "model"
+
+
+@pytest.fixture
+def picture(tmp_path):
+    Image.new("RGB", (50, 30), (200, 10, 10)).save(tmp_path / "pic.png")
+    return tmp_path / "pic.png"
+
+
+def test_evaluate_writes_the_summary_json(monkeypatch, capsys, model_dir, tmp_path):
+    code, out, err = run_cli(
+        monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 6, "--strategy", "exhaustive(n=2)",
+        "--json", tmp_path / "out" / "summary.json",
+    )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_images"] == 6 and summary["nfe_per_image"] == 20 and summary["dataset"] == "digits"
+    assert summary["strategy"] == "exhaustive(n=2)" and 0 <= summary["top1"] <= summary["top5"] <= 1
+    assert {"model", "seconds_per_image"} <= set(summary)
+
+
+def test_classify_prints_json_with_conversions(monkeypatch, capsys, model_dir, picture):
+    code, out, err = run_cli(monkeypatch, capsys, "classify", picture, "--model", model_dir, "--json", "--top-k", 2)
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert row["path"] == str(picture) and len(row["top"]) == 2
+    assert row["top"][0]["probability"] >= row["top"][1]["probability"]
+    assert "RGB -> L" in row["converted"] and "resized 50x30 -> 8x8" in row["converted"]
+
+
+def test_sample_writes_a_png(monkeypatch, capsys, model_dir, tmp_path):
+    code, _, err = run_cli(
+        monkeypatch, capsys, "sample", "--model", model_dir, "--per-class", 2, "--steps", 3, "--out", tmp_path / "s.png"
+    )
+    assert code == 0, err
+    assert Image.open(tmp_path / "s.png").format == "PNG"
+
+
+def _corrupt(tmp_path):
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    return tmp_path / "corrupt.png"
+
+
+def _text(tmp_path):
+    (tmp_path / "notes.jpg").write_text("shopping list")
+    return tmp_path / "notes.jpg"
+
+
+def _misfit(tmp_path):
+    tiny_backbone().save_pretrained(tmp_path / "small")
+    big = tiny_backbone(classes=[str(d) for d in range(10)])
+    big.save_pretrained(tmp_path / "misfit")
+    (tmp_path / "small" / "diffusion_pytorch_model.safetensors").replace(
+        tmp_path / "misfit" / "diffusion_pytorch_model.safetensors"
+    )
+    return tmp_path / "misfit"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (lambda p, m: ["classify", p / "nope.png", "--model", m], "no such file"),
+        (lambda p, m: ["classify", _corrupt(p), "--model", m], "corrupt|not an image"),
+        (lambda p, m: ["classify", _text(p), "--model", m], "not an image"),
+        (lambda p, m: ["evaluate", "--model", m, "--dataset", "imagenet-9000"], "unknown dataset"),
+        (lambda p, m: ["evaluate", "--model", m, "--strategy", "telepathy"], "unknown strategy"),
+        (lambda p, m: ["evaluate", "--model", "no-such-model"], "unknown model"),
+        (lambda p, m: ["evaluate", "--model", m, "--loss", "l7"], "unknown loss"),
+        (lambda p, m: ["evaluate", "--model", _misfit(p)], "cannot load the network"),
+        (lambda p, m: ["evaluate", "--model", m, "--limit", 1, "--json", "/proc/forbidden/x.json"], "cannot write"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_code_2(monkeypatch, capsys, tmp_path, model_dir, args, message):
+    code, out, err = run_cli(monkeypatch, capsys, *args(tmp_path, model_dir))
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err + out
+    import re
+
+    assert re.search(message, lines[0]), lines
+
+
+def test_one_bad_file_does_not_lose_the_others(monkeypatch, capsys, model_dir, picture, tmp_path):
+    code, out, err = run_cli(
+        monkeypatch, capsys, "classify", picture, tmp_path / "gone.png", "--model", model_dir, "--json"
+    )
+    assert code == 2 and "gone.png: no such file" in err
+    assert [row["path"] for row in json.loads(out)] == [str(picture)]
+
+
+def test_python_api_round_trip(model_dir, picture):
+    import diffclass
+
+    clf = diffclass.load(str(model_dir))
+    (decision,) = clf.classify([picture], strategy="exhaustive(n=3)")
+    assert decision.nfe == 30 and decision.label == decision.ranking[0]
+    assert abs(sum(decision.probabilities.values()) - 1) < 1e-9
+    tensor_decision = clf.classify(clf.prepare([picture]), strategy="exhaustive(n=3)")[0]
+    assert tensor_decision.scores == decision.scores
+    assert torch.is_tensor(clf.prepare([Image.open(picture)]))

@@ -1,0 +1,57 @@
+import pytest
+import torch
+from PIL import Image
+
+from diffclass.backbones import load_backbone
+from diffclass.data.base import ImageDataset
+from diffclass.errors import DiffclassError
+from diffclass.training import TrainConfig, sample, save_sample_grid, train
+from tests.conftest import CLASSES, tiny_backbone
+
+
+@pytest.fixture
+def data():
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(20) % len(CLASSES)
+    images = torch.rand(20, 1, 8, 8, generator=gen) * 0.2 + (labels.view(-1, 1, 1, 1) / 2.5 - 1)
+    return ImageDataset("toy", images, labels, CLASSES, [f"toy/{i}" for i in range(20)])
+
+
+def _weights(folder):
+    return load_backbone(folder).unet.state_dict()
+
+
+def test_training_saves_a_loadable_model_with_its_recipe(data, tmp_path):
+    config = TrainConfig(steps=12, batch_size=8, lr=2e-3, warmup_steps=1, checkpoint_every=6)
+    backbone = train(tiny_backbone(), data, tmp_path / "m", config, show_progress=False)
+    loaded = load_backbone(tmp_path / "m")
+    assert loaded.info.training["steps"] == 12 and loaded.info.dataset == "toy"
+    for name, value in loaded.unet.state_dict().items():
+        assert torch.equal(value, backbone.unet.state_dict()[name])
+
+
+def test_resume_continues_exactly_where_it_stopped(data, tmp_path):
+    config = TrainConfig(steps=6, batch_size=8, warmup_steps=2, checkpoint_every=3)
+    train(tiny_backbone(), data, tmp_path / "whole", config, show_progress=False)
+    train(
+        tiny_backbone(), data, tmp_path / "split", TrainConfig(**{**config.__dict__, "steps": 3}), show_progress=False
+    )
+    train(tiny_backbone(seed=9), data, tmp_path / "split", config, resume=True, show_progress=False)
+    whole, split = _weights(tmp_path / "whole"), _weights(tmp_path / "split")
+    for name in whole:
+        assert torch.allclose(whole[name], split[name], atol=1e-6), name
+
+
+def test_resume_without_checkpoint_is_refused(data, tmp_path):
+    with pytest.raises(DiffclassError, match="nothing to resume"):
+        train(tiny_backbone(), data, tmp_path, TrainConfig(steps=2), resume=True, show_progress=False)
+
+
+def test_ddim_samples_are_seeded_and_gridded(tmp_path):
+    backbone = tiny_backbone()
+    labels = torch.arange(len(CLASSES)).repeat_interleave(2)
+    a, b = sample(backbone, labels, steps=4, seed=1), sample(backbone, labels, steps=4, seed=1)
+    assert torch.equal(a, b) and a.shape == (10, 1, 8, 8) and a.abs().max() <= 1
+    assert not torch.equal(a, sample(backbone, labels, steps=4, seed=2))
+    save_sample_grid(a, CLASSES, 2, tmp_path / "grid.png")
+    assert Image.open(tmp_path / "grid.png").size[1] > Image.open(tmp_path / "grid.png").size[0]
