@@ -33,32 +33,33 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in OUT.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of weights, batches, timesteps and noise.")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    tree: Annotated[
+        str | None, typer.Option(help="Label tree (shipped name or JSON): gives internal nodes embeddings.")
+    ] = None,
+    ancestor_probability: Annotated[
+        float, typer.Option(help="With --tree: chance of conditioning a sample on an ancestor of its class.")
+    ] = 0.2,
 ):
     """Train a class-conditional diffusion UNet (DDPM loss, AdamW, EMA)."""
     from diffclass.backbones import ClassConditionalUNet, load_backbone
     from diffclass.data import load_dataset
+    from diffclass.hierarchy import load_tree
     from diffclass.training import TrainConfig
     from diffclass.training import train as run_training
 
     data = load_dataset(dataset, "train", image_size)
-    if resume:
-        backbone = load_backbone(out) if (out / "diffclass.json").is_file() else None
-    else:
-        backbone = None
+    backbone = load_backbone(out) if resume and (out / "diffclass.json").is_file() else None
     if backbone is None:
+        label_tree = load_tree(tree, len(data.class_names)) if tree else None
         torch_seed(seed)
         backbone = ClassConditionalUNet.create(
-            data.class_names, data.images.shape[-1], data.images.shape[1], width=width, dataset=dataset
-        )
+            data.class_names, data.images.shape[-1], data.images.shape[1], width=width, dataset=dataset,
+            tree=label_tree,
+        )  # fmt: skip
     config = TrainConfig(
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        ema_decay=ema_decay,
-        checkpoint_every=checkpoint_every,
-        seed=seed,
-        device=device,
-    )
+        steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay, checkpoint_every=checkpoint_every,
+        seed=seed, device=device, ancestor_probability=ancestor_probability if tree else 0.0,
+    )  # fmt: skip
     run_training(backbone, data, out, config, resume=resume)
     console.print(f"saved model to {out}")
 

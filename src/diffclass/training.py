@@ -32,6 +32,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
     device: str = "cpu"
+    ancestor_probability: float = 0.0  # chance of conditioning a sample on an ancestor of its class instead
 
 
 def _batch_generator(seed: int, step: int) -> torch.Generator:
@@ -71,6 +72,16 @@ def _load_checkpoint(folder: Path, unet, ema: EMAModel, optimizer) -> int:
     return int(meta["step"])
 
 
+def _ancestor_table(backbone: ClassConditionalUNet, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """[num_classes, max_ancestors] rows padded with the class itself, and how many ancestors each class has."""
+    rows = backbone.ancestor_rows()
+    width = max((len(r) for r in rows), default=0)
+    if width == 0:
+        return None, None
+    table = torch.tensor([r + [c] * (width - len(r)) for c, r in enumerate(rows)], device=device)
+    return table, torch.tensor([len(r) for r in rows], device=device)
+
+
 def train(
     backbone: ClassConditionalUNet,
     dataset: ImageDataset,
@@ -101,6 +112,7 @@ def train(
         console.print(f"resumed from step {start}")
     images = dataset.images.to(device)
     labels = dataset.labels.to(device)
+    ancestor_table, ancestor_counts = _ancestor_table(backbone, device)
     started = time.time()
     with progress_bar(show_progress) as bar:
         task = bar.add_task("train", total=config.steps, completed=start, status="")
@@ -111,7 +123,14 @@ def train(
             eps = torch.randn(images[idx].shape, generator=gen).to(device)
             a = alphas_cumprod[t].view(-1, 1, 1, 1)
             x_t = a.sqrt() * images[idx] + (1 - a).sqrt() * eps
-            loss = F.mse_loss(unet(x_t, t, class_labels=labels[idx]).sample, eps)
+            cond = labels[idx]
+            if config.ancestor_probability > 0 and ancestor_table is not None:
+                # ancestor training: an internal node's embedding learns p(x | node), not just its leaves
+                counts = ancestor_counts[cond]
+                swap = (torch.rand(len(cond), generator=gen).to(device) < config.ancestor_probability) & (counts > 0)
+                pick = (torch.rand(len(cond), generator=gen).to(device) * counts).long()
+                cond = torch.where(swap, ancestor_table[cond, pick.clamp(max=ancestor_table.shape[1] - 1)], cond)
+            loss = F.mse_loss(unet(x_t, t, class_labels=cond).sample, eps)
             if not torch.isfinite(loss):
                 raise DiffclassError(f"training diverged at step {step} (loss {loss.item()}); lower --lr")
             optimizer.zero_grad(set_to_none=True)

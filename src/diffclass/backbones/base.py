@@ -42,6 +42,14 @@ class ModelInfo:
     temperature: float = 1.0  # softmax(-error / temperature) gives calibrated probabilities
     dataset: str | None = None
     training: dict[str, Any] = field(default_factory=dict)  # how the weights were made
+    tree: dict[str, Any] | None = None  # LabelTree.to_dict() of the tree the model knows
+    node_conditioning: str | None = None  # how internal tree nodes are conditioned: ancestor / mean / inverted
+    node_embeddings: dict[str, int] = field(default_factory=dict)  # internal node id -> class-embedding row
+
+    def label_tree(self):
+        from diffclass.hierarchy import LabelTree
+
+        return None if self.tree is None else LabelTree.from_dict(self.tree, len(self.class_names))
 
     def save(self, folder: Path) -> None:
         (Path(folder) / INFO_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")

@@ -11,6 +11,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 
 from diffclass.backbones.base import ModelInfo, refuse_pickles
 from diffclass.errors import DiffclassError
+from diffclass.hierarchy import LabelTree
 
 DEFAULT_SCHEDULER = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02)
 
@@ -40,19 +41,57 @@ class ClassConditionalUNet:
         self.device = torch.device(device)
         scheduler = DDPMScheduler(**(info.scheduler or DEFAULT_SCHEDULER))
         self.alphas_cumprod = scheduler.alphas_cumprod.to(torch.float64)
+        self._tree = info.label_tree()
 
     @classmethod
-    def create(cls, class_names: Sequence[str], image_size: int, channels: int, width: int = 16, **info_kw):
-        unet = UNet2DModel(**small_unet_config(image_size, channels, len(class_names), width))
+    def create(
+        cls,
+        class_names: Sequence[str],
+        image_size: int,
+        channels: int,
+        width: int = 16,
+        tree: LabelTree | None = None,
+        **info_kw,
+    ):
+        """A fresh network; with a tree, every internal node but the root gets an embedding row of its own
+        (rows after the classes') for ancestor training."""
+        rows = {}
+        if tree is not None:
+            internal = [n.id for n in tree.walk() if not n.is_leaf and n.id != tree.root]
+            rows = {node_id: len(class_names) + i for i, node_id in enumerate(internal)}
+        unet = UNet2DModel(**small_unet_config(image_size, channels, len(class_names) + len(rows), width))
         info = ModelInfo(
             backbone="class_unet",
             class_names=list(class_names),
             image_size=image_size,
             channels=channels,
             scheduler=dict(DEFAULT_SCHEDULER),
+            tree=tree.to_dict() if tree is not None else None,
+            node_conditioning="ancestor" if tree is not None else None,
+            node_embeddings=rows,
             **info_kw,
         )
         return cls(unet, info)
+
+    def row(self, key: Hashable) -> int:
+        """The class-embedding row of a class index, a leaf id or an internal node id."""
+        if isinstance(key, int):
+            return key
+        if key in self.info.node_embeddings:
+            return self.info.node_embeddings[key]
+        if self._tree is not None and key in self._tree.nodes and self._tree.nodes[key].is_leaf:
+            return self._tree.nodes[key].class_index
+        raise DiffclassError(f"the model has no embedding for tree node {key!r}")
+
+    def ancestor_rows(self) -> list[list[int]]:
+        """For each class, the rows of its ancestors (root excluded) that ancestor training may swap in."""
+        if self._tree is None:
+            return [[] for _ in self.info.class_names]
+        tree = self._tree
+        return [
+            [self.info.node_embeddings[a] for a in tree.ancestors(tree.leaf_of[c]) if a in self.info.node_embeddings]
+            for c in range(len(self.info.class_names))
+        ]
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu") -> ClassConditionalUNet:
@@ -64,10 +103,11 @@ class ClassConditionalUNet:
         except (OSError, ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DiffclassError(f"cannot load the network in {folder}: {first}") from None
-        if unet.config.num_class_embeds != len(info.class_names):
+        expected = len(info.class_names) + len(info.node_embeddings)
+        if unet.config.num_class_embeds != expected:
             raise DiffclassError(
                 f"{folder}: the network has {unet.config.num_class_embeds} class embeddings but "
-                f"{len(info.class_names)} class names"
+                f"{len(info.class_names)} class names and {len(info.node_embeddings)} tree nodes"
             )
         return cls(unet, info, device)
 
@@ -86,7 +126,7 @@ class ClassConditionalUNet:
         return images.to(self.device, torch.float32)
 
     def condition(self, keys: Sequence[Hashable]) -> torch.Tensor:
-        return torch.as_tensor(list(keys), dtype=torch.long, device=self.device)
+        return torch.as_tensor([self.row(k) for k in keys], dtype=torch.long, device=self.device)
 
     def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return self.unet(x_t, t, class_labels=cond).sample

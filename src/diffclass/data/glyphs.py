@@ -1,0 +1,185 @@
+"""`glyphs`: a many-class character benchmark rendered from the fonts that ship inside matplotlib.
+
+106 classes in a 3-level tree (script -> case -> glyph). Train and test are split by font style: the test
+styles never appear in training, so the task is recognising a character in a typeface never seen.
+
+Left out, because they look the same as another class in most fonts (a classifier could not be right except by
+luck): Latin small l (= capital I in sans fonts); the Greek capitals that are Latin capitals (Α Β Ε Ζ Η Ι Κ Μ Ν Ο
+Ρ Τ Υ Χ) and the small letters ο ι κ ν υ (= o, ı, small-cap K, v, u); the Cyrillic capitals that are Latin or
+Greek ones (А В Е К М Н О Р С Т Х, Г П Ф), З (= 3), Ё and Й (= Е, И with a mark too small at 16 px); and all
+Cyrillic small letters, which are mostly small copies of their capitals (a case distinction the Latin script
+already tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from diffclass.data.base import ImageDataset, register_dataset
+from diffclass.hierarchy.tree import LabelTree, TreeNode
+
+GLYPHS_VERSION = 1
+GLYPHS_IMAGE_SIZE = 16
+GLYPHS_SEED = 0
+TRAIN_COPIES = 8  # augmented renders per (class, training style)
+TEST_COPIES = 1  # per (class, held-out style)
+
+SCRIPTS: dict[str, dict[str, str]] = {
+    "Latin": {
+        "capital": "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "small": "abcdefghijkmnopqrstuvwxyz",
+    },
+    "Greek": {
+        "capital": "ΓΔΘΛΞΠΣΦΨΩ",
+        "small": "αβγδεζηθλμξπρστφχψω",
+    },
+    "Cyrillic": {"capital": "БДЖИЛУЦЧШЩЪЫЬЭЮЯ"},
+    "digits": {"digit": "0123456789"},
+}
+
+FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+# style name -> (font file, scripts it covers)
+STYLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{
+        f"{family} {style}".strip(): (f"{file}{suffix}.ttf", ("Latin", "Greek", "Cyrillic", "digits"))
+        for family, file, variants in [
+            ("DejaVu Sans", "DejaVuSans", [("", ""), ("Bold", "-Bold"), ("Oblique", "-Oblique"), ("Bold Oblique", "-BoldOblique")]),
+            ("DejaVu Sans Mono", "DejaVuSansMono", [("", ""), ("Bold", "-Bold"), ("Oblique", "-Oblique"), ("Bold Oblique", "-BoldOblique")]),
+            ("DejaVu Serif", "DejaVuSerif", [("", ""), ("Bold", "-Bold"), ("Italic", "-Italic"), ("Bold Italic", "-BoldItalic")]),
+            ("STIX", "STIXGeneral", [("", ""), ("Bold", "Bol"), ("Italic", "Italic"), ("Bold Italic", "BolIta")]),
+        ]
+        for style, suffix in variants
+    },
+    **{
+        f"Computer Modern {style}": (file, ("Latin", "digits"))
+        for style, file in [("Roman", "cmr10.ttf"), ("Bold", "cmb10.ttf"), ("Sans", "cmss10.ttf"),
+                            ("Italic", "cmti10.ttf"), ("Typewriter", "cmtt10.ttf")]
+    },
+}  # fmt: skip
+TEST_STYLES = ("DejaVu Sans Bold Oblique", "DejaVu Serif Italic", "DejaVu Sans Mono Bold", "STIX")
+
+
+@dataclass(frozen=True)
+class GlyphClass:
+    char: str
+    script: str
+    case: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.script} {self.case} {self.char}" if self.script != "digits" else f"digit {self.char}"
+
+
+def glyph_classes() -> list[GlyphClass]:
+    return [
+        GlyphClass(char, script, case)
+        for script, cases in SCRIPTS.items()
+        for case, chars in cases.items()
+        for char in chars
+    ]
+
+
+def _render(font: ImageFont.FreeTypeFont, char: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    """Draw white on black at 4x, augment (rotation, scale, shift, stroke, blur), downsample, add noise."""
+    canvas = 4 * size
+    image = Image.new("L", (canvas, canvas), 0)
+    ImageDraw.Draw(image).text((canvas / 2, canvas * 0.72), char, fill=255, font=font, anchor="ms")
+    angle = rng.uniform(-10, 10)
+    scale = rng.uniform(0.85, 1.15)
+    dx, dy = rng.uniform(-0.06, 0.06, size=2) * canvas
+    cos, sin = np.cos(np.radians(angle)) / scale, np.sin(np.radians(angle)) / scale
+    cx = cy = canvas / 2
+    # inverse affine map (output -> input) for Image.transform
+    matrix = (cos, sin, cx - cos * (cx + dx) - sin * (cy + dy), -sin, cos, cy + sin * (cx + dx) - cos * (cy + dy))
+    image = image.transform(image.size, Image.Transform.AFFINE, matrix, resample=Image.Resampling.BILINEAR)
+    stroke = rng.choice(["thin", "plain", "plain", "bold"])
+    if stroke == "bold":
+        image = image.filter(ImageFilter.MaxFilter(3))
+    elif stroke == "thin":
+        image = image.filter(ImageFilter.MinFilter(3))
+    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.0, 1.5)))
+    small = np.asarray(image.resize((size, size), Image.Resampling.BOX), dtype=np.float32) / 255
+    small = small + rng.normal(0, rng.uniform(0, 0.06), small.shape)
+    return (np.clip(small, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _font_has(font_path: Path, char: str, font: ImageFont.FreeTypeFont) -> bool:
+    return font.getmask(char).getbbox() is not None
+
+
+def generate_glyphs(size: int = GLYPHS_IMAGE_SIZE, seed: int = GLYPHS_SEED) -> dict[str, np.ndarray]:
+    """Render the whole benchmark; deterministic for a (size, seed) pair."""
+    classes = glyph_classes()
+    out = {f"{split}_{key}": [] for split in ("train", "test") for key in ("images", "labels", "styles")}
+    for style_index, (style, (file, scripts)) in enumerate(STYLES.items()):
+        font = ImageFont.truetype(str(FONT_DIR / file), size=int(4 * size * 0.6))
+        split = "test" if style in TEST_STYLES else "train"
+        copies = TEST_COPIES if split == "test" else TRAIN_COPIES
+        for label, glyph in enumerate(classes):
+            if glyph.script not in scripts or not _font_has(FONT_DIR / file, glyph.char, font):
+                continue
+            for copy in range(copies):
+                rng = np.random.default_rng([seed, style_index, label, copy])
+                out[f"{split}_images"].append(_render(font, glyph.char, rng, size))
+                out[f"{split}_labels"].append(label)
+                out[f"{split}_styles"].append(style_index)
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("DIFFCLASS_CACHE", Path.home() / ".cache" / "diffclass"))
+
+
+def load_glyph_arrays(size: int = GLYPHS_IMAGE_SIZE, seed: int = GLYPHS_SEED) -> dict[str, np.ndarray]:
+    """Generated once per (version, size, seed) and cached on disk as a plain .npz (no pickle)."""
+    path = cache_dir() / f"glyphs-v{GLYPHS_VERSION}-{size}px-seed{seed}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            return dict(data)
+    arrays = generate_glyphs(size, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+    return arrays
+
+
+@register_dataset("glyphs")
+def load_glyphs_dataset(split: str = "test", image_size: int | None = None) -> ImageDataset:
+    size = image_size or GLYPHS_IMAGE_SIZE
+    arrays = load_glyph_arrays(size)
+    images = torch.from_numpy(arrays[f"{split}_images"]).float().unsqueeze(1) / 127.5 - 1
+    labels = torch.from_numpy(arrays[f"{split}_labels"]).long()
+    styles = arrays[f"{split}_styles"]
+    digest = hashlib.sha256(arrays[f"{split}_images"].tobytes()).hexdigest()[:8]
+    ids = [f"glyphs-{digest}/{split}/{i}" for i in range(len(labels))]
+    style_names = list(STYLES)
+    dataset = ImageDataset("glyphs", images, labels, [g.name for g in glyph_classes()], ids)
+    dataset.styles = [style_names[s] for s in styles]  # type: ignore[attr-defined]
+    return dataset
+
+
+def glyph_tree() -> LabelTree:
+    """script -> case -> glyph; Cyrillic has capitals only and digits one case, so those chains have lone children."""
+    nodes = [TreeNode("root", "character", children=list(SCRIPTS))]
+    label = 0
+    for script, cases in SCRIPTS.items():
+        nodes.append(TreeNode(script, f"{script} script" if script != "digits" else "digits",
+                              children=[f"{script}/{case}" for case in cases]))  # fmt: skip
+        for case, chars in cases.items():
+            case_id = f"{script}/{case}"
+            nodes.append(TreeNode(case_id, f"{script} {case} letters" if script != "digits" else "digits",
+                                  children=[f"{case_id}/{char}" for char in chars]))  # fmt: skip
+            for char in chars:
+                glyph = GlyphClass(char, script, case)
+                nodes.append(TreeNode(f"{case_id}/{char}", glyph.name, class_index=label))
+                label += 1
+    return LabelTree(nodes, label)

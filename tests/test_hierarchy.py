@@ -1,0 +1,111 @@
+import json
+
+import pytest
+
+from diffclass.errors import DiffclassError
+from diffclass.hierarchy import LabelTree, TreeNode, load_tree
+
+
+def small_tree() -> LabelTree:
+    return LabelTree(
+        [
+            TreeNode("root", "thing", ["animal", "plant"]),
+            TreeNode("animal", "animal", ["cat", "dog"]),
+            TreeNode("plant", "plant", ["tree"]),
+            TreeNode("tree", "tree", ["oak"]),
+            TreeNode("cat", "cat", class_index=0),
+            TreeNode("dog", "dog", class_index=1),
+            TreeNode("oak", "oak", class_index=2, prompt="an oak tree"),
+        ]
+    )
+
+
+def test_navigation():
+    tree = small_tree()
+    assert tree.root == "root" and tree.num_classes == 3 and tree.max_depth == 3
+    assert tree.children("animal") == ["cat", "dog"]
+    assert tree.leaves_under("root") == [0, 1, 2] and tree.leaves_under("plant") == [2]
+    assert tree.depth("oak") == 3 and tree.ancestors("oak") == ["tree", "plant", "root"]
+    assert tree.frontier(1) == ["animal", "plant"] and tree.frontier(2) == ["cat", "dog", "tree"]
+    assert tree.frontier(9) == ["cat", "dog", "oak"]
+    assert tree.prompt("oak") == "an oak tree" and tree.prompt("cat") == "cat"
+    assert tree.level_counts() == [(1, 0), (2, 0), (1, 2), (0, 1)]
+
+
+def test_collapse_chains_keeps_every_class_once():
+    collapsed = small_tree().collapse_chains()
+    assert collapsed.children("root") == ["animal", "oak"]
+    assert collapsed.leaves_under("root") == [0, 1, 2] and "tree" not in collapsed.nodes
+
+
+def test_json_round_trip(tmp_path):
+    small_tree().save(tmp_path / "t.json")
+    again = LabelTree.load(tmp_path / "t.json")
+    assert again.to_dict() == small_tree().to_dict()
+
+
+def _nodes(*extra, drop=()):
+    base = small_tree().to_dict()["nodes"]
+    return {"nodes": [n for n in base if n["id"] not in drop] + list(extra)}
+
+
+@pytest.mark.parametrize(
+    "data, num_classes, message",
+    [
+        (_nodes({"id": "cat", "name": "again", "class_index": 5}), None, "duplicate node id"),
+        (_nodes(drop=("dog",)), None, "unknown child"),
+        (_nodes({"id": "x", "children": ["root"]}, {"id": "y", "children": ["x"]}, {"id": "root2"}), None, "root"),
+        (_nodes({"id": "lynx", "class_index": 0}, drop=()), None, "root|class 0"),
+        (_nodes(), 4, "missing \\[3\\]"),
+        (_nodes({"id": "empty"}), None, "root"),
+        ({"nodes": "nope"}, None, "'nodes' list"),
+        ({"nodes": [{"name": "no id"}]}, None, "needs an 'id'"),
+    ],
+)
+def test_malformed_trees_say_what_is_wrong(data, num_classes, message):
+    with pytest.raises(DiffclassError, match=message):
+        LabelTree.from_dict(data, num_classes)
+
+
+def test_cycles_are_refused():
+    with pytest.raises(DiffclassError, match="root|cycle"):
+        LabelTree([TreeNode("a", "a", ["b"]), TreeNode("b", "b", ["a"]), TreeNode("c", "c", class_index=0)])
+    with pytest.raises(DiffclassError, match="cycle|reachable|root"):
+        LabelTree(
+            [
+                TreeNode("r", "r", ["leaf"]),
+                TreeNode("leaf", "leaf", class_index=0),
+                TreeNode("a", "a", ["b"]),
+                TreeNode("b", "b", ["a"]),
+            ]
+        )
+
+
+def test_empty_internal_node_and_class_twice():
+    with pytest.raises(DiffclassError, match="empty node"):
+        LabelTree([TreeNode("r", "r", ["a", "e"]), TreeNode("a", "a", class_index=0), TreeNode("e", "e")])
+    with pytest.raises(DiffclassError, match="class 0 is the leaf of both"):
+        LabelTree(
+            [TreeNode("r", "r", ["a", "b"]), TreeNode("a", "a", class_index=0), TreeNode("b", "b", class_index=0)]
+        )
+
+
+def test_bad_json_file(tmp_path):
+    (tmp_path / "bad.json").write_text("{nodes: [")
+    with pytest.raises(DiffclassError, match="not valid JSON"):
+        LabelTree.load(tmp_path / "bad.json")
+    with pytest.raises(DiffclassError, match="no such tree"):
+        LabelTree.load(tmp_path / "missing.json")
+    (tmp_path / "ok.json").write_text(json.dumps(small_tree().to_dict()))
+    assert load_tree(str(tmp_path / "ok.json")).num_classes == 3
+    with pytest.raises(DiffclassError, match="unknown tree"):
+        load_tree("imaginary")
+
+
+def test_glyph_tree_is_three_levels_over_every_class():
+    from diffclass.data.glyphs import glyph_classes
+
+    tree = load_tree("glyphs")
+    assert tree.num_classes == len(glyph_classes()) >= 100
+    assert tree.max_depth == 3 and tree.frontier(1) == ["Latin", "Greek", "Cyrillic", "digits"]
+    assert [tree.nodes[tree.leaf_of[i]].name for i in (0, 26)] == ["Latin capital A", "Latin small a"]
