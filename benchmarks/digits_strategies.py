@@ -38,7 +38,8 @@ def main() -> None:
     for s in summaries[1:]:
         console.print(
             f"{s.strategy} vs {base.strategy}: top-1 {100 * (s.top1 - base.top1):+.2f} points, "
-            f"NFEs {s.nfe_per_image / base.nfe_per_image:.3f}x, time {s.seconds_per_image / base.seconds_per_image:.3f}x"
+            f"NFEs {s.nfe_per_image / base.nfe_per_image:.3f}x, "
+            f"time {s.seconds_per_image / base.seconds_per_image:.3f}x"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps([s.to_json() for s in summaries], indent=2) + "\n")

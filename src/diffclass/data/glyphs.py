@@ -46,24 +46,31 @@ SCRIPTS: dict[str, dict[str, str]] = {
 }
 
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-# style name -> (font file, scripts it covers)
+ALL_SCRIPTS = ("Latin", "Greek", "Cyrillic", "digits")
+# style name -> (font file, scripts it covers); Computer Modern has no Greek or Cyrillic code points
 STYLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    **{
-        f"{family} {style}".strip(): (f"{file}{suffix}.ttf", ("Latin", "Greek", "Cyrillic", "digits"))
-        for family, file, variants in [
-            ("DejaVu Sans", "DejaVuSans", [("", ""), ("Bold", "-Bold"), ("Oblique", "-Oblique"), ("Bold Oblique", "-BoldOblique")]),
-            ("DejaVu Sans Mono", "DejaVuSansMono", [("", ""), ("Bold", "-Bold"), ("Oblique", "-Oblique"), ("Bold Oblique", "-BoldOblique")]),
-            ("DejaVu Serif", "DejaVuSerif", [("", ""), ("Bold", "-Bold"), ("Italic", "-Italic"), ("Bold Italic", "-BoldItalic")]),
-            ("STIX", "STIXGeneral", [("", ""), ("Bold", "Bol"), ("Italic", "Italic"), ("Bold Italic", "BolIta")]),
-        ]
-        for style, suffix in variants
-    },
-    **{
-        f"Computer Modern {style}": (file, ("Latin", "digits"))
-        for style, file in [("Roman", "cmr10.ttf"), ("Bold", "cmb10.ttf"), ("Sans", "cmss10.ttf"),
-                            ("Italic", "cmti10.ttf"), ("Typewriter", "cmtt10.ttf")]
-    },
-}  # fmt: skip
+    "DejaVu Sans": ("DejaVuSans.ttf", ALL_SCRIPTS),
+    "DejaVu Sans Bold": ("DejaVuSans-Bold.ttf", ALL_SCRIPTS),
+    "DejaVu Sans Oblique": ("DejaVuSans-Oblique.ttf", ALL_SCRIPTS),
+    "DejaVu Sans Bold Oblique": ("DejaVuSans-BoldOblique.ttf", ALL_SCRIPTS),
+    "DejaVu Sans Mono": ("DejaVuSansMono.ttf", ALL_SCRIPTS),
+    "DejaVu Sans Mono Bold": ("DejaVuSansMono-Bold.ttf", ALL_SCRIPTS),
+    "DejaVu Sans Mono Oblique": ("DejaVuSansMono-Oblique.ttf", ALL_SCRIPTS),
+    "DejaVu Sans Mono Bold Oblique": ("DejaVuSansMono-BoldOblique.ttf", ALL_SCRIPTS),
+    "DejaVu Serif": ("DejaVuSerif.ttf", ALL_SCRIPTS),
+    "DejaVu Serif Bold": ("DejaVuSerif-Bold.ttf", ALL_SCRIPTS),
+    "DejaVu Serif Italic": ("DejaVuSerif-Italic.ttf", ALL_SCRIPTS),
+    "DejaVu Serif Bold Italic": ("DejaVuSerif-BoldItalic.ttf", ALL_SCRIPTS),
+    "STIX": ("STIXGeneral.ttf", ALL_SCRIPTS),
+    "STIX Bold": ("STIXGeneralBol.ttf", ALL_SCRIPTS),
+    "STIX Italic": ("STIXGeneralItalic.ttf", ALL_SCRIPTS),
+    "STIX Bold Italic": ("STIXGeneralBolIta.ttf", ALL_SCRIPTS),
+    "Computer Modern Roman": ("cmr10.ttf", ("Latin", "digits")),
+    "Computer Modern Bold": ("cmb10.ttf", ("Latin", "digits")),
+    "Computer Modern Sans": ("cmss10.ttf", ("Latin", "digits")),
+    "Computer Modern Italic": ("cmti10.ttf", ("Latin", "digits")),
+    "Computer Modern Typewriter": ("cmtt10.ttf", ("Latin", "digits")),
+}
 TEST_STYLES = ("DejaVu Sans Bold Oblique", "DejaVu Serif Italic", "DejaVu Sans Mono Bold", "STIX")
 
 
