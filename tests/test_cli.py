@@ -125,3 +125,13 @@ def test_python_api_round_trip(model_dir, picture):
     tensor_decision = clf.classify(clf.prepare([picture]), strategy="exhaustive(n=3)")[0]
     assert tensor_decision.scores == decision.scores
     assert torch.is_tensor(clf.prepare([Image.open(picture)]))
+
+
+def test_tree_show_and_validate(monkeypatch, capsys, tmp_path):
+    code, out, err = run_cli(monkeypatch, capsys, "tree", "show", "imagenet", "--depth", 1)
+    assert code == 0 and "1000 classes" in out and "depth 16" in out.replace("\n", " ")
+    (tmp_path / "t.json").write_text('{"nodes": [{"id": "r", "children": ["a"]}, {"id": "a", "class_index": 0}]}')
+    code, out, _ = run_cli(monkeypatch, capsys, "tree", "validate", tmp_path / "t.json")
+    assert code == 0 and "valid: 2 nodes" in out
+    code, _, err = run_cli(monkeypatch, capsys, "tree", "validate", tmp_path / "t.json", "--classes", 2)
+    assert code == 2 and "missing [1]" in err

@@ -109,3 +109,29 @@ def test_glyph_tree_is_three_levels_over_every_class():
     assert tree.num_classes == len(glyph_classes()) >= 100
     assert tree.max_depth == 3 and tree.frontier(1) == ["Latin", "Greek", "Cyrillic", "digits"]
     assert [tree.nodes[tree.leaf_of[i]].name for i in (0, 26)] == ["Latin capital A", "Latin small a"]
+
+
+def test_shipped_imagenet_tree_has_the_1000_classes_in_standard_order():
+    tree = load_tree("imagenet", 1000)
+    assert tree.num_classes == 1000 and tree.nodes[tree.root].name == "entity"
+    assert tree.leaf_of[0] == "n01440764" and tree.nodes["n01440764"].name == "tench"
+    assert tree.leaf_of[999] == "n15075141"  # toilet tissue
+    assert 10 <= tree.max_depth <= 16
+    assert all(len(tree.children(n.id)) != 1 for n in tree.walk())  # single-child chains collapsed
+
+
+def test_shipped_cifar_trees():
+    cifar100 = load_tree("cifar100", 100)
+    assert len(cifar100.children(cifar100.root)) == 20
+    assert all(len(cifar100.children(c)) == 5 for c in cifar100.children(cifar100.root))
+    assert cifar100.nodes[cifar100.leaf_of[0]].name == "apple"
+    cifar10 = load_tree("cifar10", 10)
+    assert cifar10.children(cifar10.root) == ["vehicle", "animal"]
+    assert cifar10.nodes[cifar10.leaf_of[3]].name == "cat"
+
+
+def test_cifar_builders_reproduce_the_shipped_files():
+    from diffclass.hierarchy.builders import cifar10_tree, cifar100_tree
+
+    assert cifar100_tree().to_dict() == load_tree("cifar100").to_dict()
+    assert cifar10_tree().to_dict() == load_tree("cifar10").to_dict()

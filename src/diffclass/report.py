@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
+from rich.tree import Tree as RichTree
 
 from diffclass.errors import DiffclassError
 
@@ -45,3 +47,30 @@ def write_json(path: str | Path, data) -> None:
         path.write_text(json.dumps(data, indent=2) + "\n")
     except OSError as exc:
         raise DiffclassError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def tree_table(tree) -> Table:
+    table = Table(title=f"tree: {len(tree.nodes)} nodes, {tree.num_classes} classes, depth {tree.max_depth}")
+    for column in ("depth", "internal nodes", "leaves"):
+        table.add_column(column, justify="right")
+    for depth, (internal, leaves) in enumerate(tree.level_counts()):
+        table.add_row(str(depth), str(internal), str(leaves))
+    return table
+
+
+def tree_outline(tree, max_depth: int) -> RichTree:
+    def label(node_id: str) -> str:
+        node = tree.nodes[node_id]
+        if node.is_leaf:
+            return f"{escape(node.name)} [dim]#{node.class_index}[/dim]"
+        return f"[bold]{escape(node.name)}[/bold] [dim]({len(tree.leaves_under(node_id))} classes)[/dim]"
+
+    def grow(branch: RichTree, node_id: str, depth: int) -> None:
+        for child in tree.children(node_id):
+            sub = branch.add(label(child))
+            if depth + 1 < max_depth:
+                grow(sub, child, depth + 1)
+
+    root = RichTree(label(tree.root))
+    grow(root, tree.root, 0)
+    return root

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
-from diffclass.progress import console, progress_bar
+from diffclass.progress import err_console, progress_bar
 
 CHECKPOINT_DIR = "checkpoint"
 
@@ -109,7 +109,7 @@ def train(
             raise DiffclassError(f"nothing to resume: no checkpoint in {checkpoint}")
         start = _load_checkpoint(checkpoint, unet, ema, optimizer)
         lr_schedule.last_epoch = start
-        console.print(f"resumed from step {start}")
+        err_console.print(f"resumed from step {start}")
     images = dataset.images.to(device)
     labels = dataset.labels.to(device)
     ancestor_table, ancestor_counts = _ancestor_table(backbone, device)
@@ -142,8 +142,8 @@ def train(
             bar.update(task, advance=1, status=f"loss {loss.item():.4f}")
             if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
                 _save_checkpoint(checkpoint, step + 1, unet, ema, optimizer, config)
-                if not bar.live.is_started or not console.is_terminal:
-                    console.print(f"step {step + 1}/{config.steps} loss {loss.item():.4f}")
+                if not bar.live.is_started or not err_console.is_terminal:
+                    err_console.print(f"step {step + 1}/{config.steps} loss {loss.item():.4f}")
     ema.copy_to(unet.parameters())
     unet.eval()
     backbone.info.training = dict(asdict(config), seconds=round(time.time() - started, 1), dataset=dataset.name)
