@@ -2,9 +2,14 @@ import pytest
 import torch
 
 from diffclass.errors import DiffclassError
-from diffclass.strategies import Adaptive, Exhaustive, Request, make_strategy
+from diffclass.scoring import TimestepGrid
+from diffclass.strategies import Adaptive, Exhaustive, Request, StrategyContext, make_strategy
 from diffclass.strategies.adaptive import default_stages
 from tests.conftest import CallRecorder
+
+
+def ctx(num_classes, tree=None):
+    return StrategyContext(num_classes, TimestepGrid(size=16).timesteps, tree)
 
 
 def play(strategy, candidates, error_of):
@@ -72,9 +77,9 @@ def test_default_stages_scale_with_classes(classes):
 
 
 def test_names_show_resolved_options():
-    assert make_strategy("exhaustive(n=50)", 10).name == "exhaustive(n=50)"
-    assert make_strategy("adaptive(keep=10,1;n=10,100)", 100).name == "adaptive(keep=10,1;n=10,100)"
-    assert make_strategy("adaptive", 10).name.startswith("adaptive(keep=")
+    assert make_strategy("exhaustive(n=50)", ctx(10)).name == "exhaustive(n=50)"
+    assert make_strategy("adaptive(keep=10,1;n=10,100)", ctx(100)).name == "adaptive(keep=10,1;n=10,100)"
+    assert make_strategy("adaptive", ctx(10)).name.startswith("adaptive(keep=")
 
 
 @pytest.mark.parametrize(
@@ -92,4 +97,4 @@ def test_names_show_resolved_options():
 )
 def test_bad_specs_say_why(spec, message):
     with pytest.raises(DiffclassError, match=message):
-        make_strategy(spec, 10)
+        make_strategy(spec, ctx(10))

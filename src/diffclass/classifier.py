@@ -14,8 +14,9 @@ from PIL import Image
 
 from diffclass.backbones import Backbone, load_backbone, resolve_model_folder
 from diffclass.data.images import load_image, to_model_input
+from diffclass.hierarchy import LabelTree
 from diffclass.scoring import ErrorScorer, Loss, TimestepGrid
-from diffclass.strategies import Strategy, drive, make_strategy
+from diffclass.strategies import Strategy, StrategyContext, drive, make_strategy
 
 
 @dataclass
@@ -52,10 +53,12 @@ class Classifier:
         seed: int = 0,
         grid: TimestepGrid | None = None,
         model_name: str = "",
+        tree: LabelTree | None = None,
     ):
         self.backbone = backbone
         self.scorer = ErrorScorer(backbone, grid, loss=loss, batch_size=batch_size, seed=seed)
         self.model_name = model_name
+        self.tree = tree if tree is not None else backbone.info.label_tree()
 
     @classmethod
     def load(cls, name_or_path: str | Path = "digits", device: str = "cpu", **options) -> Classifier:
@@ -68,7 +71,8 @@ class Classifier:
         return self.backbone.info.class_names
 
     def strategy(self, spec: str | Strategy = "adaptive") -> Strategy:
-        return make_strategy(spec, len(self.class_names))
+        context = StrategyContext(len(self.class_names), self.scorer.grid.timesteps, self.tree)
+        return make_strategy(spec, context)
 
     def images_per_pass(self) -> int:
         """How many images to run in lockstep: enough that the first stage fills about one batch."""
@@ -147,4 +151,4 @@ def fit_temperature(classifier: Classifier, images: torch.Tensor, labels: torch.
         return loss
 
     optimizer.step(nll)
-    return float(log_t.exp())
+    return float(log_t.detach().exp())

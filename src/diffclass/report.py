@@ -12,21 +12,19 @@ from rich.tree import Tree as RichTree
 from diffclass.errors import DiffclassError
 
 
-def summary_table(summaries, baselines: dict[str, object] | None = None) -> Table:
-    table = Table(title="diffusion classification")
-    for column in ("dataset", "model", "strategy", "images", "top-1", "top-5", "NFEs/image", "s/image"):
-        table.add_column(column, justify="right" if column not in ("dataset", "model", "strategy") else "left")
+def summary_table(summaries) -> Table:
+    """One row per strategy; dataset and model go in the title when they are the same for every row."""
+    datasets = sorted({s.dataset for s in summaries})
+    models = sorted({s.model for s in summaries})
+    table = Table(title=f"{', '.join(datasets)} test split, model {', '.join(models)}")
+    table.add_column("strategy", overflow="fold")
+    for column in ("images", "top-1", "top-5", "NFE/img", "s/img"):
+        table.add_column(column, justify="right", no_wrap=True)
     for s in summaries:
         table.add_row(
-            s.dataset,
-            s.model,
-            s.strategy,
-            str(s.n_images),
-            f"{s.top1:.2%}",
-            f"{s.top5:.2%}",
-            f"{s.nfe_per_image:.1f}",
-            f"{s.seconds_per_image:.3f}",
-        )
+            s.strategy, str(s.n_images), f"{s.top1:.2%}", f"{s.top5:.2%}",
+            f"{s.nfe_per_image:.1f}", f"{s.seconds_per_image:.3f}",
+        )  # fmt: skip
     return table
 
 

@@ -103,10 +103,3 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
         key, value = part.split("=", 1)
         options[key.strip()] = value.strip()
     return kind.strip(), options
-
-
-def int_list(value: str, option: str) -> list[int]:
-    try:
-        return [int(v) for v in value.split(",")]
-    except ValueError:
-        raise DiffclassError(f"option {option}={value!r} must be comma-separated integers") from None

@@ -1,0 +1,86 @@
+"""Timestep beam (the accelerated-sampling seed): visit timesteps in order, N noise draws each, keep the best
+ceil(C / b) classes by mean error so far, stop once one class has led for t_s consecutive steps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from typing import Literal
+
+import torch
+
+from diffclass.errors import DiffclassError
+from diffclass.strategies.base import Outcome, Request, Run, Strategy
+
+Direction = Literal["clean-first", "noisy-first", "middle-out"]
+DIRECTIONS = ("clean-first", "noisy-first", "middle-out")
+
+
+def visiting_order(timesteps: Sequence[int], direction: Direction) -> list[int]:
+    """Grid indices in the order the beam visits their timesteps."""
+    by_t = sorted(range(len(timesteps)), key=lambda j: timesteps[j])
+    if direction == "clean-first":
+        return by_t
+    if direction == "noisy-first":
+        return by_t[::-1]
+    middle = len(by_t) // 2
+    order = [by_t[middle]]
+    for step in range(1, len(by_t)):
+        for j in (middle - step, middle + step):
+            if 0 <= j < len(by_t):
+                order.append(by_t[j])
+    return order
+
+
+class Beam(Strategy):
+    kind = "beam"
+
+    def __init__(
+        self,
+        timesteps: Sequence[int],
+        b: float = 2.0,
+        t_s: int = 8,
+        samples: int = 1,
+        direction: Direction = "clean-first",
+    ):
+        if b < 1:
+            raise DiffclassError(f"beam factor b must be >= 1, got {b}")
+        if t_s < 1 or samples < 1:
+            raise DiffclassError("beam needs t_s >= 1 and samples >= 1")
+        if direction not in DIRECTIONS:
+            raise DiffclassError(f"unknown beam direction {direction!r}; choose one of {', '.join(DIRECTIONS)}")
+        self.grid_size = len(timesteps)
+        self.order = visiting_order(timesteps, direction)
+        self.b, self.t_s, self.samples, self.direction = b, t_s, samples, direction
+
+    def options(self) -> dict[str, object]:
+        return {"b": f"{self.b:g}", "t_s": self.t_s, "N": self.samples, "start": self.direction}
+
+    def run(self, candidates: Sequence[Hashable]) -> Run:
+        width = max(1, math.ceil(len(candidates) / self.b))
+        alive = list(candidates)
+        totals = {c: 0.0 for c in candidates}
+        counts = {c: 0 for c in candidates}
+        dropped: list[list[Hashable]] = []
+        leader, streak, trace = None, 0, []
+        for step, j in enumerate(self.order):
+            # slot j + k * grid_size is the k-th noise draw at the grid's j-th timestep
+            slots = tuple(j + k * self.grid_size for k in range(self.samples))
+            errors = yield Request(tuple(alive), slots)
+            for c, row in zip(alive, errors):
+                totals[c] += row.sum().item()
+                counts[c] += len(slots)
+            means = torch.tensor([totals[c] / counts[c] for c in alive])
+            order = torch.argsort(means, stable=True).tolist()
+            ranked = [alive[i] for i in order]
+            alive, out = ranked[:width], ranked[width:]
+            if out:
+                dropped.append(out)
+            streak = streak + 1 if ranked[0] == leader else 1
+            leader = ranked[0]
+            trace.append(dict(step=step, candidates=len(ranked), slots=len(slots), kept=len(alive)))
+            if streak >= self.t_s:
+                break
+        scores = {c: totals[c] / counts[c] for c in candidates if counts[c]}
+        ranking = alive + [c for out in reversed(dropped) for c in out]
+        return Outcome(ranking, scores, trace)
