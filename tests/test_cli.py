@@ -135,3 +135,35 @@ def test_tree_show_and_validate(monkeypatch, capsys, tmp_path):
     assert code == 0 and "valid: 2 nodes" in out
     code, _, err = run_cli(monkeypatch, capsys, "tree", "validate", tmp_path / "t.json", "--classes", 2)
     assert code == 2 and "missing [1]" in err
+
+
+def test_bench_prints_ratios_and_writes_json_and_plot(monkeypatch, capsys, model_dir, tmp_path):
+    code, out, err = run_cli(
+        monkeypatch, capsys, "bench", "--model", model_dir, "--limit", 3,
+        "-s", "exhaustive(n=4)", "-s", "adaptive(keep=2,1;n=2,4)", "-s", "beam(t_s=2)", "-s", "hdc",
+        "--json", tmp_path / "bench.json", "--plot", tmp_path / "pareto.png",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "skipping hdc" in err and "E* (best exhaustive top-1)" in out and "NFE/exha" in out
+    runs = json.loads((tmp_path / "bench.json").read_text())
+    assert [r["strategy"] for r in runs] == ["exhaustive(n=4)", "adaptive(keep=2,1;n=2,4)", runs[2]["strategy"]]
+    assert runs[0]["options"] == {"n": "4"} and runs[0]["nfe_per_image"] == 40
+    assert runs[2]["options"]["t_s"] == "2"
+    assert Image.open(tmp_path / "pareto.png").format == "PNG"
+
+
+def test_calibrate_stores_a_window_that_later_runs_use(monkeypatch, capsys, model_dir, tmp_path):
+    code, out, err = run_cli(
+        monkeypatch, capsys, "calibrate", "--model", model_dir, "--images", 6, "--grid-size", 8, "--window", 3,
+        "--plot", tmp_path / "cal.png", "--json", tmp_path / "cal.json",
+    )  # fmt: skip
+    assert code == 0, err
+    window = json.loads((model_dir / "diffclass.json").read_text())["timestep_range"]
+    result = json.loads((tmp_path / "cal.json").read_text())
+    assert window == result["best_window"] and len(result["single_top1"]) == 8 and len(result["windows"]) == 6
+    import diffclass
+
+    grid = diffclass.load(str(model_dir)).scorer.grid
+    assert window[0] <= min(grid.timesteps) and max(grid.timesteps) <= window[1]
+    full = diffclass.load(str(model_dir), grid=diffclass.TimestepGrid(0, 999)).scorer.grid
+    assert max(full.timesteps) > window[1] or min(full.timesteps) < window[0]

@@ -56,6 +56,9 @@ class Classifier:
         tree: LabelTree | None = None,
     ):
         self.backbone = backbone
+        if grid is None:
+            t_range = backbone.info.timestep_range or (0, len(backbone.alphas_cumprod) - 1)
+            grid = TimestepGrid(*t_range)
         self.scorer = ErrorScorer(backbone, grid, loss=loss, batch_size=batch_size, seed=seed)
         self.model_name = model_name
         self.tree = tree if tree is not None else backbone.info.label_tree()

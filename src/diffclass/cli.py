@@ -81,13 +81,43 @@ LossOption = Annotated[str, typer.Option(help="Denoising error: l1, l2 or huber.
 DeviceOption = Annotated[str, typer.Option(help="cpu or cuda.")]
 
 
-def _classifier(model: str, seed: int, batch_size: int, loss: str, device: str):
+TreeOption = Annotated[
+    str | None, typer.Option(help="Label tree for hierarchical strategies (default: the model's own).")
+]
+
+
+TimestepsOption = Annotated[
+    str | None,
+    typer.Option(help="Timestep range MIN,MAX of the grid (default: the model's calibrated window, else all)."),
+]
+
+
+def _timestep_grid(timesteps: str | None):
+    from diffclass.scoring import TimestepGrid
+
+    if timesteps is None:
+        return None
+    try:
+        t_min, t_max = (int(v) for v in timesteps.split(","))
+    except ValueError:
+        raise DiffclassError(f"--timesteps must be MIN,MAX (two integers), got {timesteps!r}") from None
+    return TimestepGrid(t_min, t_max)
+
+
+def _classifier(
+    model: str, seed: int, batch_size: int, loss: str, device: str, tree: str | None = None, timesteps=None
+):
     from diffclass.classifier import Classifier
+    from diffclass.hierarchy import load_tree
     from diffclass.scoring import LOSSES
 
     if loss not in LOSSES:
         raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-    return Classifier.load(model, device=device, seed=seed, batch_size=batch_size, loss=loss)
+    grid = _timestep_grid(timesteps)
+    clf = Classifier.load(model, device=device, seed=seed, batch_size=batch_size, loss=loss, grid=grid)
+    if tree is not None:
+        clf.tree = load_tree(tree, len(clf.class_names))
+    return clf
 
 
 @app.command()
@@ -101,19 +131,67 @@ def evaluate(
     loss: LossOption = "l2",
     device: DeviceOption = "cpu",
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON here.")] = None,
+    tree: TreeOption = None,
+    timesteps: TimestepsOption = None,
 ):
     """Measure top-1, top-5, NFEs and seconds per image on a labelled test split."""
     from diffclass.data import load_dataset
     from diffclass.evaluation import evaluate as run_evaluation
     from diffclass.report import summary_table, write_json
 
-    clf = _classifier(model, seed, batch_size, loss, device)
+    clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps)
     data = load_dataset(dataset or clf.backbone.info.dataset or "digits", "test", clf.backbone.info.image_size)
     summary = run_evaluation(clf, data, strategy, limit=limit)
     console.print(summary_table([summary]))
     if json_path:
         write_json(json_path, summary.to_json())
         console.print(f"wrote {json_path}")
+
+
+@app.command()
+def bench(
+    model: ModelOption = "digits",
+    dataset: Annotated[str | None, typer.Option(help="Dataset name (default: the model's own).")] = None,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option("--strategy", "-s", help="A strategy to run (repeat); default: six standard ones."),
+    ] = None,
+    sweep: Annotated[bool, typer.Option(help="Sweep budgets: exhaustive n, adaptive stages, K, m, b.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Only the first N test images.")] = None,
+    tree: TreeOption = None,
+    seed: SeedOption = 0,
+    batch_size: BatchOption = 256,
+    loss: LossOption = "l2",
+    device: DeviceOption = "cpu",
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write every run's summary and options.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a Pareto plot (top-1 vs NFEs/image) as PNG.")] = None,
+    timesteps: TimestepsOption = None,
+):
+    """Compare strategies on one dataset with one model and one seed, in one process."""
+    from diffclass.bench import DEFAULT_SPECS, SWEEP_SPECS, baselines, run_bench
+    from diffclass.data import load_dataset
+    from diffclass.report import bench_table, pareto_plot, write_json
+    from diffclass.strategies.base import parse_spec
+
+    clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps)
+    data = load_dataset(dataset or clf.backbone.info.dataset or "digits", "test", clf.backbone.info.image_size)
+    specs = list(strategy or (SWEEP_SPECS if sweep else DEFAULT_SPECS))
+    summaries = run_bench(clf, data, specs, limit=limit)
+    console.print(bench_table(summaries))
+    base = baselines(summaries)
+    if base is not None:
+        fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
+        console.print(
+            f"E* (best exhaustive top-1) = {base.best_exhaustive_top1:.2%}; cheapest within 0.5 points: "
+            f"exhaustive C_E = {fmt(base.cheapest_exhaustive_nfe)} NFEs/image, "
+            f"adaptive C_A = {fmt(base.cheapest_adaptive_nfe)} NFEs/image"
+        )
+    if json_path:
+        write_json(json_path, [dict(s.to_json(), options=parse_spec(s.strategy)[1]) for s in summaries])
+        console.print(f"wrote {json_path}")
+    if plot:
+        pareto_plot(summaries, plot, title=f"{data.name}, model {model}")
+        console.print(f"wrote {plot}")
 
 
 @app.command()
@@ -209,6 +287,41 @@ def fit_temperature_command(
     info.temperature = fit_temperature(clf, data.images, data.labels, data.ids)
     info.save(model)
     console.print(f"temperature {info.temperature:.3g} saved to {model}")
+
+
+@app.command()
+def calibrate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to calibrate (updated in place).")],
+    images: Annotated[int, typer.Option(help="Training images to measure on.")] = 100,
+    grid_size: Annotated[int, typer.Option(help="Timesteps spread evenly over the whole range.")] = 32,
+    window: Annotated[int, typer.Option(help="Consecutive timesteps per candidate window.")] = 8,
+    save: Annotated[bool, typer.Option(help="Store the best window with the model.")] = True,
+    plot: Annotated[Path | None, typer.Option(help="PNG of accuracy against timestep.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the measurements here.")] = None,
+    seed: SeedOption = 0,
+    batch_size: BatchOption = 256,
+):
+    """Measure where along the timesteps the class information lies, and keep the best window."""
+    from diffclass.calibration import calibrate as run_calibration
+    from diffclass.calibration import calibration_plot
+    from diffclass.data import load_dataset
+    from diffclass.report import calibration_table, write_json
+
+    clf = _classifier(str(model), seed, batch_size, "l2", "cpu")
+    info = clf.backbone.info
+    data = load_dataset(info.dataset or "digits", "train", info.image_size)
+    data = data.subset(torch_randperm(len(data), seed)[:images])
+    result = run_calibration(clf, data, grid_size=grid_size, window=window)
+    console.print(calibration_table(result))
+    if json_path:
+        write_json(json_path, result.to_json())
+    if plot:
+        calibration_plot(result, plot)
+        console.print(f"wrote {plot}")
+    if save:
+        info.timestep_range = result.best_window
+        info.save(model)
+        console.print(f"saved timestep window {list(result.best_window)} to {model}")
 
 
 def torch_randperm(n: int, seed: int) -> list[int]:

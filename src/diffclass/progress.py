@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -13,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-console = Console()  # results
+console = Console(width=None if sys.stdout.isatty() else 160)  # results; wide tables when piped
 err_console = Console(stderr=True)  # progress, logs and errors
 
 

@@ -12,18 +12,19 @@ from rich.tree import Tree as RichTree
 from diffclass.errors import DiffclassError
 
 
-def summary_table(summaries) -> Table:
-    """One row per strategy; dataset and model go in the title when they are the same for every row."""
+def summary_table(summaries, extra: dict[str, list[str]] | None = None) -> Table:
+    """One row per strategy (dataset and model in the title); `extra` adds columns, one cell per row."""
+    extra = extra or {}
     datasets = sorted({s.dataset for s in summaries})
     models = sorted({s.model for s in summaries})
     table = Table(title=f"{', '.join(datasets)} test split, model {', '.join(models)}")
     table.add_column("strategy", overflow="fold")
-    for column in ("images", "top-1", "top-5", "NFE/img", "s/img"):
+    for column in ("images", "top-1", "top-5", "NFE/img", "s/img", *extra):
         table.add_column(column, justify="right", no_wrap=True)
-    for s in summaries:
+    for i, s in enumerate(summaries):
         table.add_row(
             s.strategy, str(s.n_images), f"{s.top1:.2%}", f"{s.top5:.2%}",
-            f"{s.nfe_per_image:.1f}", f"{s.seconds_per_image:.3f}",
+            f"{s.nfe_per_image:.1f}", f"{s.seconds_per_image:.3f}", *(cells[i] for cells in extra.values()),
         )  # fmt: skip
     return table
 
@@ -72,3 +73,64 @@ def tree_outline(tree, max_depth: int) -> RichTree:
     root = RichTree(label(tree.root))
     grow(root, tree.root, 0)
     return root
+
+
+def bench_table(summaries) -> Table:
+    """The summary columns plus NFE and time ratios against the first exhaustive and adaptive runs."""
+    from diffclass.bench import reference
+
+    extra: dict[str, list[str]] = {}
+    for kind in ("exhaustive", "adaptive"):
+        ref = reference(summaries, kind)
+        if ref is not None:
+            extra[f"NFE/{kind[:4]}"] = [f"{s.nfe_per_image / ref.nfe_per_image:.3f}" for s in summaries]
+            extra[f"time/{kind[:4]}"] = [f"{s.seconds_per_image / ref.seconds_per_image:.3f}" for s in summaries]
+    return summary_table(summaries, extra)
+
+
+def pareto_plot(summaries, path: str | Path, title: str = "") -> None:
+    """top-1 against NFEs/image (log x), one curve per strategy family."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    families: dict[str, list] = {}
+    for s in summaries:
+        families.setdefault(s.strategy.split("(")[0] + _rule(s.strategy), []).append(s)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for family, runs in families.items():
+        runs = sorted(runs, key=lambda s: s.nfe_per_image)
+        ax.plot([r.nfe_per_image for r in runs], [100 * r.top1 for r in runs], "o-", label=family)
+    ax.set_xscale("log")
+    ax.set_xlabel("network evaluations per image (log)")
+    ax.set_ylabel("top-1 (%)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _rule(spec: str) -> str:
+    for rule in ("top-fraction", "within-std"):
+        if rule in spec:
+            return f" {rule}"
+    return ""
+
+
+def calibration_table(calibration) -> Table:
+    best = max(calibration.windows, key=lambda w: (w[2], -w[0]))
+    table = Table(
+        title=f"timestep calibration: all {len(calibration.timesteps)} timesteps {calibration.full_range_top1:.1%}, "
+        f"best window [{best[0]}, {best[1]}] {best[2]:.1%}"
+    )
+    for column in ("t", "alone", "window from t"):
+        table.add_column(column, justify="right")
+    windows = {a: (b, acc) for a, b, acc in calibration.windows}
+    for t, acc in zip(calibration.timesteps, calibration.single_top1):
+        window = f"[{t}, {windows[t][0]}] {windows[t][1]:.1%}" if t in windows else ""
+        table.add_row(str(t), f"{acc:.1%}", window)
+    return table

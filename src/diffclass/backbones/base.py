@@ -40,6 +40,7 @@ class ModelInfo:
     value_range: tuple[float, float] = (-1.0, 1.0)
     scheduler: dict[str, Any] = field(default_factory=dict)  # DDPMScheduler keyword arguments
     temperature: float = 1.0  # softmax(-error / temperature) gives calibrated probabilities
+    timestep_range: tuple[int, int] | None = None  # calibrated window the default grid spans (None: all)
     dataset: str | None = None
     training: dict[str, Any] = field(default_factory=dict)  # how the weights were made
     tree: dict[str, Any] | None = None  # LabelTree.to_dict() of the tree the model knows
@@ -65,6 +66,8 @@ class ModelInfo:
         except (json.JSONDecodeError, TypeError) as exc:
             raise DiffclassError(f"{path} is malformed: {exc}") from None
         info.value_range = tuple(info.value_range)
+        if info.timestep_range is not None:
+            info.timestep_range = tuple(info.timestep_range)
         return info
 
 
