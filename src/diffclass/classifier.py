@@ -69,6 +69,18 @@ class Classifier:
         folder = resolve_model_folder(name_or_path)
         return cls(load_backbone(folder, device=device), model_name=str(name_or_path), **options)
 
+    def use_tree(self, tree: LabelTree, mode: str | None = None, data=None, **invert_options) -> str:
+        """Descend `tree` with hierarchical strategies; internal nodes are conditioned by `mode` (default:
+        `ancestor` when the model was trained with this tree, else `mean`). Returns the mode used."""
+        from diffclass.backbones.node_embeddings import condition_tree, internal_nodes
+
+        if mode is None:
+            trained = all(n in self.backbone.info.node_embeddings for n in internal_nodes(tree))
+            mode = "ancestor" if trained else "mean"
+        condition_tree(self.backbone, tree, mode, data, **invert_options)
+        self.tree = tree
+        return mode
+
     @property
     def class_names(self) -> list[str]:
         return self.backbone.info.class_names

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from diffclass.errors import DiffclassError
-from diffclass.progress import console, print_error
+from diffclass.progress import console, err_console, print_error
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -86,6 +86,10 @@ TreeOption = Annotated[
 ]
 
 
+NodeModeOption = Annotated[
+    str | None,
+    typer.Option(help="How internal tree nodes are conditioned: ancestor, mean or inverted (default: what fits)."),
+]
 TimestepsOption = Annotated[
     str | None,
     typer.Option(help="Timestep range MIN,MAX of the grid (default: the model's calibrated window, else all)."),
@@ -105,7 +109,14 @@ def _timestep_grid(timesteps: str | None):
 
 
 def _classifier(
-    model: str, seed: int, batch_size: int, loss: str, device: str, tree: str | None = None, timesteps=None
+    model: str,
+    seed: int,
+    batch_size: int,
+    loss: str,
+    device: str,
+    tree: str | None = None,
+    timesteps: str | None = None,
+    node_conditioning: str | None = None,
 ):
     from diffclass.classifier import Classifier
     from diffclass.hierarchy import load_tree
@@ -115,8 +126,18 @@ def _classifier(
         raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     grid = _timestep_grid(timesteps)
     clf = Classifier.load(model, device=device, seed=seed, batch_size=batch_size, loss=loss, grid=grid)
-    if tree is not None:
-        clf.tree = load_tree(tree, len(clf.class_names))
+    if tree is not None or node_conditioning is not None:
+        label_tree = load_tree(tree, len(clf.class_names)) if tree else clf.tree
+        if label_tree is None:
+            raise DiffclassError("--node-conditioning needs a tree: the model has none, pass --tree")
+        data = None
+        if node_conditioning == "inverted":
+            from diffclass.data import load_dataset
+
+            info = clf.backbone.info
+            data = load_dataset(info.dataset or "digits", "train", info.image_size)
+        mode = clf.use_tree(label_tree, node_conditioning, data)
+        err_console.print(f"tree nodes conditioned by {mode}")
     return clf
 
 
@@ -132,6 +153,7 @@ def evaluate(
     device: DeviceOption = "cpu",
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON here.")] = None,
     tree: TreeOption = None,
+    node_conditioning: NodeModeOption = None,
     timesteps: TimestepsOption = None,
 ):
     """Measure top-1, top-5, NFEs and seconds per image on a labelled test split."""
@@ -139,7 +161,7 @@ def evaluate(
     from diffclass.evaluation import evaluate as run_evaluation
     from diffclass.report import summary_table, write_json
 
-    clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps)
+    clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning)
     data = load_dataset(dataset or clf.backbone.info.dataset or "digits", "test", clf.backbone.info.image_size)
     summary = run_evaluation(clf, data, strategy, limit=limit)
     console.print(summary_table([summary]))
@@ -166,6 +188,7 @@ def bench(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write every run's summary and options.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a Pareto plot (top-1 vs NFEs/image) as PNG.")] = None,
     timesteps: TimestepsOption = None,
+    node_conditioning: NodeModeOption = None,
 ):
     """Compare strategies on one dataset with one model and one seed, in one process."""
     from diffclass.bench import DEFAULT_SPECS, SWEEP_SPECS, baselines, run_bench
@@ -173,7 +196,7 @@ def bench(
     from diffclass.report import bench_table, pareto_plot, write_json
     from diffclass.strategies.base import parse_spec
 
-    clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps)
+    clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning)
     data = load_dataset(dataset or clf.backbone.info.dataset or "digits", "test", clf.backbone.info.image_size)
     specs = list(strategy or (SWEEP_SPECS if sweep else DEFAULT_SPECS))
     summaries = run_bench(clf, data, specs, limit=limit)

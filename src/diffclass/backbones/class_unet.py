@@ -42,6 +42,7 @@ class ClassConditionalUNet:
         scheduler = DDPMScheduler(**(info.scheduler or DEFAULT_SCHEDULER))
         self.alphas_cumprod = scheduler.alphas_cumprod.to(torch.float64)
         self._tree = info.label_tree()
+        self._node_rows = dict(info.node_embeddings)
 
     @classmethod
     def create(
@@ -73,12 +74,17 @@ class ClassConditionalUNet:
         )
         return cls(unet, info)
 
+    def use_tree(self, tree: LabelTree, rows: dict[str, int]) -> None:
+        """Score this tree's internal nodes through these class-embedding rows (set by node conditioning)."""
+        self._tree = tree
+        self._node_rows = dict(rows)
+
     def row(self, key: Hashable) -> int:
         """The class-embedding row of a class index, a leaf id or an internal node id."""
         if isinstance(key, int):
             return key
-        if key in self.info.node_embeddings:
-            return self.info.node_embeddings[key]
+        if key in self._node_rows:
+            return self._node_rows[key]
         if self._tree is not None and key in self._tree.nodes and self._tree.nodes[key].is_leaf:
             return self._tree.nodes[key].class_index
         raise DiffclassError(f"the model has no embedding for tree node {key!r}")
