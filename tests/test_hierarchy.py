@@ -135,3 +135,20 @@ def test_cifar_builders_reproduce_the_shipped_files():
 
     assert cifar100_tree().to_dict() == load_tree("cifar100").to_dict()
     assert cifar10_tree().to_dict() == load_tree("cifar10").to_dict()
+
+
+def test_induced_tree_groups_every_class_once():
+    import numpy as np
+
+    from diffclass.hierarchy.induce import cluster_levels, induce_tree, tree_from_groups
+    from tests.conftest import tiny_backbone
+
+    # two obvious clusters of classes
+    features = np.array([[0, 0], [0, 0.1], [0.1, 0], [5, 5], [5, 5.1], [5.1, 5]], dtype=float)
+    levels = cluster_levels(features, [2])
+    assert sorted(map(sorted, levels[0])) == [[0, 1, 2], [3, 4, 5]]
+    tree = tree_from_groups(levels, list("abcdef"))
+    assert tree.num_classes == 6 and sorted(tree.leaves_under(tree.root)) == list(range(6))
+    assert sorted(sorted(tree.leaves_under(n)) for n in tree.children(tree.root)) == [[0, 1, 2], [3, 4, 5]]
+    induced = induce_tree(tiny_backbone(classes=[str(i) for i in range(12)]))
+    assert sorted(induced.leaves_under(induced.root)) == list(range(12)) and induced.max_depth >= 2

@@ -398,6 +398,23 @@ def tree_build(
     console.print(f"wrote {out}: {len(tree.nodes)} nodes, {tree.num_classes} classes, depth {tree.max_depth}")
 
 
+@tree_app.command("induce")
+def tree_induce(
+    model: ModelOption = "digits",
+    out: Annotated[Path, typer.Option(help="Where to write the JSON.")] = Path("induced_tree.json"),
+    levels: Annotated[int, typer.Option(help="Levels of groups above the classes.")] = 2,
+):
+    """Build a data-driven tree by clustering the model's class embeddings."""
+    from diffclass.backbones import load_backbone
+    from diffclass.hierarchy.induce import induce_tree
+    from diffclass.report import tree_outline
+
+    tree = induce_tree(load_backbone(model), levels)
+    tree.save(out)
+    console.print(tree_outline(tree, levels + 1))
+    console.print(f"wrote {out}: {len(tree.nodes)} nodes, {tree.num_classes} classes, depth {tree.max_depth}")
+
+
 def main() -> None:
     try:
         app()
