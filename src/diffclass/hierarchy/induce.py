@@ -43,8 +43,8 @@ def tree_from_groups(levels: list[list[list[int]]], class_names: list[str]) -> L
 
 
 def induce_tree(backbone, levels: int = 2) -> LabelTree:
-    """Cluster the model's unit-normalised class embeddings (Ward) into `levels` nested levels of groups, about C^(i/(levels+1))
-    groups at level i; single-child chains are collapsed."""
+    """Cluster the model's unit-normalised class embeddings (Ward) into `levels` nested levels of groups,
+    about C^(i/(levels+1)) groups at level i; single-child chains are collapsed."""
     names = backbone.info.class_names
     table = backbone.unet.class_embedding.weight.detach().cpu().numpy()[: len(names)]
     table = table / np.linalg.norm(table, axis=1, keepdims=True)  # direction, not scale, says what a class is
