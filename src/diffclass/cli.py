@@ -155,15 +155,48 @@ def evaluate(
     tree: TreeOption = None,
     node_conditioning: NodeModeOption = None,
     timesteps: TimestepsOption = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for per-image records (JSON lines); a rerun resumes from them.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="With --out: discard earlier records.")] = False,
 ):
-    """Measure top-1, top-5, NFEs and seconds per image on a labelled test split."""
+    """Measure top-1, top-5, NFEs and seconds per image on a labelled test split (resumable with --out;
+    shard over processes with torchrun --nproc_per_node N -m diffclass evaluate ...)."""
     from diffclass.data import load_dataset
+    from diffclass.distributed import finish, gather_to_rank0, init_from_env
     from diffclass.evaluation import evaluate as run_evaluation
+    from diffclass.evaluation import summarise
+    from diffclass.records import RecordStore
     from diffclass.report import summary_table, write_json
 
+    rank, world = init_from_env(device)
     clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning)
     data = load_dataset(dataset or clf.backbone.info.dataset or "digits", "test", clf.backbone.info.image_size)
-    summary = run_evaluation(clf, data, strategy, limit=limit)
+    spec = clf.strategy(strategy)
+    store = None
+    if out is not None:
+        grid = clf.scorer.grid
+        options = dict(
+            model=str(model),
+            dataset=data.name,
+            strategy=spec.name,
+            seed=seed,
+            loss=loss,
+            timesteps=[grid.t_min, grid.t_max, grid.size],
+            tree=tree,
+            node_conditioning=node_conditioning,
+        )
+        store = RecordStore(out, options, overwrite=overwrite, rank=rank)  # fmt: skip
+    try:
+        local = run_evaluation(clf, data, spec, limit=limit, store=store, shard=(rank, world))
+    finally:
+        if store is not None:
+            store.close()
+    records = gather_to_rank0(local.records)
+    finish()
+    if rank != 0:
+        return
+    summary = summarise(records, data.name, clf.model_name, spec.name)
     console.print(summary_table([summary]))
     if json_path:
         write_json(json_path, summary.to_json())

@@ -8,6 +8,7 @@ from diffclass.classifier import Classifier, Decision
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
 from diffclass.progress import progress_bar
+from diffclass.records import RecordStore
 from diffclass.strategies import Strategy
 
 
@@ -41,7 +42,15 @@ class EvalSummary:
 
 
 def record_of(image_id: str, label: int, decision: Decision) -> EvalRecord:
-    return EvalRecord(image_id, label, decision.label, decision.top(5), decision.nfe, decision.seconds)
+    """Probabilities are rounded so that records do not depend on float noise from the batch composition."""
+    top5 = [(c, round(p, 4)) for c, p in decision.top(5)]
+    return EvalRecord(image_id, label, decision.label, top5, decision.nfe, round(decision.seconds, 5))
+
+
+def record_from_json(data: dict) -> EvalRecord:
+    return EvalRecord(
+        data["id"], data["label"], data["prediction"], [tuple(t) for t in data["top5"]], data["nfe"], data["seconds"]
+    )
 
 
 def summarise(records: list[EvalRecord], dataset: str, model: str, strategy: str) -> EvalSummary:
@@ -67,8 +76,14 @@ def evaluate(
     strategy: str | Strategy = "adaptive",
     limit: int | None = None,
     show_progress: bool = True,
+    store: RecordStore | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> EvalSummary:
-    """Classify every image of `dataset` (or the first `limit`) and summarise top-1, top-5, NFEs and time."""
+    """Classify every image of `dataset` (or the first `limit`) and summarise top-1, top-5, NFEs and time.
+
+    With a `store`, records are appended as they are made and images already recorded are skipped; with
+    `shard=(rank, world)` this process only does every world-th image and the summary covers what it did.
+    """
     if dataset.class_names != classifier.class_names:
         raise DiffclassError(
             f"dataset {dataset.name!r} has classes {dataset.class_names[:5]}..., the model "
@@ -77,15 +92,23 @@ def evaluate(
     strategy = classifier.strategy(strategy)
     if limit is not None:
         dataset = dataset.subset(range(min(limit, len(dataset))))
-    records: list[EvalRecord] = []
+    rank, world = shard
+    mine = list(range(rank, len(dataset), world))
+    done = {i: record_from_json(r) for i, r in (store.done() if store else {}).items()}
+    todo = [i for i in mine if dataset.ids[i] not in done]
+    records = [done[dataset.ids[i]] for i in mine if dataset.ids[i] in done]
     step = classifier.images_per_pass()
     with progress_bar(show_progress) as bar:
-        task = bar.add_task(strategy.kind, total=len(dataset), status="")
-        for start in range(0, len(dataset), step):
-            stop = min(start + step, len(dataset))
-            decisions = classifier.classify(dataset.images[start:stop], strategy, dataset.ids[start:stop])
-            for i, decision in zip(range(start, stop), decisions):
-                records.append(record_of(dataset.ids[i], int(dataset.labels[i]), decision))
+        task = bar.add_task(strategy.kind, total=len(mine), completed=len(records), status="")
+        for start in range(0, len(todo), step):
+            chunk = todo[start : start + step]
+            decisions = classifier.classify(dataset.images[chunk], strategy, [dataset.ids[i] for i in chunk])
+            new = [record_of(dataset.ids[i], int(dataset.labels[i]), d) for i, d in zip(chunk, decisions)]
+            if store:
+                store.append(new)
+            records += new
             correct = sum(r.prediction == r.label for r in records)
-            bar.update(task, completed=stop, status=f"top-1 {correct / len(records):.1%}")
+            bar.update(task, completed=len(records), status=f"top-1 {correct / len(records):.1%}")
+    order = {image_id: k for k, image_id in enumerate(dataset.ids)}
+    records.sort(key=lambda r: order[r.id])
     return summarise(records, dataset.name, classifier.model_name, strategy.name)
