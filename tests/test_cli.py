@@ -50,7 +50,7 @@ def test_classify_prints_json_with_conversions(monkeypatch, capsys, model_dir, p
     code, out, err = run_cli(monkeypatch, capsys, "classify", picture, "--model", model_dir, "--json", "--top-k", 2)
     assert code == 0, err
     (row,) = json.loads(out)
-    assert row["path"] == str(picture) and len(row["top"]) == 2
+    assert row["id"] == str(picture) and len(row["top"]) == 2
     assert row["top"][0]["probability"] >= row["top"][1]["probability"]
     assert "RGB -> L" in row["converted"] and "resized 50x30 -> 8x8" in row["converted"]
 
@@ -112,7 +112,7 @@ def test_one_bad_file_does_not_lose_the_others(monkeypatch, capsys, model_dir, p
         monkeypatch, capsys, "classify", picture, tmp_path / "gone.png", "--model", model_dir, "--json"
     )
     assert code == 2 and "gone.png: no such file" in err
-    assert [row["path"] for row in json.loads(out)] == [str(picture)]
+    assert [row["id"] for row in json.loads(out)] == [str(picture)]
 
 
 def test_python_api_round_trip(model_dir, picture):

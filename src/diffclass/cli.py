@@ -252,7 +252,7 @@ def bench(
 
 @app.command()
 def classify(
-    images: Annotated[list[Path], typer.Argument(help="PNG/JPEG files of any size or mode.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively), any size/mode.")],
     model: ModelOption = "digits",
     strategy: StrategyOption = "adaptive",
     top_k: Annotated[int, typer.Option(help="Classes to show per image.")] = 3,
@@ -261,43 +261,70 @@ def classify(
     loss: LossOption = "l2",
     device: DeviceOption = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for per-image records (JSON lines); a rerun resumes from them.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="With --out: discard earlier records.")] = False,
 ):
     """Predict the class of each image, with the top-k classes and their probabilities."""
     import json
 
     import torch
 
-    from diffclass.data.images import load_image
+    from diffclass.data.images import expand_inputs, load_image
+    from diffclass.records import RecordStore
     from diffclass.report import classify_table
 
-    clf = _classifier(model, seed, batch_size, loss, device)
-    info = clf.backbone.info
-    loaded, failures = [], []
-    for path in images:
-        try:
-            loaded.append((path, load_image(path, info.image_size, info.channels)))
-        except DiffclassError as exc:
-            failures.append(str(exc))
+    files, skipped, failures = expand_inputs(images)
     for failure in failures:
         print_error(failure)
-    if loaded:
-        tensors = torch.stack([item.tensor for _, item in loaded])
-        decisions = clf.classify(tensors, strategy, [item.image_id for _, item in loaded])
-        rows = [
-            dict(
-                path=str(path),
-                prediction=d.class_name,
-                label=d.label,
-                top=[dict(label=c, name=clf.class_names[c], probability=p) for c, p in d.top(top_k)],
-                nfe=d.nfe,
-                converted=item.notes,
-            )
-            for (path, item), d in zip(loaded, decisions)
-        ]
-        if as_json:
-            print(json.dumps(rows, indent=2))
-        else:
-            console.print(classify_table(rows))
+    if skipped:
+        err_console.print(f"skipped {skipped} file(s) that are not images (by extension)")
+    clf = _classifier(model, seed, batch_size, loss, device)
+    info = clf.backbone.info
+    spec = clf.strategy(strategy)
+    store = None
+    if out is not None:
+        options = dict(model=str(model), strategy=spec.name, seed=seed, loss=loss, top_k=top_k)
+        store = RecordStore(out, options, overwrite=overwrite)
+    done = store.done() if store else {}
+    rows = [done[str(path)] for path in files if str(path) in done]
+    todo = [path for path in files if str(path) not in done]
+    step = clf.images_per_pass() * 4
+    try:
+        for start in range(0, len(todo), step):
+            loaded = []
+            for path in todo[start : start + step]:
+                try:
+                    loaded.append((path, load_image(path, info.image_size, info.channels)))
+                except DiffclassError as exc:
+                    failures.append(str(exc))
+                    print_error(str(exc))
+            if not loaded:
+                continue
+            tensors = torch.stack([item.tensor for _, item in loaded])
+            decisions = clf.classify(tensors, spec, [item.image_id for _, item in loaded])
+            new = [
+                dict(
+                    id=str(path),
+                    prediction=d.class_name,
+                    label=d.label,
+                    top=[dict(label=c, name=clf.class_names[c], probability=round(p, 4)) for c, p in d.top(top_k)],
+                    nfe=d.nfe,
+                    converted=item.notes,
+                )
+                for (path, item), d in zip(loaded, decisions)
+            ]
+            if store:
+                store.append(new)
+            rows += new
+    finally:
+        if store:
+            store.close()
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif rows:
+        console.print(classify_table(rows))
     if failures:
         raise typer.Exit(2)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from diffclass.errors import DiffclassError
@@ -69,7 +69,8 @@ class RecordStore:
 
     def append(self, records) -> None:
         for record in records:
-            self._file.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+            data = asdict(record) if is_dataclass(record) else record
+            self._file.write(json.dumps(data, ensure_ascii=False) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 

@@ -35,7 +35,8 @@ def classify_table(rows: list[dict]) -> Table:
         table.add_column(column)
     for row in rows:
         top = ", ".join(f"{t['name']} {t['probability']:.1%}" for t in row["top"])
-        table.add_row(row["path"], row["prediction"], top, str(row["nfe"]), "; ".join(row["converted"]) or "-")
+        converted = "; ".join(row["converted"]) or "-"
+        table.add_row(escape(row["id"]), escape(row["prediction"]), escape(top), str(row["nfe"]), converted)
     return table
 
 

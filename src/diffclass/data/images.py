@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from diffclass.errors import DiffclassError
 
-MAX_PIXELS = 200_000_000  # refuse larger images instead of running out of memory
+MAX_PIXELS = 100_000_000  # refuse larger non-JPEG images instead of running out of memory
 
 
 @dataclass
@@ -30,20 +29,26 @@ def _open(path: Path) -> Image.Image:
         raise DiffclassError(f"{path}: is a folder, not an image")
     if path.stat().st_size == 0:
         raise DiffclassError(f"{path}: empty file")
+    limit = Image.MAX_IMAGE_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
-            if image.width * image.height > MAX_PIXELS:
-                raise DiffclassError(f"{path}: {image.width}x{image.height} is too large to classify")
-            image.draft("RGB", (1024, 1024))  # JPEG: decode at reduced size when the file is huge
-            image.load()
+        Image.MAX_IMAGE_PIXELS = None  # diffclass checks the size itself, after reading only the header
+        image = Image.open(path)
+        if image.format == "JPEG":
+            image.draft("RGB", (1024, 1024))  # decode a huge JPEG at a reduced scale
+        if image.width * image.height > MAX_PIXELS:
+            raise DiffclassError(
+                f"{path}: {image.width}x{image.height} is too large to decode safely "
+                f"(over {MAX_PIXELS // 1_000_000} MP); downscale it first"
+            )
+        image.load()
     except DiffclassError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except UnidentifiedImageError:
         raise DiffclassError(f"{path}: not an image diffclass can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DiffclassError(f"{path}: corrupt image ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
     return image
 
 
@@ -81,3 +86,22 @@ def load_image(path: str | Path, size: int, channels: int) -> LoadedImage:
     tensor, notes = to_model_input(image, size, channels)
     image_id = hashlib.sha256(tensor.numpy().tobytes()).hexdigest()[:16]
     return LoadedImage(tensor, image_id, notes)
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+def expand_inputs(paths: list[Path]) -> tuple[list[Path], int, list[str]]:
+    """Files as given, folders searched recursively for images: (image files, non-images skipped, problems)."""
+    files, skipped, problems = [], 0, []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            files.append(path)  # a missing or unreadable file is reported when it is loaded
+            continue
+        found = sorted(p for p in path.rglob("*") if p.is_file())
+        images = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES]
+        skipped += len(found) - len(images)
+        if not images:
+            problems.append(f"{path}: no images in this folder")
+        files += images
+    return files, skipped, problems
