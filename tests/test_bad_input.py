@@ -92,3 +92,52 @@ def test_nan_from_the_network_stops_the_run_and_keeps_earlier_records(monkeypatc
     assert code == 0, err
     lines = (tmp_path / "out" / "records.jsonl").read_text().splitlines()
     assert lines[: len(kept)] == kept and len({json.loads(line)["id"] for line in lines}) == 20
+
+
+def _digit_folder(tmp_path):
+    root = tmp_path / "digits folder"
+    for digit in ("3", "7"):
+        (root / digit).mkdir(parents=True)
+        for k in range(2):
+            Image.new("L", (8 + k, 8), 40 * k).save(root / digit / f"{k}.png")
+    (root / "5").mkdir()  # a class folder with no images
+    (root / "7" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    return root
+
+
+def test_folder_dataset_reports_empty_classes_and_bad_files(monkeypatch, capsys, tmp_path):
+    root = _digit_folder(tmp_path)
+    code, out, err = run_cli(
+        monkeypatch, capsys, "evaluate", "--model", _model(tmp_path), "--dataset", f"folder:{root}",
+        "--strategy", "exhaustive(n=2)", "--json", tmp_path / "s.json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"error: {root / '5'}: class folder has no images" in err
+    assert "broken.png" in err and "skipped 1 unreadable image(s) of 5" in err
+    assert json.loads((tmp_path / "s.json").read_text())["n_images"] == 4
+
+
+def test_list_dataset_and_unknown_labels(monkeypatch, capsys, tmp_path):
+    root = _digit_folder(tmp_path)
+    (tmp_path / "list.csv").write_text(f"path,label\n{root / '3' / '0.png'},3\n{root / '7' / '1.png'},7\n")
+    model = _model(tmp_path)
+    code, out, err = run_cli(
+        monkeypatch, capsys, "evaluate", "--model", model, "--dataset", f"list:{tmp_path / 'list.csv'}",
+        "--strategy", "exhaustive(n=2)",
+    )  # fmt: skip
+    assert code == 0, err
+    (root / "cat").mkdir()
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model, "--dataset", f"folder:{root}")
+    assert code == 2 and "label 'cat' is not a class of the model" in _one_error_line(err)[0]
+
+
+def test_records_do_not_depend_on_the_batch_size(monkeypatch, capsys, tmp_path):
+    model = _model(tmp_path)
+    outs = []
+    for batch in (1, 7, 64):
+        args = ("evaluate", "--model", model, "--limit", 6, "--strategy", "adaptive(keep=3,1;n=2,5)")
+        code, _, err = run_cli(monkeypatch, capsys, *args, "--batch-size", batch, "--out", tmp_path / f"b{batch}")
+        assert code == 0, err
+        rows = [json.loads(line) for line in (tmp_path / f"b{batch}" / "records.jsonl").read_text().splitlines()]
+        outs.append([{k: v for k, v in row.items() if k != "seconds"} for row in rows])
+    assert outs[0] == outs[1] == outs[2]

@@ -108,6 +108,13 @@ def _timestep_grid(timesteps: str | None):
     return TimestepGrid(t_min, t_max)
 
 
+def _test_data(clf, dataset: str | None):
+    from diffclass.data import load_dataset
+
+    info = clf.backbone.info
+    return load_dataset(dataset or info.dataset or "digits", "test", info.image_size, info.channels, info.class_names)
+
+
 def _classifier(
     model: str,
     seed: int,
@@ -162,7 +169,6 @@ def evaluate(
 ):
     """Measure top-1, top-5, NFEs and seconds per image on a labelled test split (resumable with --out;
     shard over processes with torchrun --nproc_per_node N -m diffclass evaluate ...)."""
-    from diffclass.data import load_dataset
     from diffclass.distributed import finish, gather_to_rank0, init_from_env
     from diffclass.evaluation import evaluate as run_evaluation
     from diffclass.evaluation import summarise
@@ -171,7 +177,7 @@ def evaluate(
 
     rank, world = init_from_env(device)
     clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning)
-    data = load_dataset(dataset or clf.backbone.info.dataset or "digits", "test", clf.backbone.info.image_size)
+    data = _test_data(clf, dataset)
     spec = clf.strategy(strategy)
     store = None
     if out is not None:
@@ -225,12 +231,11 @@ def bench(
 ):
     """Compare strategies on one dataset with one model and one seed, in one process."""
     from diffclass.bench import DEFAULT_SPECS, SWEEP_SPECS, baselines, run_bench
-    from diffclass.data import load_dataset
     from diffclass.report import bench_table, pareto_plot, write_json
     from diffclass.strategies.base import parse_spec
 
     clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning)
-    data = load_dataset(dataset or clf.backbone.info.dataset or "digits", "test", clf.backbone.info.image_size)
+    data = _test_data(clf, dataset)
     specs = list(strategy or (SWEEP_SPECS if sweep else DEFAULT_SPECS))
     summaries = run_bench(clf, data, specs, limit=limit)
     console.print(bench_table(summaries))

@@ -53,10 +53,26 @@ def dataset_names() -> list[str]:
     return sorted(_LOADERS)
 
 
-def load_dataset(name: str, split: str = "test", image_size: int | None = None) -> ImageDataset:
-    """Load a dataset by name (`digits`), for a split (`train` or `test`), resized to `image_size`."""
+def load_dataset(
+    name: str,
+    split: str = "test",
+    image_size: int | None = None,
+    channels: int = 1,
+    class_names: list[str] | None = None,
+) -> ImageDataset:
+    """An embedded dataset by name (`digits`, `glyphs`) and split, or real images: `folder:PATH` (one sub-folder
+    per class) or `list:FILE.csv` (path,label), matched to `class_names` and resized to `image_size`."""
+    if name.startswith(("folder:", "list:")):
+        from diffclass.data.folders import load_folder, load_list
+
+        if image_size is None or class_names is None:
+            raise DiffclassError(f"{name}: image folders need the model's image size and class names")
+        kind, path = name.split(":", 1)
+        return (load_folder if kind == "folder" else load_list)(path, image_size, channels, class_names)
     if split not in ("train", "test"):
         raise DiffclassError(f"unknown split {split!r}; choose 'train' or 'test'")
     if name not in _LOADERS:
-        raise DiffclassError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
+        raise DiffclassError(
+            f"unknown dataset {name!r}; known: {', '.join(dataset_names())}, folder:PATH, list:FILE.csv"
+        )
     return _LOADERS[name](split=split, image_size=image_size)

@@ -1,0 +1,80 @@
+"""Real images from disk: `folder:PATH` (one sub-folder per class) and `list:FILE.csv` (path,label rows).
+
+Labels are matched to the model's class names, so the folder order never matters. Unreadable files are reported
+one line each and skipped, with a count; a class folder without images is reported, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+
+from diffclass.data.base import ImageDataset
+from diffclass.data.images import IMAGE_SUFFIXES, load_image
+from diffclass.errors import DiffclassError
+from diffclass.progress import err_console, print_error
+
+
+def _label_index(name: str, class_names: list[str], source: str) -> int:
+    if name not in class_names:
+        shown = ", ".join(class_names[:8]) + ("..." if len(class_names) > 8 else "")
+        raise DiffclassError(f"{source}: label {name!r} is not a class of the model ({shown})")
+    return class_names.index(name)
+
+
+def _load_all(items: list[tuple[Path, int]], root: Path, name: str, image_size: int, channels: int,
+              class_names: list[str]) -> ImageDataset:  # fmt: skip
+    tensors, labels, ids, bad = [], [], [], 0
+    for path, label in items:
+        try:
+            tensors.append(load_image(path, image_size, channels).tensor)
+        except DiffclassError as exc:
+            print_error(str(exc))
+            bad += 1
+            continue
+        labels.append(label)
+        ids.append(f"{name}/{path.relative_to(root) if path.is_relative_to(root) else path}")
+    if bad:
+        err_console.print(f"skipped {bad} unreadable image(s) of {len(items)}")
+    if not tensors:
+        raise DiffclassError(f"{name}: no readable images")
+    return ImageDataset(name, torch.stack(tensors), torch.tensor(labels), list(class_names), ids)
+
+
+def load_folder(path: str, image_size: int, channels: int, class_names: list[str]) -> ImageDataset:
+    root = Path(path)
+    if not root.is_dir():
+        raise DiffclassError(f"folder:{path}: no such folder")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if not class_dirs:
+        raise DiffclassError(f"folder:{path}: expected one sub-folder per class, found none")
+    labels = [_label_index(d.name, class_names, f"folder:{path}") for d in class_dirs]  # every name first
+    items = []
+    for class_dir, label in zip(class_dirs, labels):
+        files = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            print_error(f"{class_dir}: class folder has no images")
+        items += [(f, label) for f in files]
+    return _load_all(items, root, f"folder:{root.name}", image_size, channels, class_names)
+
+
+def load_list(path: str, image_size: int, channels: int, class_names: list[str]) -> ImageDataset:
+    file = Path(path)
+    try:
+        rows = list(csv.reader(file.read_text(encoding="utf-8").splitlines()))
+    except FileNotFoundError:
+        raise DiffclassError(f"list:{path}: no such file") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DiffclassError(f"list:{path}: not a CSV file ({exc})") from None
+    if rows and [c.strip().lower() for c in rows[0]] == ["path", "label"]:
+        rows = rows[1:]
+    items = []
+    for number, row in enumerate(rows, start=1):
+        if len(row) != 2:
+            raise DiffclassError(f"list:{path}: row {number} should be path,label, got {row}")
+        image = Path(row[0].strip())
+        image = image if image.is_absolute() else file.parent / image
+        items.append((image, _label_index(row[1].strip(), class_names, f"list:{path} row {number}")))
+    return _load_all(items, file.parent, f"list:{file.name}", image_size, channels, class_names)
