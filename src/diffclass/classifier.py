@@ -12,8 +12,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from diffclass.backbones import Backbone, load_backbone, resolve_model_folder
+from diffclass.backbones import Backbone, ClassConditionalUNet, load_backbone
 from diffclass.data.images import load_image, to_model_input
+from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
 from diffclass.scoring import ErrorScorer, Loss, TimestepGrid
 from diffclass.strategies import Strategy, StrategyContext, drive, make_strategy
@@ -64,16 +65,32 @@ class Classifier:
         self.tree = tree if tree is not None else backbone.info.label_tree()
 
     @classmethod
-    def load(cls, name_or_path: str | Path = "digits", device: str = "cpu", **options) -> Classifier:
-        """An embedded model's name (`digits`) or a diffclass model folder."""
-        folder = resolve_model_folder(name_or_path)
-        return cls(load_backbone(folder, device=device), model_name=str(name_or_path), **options)
+    def load(
+        cls,
+        name_or_path: str | Path = "digits",
+        device: str = "cpu",
+        class_names: Sequence[str] | None = None,
+        templates: Sequence[str] | dict | None = None,
+        dtype: str = "float32",
+        **options,
+    ) -> Classifier:
+        """An embedded model's name (`digits`), a diffclass model folder, `sd:ID_OR_FOLDER` (zero-shot, needs
+        `class_names`; `templates` like "a photo of a {}.") or `dit:ID_OR_FOLDER`."""
+        backbone = load_backbone(name_or_path, device, class_names, templates, dtype)
+        return cls(backbone, model_name=str(name_or_path), **options)
 
     def use_tree(self, tree: LabelTree, mode: str | None = None, data=None, **invert_options) -> str:
         """Descend `tree` with hierarchical strategies; internal nodes are conditioned by `mode` (default:
         `ancestor` when the model was trained with this tree, else `mean`). Returns the mode used."""
         from diffclass.backbones.node_embeddings import condition_tree, internal_nodes
 
+        if not isinstance(self.backbone, ClassConditionalUNet):
+            if mode not in (None, "mean", "prompt"):
+                raise DiffclassError(f"{self.backbone.info.backbone} models condition tree nodes by their "
+                                     "prompts (text) or leaf means (DiT) only")  # fmt: skip
+            self.backbone.use_tree(tree)
+            self.tree = tree
+            return "prompt" if self.backbone.info.backbone == "stable_diffusion" else "mean"
         if mode is None:
             trained = all(n in self.backbone.info.node_embeddings for n in internal_nodes(tree))
             mode = "ancestor" if trained else "mean"

@@ -1,0 +1,48 @@
+"""What latent-diffusion backbones share: loading diffusers components with clear errors, and VAE encoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from diffclass.errors import DiffclassError
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    if dtype not in DTYPES:
+        raise DiffclassError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if dtype != "float32" and not str(device).startswith("cuda"):
+        raise DiffclassError(f"--dtype {dtype} needs a CUDA device; use float32 on {device}")
+    return DTYPES[dtype]
+
+
+def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dtype: torch.dtype | None = None):
+    """`cls.from_pretrained(source, subfolder=...)`, turning a missing or unreachable part into one clear line.
+    Networks (those given a dtype) are read from safetensors only."""
+    kwargs = {} if torch_dtype is None else dict(use_safetensors=True, torch_dtype=torch_dtype)
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+    try:
+        return cls.from_pretrained(str(source), subfolder=subfolder, **kwargs)
+    except (OSError, ValueError) as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise DiffclassError(f"cannot load the {what} ({subfolder}/) of {source}: {first.strip()}") from None
+
+
+@torch.no_grad()
+def vae_encode(vae, images: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
+    """x0 = mean of the VAE posterior x the VAE's scaling factor, at the model's resolution (RGB in [-1, 1])."""
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    if images.shape[-2:] != (size, size):
+        images = F.interpolate(images, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
+    device = next(vae.parameters()).device
+    latents = vae.encode(images.to(device, dtype)).latent_dist.mean
+    return latents * vae.config.scaling_factor

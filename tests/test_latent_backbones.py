@@ -1,0 +1,106 @@
+"""Stable Diffusion (zero-shot) and DiT (class-conditional latent) backbones on tiny random components."""
+
+import shutil
+
+import pytest
+import torch
+
+from diffclass.backbones import load_backbone
+from diffclass.backbones.dit import DiTBackbone
+from diffclass.backbones.stable_diffusion import StableDiffusionBackbone
+from diffclass.classifier import Classifier
+from diffclass.errors import DiffclassError
+from diffclass.hierarchy import load_tree
+from tests.conftest import CallRecorder
+from tests.latent_fixtures import save_tiny_dit, save_tiny_stable_diffusion
+
+CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+SPECS = ["exhaustive(n=3)", "adaptive(keep=3,1;n=2,4)", "beam(b=2;t_s=2)", "hdc(slots=2)", "hdc+beam(slots=2;t_s=2)"]
+
+
+@pytest.fixture(scope="module")
+def sd_folder(tmp_path_factory):
+    return save_tiny_stable_diffusion(tmp_path_factory.mktemp("sd") / "pipeline")
+
+
+@pytest.fixture(scope="module")
+def dit_folder(tmp_path_factory):
+    return save_tiny_dit(tmp_path_factory.mktemp("dit") / "pipeline")
+
+
+@pytest.fixture
+def rgb():
+    return torch.rand(3, 3, 20, 20, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_stable_diffusion_runs_every_strategy(sd_folder, rgb, spec):
+    clf = Classifier.load(f"sd:{sd_folder}", class_names=CIFAR10, templates=["a photo of a {}."], batch_size=16)
+    assert isinstance(clf.backbone, StableDiffusionBackbone) and clf.backbone.resolution == 16
+    assert clf.use_tree(load_tree("cifar10", 10)) == "prompt"
+    decisions = clf.classify(rgb, spec)
+    assert all(sorted(d.ranking) == list(range(10)) and d.nfe > 0 for d in decisions)
+
+
+def test_latents_and_text_embeddings_are_computed_once(sd_folder, rgb):
+    clf = Classifier.load(sd_folder, class_names=CIFAR10, templates=["a photo of a {}.", "a blurry photo of a {}."])
+    encodes = []
+    original = clf.backbone.vae.encode
+    clf.backbone.vae.encode = lambda x: encodes.append(len(x)) or original(x)
+    clf.classify(rgb, "adaptive(keep=3,1;n=2,6)")
+    clf.classify(rgb[:1], "exhaustive(n=2)")
+    assert sum(encodes) == 4  # one latent per image per classify call
+    assert clf.backbone.text_calls == 10  # one (ensembled) embedding per class, reused across images and calls
+    assert clf.backbone.prompts(3) == ["a photo of a cat.", "a blurry photo of a cat."]
+
+
+def test_v_prediction_is_scored_as_epsilon(tmp_path):
+    folder = save_tiny_stable_diffusion(tmp_path / "v", prediction_type="v_prediction")
+    backbone = load_backbone(folder, class_names=["a", "b"])
+    x_t, t = torch.randn(2, 4, 8, 8), torch.tensor([10, 900])
+    cond = backbone.condition([0, 1])
+    with torch.no_grad():
+        v = backbone.unet(x_t, t, encoder_hidden_states=cond).sample
+        eps = backbone.predict_noise(x_t, t, cond)
+    a = backbone.alphas_cumprod[t].float().view(-1, 1, 1, 1)
+    assert torch.allclose(eps, a.sqrt() * v + (1 - a).sqrt() * x_t, atol=1e-5)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_dit_runs_every_strategy_with_mean_tree_nodes(dit_folder, rgb, spec):
+    clf = Classifier.load(f"dit:{dit_folder}", class_names=CIFAR10, batch_size=16)
+    assert isinstance(clf.backbone, DiTBackbone)
+    assert clf.use_tree(load_tree("cifar10", 10)) == "mean"
+    recorder = CallRecorder(clf.backbone)
+    decisions = clf.classify(rgb[:, :, :16, :16], spec)
+    assert all(sorted(d.ranking) == list(range(10)) for d in decisions)
+    assert sum(d.nfe for d in decisions) == len(recorder.triples)
+
+
+def test_dit_scores_epsilon_not_the_learned_variance(dit_folder):
+    backbone = load_backbone(dit_folder, class_names=CIFAR10)
+    x_t = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        eps = backbone.predict_noise(x_t, torch.tensor([5, 500]), backbone.condition([1, 2]))
+    assert eps.shape == x_t.shape and backbone.transformer.config.out_channels == 8
+    table = backbone.label_tables()[0].embedding_table.weight
+    backbone.use_tree(load_tree("cifar10", 10))
+    vehicle = backbone.label_tables()[0].embedding_table.weight[backbone.row("vehicle")]
+    leaves = load_tree("cifar10", 10).leaves_under("vehicle")
+    assert torch.allclose(vehicle, table[leaves].mean(dim=0))
+
+
+def test_what_cannot_be_loaded_is_named(sd_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    broken = tmp_path / "broken"
+    shutil.copytree(sd_folder, broken)
+    shutil.rmtree(broken / "vae")
+    (broken / "vae").mkdir()
+    with pytest.raises(DiffclassError, match=r"cannot load the VAE \(vae/\) of"):
+        load_backbone(broken, class_names=["a"])
+    with pytest.raises(DiffclassError, match=r"cannot load the UNet \(unet/\) of no-such-org/no-such-model"):
+        load_backbone("sd:no-such-org/no-such-model", class_names=["a"])
+    with pytest.raises(DiffclassError, match="needs class names"):
+        load_backbone(sd_folder)
+    with pytest.raises(DiffclassError, match="needs a CUDA device"):
+        load_backbone(sd_folder, class_names=["a"], dtype="float16")
