@@ -104,3 +104,30 @@ def test_what_cannot_be_loaded_is_named(sd_folder, tmp_path, monkeypatch):
         load_backbone(sd_folder)
     with pytest.raises(DiffclassError, match="needs a CUDA device"):
         load_backbone(sd_folder, class_names=["a"], dtype="float16")
+
+
+def test_zero_shot_from_the_command_line(sd_folder, tmp_path, monkeypatch, capsys):
+    import json
+
+    from PIL import Image
+
+    from tests.test_cli import run_cli
+
+    for name, colour in (("red apple", (220, 20, 20)), ("green leaf", (20, 200, 20))):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for k in range(2):
+            Image.new("RGB", (24 + k, 20), colour).save(tmp_path / "data" / name / f"{k}.jpg")
+    (tmp_path / "prompts.json").write_text(json.dumps({"red apple": ["a {}", "red"], "green leaf": "a green leaf"}))
+    code, out, err = run_cli(
+        monkeypatch, capsys, "evaluate", "--model", f"sd:{sd_folder}", "--dataset", f"folder:{tmp_path / 'data'}",
+        "--prompts", tmp_path / "prompts.json", "--strategy", "exhaustive(n=2)", "--json", tmp_path / "s.json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads((tmp_path / "s.json").read_text())["n_images"] == 4
+    (tmp_path / "classes.txt").write_text("red apple\ngreen leaf\n")
+    code, out, err = run_cli(
+        monkeypatch, capsys, "classify", tmp_path / "data", "--model", sd_folder, "--classes", tmp_path / "classes.txt",
+        "--prompt", "a photo of a {}.", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert {row["prediction"] for row in json.loads(out)} <= {"red apple", "green leaf"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -115,6 +116,43 @@ def _test_data(clf, dataset: str | None):
     return load_dataset(dataset or info.dataset or "digits", "test", info.image_size, info.channels, info.class_names)
 
 
+@dataclass
+class ZeroShot:
+    """What Stable Diffusion / DiT models need from the command line: class names, prompts, dtype."""
+
+    classes: str | None = None
+    prompt: list[str] | None = None
+    prompts: str | None = None
+    dataset: str | None = None
+    dtype: str = "float32"
+
+    def resolve(self) -> dict:
+        from diffclass.backbones.prompts import read_classes, templates_for
+        from diffclass.data.folders import folder_class_names
+
+        names = None
+        if self.classes:
+            names = read_classes(self.classes)
+        elif self.dataset and self.dataset.startswith("folder:"):
+            names = folder_class_names(self.dataset.split(":", 1)[1])
+        elif self.dataset:
+            from diffclass.data import load_dataset
+
+            names = load_dataset(self.dataset, "test").class_names
+        templates = templates_for(self.prompt, self.prompts, self.dataset)
+        return dict(class_names=names, templates=templates, dtype=self.dtype)
+
+
+ClassesOption = Annotated[
+    str | None, typer.Option(help="Zero-shot models: class names, one per line (.txt) or a JSON list.")
+]
+PromptOption = Annotated[
+    list[str] | None, typer.Option(help='Zero-shot prompt template with {} (repeat to ensemble): "a photo of a {}."')
+]
+PromptsOption = Annotated[str | None, typer.Option(help="Zero-shot prompts per class: JSON {class: [..]} or CSV.")]
+DtypeOption = Annotated[str, typer.Option(help="float32, or float16 / bfloat16 on CUDA (latent models).")]
+
+
 def _classifier(
     model: str,
     seed: int,
@@ -124,7 +162,9 @@ def _classifier(
     tree: str | None = None,
     timesteps: str | None = None,
     node_conditioning: str | None = None,
+    zero_shot: ZeroShot | None = None,
 ):
+    from diffclass.backbones import latent_kind
     from diffclass.classifier import Classifier
     from diffclass.hierarchy import load_tree
     from diffclass.scoring import LOSSES
@@ -132,7 +172,10 @@ def _classifier(
     if loss not in LOSSES:
         raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     grid = _timestep_grid(timesteps)
-    clf = Classifier.load(model, device=device, seed=seed, batch_size=batch_size, loss=loss, grid=grid)
+    extra = {}
+    if latent_kind(model) is not None:
+        extra = (zero_shot or ZeroShot()).resolve()
+    clf = Classifier.load(model, device=device, seed=seed, batch_size=batch_size, loss=loss, grid=grid, **extra)
     if tree is not None or node_conditioning is not None:
         label_tree = load_tree(tree, len(clf.class_names)) if tree else clf.tree
         if label_tree is None:
@@ -166,6 +209,10 @@ def evaluate(
         Path | None, typer.Option(help="Folder for per-image records (JSON lines); a rerun resumes from them.")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="With --out: discard earlier records.")] = False,
+    classes: ClassesOption = None,
+    prompt: PromptOption = None,
+    prompts: PromptsOption = None,
+    dtype: DtypeOption = "float32",
 ):
     """Measure top-1, top-5, NFEs and seconds per image on a labelled test split (resumable with --out;
     shard over processes with torchrun --nproc_per_node N -m diffclass evaluate ...)."""
@@ -176,7 +223,8 @@ def evaluate(
     from diffclass.report import summary_table, write_json
 
     rank, world = init_from_env(device)
-    clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning)
+    zero_shot = ZeroShot(classes, prompt, prompts, dataset, dtype)
+    clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning, zero_shot)
     data = _test_data(clf, dataset)
     spec = clf.strategy(strategy)
     store = None
@@ -228,13 +276,18 @@ def bench(
     plot: Annotated[Path | None, typer.Option(help="Write a Pareto plot (top-1 vs NFEs/image) as PNG.")] = None,
     timesteps: TimestepsOption = None,
     node_conditioning: NodeModeOption = None,
+    classes: ClassesOption = None,
+    prompt: PromptOption = None,
+    prompts: PromptsOption = None,
+    dtype: DtypeOption = "float32",
 ):
     """Compare strategies on one dataset with one model and one seed, in one process."""
     from diffclass.bench import DEFAULT_SPECS, SWEEP_SPECS, baselines, run_bench
     from diffclass.report import bench_table, pareto_plot, write_json
     from diffclass.strategies.base import parse_spec
 
-    clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning)
+    zero_shot = ZeroShot(classes, prompt, prompts, dataset, dtype)
+    clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning, zero_shot)
     data = _test_data(clf, dataset)
     specs = list(strategy or (SWEEP_SPECS if sweep else DEFAULT_SPECS))
     summaries = run_bench(clf, data, specs, limit=limit)
@@ -270,6 +323,10 @@ def classify(
         Path | None, typer.Option(help="Folder for per-image records (JSON lines); a rerun resumes from them.")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="With --out: discard earlier records.")] = False,
+    classes: ClassesOption = None,
+    prompt: PromptOption = None,
+    prompts: PromptsOption = None,
+    dtype: DtypeOption = "float32",
 ):
     """Predict the class of each image, with the top-k classes and their probabilities."""
     import json
@@ -285,7 +342,7 @@ def classify(
         print_error(failure)
     if skipped:
         err_console.print(f"skipped {skipped} file(s) that are not images (by extension)")
-    clf = _classifier(model, seed, batch_size, loss, device)
+    clf = _classifier(model, seed, batch_size, loss, device, zero_shot=ZeroShot(classes, prompt, prompts, None, dtype))
     info = clf.backbone.info
     spec = clf.strategy(strategy)
     store = None

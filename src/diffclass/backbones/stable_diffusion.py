@@ -71,7 +71,12 @@ class StableDiffusionBackbone:
             name = self._tree.prompt(key)
         else:
             raise DiffclassError(f"no prompt for {key!r}")
-        templates = self.templates.get(name, DEFAULT_TEMPLATES) if isinstance(self.templates, dict) else self.templates
+        if isinstance(self.templates, dict):
+            if name not in self.templates:
+                raise DiffclassError(f"the prompts file has no prompt for {name!r}")
+            templates = self.templates[name]
+        else:
+            templates = self.templates
         return [t.format(name) if "{}" in t else t for t in templates]
 
     @torch.no_grad()

@@ -18,6 +18,12 @@ from diffclass.progress import err_console, print_error
 
 
 def _label_index(name: str, class_names: list[str], source: str) -> int:
+    if name not in class_names and len(class_names) == 1000 and name.startswith("n") and name[1:].isdigit():
+        from diffclass.hierarchy import load_tree  # an ImageNet wnid folder: the shipped tree knows its index
+
+        node = load_tree("imagenet", 1000).nodes.get(name)
+        if node is not None and node.is_leaf:
+            return node.class_index
     if name not in class_names:
         shown = ", ".join(class_names[:8]) + ("..." if len(class_names) > 8 else "")
         raise DiffclassError(f"{source}: label {name!r} is not a class of the model ({shown})")
@@ -41,6 +47,19 @@ def _load_all(items: list[tuple[Path, int]], root: Path, name: str, image_size: 
     if not tensors:
         raise DiffclassError(f"{name}: no readable images")
     return ImageDataset(name, torch.stack(tensors), torch.tensor(labels), list(class_names), ids)
+
+
+def folder_class_names(path: str) -> list[str]:
+    """Class names of a zero-shot evaluation: the sub-folder names (ImageNet wnid folders: ImageNet's classes)."""
+    root = Path(path)
+    names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if not names:
+        raise DiffclassError(f"folder:{path}: expected one sub-folder per class, found none")
+    if all(n.startswith("n") and n[1:].isdigit() and len(n) == 9 for n in names):
+        from diffclass.backbones import imagenet_class_names
+
+        return imagenet_class_names()
+    return names
 
 
 def load_folder(path: str, image_size: int, channels: int, class_names: list[str]) -> ImageDataset:
