@@ -169,22 +169,32 @@ def sample(backbone: ClassConditionalUNet, labels: torch.Tensor, steps: int = 50
 
 
 def save_sample_grid(images: torch.Tensor, class_names: list[str], per_class: int, path: str | Path) -> None:
-    """A PNG grid, one row per class, labelled with the class names."""
+    """A PNG grid, one row per class labelled with its name; many classes wrap into side-by-side blocks."""
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = len(class_names)
-    fig, axes = plt.subplots(rows, per_class, figsize=(per_class * 0.6, rows * 0.6), squeeze=False)
+    rows = min(len(class_names), 27)
+    blocks = math.ceil(len(class_names) / rows)
+    width = per_class + 2  # two narrow columns per block hold the class names
+    ratios = ([2.4] + [1] * per_class + [0.2]) * blocks
+    fig, axes = plt.subplots(rows, blocks * width, figsize=(sum(ratios) * 0.5, rows * 0.5), squeeze=False,
+                             gridspec_kw=dict(width_ratios=ratios))  # fmt: skip
     pictures = ((images + 1) / 2).permute(0, 2, 3, 1).numpy()
-    for i, ax in enumerate(axes.flat):
-        picture = pictures[i]
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, picture in enumerate(pictures):
+        label, column = divmod(i, per_class)
+        block, row = divmod(label, rows)
+        ax = axes[row, block * width + 1 + column]
         ax.imshow(picture[..., 0] if picture.shape[-1] == 1 else picture, cmap="gray", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if i % per_class == 0:
-            ax.set_ylabel(class_names[i // per_class], rotation=0, ha="right", va="center", fontsize=8)
-    fig.tight_layout(pad=0.2)
+        if column == 0:
+            name_ax = axes[row, block * width]
+            name_ax.text(0.95, 0.5, class_names[label], transform=name_ax.transAxes, ha="right", va="center",
+                         fontsize=7)  # fmt: skip
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.01, wspace=0.05, hspace=0.05)
     fig.savefig(path, dpi=100)
     plt.close(fig)
