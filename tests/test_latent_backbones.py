@@ -8,11 +8,11 @@ import torch
 from diffclass.backbones import load_backbone
 from diffclass.backbones.dit import DiTBackbone
 from diffclass.backbones.stable_diffusion import StableDiffusionBackbone
+from diffclass.backbones.tiny import save_tiny_dit, save_tiny_stable_diffusion
 from diffclass.classifier import Classifier
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import load_tree
 from tests.conftest import CallRecorder
-from tests.latent_fixtures import save_tiny_dit, save_tiny_stable_diffusion
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 SPECS = ["exhaustive(n=3)", "adaptive(keep=3,1;n=2,4)", "beam(b=2;t_s=2)", "hdc(slots=2)", "hdc+beam(slots=2;t_s=2)"]

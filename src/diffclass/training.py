@@ -72,8 +72,10 @@ def _load_checkpoint(folder: Path, unet, ema: EMAModel, optimizer) -> int:
     return int(meta["step"])
 
 
-def _ancestor_table(backbone: ClassConditionalUNet, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+def _ancestor_table(backbone, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """[num_classes, max_ancestors] rows padded with the class itself, and how many ancestors each class has."""
+    if not hasattr(backbone, "ancestor_rows"):
+        return None, None
     rows = backbone.ancestor_rows()
     width = max((len(r) for r in rows), default=0)
     if width == 0:
@@ -83,18 +85,20 @@ def _ancestor_table(backbone: ClassConditionalUNet, device) -> tuple[torch.Tenso
 
 
 def train(
-    backbone: ClassConditionalUNet,
+    backbone,
     dataset: ImageDataset,
     out_dir: str | Path,
     config: TrainConfig,
     resume: bool = False,
     show_progress: bool = True,
 ) -> ClassConditionalUNet:
-    """Train with the epsilon-prediction DDPM loss; the saved model holds the EMA weights."""
+    """Train the backbone's denoiser with the epsilon-prediction DDPM loss on (image, class) pairs; the saved model
+    holds the EMA weights. Works for every backbone: class-conditional UNets (with ancestor conditioning when
+    they know a tree) and text-conditioned latent models (a class is its prompt)."""
     out_dir = Path(out_dir)
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
-    unet = backbone.unet.to(device).train()
+    unet = backbone.denoiser.to(device).train()  # only the denoiser learns (a VAE and text encoder stay frozen)
     scheduler = DDPMScheduler(**backbone.info.scheduler)
     alphas_cumprod = scheduler.alphas_cumprod.to(device)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -110,7 +114,9 @@ def train(
         start = _load_checkpoint(checkpoint, unet, ema, optimizer)
         lr_schedule.last_epoch = start
         err_console.print(f"resumed from step {start}")
-    images = dataset.images.to(device)
+    with torch.no_grad():  # pixels, or VAE latents computed once
+        images = torch.cat([backbone.encode(dataset.images[i : i + 256]) for i in range(0, len(dataset), 256)])
+    images = images.to(device)
     labels = dataset.labels.to(device)
     ancestor_table, ancestor_counts = _ancestor_table(backbone, device)
     started = time.time()
@@ -130,7 +136,7 @@ def train(
                 swap = (torch.rand(len(cond), generator=gen).to(device) < config.ancestor_probability) & (counts > 0)
                 pick = (torch.rand(len(cond), generator=gen).to(device) * counts).long()
                 cond = torch.where(swap, ancestor_table[cond, pick.clamp(max=ancestor_table.shape[1] - 1)], cond)
-            loss = F.mse_loss(unet(x_t, t, class_labels=cond).sample, eps)
+            loss = F.mse_loss(backbone.predict_noise(x_t, t, backbone.condition(cond.tolist())), eps)
             if not torch.isfinite(loss):
                 raise DiffclassError(f"training diverged at step {step} (loss {loss.item()}); lower --lr")
             optimizer.zero_grad(set_to_none=True)
@@ -161,7 +167,7 @@ def sample(backbone: ClassConditionalUNet, labels: torch.Tensor, steps: int = 50
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn((len(labels), info.channels, info.image_size, info.image_size), generator=gen)
     x = x.to(backbone.device)
-    cond = labels.to(backbone.device)
+    cond = backbone.condition(labels.tolist())
     for t in scheduler.timesteps:
         eps = backbone.predict_noise(x, t.expand(len(x)).to(backbone.device), cond)
         x = scheduler.step(eps, t, x).prev_sample

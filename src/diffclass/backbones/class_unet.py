@@ -79,6 +79,10 @@ class ClassConditionalUNet:
         self._tree = tree
         self._node_rows = dict(rows)
 
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        return self.unet
+
     def row(self, key: Hashable) -> int:
         """The class-embedding row of a class index, a leaf id or an internal node id."""
         if isinstance(key, int):

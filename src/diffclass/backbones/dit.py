@@ -15,7 +15,7 @@ from diffusers import AutoencoderKL, DDPMScheduler, DiTTransformer2DModel
 from diffusers.models.embeddings import LabelEmbedding
 
 from diffclass.backbones.base import ModelInfo
-from diffclass.backbones.latent import load_component, resolve_dtype, vae_encode
+from diffclass.backbones.latent import load_component, public_config, resolve_dtype, vae_encode
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
 
@@ -36,7 +36,7 @@ class DiTBackbone:
             )
         self.info = ModelInfo(
             backbone="dit", class_names=list(class_names), image_size=self.resolution, channels=3,
-            scheduler=dict(scheduler.config), training=dict(source=str(source)),
+            scheduler=public_config(scheduler), training=dict(source=str(source)),
         )  # fmt: skip
         self._tree: LabelTree | None = None
         self._node_rows: dict[str, int] = {}
@@ -51,6 +51,10 @@ class DiTBackbone:
             load_component(DDPMScheduler, source, "scheduler", "noise schedule"),
             class_names, device, torch_dtype, source,
         )  # fmt: skip
+
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        return self.transformer
 
     def label_tables(self) -> list[LabelEmbedding]:
         return [m for m in self.transformer.modules() if isinstance(m, LabelEmbedding)]

@@ -46,3 +46,8 @@ def vae_encode(vae, images: torch.Tensor, size: int, dtype: torch.dtype) -> torc
     device = next(vae.parameters()).device
     latents = vae.encode(images.to(device, dtype)).latent_dist.mean
     return latents * vae.config.scaling_factor
+
+
+def public_config(scheduler) -> dict:
+    """A scheduler's constructor arguments, without diffusers' bookkeeping keys (`_class_name`, ...)."""
+    return {k: v for k, v in scheduler.config.items() if not k.startswith("_")}

@@ -15,7 +15,7 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
 from diffclass.backbones.base import ModelInfo
-from diffclass.backbones.latent import load_component, resolve_dtype, vae_encode
+from diffclass.backbones.latent import load_component, public_config, resolve_dtype, vae_encode
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
 
@@ -38,7 +38,7 @@ class StableDiffusionBackbone:
         self.templates = templates
         self.info = ModelInfo(
             backbone="stable_diffusion", class_names=list(class_names), image_size=self.resolution, channels=3,
-            scheduler=dict(scheduler.config), dataset=None, training=dict(source=str(source)),
+            scheduler=public_config(scheduler), dataset=None, training=dict(source=str(source)),
         )  # fmt: skip
         self._tree: LabelTree | None = None
         self._cache: dict[Hashable, torch.Tensor] = {}
@@ -59,6 +59,20 @@ class StableDiffusionBackbone:
             load_component(DDPMScheduler, source, "scheduler", "noise schedule"),
             class_names, templates, device, torch_dtype, source,
         )  # fmt: skip
+
+    @property
+    def denoiser(self) -> torch.nn.Module:
+        return self.unet
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """A diffusers pipeline folder (unet/, vae/, text_encoder/, tokenizer/, scheduler/) that loads back."""
+        folder = Path(folder)
+        self.unet.save_pretrained(folder / "unet")
+        self.vae.save_pretrained(folder / "vae")
+        self.text_encoder.save_pretrained(folder / "text_encoder")
+        self.tokenizer.save_pretrained(folder / "tokenizer")
+        DDPMScheduler(**self.info.scheduler).save_pretrained(folder / "scheduler")
+        self.info.save(folder)
 
     def use_tree(self, tree: LabelTree, rows=None) -> None:
         """Internal nodes are scored with their own names in the templates (no embedding tables to extend)."""

@@ -1,4 +1,7 @@
-"""Tiny Stable Diffusion and DiT components with random weights, saved as diffusers folders (no hub access)."""
+"""Tiny Stable Diffusion and DiT components with random weights, saved as diffusers folders.
+
+For tests and CPU demos: the same classes as the published models, small enough to build and train offline (the
+tokenizer is written from a character vocabulary, so nothing comes from a hub)."""
 
 import json
 import string
