@@ -29,6 +29,8 @@ def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dty
 
     diffusers_logging.set_verbosity_error()
     transformers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     try:
         return cls.from_pretrained(str(source), subfolder=subfolder, **kwargs)
     except (OSError, ValueError) as exc:
