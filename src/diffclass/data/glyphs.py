@@ -161,32 +161,16 @@ def load_glyph_arrays(size: int = GLYPHS_IMAGE_SIZE, seed: int = GLYPHS_SEED) ->
 
 @register_dataset("glyphs")
 def load_glyphs_dataset(split: str = "test", image_size: int | None = None) -> ImageDataset:
+    """Images come in a fixed shuffled order, so `--limit N` takes a sample across styles and classes."""
     size = image_size or GLYPHS_IMAGE_SIZE
     arrays = load_glyph_arrays(size)
-    images = torch.from_numpy(arrays[f"{split}_images"]).float().unsqueeze(1) / 127.5 - 1
-    labels = torch.from_numpy(arrays[f"{split}_labels"]).long()
-    styles = arrays[f"{split}_styles"]
+    order = np.random.default_rng(GLYPHS_SEED).permutation(len(arrays[f"{split}_labels"]))
+    images = torch.from_numpy(arrays[f"{split}_images"][order]).float().unsqueeze(1) / 127.5 - 1
+    labels = torch.from_numpy(arrays[f"{split}_labels"][order]).long()
     digest = hashlib.sha256(arrays[f"{split}_images"].tobytes()).hexdigest()[:8]
-    ids = [f"glyphs-{digest}/{split}/{i}" for i in range(len(labels))]
+    dataset = ImageDataset(
+        "glyphs", images, labels, [g.name for g in glyph_classes()], [f"glyphs-{digest}/{split}/{i}" for i in order]
+    )
     style_names = list(STYLES)
-    dataset = ImageDataset("glyphs", images, labels, [g.name for g in glyph_classes()], ids)
-    dataset.styles = [style_names[s] for s in styles]  # type: ignore[attr-defined]
+    dataset.styles = [style_names[s] for s in arrays[f"{split}_styles"][order]]  # type: ignore[attr-defined]
     return dataset
-
-
-def glyph_tree() -> LabelTree:
-    """script -> case -> glyph; Cyrillic has capitals only and digits one case, so those chains have lone children."""
-    nodes = [TreeNode("root", "character", children=list(SCRIPTS))]
-    label = 0
-    for script, cases in SCRIPTS.items():
-        nodes.append(TreeNode(script, f"{script} script" if script != "digits" else "digits",
-                              children=[f"{script}/{case}" for case in cases]))  # fmt: skip
-        for case, chars in cases.items():
-            case_id = f"{script}/{case}"
-            nodes.append(TreeNode(case_id, f"{script} {case} letters" if script != "digits" else "digits",
-                                  children=[f"{case_id}/{char}" for char in chars]))  # fmt: skip
-            for char in chars:
-                glyph = GlyphClass(char, script, case)
-                nodes.append(TreeNode(f"{case_id}/{char}", glyph.name, class_index=label))
-                label += 1
-    return LabelTree(nodes, label)
