@@ -174,3 +174,21 @@ def load_glyphs_dataset(split: str = "test", image_size: int | None = None) -> I
     style_names = list(STYLES)
     dataset.styles = [style_names[s] for s in arrays[f"{split}_styles"][order]]  # type: ignore[attr-defined]
     return dataset
+
+
+def glyph_tree() -> LabelTree:
+    """script -> case -> glyph; Cyrillic has capitals only and digits one case, so those chains have lone children."""
+    nodes = [TreeNode("root", "character", children=list(SCRIPTS))]
+    label = 0
+    for script, cases in SCRIPTS.items():
+        nodes.append(TreeNode(script, f"{script} script" if script != "digits" else "digits",
+                              children=[f"{script}/{case}" for case in cases]))  # fmt: skip
+        for case, chars in cases.items():
+            case_id = f"{script}/{case}"
+            nodes.append(TreeNode(case_id, f"{script} {case} letters" if script != "digits" else "digits",
+                                  children=[f"{case_id}/{char}" for char in chars]))  # fmt: skip
+            for char in chars:
+                glyph = GlyphClass(char, script, case)
+                nodes.append(TreeNode(f"{case_id}/{char}", glyph.name, class_index=label))
+                label += 1
+    return LabelTree(nodes, label)
