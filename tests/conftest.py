@@ -42,3 +42,12 @@ class CallRecorder:
             return original(x_t, t, cond)
 
         backbone.predict_noise = recording
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    """A tiny random model for the 10 digits classes, saved as a diffclass model folder."""
+    backbone = tiny_backbone(classes=[str(d) for d in range(10)])
+    backbone.info.dataset = "digits"
+    backbone.save_pretrained(tmp_path / "model")
+    return tmp_path / "model"

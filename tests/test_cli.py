@@ -21,14 +21,6 @@ def run_cli(monkeypatch, capsys, *args):
 
 
 @pytest.fixture
-def model_dir(tmp_path):
-    backbone = tiny_backbone(classes=[str(d) for d in range(10)])
-    backbone.info.dataset = "digits"
-    backbone.save_pretrained(tmp_path / "model")
-    return tmp_path / "model"
-
-
-@pytest.fixture
 def picture(tmp_path):
     Image.new("RGB", (50, 30), (200, 10, 10)).save(tmp_path / "pic.png")
     return tmp_path / "pic.png"

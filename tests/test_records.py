@@ -7,19 +7,7 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from tests.conftest import tiny_backbone
-
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    backbone = tiny_backbone(classes=[str(d) for d in range(10)])
-    backbone.info.dataset = "digits"
-    backbone.save_pretrained(tmp_path / "model")
-    return tmp_path / "model"
 
 
 def evaluate(model_dir, out, *extra, launcher=(sys.executable, "-m")):

@@ -143,6 +143,10 @@ class ZeroShot:
         return dict(class_names=names, templates=templates, dtype=self.dtype)
 
 
+OutOption = Annotated[
+    Path | None, typer.Option(help="Folder for per-image records (JSON lines); a rerun resumes from them.")
+]
+OverwriteOption = Annotated[bool, typer.Option(help="With --out: discard earlier records.")]
 ClassesOption = Annotated[
     str | None, typer.Option(help="Zero-shot models: class names, one per line (.txt) or a JSON list.")
 ]
@@ -205,10 +209,8 @@ def evaluate(
     tree: TreeOption = None,
     node_conditioning: NodeModeOption = None,
     timesteps: TimestepsOption = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Folder for per-image records (JSON lines); a rerun resumes from them.")
-    ] = None,
-    overwrite: Annotated[bool, typer.Option(help="With --out: discard earlier records.")] = False,
+    out: OutOption = None,
+    overwrite: OverwriteOption = False,
     classes: ClassesOption = None,
     prompt: PromptOption = None,
     prompts: PromptsOption = None,
@@ -319,10 +321,8 @@ def classify(
     loss: LossOption = "l2",
     device: DeviceOption = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    out: Annotated[
-        Path | None, typer.Option(help="Folder for per-image records (JSON lines); a rerun resumes from them.")
-    ] = None,
-    overwrite: Annotated[bool, typer.Option(help="With --out: discard earlier records.")] = False,
+    out: OutOption = None,
+    overwrite: OverwriteOption = False,
     classes: ClassesOption = None,
     prompt: PromptOption = None,
     prompts: PromptsOption = None,

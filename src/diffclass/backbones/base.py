@@ -93,3 +93,15 @@ def refuse_pickles(folder: Path) -> None:
         raise DiffclassError(
             f"{folder} holds pickled weights ({', '.join(sorted(pickles))}); diffclass loads safetensors only"
         )
+
+
+def embedding_row(key: Hashable, node_rows: dict[str, int], tree) -> int:
+    """The label-embedding row of a class index, a leaf id or an internal tree node id (label-conditioned
+    backbones: class UNet, DiT)."""
+    if isinstance(key, int):
+        return key
+    if key in node_rows:
+        return node_rows[key]
+    if tree is not None and key in tree.nodes and tree.nodes[key].is_leaf:
+        return tree.nodes[key].class_index
+    raise DiffclassError(f"the model has no embedding for tree node {key!r}")

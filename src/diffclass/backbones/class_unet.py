@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 
-from diffclass.backbones.base import ModelInfo, refuse_pickles
+from diffclass.backbones.base import ModelInfo, embedding_row, refuse_pickles
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
 
@@ -84,14 +84,7 @@ class ClassConditionalUNet:
         return self.unet
 
     def row(self, key: Hashable) -> int:
-        """The class-embedding row of a class index, a leaf id or an internal node id."""
-        if isinstance(key, int):
-            return key
-        if key in self._node_rows:
-            return self._node_rows[key]
-        if self._tree is not None and key in self._tree.nodes and self._tree.nodes[key].is_leaf:
-            return self._tree.nodes[key].class_index
-        raise DiffclassError(f"the model has no embedding for tree node {key!r}")
+        return embedding_row(key, self._node_rows, self._tree)
 
     def ancestor_rows(self) -> list[list[int]]:
         """For each class, the rows of its ancestors (root excluded) that ancestor training may swap in."""

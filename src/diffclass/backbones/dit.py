@@ -14,7 +14,7 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, DiTTransformer2DModel
 from diffusers.models.embeddings import LabelEmbedding
 
-from diffclass.backbones.base import ModelInfo
+from diffclass.backbones.base import ModelInfo, embedding_row
 from diffclass.backbones.latent import load_component, public_config, resolve_dtype, vae_encode
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
@@ -74,13 +74,7 @@ class DiTBackbone:
         self._tree, self._node_rows = tree, {node: first + i for i, node in enumerate(nodes)}
 
     def row(self, key: Hashable) -> int:
-        if isinstance(key, int):
-            return key
-        if key in self._node_rows:
-            return self._node_rows[key]
-        if self._tree is not None and key in self._tree.nodes and self._tree.nodes[key].is_leaf:
-            return self._tree.nodes[key].class_index
-        raise DiffclassError(f"the DiT has no embedding for tree node {key!r}")
+        return embedding_row(key, self._node_rows, self._tree)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return vae_encode(self.vae, images, self.resolution, self.dtype)
