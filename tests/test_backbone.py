@@ -72,3 +72,14 @@ def test_embedded_digits_model_ships_with_the_package():
     assert backbone.info.class_names == [str(d) for d in range(10)]
     assert backbone.info.temperature != 1.0  # fitted on training images
     assert backbone.info.training["steps"] > 0
+
+
+def test_embedded_glyphs_model_descends_its_own_tree():
+    from diffclass.data import load_dataset
+
+    clf = Classifier.load("glyphs")
+    assert clf.tree is not None and clf.tree.num_classes == len(clf.class_names) >= 100
+    assert clf.backbone.info.node_conditioning == "ancestor" and clf.backbone.info.timestep_range is not None
+    test = load_dataset("glyphs", "test")
+    (decision,) = clf.classify(test.images[:1], "hdc(slots=2;final=exhaustive;n=4)", test.ids[:1])
+    assert sorted(decision.ranking) == list(range(len(clf.class_names)))
