@@ -139,7 +139,7 @@ class ZeroShot:
             from diffclass.data import load_dataset
 
             names = load_dataset(self.dataset, "test").class_names
-        templates = templates_for(self.prompt, self.prompts, self.dataset)
+        templates = templates_for(self.prompt, self.prompts, self.classes or self.dataset)
         return dict(class_names=names, templates=templates, dtype=self.dtype)
 
 
@@ -148,7 +148,8 @@ OutOption = Annotated[
 ]
 OverwriteOption = Annotated[bool, typer.Option(help="With --out: discard earlier records.")]
 ClassesOption = Annotated[
-    str | None, typer.Option(help="Zero-shot models: class names, one per line (.txt) or a JSON list.")
+    str | None,
+    typer.Option(help="Zero-shot: imagenet, cifar100, cifar10, or a file (one name per line, or a JSON list)."),
 ]
 PromptOption = Annotated[
     list[str] | None, typer.Option(help='Zero-shot prompt template with {} (repeat to ensemble): "a photo of a {}."')

@@ -30,10 +30,9 @@ def latent_kind(spec: str | Path) -> str | None:
 
 
 def imagenet_class_names() -> list[str]:
-    from diffclass.hierarchy import load_tree
+    from diffclass.backbones.prompts import shipped_class_names
 
-    tree = load_tree("imagenet", 1000)
-    return [tree.nodes[tree.leaf_of[c]].name for c in range(1000)]
+    return shipped_class_names("imagenet")
 
 
 def load_backbone(

@@ -20,7 +20,21 @@ DEFAULT_TEMPLATES = {
 }
 
 
+def shipped_class_names(name: str) -> list[str] | None:
+    """Class names in the standard order for `imagenet`, `cifar100`, `cifar10` (the leaves of the shipped trees)."""
+    if name not in DEFAULT_TEMPLATES:
+        return None
+    from diffclass.hierarchy import load_tree
+
+    tree = load_tree(name)
+    return [tree.nodes[tree.leaf_of[c]].name for c in range(tree.num_classes)]
+
+
 def read_classes(path: str | Path) -> list[str]:
+    """A shipped list by name (imagenet, cifar100, cifar10), a .txt file (one name per line) or a JSON list."""
+    shipped = shipped_class_names(str(path))
+    if shipped is not None:
+        return shipped
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -64,10 +78,11 @@ def read_prompts(path: str | Path) -> dict[str, list[str]]:
     return prompts
 
 
-def templates_for(prompt: list[str] | None, prompts_file: str | None, dataset: str | None):
-    """--prompts FILE wins, then --prompt templates, then the dataset's shipped default, then a photo of a {}."""
+def templates_for(prompt: list[str] | None, prompts_file: str | None, names: str | None):
+    """--prompts FILE wins, then --prompt templates, then the shipped default for the class list or dataset
+    (`imagenet`: "a photo of a {}.", CIFAR: "a blurry photo of a {}."), then "a photo of a {}."."""
     if prompts_file:
         return read_prompts(prompts_file)
     if prompt:
         return list(prompt)
-    return DEFAULT_TEMPLATES.get(dataset or "", ["a photo of a {}."])
+    return DEFAULT_TEMPLATES.get(names or "", ["a photo of a {}."])
