@@ -1,0 +1,1 @@
+"""DiDiCM: discrete diffusion over the class label, conditioned on the image (Belhasin et al.)."""

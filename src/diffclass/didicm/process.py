@@ -1,0 +1,43 @@
+"""The uniform discrete diffusion over K classes with the log-linear schedule, in closed form.
+
+Forward rates sigma(t) * Q with Q = 11^T / K - I; with sigma_bar(t) = -log(1 - (1 - eps) t) the marginals are
+q_t = alpha(t) q_0 + (1 - alpha(t)) / K with alpha = exp(-sigma_bar) = 1 - (1 - eps) t: no eigendecomposition.
+"""
+
+from __future__ import annotations
+
+import torch
+
+EPS = 1e-3
+T_MIN = 1e-5
+
+
+def sigma_bar(t: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    return -torch.log1p(-(1 - eps) * t)
+
+
+def sigma(t: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """d sigma_bar / dt: the rate at time t (weights the score-entropy loss)."""
+    return (1 - eps) / (1 - (1 - eps) * t)
+
+
+def alpha(t: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """The weight the clean label keeps at time t."""
+    return 1 - (1 - eps) * t
+
+
+def rate_matrix(num_classes: int) -> torch.Tensor:
+    return torch.full((num_classes, num_classes), 1.0 / num_classes) - torch.eye(num_classes)
+
+
+def forward_probs(q0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """q_t for clean class-probability vectors q0 [B, K] at times t [B]."""
+    a = alpha(t).view(-1, 1).to(q0.dtype)
+    return a * q0 + (1 - a) / q0.shape[-1]
+
+
+def sample_noisy_labels(c0: torch.Tensor, t: torch.Tensor, num_classes: int, generator=None) -> torch.Tensor:
+    """c_t ~ q_t(. | c0): keep c0 with weight alpha, else a uniform class (which may be c0 again)."""
+    keep = torch.rand(c0.shape, generator=generator) < alpha(t)
+    uniform = torch.randint(num_classes, c0.shape, generator=generator)
+    return torch.where(keep, c0, uniform)

@@ -1,0 +1,92 @@
+"""DiDiCM's noise process, loss and samplers against exact (oracle) quantities."""
+
+import pytest
+import torch
+
+from diffclass.didicm.loss import score_entropy
+from diffclass.didicm.process import alpha, forward_probs, rate_matrix, sample_noisy_labels, sigma_bar
+from diffclass.didicm.samplers import sample_cl, sample_cp
+
+POSTERIOR = torch.tensor([[0.70, 0.20, 0.06, 0.03, 0.01], [0.05, 0.05, 0.10, 0.20, 0.60]])
+
+
+def oracle(posterior: torch.Tensor):
+    """The exact concrete score of q_t = alpha * posterior + (1 - alpha) / K, as a DiDiCM network would give."""
+
+    def score_fn(c_t, s_bar):
+        rows = posterior.repeat_interleave(len(c_t) // len(posterior), dim=0)
+        a = torch.exp(-s_bar).view(-1, 1)
+        log_q = torch.log(a * rows + (1 - a) / rows.shape[-1])
+        return log_q - log_q.gather(1, c_t.view(-1, 1))
+
+    return score_fn
+
+
+@pytest.mark.parametrize("t", [0.01, 0.3, 0.9, 1.0])
+def test_closed_form_equals_the_matrix_exponential(t):
+    q0 = torch.tensor([[0.6, 0.3, 0.1, 0.0], [0.0, 0.0, 1.0, 0.0]], dtype=torch.float64)
+    s = sigma_bar(torch.tensor(t, dtype=torch.float64))
+    exact = (torch.linalg.matrix_exp(s * rate_matrix(4).double()) @ q0.T).T
+    assert torch.allclose(forward_probs(q0, torch.full((2,), t, dtype=torch.float64)), exact, atol=1e-10)
+
+
+def test_noisy_labels_follow_the_marginal():
+    gen = torch.Generator().manual_seed(0)
+    c0 = torch.full((40000,), 2)
+    t = torch.full((40000,), 0.6)
+    counts = torch.bincount(sample_noisy_labels(c0, t, 5, gen), minlength=5).float() / 40000
+    want = forward_probs(torch.nn.functional.one_hot(torch.tensor([2]), 5).float(), torch.tensor([0.6]))[0]
+    assert torch.allclose(counts, want, atol=0.01)
+
+
+def expected_loss(log_scores_of: dict, posterior: torch.Tensor, t: float) -> torch.Tensor:
+    """E over c0 ~ posterior and c_t ~ q_t(. | c0) of the score entropy, enumerated exactly."""
+    k = len(posterior)
+    total = torch.zeros((), dtype=torch.float64)
+    for c0 in range(k):
+        q0 = torch.nn.functional.one_hot(torch.tensor([c0]), k).double()
+        q_t = forward_probs(q0, torch.tensor([t], dtype=torch.float64))[0]
+        for c_t in range(k):
+            weight = posterior[c0] * q_t[c_t]
+            loss = score_entropy(log_scores_of[c_t].view(1, -1), torch.tensor([c_t]), q0, torch.tensor([t]).double())
+            total = total + weight * loss
+    return total
+
+
+def test_score_entropy_is_minimal_at_the_true_concrete_score():
+    posterior = POSTERIOR[0].double()
+    t = 0.4
+    a = alpha(torch.tensor(t, dtype=torch.float64))
+    p_t = a * posterior + (1 - a) / 5
+    truth = {c: (p_t.log() - p_t[c].log()) for c in range(5)}
+    best = expected_loss(truth, posterior, t)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        moved = {c: v + 0.1 * torch.randn(5, generator=gen, dtype=torch.float64) for c, v in truth.items()}
+        assert expected_loss(moved, posterior, t) > best
+    params = {c: v.clone().requires_grad_(True) for c, v in truth.items()}
+    expected_loss(params, posterior, t).backward()
+    for c, p in params.items():
+        grad = p.grad.clone()
+        grad[c] = 0  # the entry at c_t is fixed, not learned
+        assert grad.abs().max() < 1e-10
+
+
+def test_cp_with_an_oracle_recovers_the_posterior_without_flattening():
+    result = sample_cp(oracle(POSTERIOR), batch=2, num_classes=5, steps=8)
+    assert result.nfe == 8
+    assert (result.probabilities - POSTERIOR).abs().max() < 0.01
+    single = sample_cp(oracle(POSTERIOR[:1]), batch=1, num_classes=5, steps=8)  # batch size 1
+    assert (single.probabilities - POSTERIOR[:1]).abs().max() < 0.01
+
+
+def test_cl_histogram_approaches_the_posterior_as_chains_grow():
+    gen = torch.Generator().manual_seed(0)
+    errors = []
+    for chains in (16, 256, 4096):
+        result = sample_cl(oracle(POSTERIOR), batch=2, num_classes=5, chains=chains, steps=2, generator=gen)
+        assert result.nfe == 2 * chains and torch.allclose(result.probabilities.sum(1), torch.ones(2))
+        errors.append(0.5 * (result.probabilities - POSTERIOR).abs().sum(1).max().item())
+    assert errors[2] < errors[0] and errors[2] < 0.05
+    one = sample_cl(oracle(POSTERIOR[:1]), batch=1, num_classes=5, chains=8, steps=2, generator=gen)
+    assert one.probabilities.shape == (1, 5)
