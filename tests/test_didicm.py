@@ -48,7 +48,9 @@ def expected_loss(log_scores_of: dict, posterior: torch.Tensor, t: float) -> tor
         q_t = forward_probs(q0, torch.tensor([t], dtype=torch.float64))[0]
         for c_t in range(k):
             weight = posterior[c0] * q_t[c_t]
-            loss = score_entropy(log_scores_of[c_t].view(1, -1), torch.tensor([c_t]), q0, torch.tensor([t]).double())
+            loss = score_entropy(
+                log_scores_of[c_t].view(1, -1), torch.tensor([c_t]), q0, torch.tensor([t], dtype=torch.float64)
+            )
             total = total + weight * loss
     return total
 
@@ -69,7 +71,7 @@ def test_score_entropy_is_minimal_at_the_true_concrete_score():
     for c, p in params.items():
         grad = p.grad.clone()
         grad[c] = 0  # the entry at c_t is fixed, not learned
-        assert grad.abs().max() < 1e-10
+        assert grad.abs().max() < 1e-8  # zero up to float64 round-off
 
 
 def test_cp_with_an_oracle_recovers_the_posterior_without_flattening():
