@@ -109,11 +109,18 @@ def _timestep_grid(timesteps: str | None):
     return TimestepGrid(t_min, t_max)
 
 
-def _test_data(clf, dataset: str | None):
+def _test_data(clf, dataset: str | None, corruption: str | None = None):
     from diffclass.data import load_dataset
+    from diffclass.data.corruptions import corrupt
 
     info = clf.backbone.info
-    return load_dataset(dataset or info.dataset or "digits", "test", info.image_size, info.channels, info.class_names)
+    data = load_dataset(dataset or info.dataset or "digits", "test", info.image_size, info.channels, info.class_names)
+    return corrupt(data, corruption)
+
+
+CorruptionOption = Annotated[
+    str | None, typer.Option(help="Corrupt the test images: noise:S, blur:S or downsample:S with severity S in 0-5.")
+]
 
 
 @dataclass
@@ -216,6 +223,7 @@ def evaluate(
     prompt: PromptOption = None,
     prompts: PromptsOption = None,
     dtype: DtypeOption = "float32",
+    corruption: CorruptionOption = None,
 ):
     """Measure top-1, top-5, NFEs and seconds per image on a labelled test split (resumable with --out;
     shard over processes with torchrun --nproc_per_node N -m diffclass evaluate ...)."""
@@ -228,7 +236,7 @@ def evaluate(
     rank, world = init_from_env(device)
     zero_shot = ZeroShot(classes, prompt, prompts, dataset, dtype)
     clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning, zero_shot)
-    data = _test_data(clf, dataset)
+    data = _test_data(clf, dataset, corruption)
     spec = clf.strategy(strategy)
     store = None
     if out is not None:
@@ -283,6 +291,7 @@ def bench(
     prompt: PromptOption = None,
     prompts: PromptsOption = None,
     dtype: DtypeOption = "float32",
+    corruption: CorruptionOption = None,
 ):
     """Compare strategies on one dataset with one model and one seed, in one process."""
     from diffclass.bench import DEFAULT_SPECS, SWEEP_SPECS, baselines, run_bench
@@ -291,7 +300,7 @@ def bench(
 
     zero_shot = ZeroShot(classes, prompt, prompts, dataset, dtype)
     clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning, zero_shot)
-    data = _test_data(clf, dataset)
+    data = _test_data(clf, dataset, corruption)
     specs = list(strategy or (SWEEP_SPECS if sweep else DEFAULT_SPECS))
     summaries = run_bench(clf, data, specs, limit=limit)
     console.print(bench_table(summaries))
