@@ -92,3 +92,21 @@ def test_cl_histogram_approaches_the_posterior_as_chains_grow():
     assert errors[2] < errors[0] and errors[2] < 0.05
     one = sample_cl(oracle(POSTERIOR[:1]), batch=1, num_classes=5, chains=8, steps=2, generator=gen)
     assert one.probabilities.shape == (1, 5)
+
+
+def test_didirn_outputs_concrete_scores_and_its_plain_twin_logits():
+    from diffclass.didicm.network import DiDiRN, DiDiRNConfig
+
+    torch.manual_seed(0)
+    net = DiDiRN(DiDiRNConfig(num_classes=7, width=8, blocks_per_stage=(1, 1), embed_dim=16)).eval()
+    images = torch.randn(3, 1, 16, 16)
+    c_t = torch.tensor([0, 4, 6])
+    out = net(images, c_t, sigma_bar(torch.tensor([0.1, 0.5, 0.9])))
+    assert out.shape == (3, 7) and torch.equal(out.gather(1, c_t.view(-1, 1)), torch.zeros(3, 1))
+    other_time = net(images, c_t, sigma_bar(torch.tensor([0.9, 0.5, 0.1])))
+    assert not torch.allclose(out[0], other_time[0])  # the noise level conditions the scores
+    plain = DiDiRN(DiDiRNConfig(num_classes=7, width=8, blocks_per_stage=(1, 1), conditioned=False)).eval()
+    assert plain(images).shape == (3, 7)
+    assert sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in net.parameters())
+    one = net(images[:1], c_t[:1], sigma_bar(torch.tensor([0.3])))  # batch size 1
+    assert one.shape == (1, 7)
