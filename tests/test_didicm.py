@@ -110,3 +110,27 @@ def test_didirn_outputs_concrete_scores_and_its_plain_twin_logits():
     assert sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in net.parameters())
     one = net(images[:1], c_t[:1], sigma_bar(torch.tensor([0.3])))  # batch size 1
     assert one.shape == (1, 7)
+
+
+def test_training_saving_and_both_samplers_on_a_tiny_run(tmp_path):
+    from diffclass.data.base import ImageDataset
+    from diffclass.didicm.model import DiDiCMModel
+    from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
+
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(12) % 3
+    images = torch.randn(12, 1, 8, 8, generator=gen) * 0.1 + labels.view(-1, 1, 1, 1).float() - 1
+    data = ImageDataset("toy", images, labels, ["a", "b", "c"], [str(i) for i in range(12)])
+    for baseline in (False, True):
+        config = DiDiCMTrainConfig(steps=3, batch_size=4, width=8, baseline=baseline, data_fraction=0.5)
+        model = train_didicm(data, config, show_progress=False)
+        assert model.training["train_images"] == 6
+        model.save_pretrained(tmp_path / str(baseline))
+        again = DiDiCMModel.from_pretrained(tmp_path / str(baseline))
+        p = again.posterior(images[:2]).probabilities
+        assert torch.allclose(p, model.posterior(images[:2]).probabilities) and torch.allclose(p.sum(1), torch.ones(2))
+    cl = model if not model.network.config.conditioned else None
+    dd = DiDiCMModel.from_pretrained(tmp_path / "False")
+    assert dd.posterior(images[:2], "cp", steps=4).nfe == 4
+    assert dd.posterior(images[:2], "cl", steps=2, chains=3, generator=gen).nfe == 6
+    assert cl is not None and cl.posterior(images[:1]).nfe == 1
