@@ -134,3 +134,26 @@ def test_training_saving_and_both_samplers_on_a_tiny_run(tmp_path):
     didicm = DiDiCMModel.from_pretrained(tmp_path / "False")
     assert didicm.posterior(images[:2], "cp", steps=4).nfe == 4
     assert didicm.posterior(images[:2], "cl", steps=2, chains=3, generator=gen).nfe == 6
+
+
+def test_didicm_commands(monkeypatch, capsys, tmp_path):
+    from tests.test_cli import run_cli
+
+    for flag in ("--baseline", "--no-baseline"):
+        code, out, err = run_cli(
+            monkeypatch, capsys, "didicm", "train", "--dataset", "digits", "--steps", 2, "--batch-size", 8,
+            "--width", 8, flag, "--out", tmp_path / flag,
+        )  # fmt: skip
+        assert code == 0, err
+    code, out, err = run_cli(
+        monkeypatch, capsys, "didicm", "evaluate", "--model", tmp_path / "--no-baseline", "--sampler", "cl",
+        "--steps", 2, "--chains", 2, "--limit", 5, "--corruption", "noise:5",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "DiDiCM-CL on digits+noise:5: 5 images" in out and "4 NFEs/image" in out
+    code, out, err = run_cli(
+        monkeypatch, capsys, "didicm", "evaluate", "--model", tmp_path / "--baseline", "--limit", 5
+    )
+    assert code == 0 and "baseline on digits" in out and "1 NFEs/image" in out
+    code, out, err = run_cli(monkeypatch, capsys, "didicm", "evaluate", "--model", tmp_path / "nothing")
+    assert code == 2 and "not a DiDiCM model folder" in err
