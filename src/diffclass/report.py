@@ -98,7 +98,7 @@ def pareto_plot(summaries, path: str | Path, title: str = "") -> None:
 
     families: dict[str, list] = {}
     for s in summaries:
-        families.setdefault(s.strategy.split("(")[0] + _rule(s.strategy), []).append(s)
+        families.setdefault(_family(s.strategy), []).append(s)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for family, runs in families.items():
         runs = sorted(runs, key=lambda s: s.nfe_per_image)
@@ -115,23 +115,10 @@ def pareto_plot(summaries, path: str | Path, title: str = "") -> None:
     plt.close(fig)
 
 
-def _rule(spec: str) -> str:
-    for rule in ("top-fraction", "within-std"):
-        if rule in spec:
-            return f" {rule}"
-    return ""
-
-
-def calibration_table(calibration) -> Table:
-    best = max(calibration.windows, key=lambda w: (w[2], -w[0]))
-    table = Table(
-        title=f"timestep calibration: all {len(calibration.timesteps)} timesteps {calibration.full_range_top1:.1%}, "
-        f"best window [{best[0]}, {best[1]}] {best[2]:.1%}"
-    )
-    for column in ("t", "alone", "window from t"):
-        table.add_column(column, justify="right")
-    windows = {a: (b, acc) for a, b, acc in calibration.windows}
-    for t, acc in zip(calibration.timesteps, calibration.single_top1):
-        window = f"[{t}, {windows[t][0]}] {windows[t][1]:.1%}" if t in windows else ""
-        table.add_row(str(t), f"{acc:.1%}", window)
-    return table
+def _family(spec: str) -> str:
+    """Runs that differ only in budget share a curve; a rule or a start direction makes a family of its own."""
+    label = spec.split("(")[0]
+    for marker in ("top-fraction", "within-std", "noisy-first", "middle-out", "clean-first"):
+        if marker in spec:
+            label += f" {marker}"
+    return label
