@@ -144,3 +144,20 @@ def test_shipped_class_lists_and_prompt_files(tmp_path):
     (tmp_path / "c.txt").write_text("cat\ncat\n")
     with pytest.raises(DiffclassError, match="repeat"):
         read_classes(tmp_path / "c.txt")
+
+
+def test_dit_checkpoints_saved_as_the_generic_transformer2d_load(tmp_path, rgb):
+    """facebook/DiT-XL-2-* declare Transformer2DModel in their config; diffclass must read that layout too."""
+    from diffusers import DDPMScheduler, Transformer2DModel
+
+    from diffclass.backbones.tiny import tiny_vae
+
+    torch.manual_seed(0)
+    Transformer2DModel(
+        num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8, num_layers=2, sample_size=8,
+        patch_size=2, num_embeds_ada_norm=10, norm_type="ada_norm_zero", norm_num_groups=8,
+    ).save_pretrained(tmp_path / "transformer")  # fmt: skip
+    tiny_vae().save_pretrained(tmp_path / "vae")
+    DDPMScheduler().save_pretrained(tmp_path / "scheduler")
+    clf = Classifier.load(f"dit:{tmp_path}", class_names=CIFAR10, batch_size=16)
+    assert sorted(clf.classify(rgb[:1, :, :16, :16], "exhaustive(n=2)")[0].ranking) == list(range(10))
