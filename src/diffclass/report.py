@@ -122,3 +122,18 @@ def _family(spec: str) -> str:
         if marker in spec:
             label += f" {marker}"
     return label
+
+
+def calibration_table(calibration) -> Table:
+    best = max(calibration.windows, key=lambda w: (w[2], -w[0]))
+    table = Table(
+        title=f"timestep calibration: all {len(calibration.timesteps)} timesteps {calibration.full_range_top1:.1%}, "
+        f"best window [{best[0]}, {best[1]}] {best[2]:.1%}"
+    )
+    for column in ("t", "alone", "window from t"):
+        table.add_column(column, justify="right")
+    windows = {a: (b, acc) for a, b, acc in calibration.windows}
+    for t, acc in zip(calibration.timesteps, calibration.single_top1):
+        window = f"[{t}, {windows[t][0]}] {windows[t][1]:.1%}" if t in windows else ""
+        table.add_row(str(t), f"{acc:.1%}", window)
+    return table
