@@ -1,5 +1,6 @@
 """Label trees: the hierarchy over classes that hierarchical strategies descend."""
 
+from functools import lru_cache
 from pathlib import Path
 
 from diffclass.errors import DiffclassError
@@ -14,6 +15,12 @@ def shipped_trees() -> list[str]:
     return sorted(["glyphs", *(p.stem for p in TREES.glob("*.json"))])
 
 
+@lru_cache(maxsize=8)
+def _load_shipped(name: str, num_classes: int | None) -> LabelTree:
+    """Shipped trees are read once per process (the ImageNet one is asked for once per wnid folder)."""
+    return LabelTree.load(TREES / f"{name}.json", num_classes)
+
+
 def load_tree(name_or_path: str, num_classes: int | None = None) -> LabelTree:
     """A shipped tree by name (`glyphs`, `imagenet`, `cifar100`, `cifar10`) or a tree JSON file."""
     if name_or_path == "glyphs":
@@ -21,7 +28,7 @@ def load_tree(name_or_path: str, num_classes: int | None = None) -> LabelTree:
 
         return glyph_tree()
     if (TREES / f"{name_or_path}.json").is_file():
-        return LabelTree.load(TREES / f"{name_or_path}.json", num_classes)
+        return _load_shipped(name_or_path, num_classes)
     if Path(name_or_path).is_file() or name_or_path.endswith(".json"):
         return LabelTree.load(name_or_path, num_classes)
     raise DiffclassError(
