@@ -479,6 +479,54 @@ def calibrate(
         console.print(f"saved timestep window {list(result.best_window)} to {model}")
 
 
+@app.command()
+def prune(
+    out: Annotated[Path, typer.Option(help="Folder for the pruned (and fine-tuned) model.")],
+    model: ModelOption = "digits",
+    method: Annotated[str, typer.Option(help="random, magnitude, taylor or diff-pruning.")] = "diff-pruning",
+    ratio: Annotated[float, typer.Option(help="Fraction of each channel group to remove.")] = 0.25,
+    threshold: Annotated[
+        float, typer.Option(help="diff-pruning: skip timesteps whose loss is below this fraction of the largest.")
+    ] = 0.05,
+    finetune_steps: Annotated[int, typer.Option(help="Fine-tuning steps after pruning (0: none).")] = 500,
+    calibration_images: Annotated[int, typer.Option(help="Training images the importance is measured on.")] = 64,
+    calibration_steps: Annotated[int, typer.Option(help="Timesteps walked from the clean end.")] = 100,
+    protect_class_embedding: Annotated[bool, typer.Option(help="Never prune the class embedding.")] = True,
+    resume: Annotated[bool, typer.Option(help="Continue the fine-tuning checkpointed in OUT.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the calibration batch, noise and fine-tuning.")] = 0,
+):
+    """Structurally prune a model's noise network (Diff-Pruning or a baseline), then fine-tune it."""
+    from diffclass.backbones import ClassConditionalUNet, load_backbone
+    from diffclass.pruning import prune_backbone
+    from diffclass.pruning.finetune import calibration_batch, finetune
+
+    if resume:
+        backbone = load_backbone(out)
+        if not backbone.info.pruning:
+            raise DiffclassError(f"{out} does not hold a pruned model; nothing to resume")
+        finetune(backbone, out, backbone.info.pruning.get("finetune_steps", finetune_steps), seed, resume=True)
+        console.print(f"saved fine-tuned model to {out}")
+        return
+    if (out / "diffclass.json").is_file():
+        raise DiffclassError(f"{out} already holds a model; pass --resume to continue its fine-tuning, or a new --out")
+    backbone = load_backbone(model)
+    if not isinstance(backbone, ClassConditionalUNet):
+        raise DiffclassError("diffclass prune works on class-conditional UNet models (diffclass folders)")
+    images, labels = calibration_batch(backbone, calibration_images, seed)
+    report = prune_backbone(
+        backbone, method, ratio, images, labels, threshold=threshold, calibration_steps=calibration_steps,
+        protect_class_embedding=protect_class_embedding, seed=seed,
+    )  # fmt: skip
+    console.print(report.summary())
+    info = backbone.info
+    info.pruning = dict(report.to_dict(), source=str(model), original_training=info.pruning.get(
+        "original_training", info.training), finetune_steps=0)  # fmt: skip
+    backbone.save_pretrained(out)  # the pruned network before fine-tuning: nothing is lost if that stops
+    if finetune_steps > 0:
+        finetune(backbone, out, finetune_steps, seed)
+    console.print(f"saved pruned model to {out}")
+
+
 def torch_randperm(n: int, seed: int) -> list[int]:
     import torch
 

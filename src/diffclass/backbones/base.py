@@ -46,6 +46,7 @@ class ModelInfo:
     tree: dict[str, Any] | None = None  # LabelTree.to_dict() of the tree the model knows
     node_conditioning: str | None = None  # how internal tree nodes are conditioned: ancestor / mean / inverted
     node_embeddings: dict[str, int] = field(default_factory=dict)  # internal node id -> class-embedding row
+    pruning: dict[str, Any] = field(default_factory=dict)  # how a structurally pruned network was made
 
     def label_tree(self):
         from diffclass.hierarchy import LabelTree

@@ -12,6 +12,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 from diffclass.backbones.base import ModelInfo, embedding_row, refuse_pickles
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
+from diffclass.pruning.architecture import ARCHITECTURE_FILE, is_pruned_folder, load_pruned, save_pruned
 
 DEFAULT_SCHEDULER = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02)
 
@@ -102,7 +103,10 @@ class ClassConditionalUNet:
         info = ModelInfo.load(folder)
         refuse_pickles(folder)
         try:
-            unet = UNet2DModel.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
+            if is_pruned_folder(folder):  # a pruned network: its config is the unpruned one, resized on load
+                unet = load_pruned(UNet2DModel.from_config(UNet2DModel.load_config(folder)), folder)
+            else:
+                unet = UNet2DModel.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
         except (OSError, ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DiffclassError(f"cannot load the network in {folder}: {first}") from None
@@ -117,7 +121,13 @@ class ClassConditionalUNet:
     def save_pretrained(self, folder: str | Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.unet.save_pretrained(folder, safe_serialization=True)
+        if self.info.pruning:
+            (folder / "diffusion_pytorch_model.safetensors").unlink(missing_ok=True)  # no stale unpruned weights
+            self.unet.save_config(folder)
+            save_pruned(self.unet, folder)
+        else:
+            (folder / ARCHITECTURE_FILE).unlink(missing_ok=True)
+            self.unet.save_pretrained(folder, safe_serialization=True)
         self.info.save(folder)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
