@@ -136,5 +136,7 @@ def test_prune_command_prints_sizes_finetunes_resumes_and_evaluates(monkeypatch,
     )
     assert code == 0, err
     assert "exhaustive(n=2)" in stdout
-    code, _, err = run_cli(monkeypatch, capsys, "prune", "--model", model_dir, "--out", tmp_path / "x", "--method", "l1")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "prune", "--model", model_dir, "--out", tmp_path / "x", "--method", "l1"
+    )
     assert code == 2 and "unknown pruning method" in err
