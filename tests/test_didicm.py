@@ -1,5 +1,7 @@
 """DiDiCM's noise process, loss and samplers against exact (oracle) quantities."""
 
+import json
+
 import pytest
 import torch
 
@@ -136,7 +138,9 @@ def test_training_saving_and_both_samplers_on_a_tiny_run(tmp_path):
     assert didicm.posterior(images[:2], "cl", steps=2, chains=3, generator=gen).nfe == 6
 
 
-def test_didicm_commands(monkeypatch, capsys, tmp_path):
+def test_didicm_models_run_in_evaluate_bench_and_classify(monkeypatch, capsys, tmp_path):
+    from PIL import Image
+
     from tests.test_cli import run_cli
 
     for flag in ("--baseline", "--no-baseline"):
@@ -145,15 +149,34 @@ def test_didicm_commands(monkeypatch, capsys, tmp_path):
             "--width", 8, flag, "--out", tmp_path / flag,
         )  # fmt: skip
         assert code == 0, err
+    didicm, plain = tmp_path / "--no-baseline", tmp_path / "--baseline"
     code, out, err = run_cli(
-        monkeypatch, capsys, "didicm", "evaluate", "--model", tmp_path / "--no-baseline", "--sampler", "cl",
-        "--steps", 2, "--chains", 2, "--limit", 5, "--corruption", "noise:5",
+        monkeypatch, capsys, "evaluate", "--model", didicm, "--strategy", "cl(N=2;steps=2)", "--limit", 5,
+        "--corruption", "noise:5", "--json", tmp_path / "cl.json",
     )  # fmt: skip
     assert code == 0, err
-    assert "DiDiCM-CL on digits+noise:5: 5 images" in out and "4 NFEs/image" in out
-    code, out, err = run_cli(
-        monkeypatch, capsys, "didicm", "evaluate", "--model", tmp_path / "--baseline", "--limit", 5
-    )
-    assert code == 0 and "baseline on digits" in out and "1 NFEs/image" in out
-    code, out, err = run_cli(monkeypatch, capsys, "didicm", "evaluate", "--model", tmp_path / "nothing")
-    assert code == 2 and "not a DiDiCM model folder" in err
+    summary = json.loads((tmp_path / "cl.json").read_text())
+    assert summary["strategy"] == "cl(N=2;steps=2)" and summary["nfe_per_image"] == 4
+    assert summary["dataset"] == "digits+noise:5" and summary["n_images"] == 5
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", plain, "--limit", 5, "--json", tmp_path / "p")
+    assert code == 0, err
+    assert json.loads((tmp_path / "p").read_text())["strategy"] == "plain"
+    code, out, err = run_cli(monkeypatch, capsys, "bench", "--model", didicm, "--limit", 3, "--json", tmp_path / "b")
+    assert code == 0, err
+    runs = json.loads((tmp_path / "b").read_text())
+    assert [r["strategy"] for r in runs] == [*(f"cp(steps={s})" for s in (1, 2, 4, 8)), "cl(N=16;steps=2)"]
+    assert [r["nfe_per_image"] for r in runs] == [1, 2, 4, 8, 32]
+    Image.new("L", (20, 20), 255).save(tmp_path / "x.png")
+    code, out, err = run_cli(monkeypatch, capsys, "classify", tmp_path / "x.png", "--model", didicm, "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["nfe"] == 8  # cp(steps=8) by default
+    for model, spec, message in [
+        (didicm, "adaptive", "samples with cp"),
+        (plain, "cp", "plain baseline"),
+        (didicm, "cp(steps=x)", "must be integers"),
+        (didicm, "cp(N=3)", "takes no option"),
+    ]:
+        code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model, "--strategy", spec, "--limit", 2)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    code, out, err = run_cli(monkeypatch, capsys, "calibrate", "--model", didicm)
+    assert code == 2 and "tunes diffusion classifiers" in err

@@ -102,7 +102,13 @@ class Classifier:
     def class_names(self) -> list[str]:
         return self.backbone.info.class_names
 
-    def strategy(self, spec: str | Strategy = "adaptive") -> Strategy:
+    @property
+    def info(self):
+        return self.backbone.info
+
+    def strategy(self, spec: str | Strategy | None = None) -> Strategy:
+        """The strategy a spec names (default: adaptive)."""
+        spec = spec or "adaptive"
         context = StrategyContext(len(self.class_names), self.scorer.grid.timesteps, self.tree)
         return make_strategy(spec, context)
 

@@ -73,8 +73,13 @@ def torch_seed(seed: int) -> None:
 
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Embedded model name or model folder.")]
 StrategyOption = Annotated[
-    str,
-    typer.Option("--strategy", "-s", help="Strategy name, optionally with options: adaptive(keep=2,1;n=8,64)."),
+    str | None,
+    typer.Option(
+        "--strategy",
+        "-s",
+        help="Strategy name, optionally with options: adaptive(keep=2,1;n=8,64) (default: adaptive; for DiDiCM "
+        "models cp(steps=8), or plain for their baselines).",
+    ),
 ]
 SeedOption = Annotated[int, typer.Option(help="Seed of the noise bank.")]
 BatchOption = Annotated[int, typer.Option(help="(image, class, timestep) triples per network call.")]
@@ -113,7 +118,7 @@ def _test_data(clf, dataset: str | None, corruption: str | None = None):
     from diffclass.data import load_dataset
     from diffclass.data.corruptions import corrupt
 
-    info = clf.backbone.info
+    info = clf.info
     data = load_dataset(dataset or info.dataset or "digits", "test", info.image_size, info.channels, info.class_names)
     return corrupt(data, corruption)
 
@@ -178,11 +183,16 @@ def _classifier(
 ):
     from diffclass.backbones import latent_kind
     from diffclass.classifier import Classifier
+    from diffclass.didicm.classifier import DiDiCMClassifier, is_didicm_folder
     from diffclass.hierarchy import load_tree
     from diffclass.scoring import LOSSES
 
     if loss not in LOSSES:
         raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    if is_didicm_folder(model):
+        if tree or timesteps or node_conditioning:
+            raise DiffclassError("--tree, --timesteps and --node-conditioning apply to diffusion models, not DiDiCM")
+        return DiDiCMClassifier.load(model, seed=seed, batch_size=batch_size)
     grid = _timestep_grid(timesteps)
     extra = {}
     if latent_kind(model) is not None:
@@ -196,10 +206,20 @@ def _classifier(
         if node_conditioning == "inverted":
             from diffclass.data import load_dataset
 
-            info = clf.backbone.info
+            info = clf.info
             data = load_dataset(info.dataset or "digits", "train", info.image_size)
         mode = clf.use_tree(label_tree, node_conditioning, data)
         err_console.print(f"tree nodes conditioned by {mode}")
+    return clf
+
+
+def _diffusion_classifier(model: str, seed: int, batch_size: int):
+    """Commands that tune a diffusion model's scoring (temperature, timestep window) refuse DiDiCM models."""
+    from diffclass.classifier import Classifier
+
+    clf = _classifier(model, seed, batch_size, "l2", "cpu")
+    if not isinstance(clf, Classifier):
+        raise DiffclassError(f"{model} is a DiDiCM model; this command tunes diffusion classifiers")
     return clf
 
 
@@ -207,7 +227,7 @@ def _classifier(
 def evaluate(
     model: ModelOption = "digits",
     dataset: Annotated[str | None, typer.Option(help="Dataset name (default: the model's own).")] = None,
-    strategy: StrategyOption = "adaptive",
+    strategy: StrategyOption = None,
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first N test images.")] = None,
     seed: SeedOption = 0,
     batch_size: BatchOption = 256,
@@ -240,14 +260,14 @@ def evaluate(
     spec = clf.strategy(strategy)
     store = None
     if out is not None:
-        grid = clf.scorer.grid
+        grid = getattr(clf, "scorer", None) and clf.scorer.grid
         options = dict(
             model=str(model),
             dataset=data.name,
             strategy=spec.name,
             seed=seed,
             loss=loss,
-            timesteps=[grid.t_min, grid.t_max, grid.size],
+            timesteps=[grid.t_min, grid.t_max, grid.size] if grid else None,
             tree=tree,
             node_conditioning=node_conditioning,
         )
@@ -301,7 +321,10 @@ def bench(
     zero_shot = ZeroShot(classes, prompt, prompts, dataset, dtype)
     clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning, zero_shot)
     data = _test_data(clf, dataset, corruption)
-    specs = list(strategy or (SWEEP_SPECS if sweep else DEFAULT_SPECS))
+    from diffclass.didicm.classifier import DiDiCMClassifier
+
+    standard = clf.bench_specs if isinstance(clf, DiDiCMClassifier) else SWEEP_SPECS if sweep else DEFAULT_SPECS
+    specs = list(strategy or standard)
     summaries = run_bench(clf, data, specs, limit=limit)
     console.print(bench_table(summaries))
     base = baselines(summaries)
@@ -324,7 +347,7 @@ def bench(
 def classify(
     images: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively), any size/mode.")],
     model: ModelOption = "digits",
-    strategy: StrategyOption = "adaptive",
+    strategy: StrategyOption = None,
     top_k: Annotated[int, typer.Option(help="Classes to show per image.")] = 3,
     seed: SeedOption = 0,
     batch_size: BatchOption = 256,
@@ -353,7 +376,7 @@ def classify(
     if skipped:
         err_console.print(f"skipped {skipped} file(s) that are not images (by extension)")
     clf = _classifier(model, seed, batch_size, loss, device, zero_shot=ZeroShot(classes, prompt, prompts, None, dtype))
-    info = clf.backbone.info
+    info = clf.info
     spec = clf.strategy(strategy)
     store = None
     if out is not None:
@@ -435,8 +458,8 @@ def fit_temperature_command(
     from diffclass.classifier import fit_temperature
     from diffclass.data import load_dataset
 
-    clf = _classifier(str(model), seed, 256, "l2", "cpu")
-    info = clf.backbone.info
+    clf = _diffusion_classifier(str(model), seed, 256)
+    info = clf.info
     data = load_dataset(info.dataset or "digits", "train", info.image_size)
     data = data.subset(torch_randperm(len(data), seed)[:images])
     info.temperature = fit_temperature(clf, data.images, data.labels, data.ids)
@@ -462,8 +485,8 @@ def calibrate(
     from diffclass.data import load_dataset
     from diffclass.report import calibration_table, write_json
 
-    clf = _classifier(str(model), seed, batch_size, "l2", "cpu")
-    info = clf.backbone.info
+    clf = _diffusion_classifier(str(model), seed, batch_size)
+    info = clf.info
     data = load_dataset(info.dataset or "digits", "train", info.image_size)
     data = data.subset(torch_randperm(len(data), seed)[:images])
     result = run_calibration(clf, data, grid_size=grid_size, window=window)
@@ -622,43 +645,6 @@ def didicm_train(
     model = train_didicm(load_dataset(dataset, "train"), config)
     model.save_pretrained(out)
     console.print(f"saved {'baseline' if baseline else 'DiDiCM'} model to {out}")
-
-
-@didicm_app.command("evaluate")
-def didicm_evaluate(
-    model: Annotated[Path, typer.Option("--model", "-m", help="A DiDiCM or baseline model folder.")],
-    sampler: Annotated[str, typer.Option(help="cp (class probabilities) or cl (label chains).")] = "cp",
-    steps: Annotated[int, typer.Option(help="Reverse-diffusion steps (network calls per chain).")] = 8,
-    chains: Annotated[int, typer.Option(help="cl: label chains per image.")] = 16,
-    corruption: CorruptionOption = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N test images.")] = None,
-    seed: SeedOption = 0,
-):
-    """Top-1 / top-5 and NFEs of a DiDiCM (or baseline) model on its dataset's test split."""
-    import torch
-
-    from diffclass.data import load_dataset
-    from diffclass.data.corruptions import corrupt
-    from diffclass.didicm.model import DiDiCMModel
-
-    net = DiDiCMModel.from_pretrained(model)
-    data = corrupt(load_dataset(net.dataset or "glyphs", "test"), corruption)
-    if limit:
-        data = data.subset(range(min(limit, len(data))))
-    gen = torch.Generator().manual_seed(seed)
-    probs, nfe = [], 0
-    for start in range(0, len(data), 256):
-        result = net.posterior(data.images[start : start + 256], sampler, steps, chains, gen)
-        probs.append(result.probabilities)
-        nfe = result.nfe
-    probs = torch.cat(probs)
-    top5 = probs.topk(min(5, probs.shape[1]), dim=1).indices
-    top1 = (top5[:, 0] == data.labels).float().mean().item()
-    top5_acc = (top5 == data.labels.view(-1, 1)).any(dim=1).float().mean().item()
-    kind = "baseline" if not net.network.config.conditioned else f"DiDiCM-{sampler.upper()}"
-    console.print(
-        f"{kind} on {data.name}: {len(data)} images, top-1 {top1:.2%}, top-5 {top5_acc:.2%}, {nfe} NFEs/image"
-    )
 
 
 def main() -> None:
