@@ -140,3 +140,20 @@ def test_prune_command_prints_sizes_finetunes_resumes_and_evaluates(monkeypatch,
         monkeypatch, capsys, "prune", "--model", model_dir, "--out", tmp_path / "x", "--method", "l1"
     )
     assert code == 2 and "unknown pruning method" in err
+
+
+def test_a_stable_diffusion_unet_prunes_and_loads_from_its_pipeline_folder(tmp_path):
+    from diffclass.backbones.tiny import save_tiny_stable_diffusion
+    from diffclass.pruning import save_pruned
+
+    save_tiny_stable_diffusion(tmp_path / "sd")
+    backbone = load_backbone(tmp_path / "sd", class_names=["cat", "dog"])
+    images = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    report = prune_backbone(backbone, "diff-pruning", 0.25, images, torch.tensor([0, 1]), calibration_steps=5)
+    assert report.macs_ratio > 1.5
+    save_pruned(backbone.denoiser, tmp_path / "sd" / "unet")
+    again = load_backbone(tmp_path / "sd", class_names=["cat", "dog"])
+    x_t = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = backbone.predict_noise(x_t, torch.tensor([5, 500]), backbone.condition([0, 1]))
+        assert torch.equal(again.predict_noise(x_t, torch.tensor([5, 500]), again.condition([0, 1])), expected)

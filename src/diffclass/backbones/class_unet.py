@@ -12,7 +12,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 from diffclass.backbones.base import ModelInfo, embedding_row, refuse_pickles
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
-from diffclass.pruning.architecture import ARCHITECTURE_FILE, is_pruned_folder, load_pruned, save_pruned
+from diffclass.pruning.architecture import ARCHITECTURE_FILE, is_pruned_folder, load_pruned_model, save_pruned
 
 DEFAULT_SCHEDULER = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02)
 
@@ -104,7 +104,7 @@ class ClassConditionalUNet:
         refuse_pickles(folder)
         try:
             if is_pruned_folder(folder):  # a pruned network: its config is the unpruned one, resized on load
-                unet = load_pruned(UNet2DModel.from_config(UNet2DModel.load_config(folder)), folder)
+                unet = load_pruned_model(UNet2DModel, folder)
             else:
                 unet = UNet2DModel.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
         except (OSError, ValueError, RuntimeError) as exc:
@@ -122,8 +122,6 @@ class ClassConditionalUNet:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if self.info.pruning:
-            (folder / "diffusion_pytorch_model.safetensors").unlink(missing_ok=True)  # no stale unpruned weights
-            self.unet.save_config(folder)
             save_pruned(self.unet, folder)
         else:
             (folder / ARCHITECTURE_FILE).unlink(missing_ok=True)

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from diffclass.errors import DiffclassError
+from diffclass.pruning.architecture import is_pruned_folder, load_pruned_model
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -32,6 +33,8 @@ def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dty
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
     try:
+        if is_pruned_folder(Path(source) / subfolder):  # a structurally pruned network (diffclass prune format)
+            return load_pruned_model(cls, Path(source) / subfolder).to(torch_dtype or torch.float32)
         return cls.from_pretrained(str(source), subfolder=subfolder, **kwargs)
     except (OSError, ValueError) as exc:
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)

@@ -42,8 +42,13 @@ def describe(module: torch.nn.Module) -> dict:
 
 
 def save_pruned(module: torch.nn.Module, folder: str | Path) -> None:
+    """Write the architecture and weights (and, for a diffusers model, its unpruned config to rebuild from)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if hasattr(module, "save_config"):
+        module.save_config(folder)
+    for stale in folder.glob("diffusion_pytorch_model*.safetensors"):  # unpruned weights would be misleading
+        stale.unlink()
     (folder / ARCHITECTURE_FILE).write_text(json.dumps(describe(module), indent=1) + "\n")
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_FILE))
@@ -51,6 +56,11 @@ def save_pruned(module: torch.nn.Module, folder: str | Path) -> None:
 
 def is_pruned_folder(folder: str | Path) -> bool:
     return (Path(folder) / ARCHITECTURE_FILE).is_file()
+
+
+def load_pruned_model(cls, folder: str | Path) -> torch.nn.Module:
+    """A pruned diffusers model (`UNet2DModel`, `UNet2DConditionModel`, ...) from a folder `save_pruned` wrote."""
+    return load_pruned(cls.from_config(cls.load_config(folder)), folder)
 
 
 def load_pruned(module: torch.nn.Module, folder: str | Path) -> torch.nn.Module:
