@@ -180,3 +180,28 @@ def test_didicm_models_run_in_evaluate_bench_and_classify(monkeypatch, capsys, t
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     code, out, err = run_cli(monkeypatch, capsys, "calibrate", "--model", didicm)
     assert code == 2 and "tunes diffusion classifiers" in err
+
+
+def test_mixup_and_smoothing_blend_images_and_targets_alike_and_train():
+    from diffclass.data.base import ImageDataset
+    from diffclass.didicm.training import DiDiCMTrainConfig, soft_targets, train_didicm
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.stack([torch.full((1, 4, 4), float(i)) for i in range(6)])  # image i is constant i, label i
+    labels = torch.arange(6)
+    torch.manual_seed(0)
+    mixed, targets = soft_targets(images, labels, 6, mixup=0.4, smoothing=0.0, gen=gen)
+    assert torch.allclose(targets.sum(1), torch.ones(6))
+    assert (targets.max(1).values < 1).any()  # some pairs really are blended
+    # a mixed image is lam*i + (1-lam)*j, its target lam*e_i + (1-lam)*e_j: the target's mean label is the pixel
+    assert torch.allclose(mixed[:, 0, 0, 0], targets @ torch.arange(6.0), atol=1e-5)
+    _, smoothed = soft_targets(images, labels % 3, 3, mixup=0.0, smoothing=0.3, gen=gen)
+    assert torch.allclose(smoothed.min(1).values, torch.full((6,), 0.1)) and torch.allclose(
+        smoothed.max(1).values, torch.full((6,), 0.8)
+    )
+    data = ImageDataset("toy", torch.randn(12, 1, 8, 8, generator=gen), torch.arange(12) % 3, ["a", "b", "c"],
+                        [str(i) for i in range(12)])  # fmt: skip
+    for baseline in (False, True):
+        config = DiDiCMTrainConfig(steps=2, batch_size=4, width=8, baseline=baseline, mixup=0.4, label_smoothing=0.1)
+        model = train_didicm(data, config, show_progress=False)
+        assert model.training["mixup"] == 0.4 and torch.isfinite(model.posterior(data.images[:2]).probabilities).all()

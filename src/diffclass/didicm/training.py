@@ -26,6 +26,8 @@ class DiDiCMTrainConfig:
     baseline: bool = False  # the plain classifier of the same backbone
     data_fraction: float = 1.0
     shift: int = 1  # random translation in pixels (light augmentation)
+    mixup: float = 0.0  # Beta(a, a) mixing of image pairs with soft labels (0: off)
+    label_smoothing: float = 0.0  # mass spread evenly over all classes
     seed: int = 0
 
 
@@ -34,6 +36,22 @@ def _augment(images: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Te
         return images
     dx, dy = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=gen))
     return torch.roll(images, shifts=(dy, dx), dims=(2, 3))
+
+
+def soft_targets(
+    images: torch.Tensor, labels: torch.Tensor, num_classes: int, mixup: float, smoothing: float, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup (each image blended with a shuffled partner, its target blended alike) and label smoothing:
+    the images and their soft targets [B, K]."""
+    targets = F.one_hot(labels, num_classes).float()
+    if mixup > 0:
+        lam = torch.distributions.Beta(mixup, mixup).sample((len(images),)).to(images.dtype)
+        partner = torch.randperm(len(images), generator=gen)
+        images = lam.view(-1, 1, 1, 1) * images + (1 - lam.view(-1, 1, 1, 1)) * images[partner]
+        targets = lam.view(-1, 1) * targets + (1 - lam.view(-1, 1)) * targets[partner]
+    if smoothing > 0:
+        targets = (1 - smoothing) * targets + smoothing / num_classes
+    return images, targets
 
 
 def train_didicm(data: ImageDataset, config: DiDiCMTrainConfig, show_progress: bool = True) -> DiDiCMModel:
@@ -54,12 +72,15 @@ def train_didicm(data: ImageDataset, config: DiDiCMTrainConfig, show_progress: b
         for _ in range(config.steps):
             idx = torch.randint(len(data), (config.batch_size,), generator=gen)
             images, labels = _augment(data.images[idx], config.shift, gen), data.labels[idx]
+            images, targets = soft_targets(images, labels, k, config.mixup, config.label_smoothing, gen)
             if config.baseline:
-                loss = F.cross_entropy(network(images), labels)
+                loss = F.cross_entropy(network(images), targets)
             else:
+                # sampled-label score entropy: a clean label drawn from the (soft) target, then noised
+                clean = torch.multinomial(targets, 1, generator=gen).squeeze(1)
                 t = T_MIN + (1 - T_MIN) * torch.rand(len(idx), generator=gen)
-                c_t = sample_noisy_labels(labels, t, k, gen)
-                loss = score_entropy(network(images, c_t, sigma_bar(t)), c_t, F.one_hot(labels, k).float(), t)
+                c_t = sample_noisy_labels(clean, t, k, gen)
+                loss = score_entropy(network(images, c_t, sigma_bar(t)), c_t, F.one_hot(clean, k).float(), t)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
