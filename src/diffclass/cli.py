@@ -315,14 +315,13 @@ def bench(
 ):
     """Compare strategies on one dataset with one model and one seed, in one process."""
     from diffclass.bench import DEFAULT_SPECS, SWEEP_SPECS, baselines, run_bench
+    from diffclass.didicm.classifier import DiDiCMClassifier
     from diffclass.report import bench_table, pareto_plot, write_json
     from diffclass.strategies.base import parse_spec
 
     zero_shot = ZeroShot(classes, prompt, prompts, dataset, dtype)
     clf = _classifier(model, seed, batch_size, loss, device, tree, timesteps, node_conditioning, zero_shot)
     data = _test_data(clf, dataset, corruption)
-    from diffclass.didicm.classifier import DiDiCMClassifier
-
     standard = clf.bench_specs if isinstance(clf, DiDiCMClassifier) else SWEEP_SPECS if sweep else DEFAULT_SPECS
     specs = list(strategy or standard)
     summaries = run_bench(clf, data, specs, limit=limit)
