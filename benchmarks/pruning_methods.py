@@ -72,11 +72,12 @@ def pruned_model(args, method: str, threshold: float | None) -> Path:
 
 
 def generation_ssim(original, pruned, seed: int, steps: int) -> float:
-    """Mean SSIM between the two models' DDIM samples from the same noise, one per class."""
+    """Mean SSIM between the two models' DDIM samples from the same noise, one per class (on [0, 1] intensities:
+    SSIM's luminance term assumes non-negative pixels)."""
     labels = torch.arange(len(original.info.class_names))
-    a = sample(original, labels, steps=steps, seed=seed).numpy()
-    b = sample(pruned, labels, steps=steps, seed=seed).numpy()
-    return float(np.mean([structural_similarity(x[0], y[0], data_range=2.0) for x, y in zip(a, b)]))
+    a = (sample(original, labels, steps=steps, seed=seed).numpy() + 1) / 2
+    b = (sample(pruned, labels, steps=steps, seed=seed).numpy() + 1) / 2
+    return float(np.mean([structural_similarity(x[0], y[0], data_range=1.0) for x, y in zip(a, b)]))
 
 
 def seconds_per_call(backbones: list, batch: int, repeats: int) -> list[float]:
