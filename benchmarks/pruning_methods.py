@@ -29,8 +29,7 @@ from diffclass.classifier import Classifier
 from diffclass.data import load_dataset
 from diffclass.evaluation import evaluate
 from diffclass.progress import console
-from diffclass.pruning import prune_backbone
-from diffclass.pruning.finetune import calibration_batch, finetune
+from diffclass.pruning.finetune import finetune, prune_to_folder
 from diffclass.pruning.pruner import network_size
 from diffclass.scoring import TimestepGrid
 from diffclass.training import sample
@@ -54,20 +53,18 @@ def pruned_model(args, method: str, threshold: float | None) -> Path:
     out = args.work / label(method, threshold).replace("(", "-").replace(")", "").replace("=", "")
     if (out / "diffclass.json").is_file():
         done = load_backbone(out)
-        if done.info.training.get("steps") == args.finetune_steps and done.info.pruning.get("finetune_steps"):
+        if done.info.training.get("steps") == args.finetune_steps == done.info.pruning.get("finetune_steps"):
             return out
-        finetune(done, out, args.finetune_steps, args.seed, resume=(out / "checkpoint").is_dir())
+        done.info.pruning["finetune_steps"] = args.finetune_steps
+        finetune(done, out, args.seed, resume=(out / "checkpoint").is_dir())
         return out
-    backbone = load_backbone(args.model)
-    images, labels = calibration_batch(backbone, args.calibration_images, args.seed)
-    report = prune_backbone(
-        backbone, method, args.ratio, images, labels, threshold=threshold if threshold is not None else 0.05,
+    backbone, report = prune_to_folder(
+        args.model, out, method, args.ratio, args.finetune_steps,
+        threshold=threshold if threshold is not None else 0.05, calibration_images=args.calibration_images,
         seed=args.seed,
     )  # fmt: skip
     console.print(f"{label(method, threshold)}: {report.summary()}")
-    backbone.info.pruning = dict(report.to_dict(), source=args.model, original_training=backbone.info.training)
-    backbone.save_pretrained(out)
-    finetune(backbone, out, args.finetune_steps, args.seed)
+    finetune(backbone, out, args.seed)
     return out
 
 

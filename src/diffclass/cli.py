@@ -518,34 +518,25 @@ def prune(
     seed: Annotated[int, typer.Option(help="Seed of the calibration batch, noise and fine-tuning.")] = 0,
 ):
     """Structurally prune a model's noise network (Diff-Pruning or a baseline), then fine-tune it."""
-    from diffclass.backbones import ClassConditionalUNet, load_backbone
-    from diffclass.pruning import prune_backbone
-    from diffclass.pruning.finetune import calibration_batch, finetune
+    from diffclass.backbones import load_backbone
+    from diffclass.pruning.finetune import finetune, prune_to_folder
 
     if resume:
         backbone = load_backbone(out)
         if not backbone.info.pruning:
             raise DiffclassError(f"{out} does not hold a pruned model; nothing to resume")
-        finetune(backbone, out, backbone.info.pruning.get("finetune_steps", finetune_steps), seed, resume=True)
+        finetune(backbone, out, seed, resume=(out / "checkpoint").is_dir())
         console.print(f"saved fine-tuned model to {out}")
         return
     if (out / "diffclass.json").is_file():
         raise DiffclassError(f"{out} already holds a model; pass --resume to continue its fine-tuning, or a new --out")
-    backbone = load_backbone(model)
-    if not isinstance(backbone, ClassConditionalUNet):
-        raise DiffclassError("diffclass prune works on class-conditional UNet models (diffclass folders)")
-    images, labels = calibration_batch(backbone, calibration_images, seed)
-    report = prune_backbone(
-        backbone, method, ratio, images, labels, threshold=threshold, calibration_steps=calibration_steps,
-        protect_class_embedding=protect_class_embedding, seed=seed,
+    backbone, report = prune_to_folder(
+        model, out, method, ratio, finetune_steps, threshold=threshold, calibration_images=calibration_images,
+        calibration_steps=calibration_steps, protect_class_embedding=protect_class_embedding, seed=seed,
     )  # fmt: skip
     console.print(report.summary())
-    info = backbone.info
-    info.pruning = dict(report.to_dict(), source=str(model), original_training=info.pruning.get(
-        "original_training", info.training), finetune_steps=0)  # fmt: skip
-    backbone.save_pretrained(out)  # the pruned network before fine-tuning: nothing is lost if that stops
     if finetune_steps > 0:
-        finetune(backbone, out, finetune_steps, seed)
+        finetune(backbone, out, seed)
     console.print(f"saved pruned model to {out}")
 
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import torch
 
+from diffclass.backbones import ClassConditionalUNet, load_backbone
 from diffclass.data import load_dataset
 from diffclass.errors import DiffclassError
+from diffclass.pruning.pruner import prune_backbone
 from diffclass.training import TrainConfig, train
 
 
@@ -21,23 +23,53 @@ def finetune_config(original: dict, steps: int, seed: int = 0, checkpoint_every:
     )  # fmt: skip
 
 
-def calibration_batch(backbone, images: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Real training images with their labels, drawn by seed from the model's own training data."""
-    name = backbone.info.dataset
-    if not name:
-        raise DiffclassError("the model does not say which dataset it was trained on; cannot prune it")
-    data = load_dataset(name, "train", backbone.info.image_size)
+def calibration_batch(data, images: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Real training images with their labels, drawn by seed."""
     pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:images]
     return data.images[pick], data.labels[pick]
 
 
-def finetune(backbone, out: str | Path, steps: int, seed: int = 0, resume: bool = False, show_progress: bool = True):
-    """Fine-tune the (pruned) backbone on its training data and save it to `out`; the pruning record keeps the
-    original training recipe and gains the fine-tuning steps."""
+def training_data(backbone):
+    name = backbone.info.dataset
+    if not name:
+        raise DiffclassError("the model does not say which dataset it was trained on; cannot prune it")
+    return load_dataset(name, "train", backbone.info.image_size)
+
+
+def prune_to_folder(
+    source: str | Path,
+    out: str | Path,
+    method: str,
+    ratio: float,
+    finetune_steps: int,
+    threshold: float = 0.05,
+    calibration_images: int = 64,
+    calibration_steps: int = 100,
+    protect_class_embedding: bool = True,
+    seed: int = 0,
+):
+    """Prune a saved class-conditional UNet model and save the pruned network to `out` before any fine-tuning, so
+    nothing is lost if that stops; its pruning record names the planned fine-tuning steps, which `finetune` (and a
+    resumed run) train to. Returns the pruned backbone and the report."""
+    backbone = load_backbone(source)
+    if not isinstance(backbone, ClassConditionalUNet):
+        raise DiffclassError("diffclass prune works on class-conditional UNet models (diffclass folders)")
+    images, labels = calibration_batch(training_data(backbone), calibration_images, seed)
+    report = prune_backbone(
+        backbone, method, ratio, images, labels, threshold=threshold, calibration_steps=calibration_steps,
+        protect_class_embedding=protect_class_embedding, seed=seed,
+    )  # fmt: skip
     info = backbone.info
-    original = info.pruning.get("original_training") or info.training
-    data = load_dataset(info.dataset, "train", info.image_size)
-    config = finetune_config(original, steps, seed)
-    info.pruning["finetune_steps"] = steps
-    train(backbone, data, out, config, resume=resume, show_progress=show_progress)
+    original = info.pruning.get("original_training", info.training)
+    info.pruning = dict(report.to_dict(), source=str(source), original_training=original, finetune_steps=finetune_steps)
+    backbone.save_pretrained(out)
+    return backbone, report
+
+
+def finetune(backbone, out: str | Path, seed: int = 0, resume: bool = False, show_progress: bool = True):
+    """Fine-tune the pruned backbone on its training data for the steps its pruning record plans, with the
+    original recipe, and save it to `out`."""
+    info = backbone.info
+    config = finetune_config(info.pruning["original_training"], info.pruning["finetune_steps"], seed)
+    train(backbone, training_data(backbone), out, config, resume=resume, show_progress=show_progress)
     return backbone
