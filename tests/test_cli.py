@@ -144,6 +144,38 @@ def test_bench_prints_ratios_and_writes_json_and_plot(monkeypatch, capsys, model
     assert Image.open(tmp_path / "pareto.png").format == "PNG"
 
 
+def test_a_strategy_with_its_own_timestep_range_runs_on_that_grid(model_dir):
+    import diffclass
+
+    info = json.loads((model_dir / "diffclass.json").read_text())
+    (model_dir / "diffclass.json").write_text(json.dumps({**info, "timestep_range": [100, 300]}))
+    windowed = diffclass.load(str(model_dir))
+    full = diffclass.load(str(model_dir), grid=diffclass.TimestepGrid(0, 999))
+    images = torch.rand(2, 1, 16, 16) * 2 - 1
+    own = windowed.classify(images, "exhaustive(n=4;t=0-999)", ["a", "b"])
+    assert [d.scores for d in own] == [d.scores for d in full.classify(images, "exhaustive(n=4)", ["a", "b"])]
+    assert [d.scores for d in own] != [d.scores for d in windowed.classify(images, "exhaustive(n=4)", ["a", "b"])]
+    assert windowed.strategy("beam(b=2;t=0-999)").name.endswith(";t=0-999)")
+    for spec, message in [("exhaustive(t=0-5000)", "past the model's last timestep 999"), ("adaptive(t=x)", "MIN-MAX")]:
+        with pytest.raises(diffclass.DiffclassError, match=message):
+            windowed.classify(images, spec)
+
+
+def test_bench_original_grid_reports_baselines_on_both_grids(monkeypatch, capsys, model_dir, tmp_path):
+    info = json.loads((model_dir / "diffclass.json").read_text())
+    (model_dir / "diffclass.json").write_text(json.dumps({**info, "timestep_range": [100, 300]}))
+    code, out, err = run_cli(
+        monkeypatch, capsys, "bench", "--model", model_dir, "--limit", 2, "--original-grid",
+        "-s", "exhaustive(n=2)", "-s", "adaptive(keep=2,1;n=1,2)", "-s", "beam(t_s=2)", "--json", tmp_path / "b.json",
+    )  # fmt: skip
+    assert code == 0, err
+    runs = [r["strategy"] for r in json.loads((tmp_path / "b.json").read_text())]
+    assert runs[:2] == ["exhaustive(n=2;t=0-999)", "adaptive(keep=2,1;n=1,2;t=0-999)"]
+    assert runs[2:4] == ["exhaustive(n=2)", "adaptive(keep=2,1;n=1,2)"] and len(runs) == 5
+    text = out.replace("\n", " ")
+    assert "on timesteps 0-999: E*" in text and "on the model's timesteps: E*" in text
+
+
 def test_calibrate_stores_a_window_that_later_runs_use(monkeypatch, capsys, model_dir, tmp_path):
     code, out, err = run_cli(
         monkeypatch, capsys, "calibrate", "--model", model_dir, "--images", 6, "--grid-size", 8, "--window", 3,

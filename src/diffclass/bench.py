@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from diffclass.classifier import Classifier
 from diffclass.data.base import ImageDataset
 from diffclass.evaluation import EvalSummary, evaluate
 from diffclass.progress import err_console
+from diffclass.strategies.base import parse_spec
 
+KINDS = ("exhaustive", "adaptive")  # the original method's runs, whose costs are the baselines
 DEFAULT_SPECS = (
     "exhaustive",
     "adaptive",
@@ -29,9 +32,10 @@ SWEEP_SPECS = (
 
 @dataclass
 class Baselines:
-    """E*: the best exhaustive top-1; C_E / C_A: NFEs/image of the cheapest exhaustive / adaptive run within
-    0.5 points of it (None when no run of that kind gets there)."""
+    """On one timestep grid: E*, the best exhaustive top-1; C_E / C_A, the NFEs/image of the cheapest exhaustive /
+    adaptive run within 0.5 points of it (None when no run of that kind gets there)."""
 
+    grid: str  # the runs' `t` option, or "" for the model's own grid
     best_exhaustive_top1: float
     cheapest_exhaustive_nfe: float | None
     cheapest_adaptive_nfe: float | None
@@ -39,6 +43,19 @@ class Baselines:
 
 def needs_tree(spec: str) -> bool:
     return spec.startswith("hdc")
+
+
+def on_grid(spec: str, t_range: str) -> str:
+    """The spec with its own timestep range, e.g. `exhaustive(n=16)` -> `exhaustive(n=16;t=0-999)`."""
+    kind, options = parse_spec(spec)
+    return f"{kind}({';'.join(f'{k}={v}' for k, v in {**options, 't': t_range}.items())})"
+
+
+def with_original_grid(specs: Sequence[str], t_range: str) -> list[str]:
+    """The original method's runs (exhaustive, adaptive) once more on `t_range`, ahead of the others, so that the
+    sweep reports every baseline both on the original grid and on the model's calibrated window."""
+    originals = [on_grid(s, t_range) for s in specs if parse_spec(s)[0] in KINDS]
+    return originals + list(specs)
 
 
 def run_bench(classifier: Classifier, dataset: ImageDataset, specs, limit: int | None = None) -> list[EvalSummary]:
@@ -51,17 +68,24 @@ def run_bench(classifier: Classifier, dataset: ImageDataset, specs, limit: int |
     return summaries
 
 
-def baselines(summaries: list[EvalSummary], tolerance: float = 0.005) -> Baselines | None:
-    exhaustive = [s for s in summaries if s.strategy.startswith("exhaustive")]
-    if not exhaustive:
-        return None
-    best = max(s.top1 for s in exhaustive)
+def baselines(summaries: list[EvalSummary], tolerance: float = 0.005) -> list[Baselines]:
+    """E*, C_E and C_A for every timestep grid the exhaustive runs used."""
+    grids: dict[str, list[EvalSummary]] = {}
+    for s in summaries:
+        grids.setdefault(parse_spec(s.strategy)[1].get("t", ""), []).append(s)
+    found = []
+    for grid, runs in grids.items():
+        exhaustive = [s for s in runs if s.strategy.startswith("exhaustive")]
+        if not exhaustive:
+            continue
+        best = max(s.top1 for s in exhaustive)
+        found.append(Baselines(grid, best, *(_cheapest(runs, kind, best - tolerance) for kind in KINDS)))
+    return found
 
-    def cheapest(kind: str) -> float | None:
-        good = [s.nfe_per_image for s in summaries if s.strategy.startswith(kind) and s.top1 >= best - tolerance]
-        return min(good) if good else None
 
-    return Baselines(best, cheapest("exhaustive"), cheapest("adaptive("))
+def _cheapest(runs: list[EvalSummary], kind: str, at_least: float) -> float | None:
+    good = [s.nfe_per_image for s in runs if s.strategy.startswith(kind) and s.top1 >= at_least]
+    return min(good) if good else None
 
 
 def reference(summaries: list[EvalSummary], kind: str) -> EvalSummary | None:

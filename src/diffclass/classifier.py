@@ -143,9 +143,10 @@ class Classifier:
         image_ids = list(image_ids) if image_ids is not None else [content_id(im) for im in images]
         decisions = []
         step = self.images_per_pass()
+        scorer = self.scorer if strategy.grid is None else self.scorer.with_grid(strategy.grid)
         for start in range(0, len(images), step):
             began = time.perf_counter()
-            memos = self.scorer.start(images[start : start + step], image_ids[start : start + step])
+            memos = scorer.start(images[start : start + step], image_ids[start : start + step])
             outcomes = drive(memos, strategy, range(len(self.class_names)))
             seconds = (time.perf_counter() - began) / len(memos)
             for memo, outcome in zip(memos, outcomes):

@@ -104,10 +104,17 @@ class ErrorScorer:
             raise DiffclassError(f"batch size must be positive, got {batch_size}")
         self.backbone = backbone
         self.grid = grid or TimestepGrid()
+        if self.grid.t_max >= len(backbone.alphas_cumprod):
+            last = len(backbone.alphas_cumprod) - 1
+            raise DiffclassError(f"timestep {self.grid.t_max} is past the model's last timestep {last}")
         self.loss = loss
         self.batch_size = batch_size
         self.seed = seed
         self.network_calls = 0  # forward passes (each holds up to batch_size NFEs)
+
+    def with_grid(self, grid: TimestepGrid) -> ErrorScorer:
+        """The same scorer on another timestep grid (for a strategy with a range of its own)."""
+        return ErrorScorer(self.backbone, grid, loss=self.loss, batch_size=self.batch_size, seed=self.seed)
 
     @torch.no_grad()
     def start(self, images: torch.Tensor, image_ids: Sequence[str]) -> list[ImageErrors]:

@@ -13,6 +13,7 @@ import torch
 from diffclass.errors import DiffclassError
 
 INFO_FILE = "diffclass.json"
+DIDICM_FILE = "didicm.json"  # a DiDiCM (or plain baseline) model folder: see diffclass.didicm.model
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
@@ -72,16 +73,20 @@ class ModelInfo:
         return info
 
 
+def _is_model_folder(path: Path) -> bool:
+    return (path / INFO_FILE).is_file() or (path / DIDICM_FILE).is_file()
+
+
 def embedded_models() -> list[str]:
-    return sorted(p.name for p in ASSETS.iterdir() if (p / INFO_FILE).is_file()) if ASSETS.is_dir() else []
+    return sorted(p.name for p in ASSETS.iterdir() if _is_model_folder(p)) if ASSETS.is_dir() else []
 
 
 def resolve_model_folder(name_or_path: str | Path) -> Path:
-    """An embedded model's name (`digits`) or a folder holding `diffclass.json` and safetensors weights."""
+    """An embedded model's name (`digits`, `didicm-glyphs`) or a folder holding a model and its safetensors weights."""
     path = Path(name_or_path)
     if path.is_dir():
         return path
-    if (ASSETS / str(name_or_path) / INFO_FILE).is_file():
+    if _is_model_folder(ASSETS / str(name_or_path)):
         return ASSETS / str(name_or_path)
     known = ", ".join(embedded_models()) or "none"
     raise DiffclassError(f"unknown model {str(name_or_path)!r}: not a folder, nor an embedded model ({known})")

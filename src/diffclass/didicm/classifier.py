@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from diffclass.backbones.base import ModelInfo
+from diffclass.backbones.base import ModelInfo, resolve_model_folder
 from diffclass.classifier import Decision
 from diffclass.didicm.model import CONFIG_FILE, DiDiCMModel
 from diffclass.errors import DiffclassError
@@ -24,7 +24,11 @@ SAMPLER_OPTIONS = {"cp": {"steps"}, "cl": {"N", "steps"}, "plain": set()}
 
 
 def is_didicm_folder(path: str | Path) -> bool:
-    return (Path(path) / CONFIG_FILE).is_file()
+    """A DiDiCM folder, or the name of an embedded one."""
+    try:
+        return (resolve_model_folder(path) / CONFIG_FILE).is_file()
+    except DiffclassError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from diffclass.backbones.base import DIDICM_FILE, resolve_model_folder
 from diffclass.didicm.network import DiDiRN, DiDiRNConfig
 from diffclass.didicm.samplers import Posterior, sample_cl, sample_cp
 from diffclass.errors import DiffclassError
 
-CONFIG_FILE = "didicm.json"
+CONFIG_FILE = DIDICM_FILE
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -35,7 +36,8 @@ class DiDiCMModel:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> DiDiCMModel:
-        folder = Path(folder)
+        """A folder, or the name of an embedded model (`didicm-glyphs`, `plain-glyphs`)."""
+        folder = resolve_model_folder(folder)
         try:
             meta = json.loads((folder / CONFIG_FILE).read_text())
             config = DiDiRNConfig(**{**meta["network"], "blocks_per_stage": tuple(meta["network"]["blocks_per_stage"])})

@@ -1,16 +1,18 @@
 """Strategies decide which candidates to score at which slots, and when to stop; built by name from one factory.
 
 A spec is a name with optional options: `adaptive`, `exhaustive(n=32)`, `beam(b=2;t_s=8)`,
-`hdc(rule=within-std;m=2;final=adaptive)`, `hdc+beam(rule=top-fraction;K=0.5;b=2)`. The CLI and the Python API
+`hdc(rule=within-std;m=2;final=adaptive)`, `hdc+beam(rule=top-fraction;K=0.5;b=2)`; any of them takes a timestep
+range of its own, `exhaustive(n=16;t=0-999)`. The CLI and the Python API
 resolve specs the same way; defaults scale to the number of classes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
+from diffclass.scoring import TimestepGrid
 from diffclass.strategies.adaptive import Adaptive
 from diffclass.strategies.base import Outcome, Request, Strategy, drive, parse_spec
 from diffclass.strategies.beam import Beam
@@ -68,12 +70,30 @@ def _flat(kind: str, options: dict[str, str], num_classes: int, timesteps: list[
 
 
 def make_strategy(spec: str | Strategy, context: StrategyContext) -> Strategy:
-    """Build a strategy from its spec (see the module docstring)."""
+    """Build a strategy from its spec (see the module docstring); every strategy takes `t=MIN-MAX`."""
     if isinstance(spec, Strategy):
         return spec
     kind, options = parse_spec(spec)
     if kind not in STRATEGY_NAMES:
         raise DiffclassError(f"unknown strategy {kind!r}; known: {', '.join(STRATEGY_NAMES)}")
+    grid = _grid(options.pop("t")) if "t" in options else None
+    if grid is not None:
+        context = replace(context, timesteps=grid.timesteps)
+    strategy = _build(kind, options, context)
+    strategy.grid = grid
+    return strategy
+
+
+def _grid(value: str) -> TimestepGrid:
+    """`t=0-999`: the strategy's own timestep range, e.g. the original method's full grid beside a calibrated one."""
+    try:
+        t_min, t_max = (int(v) for v in value.split("-"))
+    except ValueError:
+        raise DiffclassError(f"option t={value!r} must be a timestep range MIN-MAX, e.g. t=0-999") from None
+    return TimestepGrid(t_min, t_max)
+
+
+def _build(kind: str, options: dict[str, str], context: StrategyContext) -> Strategy:
     if kind in FLAT_OPTIONS:
         _check(kind, options, FLAT_OPTIONS[kind])
         return _flat(kind, options, context.num_classes, context.timesteps)
@@ -112,7 +132,7 @@ def _check(kind: str, options: dict[str, str], allowed: set[str]) -> None:
     unknown = set(options) - allowed
     if unknown:
         raise DiffclassError(
-            f"unknown option(s) {', '.join(sorted(unknown))} for {kind}; allowed: {', '.join(sorted(allowed))}"
+            f"unknown option(s) {', '.join(sorted(unknown))} for {kind}; allowed: {', '.join(sorted(allowed | {'t'}))}"
         )
 
 

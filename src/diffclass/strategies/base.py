@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from diffclass.errors import DiffclassError
-from diffclass.scoring import ImageErrors
+from diffclass.scoring import ImageErrors, TimestepGrid
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,17 @@ class Strategy:
     """Base class: subclasses set `kind` and implement `run`; `name` shows the resolved options."""
 
     kind: str = ""
+    grid: TimestepGrid | None = None  # a timestep range of its own (option t=MIN-MAX); None: the scorer's grid
 
     def options(self) -> dict[str, object]:
         return {}
 
     @property
     def name(self) -> str:
-        opts = ";".join(f"{k}={format_option(v)}" for k, v in self.options().items())
+        options = dict(self.options())
+        if self.grid is not None:
+            options["t"] = f"{self.grid.t_min}-{self.grid.t_max}"
+        opts = ";".join(f"{k}={format_option(v)}" for k, v in options.items())
         return f"{self.kind}({opts})" if opts else self.kind
 
     def run(self, candidates: Sequence[Hashable]) -> Run:
