@@ -1,14 +1,13 @@
 """Pruning methods side by side on one model: same ratio, same fine-tuning budget, same seed, one run.
 
     python benchmarks/pruning_methods.py [--model glyphs] [--ratio 0.25] [--finetune-steps 500] [--limit N]
-        [--strategy SPEC] [--combined SPEC --reference SPEC --reference-timesteps MIN,MAX]
+        [--strategy SPEC]
 
 For random, magnitude, taylor and diff-pruning (T = 0, 0.02, 0.05) it prunes the model, fine-tunes it with the
 original recipe, and prints params, MACs per call, diffusion-classifier top-1/top-5 (the given strategy), SSIM of
 generated samples against the original model's from the same noise, and seconds per network call relative to the
 original (timed interleaved, median of repeats). Pruned models are kept under --work and reused when rerun.
-With --combined, the diff-pruning (T=0.05) model also runs that strategy, and its compute per image
-(NFEs x MACs/call) is compared with --reference on the unpruned model.
+(A pruned model with a fast strategy against exhaustive on the unpruned one: benchmarks/combined_speedup.py.)
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from diffclass.evaluation import evaluate
 from diffclass.progress import console
 from diffclass.pruning.finetune import finetune, prune_to_folder
 from diffclass.pruning.pruner import network_size
-from diffclass.scoring import TimestepGrid
 from diffclass.training import sample
 
 METHODS = [
@@ -101,9 +99,6 @@ def main() -> None:
     parser.add_argument("--calibration-images", type=int, default=64)
     parser.add_argument("--strategy", default="adaptive")
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--combined", default=None, help="strategy to run on the diff-pruning (T=0.05) model")
-    parser.add_argument("--reference", default="exhaustive(n=16)", help="strategy on the unpruned model")
-    parser.add_argument("--reference-timesteps", default=None, help="MIN,MAX grid of the reference")
     parser.add_argument("--sample-steps", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path("runs/pruning"))
@@ -139,25 +134,6 @@ def main() -> None:
     console.print(table)
     result = dict(ratio=args.ratio, finetune_steps=args.finetune_steps, strategy=args.strategy, rows=rows,
                   original_training_steps=original.info.training.get("steps"))  # fmt: skip
-    if args.combined:
-        grid = None
-        if args.reference_timesteps:
-            low, high = (int(v) for v in args.reference_timesteps.split(","))
-            grid = TimestepGrid(low, high)
-        reference = evaluate(Classifier(original, seed=args.seed, grid=grid), data, args.reference, limit=args.limit)
-        pruned = backbones[names.index("diff-pruning(T=0.05)")]
-        combined = evaluate(Classifier(pruned, seed=args.seed), data, args.combined, limit=args.limit)
-        ref_cost = reference.nfe_per_image * base["macs"]
-        cost = combined.nfe_per_image * rows[names.index("diff-pruning(T=0.05)")]["macs"]
-        ratio = ref_cost / cost
-        time_ratio = reference.seconds_per_image / combined.seconds_per_image
-        console.print(
-            f"{args.reference} on the unpruned model: top-1 {reference.top1:.2%}, {reference.nfe_per_image:.0f} NFEs; "
-            f"{args.combined} on diff-pruning(T=0.05): top-1 {combined.top1:.2%}, {combined.nfe_per_image:.0f} NFEs; "
-            f"compute (NFEs x MACs) {ratio:.1f}x less, wall time {time_ratio:.1f}x less"
-        )
-        result["combined"] = dict(reference=reference.to_json(), combined=combined.to_json(), compute_ratio=ratio,
-                                  time_ratio=time_ratio)  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     console.print(f"wrote {args.out}")
