@@ -57,6 +57,20 @@ def expected_loss(log_scores_of: dict, posterior: torch.Tensor, t: float) -> tor
     return total
 
 
+def test_balanced_noisy_labels_are_an_unbiased_importance_sample_of_the_marginal():
+    from diffclass.didicm.process import forward_probs, sample_noisy_labels_balanced
+
+    gen = torch.Generator().manual_seed(0)
+    n, k = 200_000, 6
+    for t in (0.01, 0.5):
+        c0 = torch.full((n,), 2)
+        c_t, weights = sample_noisy_labels_balanced(c0, torch.full((n,), t), k, gen)
+        assert 0.45 < (c_t == 2).float().mean() < 0.55  # changed labels are common even at small t
+        histogram = torch.zeros(k).scatter_add_(0, c_t, weights) / n
+        expected = forward_probs(torch.nn.functional.one_hot(torch.tensor([2]), k).double(), torch.tensor([t]))[0]
+        assert torch.allclose(histogram.double(), expected, atol=3e-3)
+
+
 def test_score_entropy_is_minimal_at_the_true_concrete_score():
     posterior = POSTERIOR[0].double()
     t = 0.4

@@ -10,8 +10,10 @@ import torch
 from diffclass.didicm.process import alpha, sigma
 
 
-def score_entropy(log_scores: torch.Tensor, c_t: torch.Tensor, q0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Mean loss over the batch.
+def score_entropy(
+    log_scores: torch.Tensor, c_t: torch.Tensor, q0: torch.Tensor, t: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean loss over the batch (each sample times its importance weight, if given).
 
     log_scores: [B, K] network output (the entry at c_t is ignored); c_t: [B] noisy labels; q0: [B, K] the clean
     label as a probability vector (one-hot for hard labels; for soft labels pass one-hot of a label sampled
@@ -23,5 +25,5 @@ def score_entropy(log_scores: torch.Tensor, c_t: torch.Tensor, q0: torch.Tensor,
     ratio = q_t / q_t.gather(1, c_t.view(-1, 1))  # q_t(i | c0) / q_t(c_t | c0)
     others = torch.ones_like(log_scores, dtype=torch.bool).scatter(1, c_t.view(-1, 1), False)
     terms = log_scores.exp() - ratio * log_scores + ratio * (ratio.clamp_min(1e-30).log() - 1)
-    per_sample = (terms * others).sum(dim=1) / num_classes
-    return (sigma(t) * per_sample).mean()
+    per_sample = sigma(t) * (terms * others).sum(dim=1) / num_classes
+    return (per_sample if weights is None else weights * per_sample).mean()

@@ -1,9 +1,12 @@
 """DiDiRN: a small ResNet whose residual blocks add an embedding of (noise level, noisy label).
 
 Time enters as a sinusoidal embedding of sigma_bar(t) through an MLP, the noisy label c_t through an embedding;
-their sum is projected into every residual block. The output is K log concrete scores log q_t(i)/q_t(c_t), with
-the entry at c_t fixed to 0. Without conditioning (`conditioned=False`) the same network is the plain classifier
-baseline (K logits), so the two differ only by the diffusion.
+their sum is projected into every residual block (projections start at zero, so the image path learns first and
+the conditioning is added as it helps). The output is K log concrete scores log q_t(i)/q_t(c_t), with the entry
+at c_t fixed to 0, computed from a predicted clean-label distribution p0: q_t = alpha p0 + (1 - alpha)/K. Scores
+at every time and anchor then belong to one posterior by construction, and at t -> 1 they are near 0 without the
+network having to learn that scale. Without conditioning (`conditioned=False`) the same network is the plain
+classifier baseline (K logits), so the two differ only by the diffusion.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ class ResidualBlock(nn.Module):
             else nn.Identity()
         )
         self.embed = nn.Linear(embed_dim, c_out) if embed_dim else None
+        if self.embed is not None:
+            nn.init.zeros_(self.embed.weight)
+            nn.init.zeros_(self.embed.bias)
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
         h = F.relu(self.norm1(self.conv1(x)))
@@ -87,6 +93,9 @@ class DiDiRN(nn.Module):
         for block in self.blocks:
             h = block(h, emb)
         out = self.head(h.mean(dim=(2, 3)))
-        if self.config.conditioned:
-            out = out - out.gather(1, c_t.view(-1, 1))  # log q_t(c_t)/q_t(c_t) = 0
-        return out
+        if not self.config.conditioned:
+            return out
+        a = torch.exp(-s_bar.float()).view(-1, 1)  # alpha(t)
+        k = out.shape[-1]
+        log_q = torch.logaddexp(torch.log(a) + torch.log_softmax(out, dim=-1), torch.log((1 - a) / k))
+        return log_q - log_q.gather(1, c_t.view(-1, 1))  # log q_t(c_t)/q_t(c_t) = 0

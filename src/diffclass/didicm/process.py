@@ -36,6 +36,19 @@ def forward_probs(q0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return a * q0 + (1 - a) / q0.shape[-1]
 
 
+def sample_noisy_labels_balanced(
+    c0: torch.Tensor, t: torch.Tensor, num_classes: int, generator=None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """c_t drawn half the time equal to c0 and half the time another class, with importance weights that keep
+    every expectation over q_t(. | c0) unbiased. Under q_t itself a changed label is rare at small t, yet its
+    score-entropy term is about K/t: a few huge, noisy gradients would dominate training."""
+    keep_prob = alpha(t) + (1 - alpha(t)) / num_classes  # q_t(c0 | c0)
+    same = torch.rand(c0.shape, generator=generator) < 0.5
+    other = (c0 + torch.randint(1, num_classes, c0.shape, generator=generator)) % num_classes
+    weights = torch.where(same, keep_prob, 1 - keep_prob) / 0.5
+    return torch.where(same, c0, other), weights
+
+
 def sample_noisy_labels(c0: torch.Tensor, t: torch.Tensor, num_classes: int, generator=None) -> torch.Tensor:
     """c_t ~ q_t(. | c0): keep c0 with weight alpha, else a uniform class (which may be c0 again)."""
     keep = torch.rand(c0.shape, generator=generator) < alpha(t)

@@ -12,7 +12,7 @@ from diffclass.data.base import ImageDataset
 from diffclass.didicm.loss import score_entropy
 from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.network import DiDiRN, DiDiRNConfig
-from diffclass.didicm.process import T_MIN, sample_noisy_labels, sigma_bar
+from diffclass.didicm.process import T_MIN, sample_noisy_labels_balanced, sigma_bar
 from diffclass.progress import progress_bar
 
 
@@ -79,8 +79,9 @@ def train_didicm(data: ImageDataset, config: DiDiCMTrainConfig, show_progress: b
                 # sampled-label score entropy: a clean label drawn from the (soft) target, then noised
                 clean = torch.multinomial(targets, 1, generator=gen).squeeze(1)
                 t = T_MIN + (1 - T_MIN) * torch.rand(len(idx), generator=gen)
-                c_t = sample_noisy_labels(clean, t, k, gen)
-                loss = score_entropy(network(images, c_t, sigma_bar(t)), c_t, F.one_hot(clean, k).float(), t)
+                c_t, weights = sample_noisy_labels_balanced(clean, t, k, gen)
+                log_scores = network(images, c_t, sigma_bar(t))
+                loss = score_entropy(log_scores, c_t, F.one_hot(clean, k).float(), t, weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
