@@ -2,12 +2,14 @@
 
     python benchmarks/didicm_corruptions.py --didicm runs/didicm-glyphs --plain runs/plain-glyphs \
         [--didicm-small runs/didicm-glyphs-25 --plain-small runs/plain-glyphs-25] [--diffusion glyphs] \
-        [--kind downsample] [--limit N] [--plot docs/didicm_corruptions.png]
+        [--kind downsample] [--limit N] [--diffusion-limit N] [--plot docs/didicm_corruptions.png]
 
 For every severity 0-5 of one corruption kind, in one run with one seed: top-1 / top-5 of the plain classifier,
 DiDiCM-CP with 1, 2, 4 and 8 steps, DiDiCM-CL (N=16, 2 steps), and (with --diffusion) the generative diffusion
-classifier with --diffusion-strategy. The "-small" models are the same recipes trained on a fraction of the data
-(`diffclass didicm train --data-fraction 0.25`). Prints one table per data size and the CP-8 minus plain gap.
+classifier with --diffusion-strategy (on the first --diffusion-limit images: it costs hundreds of NFEs per image,
+the others at most 32; its row says how many images it saw). The "-small" models are the same recipes trained on
+a fraction of the data (`diffclass didicm train --data-fraction 0.25`). Prints one table per data size and the
+CP-8 minus plain gap.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def main() -> None:
     parser.add_argument("--kind", default="downsample", choices=["noise", "blur", "downsample"])
     parser.add_argument("--severities", default="0,1,2,3,4,5")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--diffusion-limit", type=int, default=None, help="images for the diffusion classifier")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/didicm_corruptions.json"))
     parser.add_argument("--plot", type=Path, default=None)
@@ -60,8 +63,8 @@ def main() -> None:
     if args.didicm_small and args.plain_small:
         sizes[args.small_label] = rows_for(args.plain_small, args.didicm_small)
     if args.diffusion:
-        sizes["100%"].append(("diffusion " + args.diffusion_strategy, Classifier.load(args.diffusion, seed=args.seed),
-                              args.diffusion_strategy))  # fmt: skip
+        diffusion = Classifier.load(args.diffusion, seed=args.seed)
+        sizes["100%"].append((f"diffusion {args.diffusion_strategy}", diffusion, args.diffusion_strategy))
     first = sizes["100%"][0][1]
     clean = load_dataset(first.info.dataset, "test", first.info.image_size, first.info.channels, first.class_names)
     severities = [int(s) for s in args.severities.split(",")]
@@ -70,18 +73,20 @@ def main() -> None:
         for severity in severities:
             data = corrupt(clean, f"{args.kind}:{severity}")
             for name, clf, spec in rows:
-                summary = evaluate(clf, data, spec, limit=args.limit, show_progress=False)
+                limit = args.diffusion_limit if isinstance(clf, Classifier) and args.diffusion_limit else args.limit
+                summary = evaluate(clf, data, spec, limit=limit, show_progress=False)
                 results.append(dict(summary.to_json(), data=size, row=name, severity=severity, kind=args.kind))
                 console.print(f"{size} {name} {args.kind}:{severity}: top-1 {summary.top1:.2%}")
     for size, rows in sizes.items():
         table = Table(title=f"top-1 (top-5) by {args.kind} severity, {size} of the training data")
         table.add_column("classifier")
+        table.add_column("images", justify="right")
         table.add_column("NFEs", justify="right")
         for severity in severities:
             table.add_column(str(severity), justify="right")
         for name, _, _ in rows:
             mine = [r for r in results if r["data"] == size and r["row"] == name]
-            table.add_row(name, f"{mine[0]['nfe_per_image']:.0f}",
+            table.add_row(name, str(mine[0]["n_images"]), f"{mine[0]['nfe_per_image']:.0f}",
                           *(f"{r['top1']:.1%} ({r['top5']:.0%})" for r in mine))  # fmt: skip
         console.print(table)
         gaps = [
