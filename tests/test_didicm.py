@@ -219,3 +219,20 @@ def test_mixup_and_smoothing_blend_images_and_targets_alike_and_train():
         config = DiDiCMTrainConfig(steps=2, batch_size=4, width=8, baseline=baseline, mixup=0.4, label_smoothing=0.1)
         model = train_didicm(data, config, show_progress=False)
         assert model.training["mixup"] == 0.4 and torch.isfinite(model.posterior(data.images[:2]).probabilities).all()
+
+
+def test_the_shipped_glyph_models_load_by_name_and_classify_held_out_styles(monkeypatch, capsys):
+    from diffclass.backbones import embedded_models
+    from diffclass.data import load_dataset
+    from diffclass.didicm.classifier import DiDiCMClassifier
+    from diffclass.evaluation import evaluate
+    from tests.test_cli import run_cli
+
+    assert {"didicm-glyphs", "plain-glyphs"} <= set(embedded_models())
+    test = load_dataset("glyphs", "test", 16)
+    didicm, plain = DiDiCMClassifier.load("didicm-glyphs"), DiDiCMClassifier.load("plain-glyphs")
+    assert didicm.conditioned and not plain.conditioned
+    assert evaluate(didicm, test, "cp(steps=8)", limit=100, show_progress=False).top1 >= 0.85
+    assert evaluate(plain, test, "plain", limit=100, show_progress=False).top1 >= 0.85
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", "didicm-glyphs", "--limit", 4)
+    assert code == 0 and "cp(steps=8)" in out, err
