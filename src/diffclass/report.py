@@ -117,11 +117,14 @@ def pareto_plot(summaries, path: str | Path, title: str = "") -> None:
 
 def _family(spec: str) -> str:
     """Runs that differ only in budget share a curve; a rule or a start direction makes a family of its own."""
-    label = spec.split("(")[0]
+    from diffclass.strategies.base import parse_spec
+
+    kind, options = parse_spec(spec)
+    label = kind
     for marker in ("top-fraction", "within-std", "noisy-first", "middle-out", "clean-first"):
         if marker in spec:
             label += f" {marker}"
-    return label
+    return label + (f" t={options['t']}" if "t" in options else "")
 
 
 def calibration_table(calibration) -> Table:
