@@ -8,6 +8,7 @@ from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree, TreeNode
 from diffclass.strategies import Beam, Hierarchical, TopFraction, WithinStd, make_strategy
 from diffclass.strategies.adaptive import Adaptive
+from diffclass.strategies.base import parse_spec
 from diffclass.strategies.beam import visiting_order
 from diffclass.strategies.exhaustive import Exhaustive
 from tests.conftest import CallRecorder, tiny_backbone
@@ -156,6 +157,10 @@ def test_composed_names_show_every_option():
     )
     assert make_strategy("beam", context).name == "beam(b=2;t_s=8;N=1;start=clean-first)"
     assert isinstance(make_strategy("hdc(final=adaptive;keep=3,1;n=4,8)", context).final(5), Adaptive)
+    for spec in ("hdc(final=adaptive;keep=3,1;n=4,8)", "hdc(final=exhaustive(n=4))", "hdc+beam(b=3;t=10-500)"):
+        name = make_strategy(spec, context).name  # a printed name is a spec that builds the same strategy
+        assert make_strategy(name, context).name == name and "(" in name.split("final=")[-1]
+    assert parse_spec("hdc(m=2;final=adaptive(keep=3,1;n=4,8))")[1] == {"m": "2", "final": "adaptive(keep=3,1;n=4,8)"}
 
 
 @pytest.mark.parametrize(

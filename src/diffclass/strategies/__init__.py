@@ -98,7 +98,8 @@ def _build(kind: str, options: dict[str, str], context: StrategyContext) -> Stra
         _check(kind, options, FLAT_OPTIONS[kind])
         return _flat(kind, options, context.num_classes, context.timesteps)
     # hierarchical: descent options plus the options of its final stage
-    final = "beam" if kind == "hdc+beam" else options.get("final", "adaptive")
+    final, nested = parse_spec("beam" if kind == "hdc+beam" else options.pop("final", "adaptive"))
+    options = {**options, **nested}  # `final=adaptive(keep=5,1;n=4,16)` is `keep=5,1;n=4,16` for the final stage
     if final not in FLAT_OPTIONS:
         raise DiffclassError(f"unknown final stage {final!r} for hdc; choose one of {', '.join(FLAT_OPTIONS)}")
     _check(kind, options, HDC_OPTIONS | FLAT_OPTIONS[final])

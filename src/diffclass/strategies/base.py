@@ -101,9 +101,23 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
         raise DiffclassError(f"malformed strategy {spec!r}: expected name(option=value;...)")
     kind, body = spec[:-1].split("(", 1)
     options = {}
-    for part in filter(None, (p.strip() for p in body.split(";"))):
+    for part in filter(None, (p.strip() for p in _split_top_level(body))):
         if "=" not in part:
             raise DiffclassError(f"malformed option {part!r} in strategy {spec!r}: expected option=value")
         key, value = part.split("=", 1)
         options[key.strip()] = value.strip()
     return kind.strip(), options
+
+
+def _split_top_level(body: str) -> list[str]:
+    """Split options at `;` outside parentheses, so a nested stage like `final=adaptive(keep=5,1;n=4,16)` stays
+    one option (strategy names print it that way, and a name must parse back)."""
+    parts, depth, current = [], 0, []
+    for char in body:
+        if char == ";" and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        depth += (char == "(") - (char == ")")
+        current.append(char)
+    return parts + ["".join(current)]
