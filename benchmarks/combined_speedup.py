@@ -16,7 +16,6 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
 from rich.table import Table
 
 from diffclass.backbones import load_backbone
@@ -24,13 +23,7 @@ from diffclass.classifier import Classifier
 from diffclass.data import load_dataset
 from diffclass.evaluation import evaluate
 from diffclass.progress import console
-from diffclass.pruning.pruner import network_size
-
-
-def macs_per_call(backbone) -> int:
-    size, channels = backbone.info.image_size, backbone.info.channels
-    example = (torch.zeros(1, channels, size, size), torch.zeros(1, dtype=torch.long), backbone.condition([0]))
-    return network_size(backbone, example)[0]
+from diffclass.pruning.pruner import call_size
 
 
 def main() -> None:
@@ -48,7 +41,7 @@ def main() -> None:
     data = load_dataset(original.info.dataset, "test", original.info.image_size)
     rows = []
     for backbone, name, specs in ((original, "unpruned", args.reference), (pruned, "pruned", args.strategy)):
-        macs = macs_per_call(backbone)
+        macs = call_size(backbone)[0]
         classifier = Classifier(backbone, seed=args.seed, model_name=name)
         for spec in specs:
             summary = evaluate(classifier, data, spec, limit=args.limit)

@@ -29,7 +29,7 @@ from diffclass.data import load_dataset
 from diffclass.evaluation import evaluate
 from diffclass.progress import console
 from diffclass.pruning.finetune import finetune, prune_to_folder
-from diffclass.pruning.pruner import network_size
+from diffclass.pruning.pruner import call_size
 from diffclass.training import sample
 
 METHODS = [
@@ -110,11 +110,9 @@ def main() -> None:
     backbones = [original] + [load_backbone(f) for f in folders]
     names = ["original"] + [label(m, t) for m, t in METHODS]
     data = load_dataset(original.info.dataset, "test", original.info.image_size)
-    example = (torch.zeros(1, original.info.channels, original.info.image_size, original.info.image_size),
-               torch.zeros(1, dtype=torch.long), original.condition([0]))  # fmt: skip
     rows = []
     for name, backbone in zip(names, backbones):
-        macs, params = network_size(backbone, example)
+        macs, params = call_size(backbone)
         summary = evaluate(Classifier(backbone, seed=args.seed, model_name=name), data, args.strategy, limit=args.limit)
         ssim = 1.0 if backbone is original else generation_ssim(original, backbone, args.seed, args.sample_steps)
         rows.append(dict(summary.to_json(), model=name, params=params, macs=macs, ssim=ssim))

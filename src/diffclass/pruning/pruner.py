@@ -87,6 +87,13 @@ def network_size(backbone, example: tuple) -> tuple[int, int]:
     return int(macs), int(params)
 
 
+def call_size(backbone) -> tuple[int, int]:
+    """(MACs, parameters) of one network call on one image of the model's input size, class 0."""
+    size, channels = backbone.info.image_size, backbone.info.channels
+    example = (torch.zeros(1, channels, size, size), torch.zeros(1, dtype=torch.long), backbone.condition([0]))
+    return network_size(backbone, example)
+
+
 def _attention_heads(network: torch.nn.Module) -> dict:
     """Every attention projection with its head count, so heads stay whole and equal-sized after pruning."""
     from diffusers.models.attention_processor import Attention
