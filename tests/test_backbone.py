@@ -83,3 +83,15 @@ def test_embedded_glyphs_model_descends_its_own_tree():
     test = load_dataset("glyphs", "test")
     (decision,) = clf.classify(test.images[:1], "hdc(slots=2;final=exhaustive;n=4)", test.ids[:1])
     assert sorted(decision.ranking) == list(range(len(clf.class_names)))
+
+
+def test_every_sweep_spec_builds_on_the_glyphs_model_and_names_itself():
+    from diffclass.bench import SWEEP_SPECS, with_original_grid
+
+    clf = Classifier.load("glyphs")
+    specs = with_original_grid(SWEEP_SPECS, "0-999")
+    assert len(specs) == len(SWEEP_SPECS) + 10  # five exhaustive and five adaptive runs again on the full range
+    names = [clf.strategy(spec).name for spec in specs]
+    assert len(set(names)) == len(names)
+    assert all(clf.strategy(name).name == name for name in names)
+    assert all("final=adaptive(keep=" in name for name in names if name.startswith("hdc("))

@@ -341,7 +341,8 @@ def bench(
     summaries = run_bench(clf, data, specs, limit=limit)
     console.print(bench_table(summaries))
     fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
-    for base in baselines(summaries):
+    found = baselines(summaries)
+    for base in found:
         grid = f"timesteps {base.grid}" if base.grid else "the model's timesteps"
         console.print(
             f"on {grid}: E* (best exhaustive top-1) = {base.best_exhaustive_top1:.2%}; cheapest within 0.5 points: "
@@ -352,7 +353,8 @@ def bench(
         write_json(json_path, [dict(s.to_json(), options=parse_spec(s.strategy)[1]) for s in summaries])
         console.print(f"wrote {json_path}")
     if plot:
-        pareto_plot(summaries, plot, title=f"{data.name}, model {model}")
+        levels = {f"E* ({f't={b.grid}' if b.grid else 'own grid'})": b.best_exhaustive_top1 for b in found}
+        pareto_plot(summaries, plot, title=f"{data.name}, model {model}", levels=levels)
         console.print(f"wrote {plot}")
 
 

@@ -89,8 +89,9 @@ def bench_table(summaries) -> Table:
     return summary_table(summaries, extra)
 
 
-def pareto_plot(summaries, path: str | Path, title: str = "") -> None:
-    """top-1 against NFEs/image (log x), one curve per strategy family."""
+def pareto_plot(summaries, path: str | Path, title: str = "", levels: dict[str, float] | None = None) -> None:
+    """top-1 against NFEs/image (log x), one curve per strategy family; `levels` (label -> top-1) are drawn as
+    dashed horizontal lines, e.g. E* per grid, so matched accuracy can be read off."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,6 +104,8 @@ def pareto_plot(summaries, path: str | Path, title: str = "") -> None:
     for family, runs in families.items():
         runs = sorted(runs, key=lambda s: s.nfe_per_image)
         ax.plot([r.nfe_per_image for r in runs], [100 * r.top1 for r in runs], "o-", label=family)
+    for i, (label, top1) in enumerate((levels or {}).items()):
+        ax.axhline(100 * top1, color="0.3", linestyle=("--", ":", "-.")[i % 3], linewidth=1, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("network evaluations per image (log)")
     ax.set_ylabel("top-1 (%)")
