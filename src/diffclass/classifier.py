@@ -19,6 +19,8 @@ from diffclass.hierarchy import LabelTree
 from diffclass.scoring import ErrorScorer, Loss, TimestepGrid
 from diffclass.strategies import Strategy, StrategyContext, drive, make_strategy
 
+LOCKSTEP_BATCHES = 4  # first-stage batches per group of images classified in lockstep
+
 
 @dataclass
 class Decision:
@@ -113,8 +115,10 @@ class Classifier:
         return make_strategy(spec, context)
 
     def images_per_pass(self) -> int:
-        """How many images to run in lockstep: enough that the first stage fills about one batch."""
-        return max(1, self.scorer.batch_size // len(self.class_names))
+        """How many images to run in lockstep: enough that the first stage fills about four batches, so that later
+        stages, which score only the surviving classes (one timestep at a time for beam), still fill a batch
+        instead of paying the per-call overhead on a few rows. Results do not depend on it (see scoring)."""
+        return max(1, LOCKSTEP_BATCHES * self.scorer.batch_size // len(self.class_names))
 
     def prepare(self, images: Sequence[str | Path | Image.Image]) -> torch.Tensor:
         """Files or PIL images of any size and mode -> the model's [B, C, H, W] input in [-1, 1]."""

@@ -96,6 +96,7 @@ def pareto_plot(summaries, path: str | Path, title: str = "", levels: dict[str, 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     families: dict[str, list] = {}
     for s in summaries:
@@ -107,6 +108,9 @@ def pareto_plot(summaries, path: str | Path, title: str = "", levels: dict[str, 
     for i, (label, top1) in enumerate((levels or {}).items()):
         ax.axhline(100 * top1, color="0.3", linestyle=("--", ":", "-.")[i % 3], linewidth=1, label=label)
     ax.set_xscale("log")
+    label = ticker.FuncFormatter(lambda v, _: f"{v:,.0f}" if f"{v:.0e}"[0] in "125" else "")  # 100, 200, 500, ...
+    ax.xaxis.set_major_formatter(label)
+    ax.xaxis.set_minor_formatter(label)
     ax.set_xlabel("network evaluations per image (log)")
     ax.set_ylabel("top-1 (%)")
     ax.set_title(title)
