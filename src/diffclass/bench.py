@@ -20,16 +20,15 @@ DEFAULT_SPECS = (
     "beam",
     "hdc+beam",
 )
-# The adaptive budgets run from aggressive to the paper's default stages; the hierarchical and beam entries end in a
-# small adaptive stage, since the default final stage's budget is sized for a full-range grid.
-SWEEP_FINAL = "final=adaptive(keep=10,1;n=8,16)"
+# The adaptive budgets run from aggressive to the paper's default stages; the hierarchical entries name a small
+# adaptive final stage, since the default one's budget is sized for a full-range grid.
 SWEEP_SPECS = (
     *(f"exhaustive(n={n})" for n in (4, 8, 16, 32, 64)),
     *(
         f"adaptive(keep={k},1;n={n1},{n})"
         for k, n1, n in ((5, 4, 16), (10, 4, 16), (10, 8, 32), (10, 8, 64), (22, 8, 64))
     ),
-    *(f"hdc(rule=top-fraction;K={k};slots=8;{SWEEP_FINAL})" for k in (0.5, 0.75, 0.9)),
+    *(f"hdc(rule=top-fraction;K={k};slots=8;final=adaptive(keep=10,1;n=8,16))" for k in (0.5, 0.75, 0.9)),
     *(f"hdc(rule=within-std;m={m};slots=4;final=adaptive(keep=5,1;n=4,16))" for m in (1, 2, 3)),
     *(f"beam(b={b};start=middle-out)" for b in (2, 4, 8)),
     *(f"hdc+beam(rule=within-std;m=2;slots=4;b={b};start=middle-out)" for b in (2, 4)),
