@@ -144,6 +144,40 @@ def test_bench_prints_ratios_and_writes_json_and_plot(monkeypatch, capsys, model
     assert Image.open(tmp_path / "pareto.png").format == "PNG"
 
 
+def test_bench_keeps_finished_runs_and_resumes_from_its_records(monkeypatch, capsys, model_dir, tmp_path):
+    from diffclass.classifier import Classifier
+    from diffclass.errors import DiffclassError
+
+    args = [
+        "bench", "--model", model_dir, "--limit", 3, "-s", "exhaustive(n=2)", "-s", "adaptive(keep=2,1;n=1,2)",
+        "--out", tmp_path / "runs", "--json", tmp_path / "b.json",
+    ]  # fmt: skip
+    real, calls = Classifier.classify, []
+
+    def failing_adaptive(self, images, strategy="adaptive", image_ids=None):
+        if self.strategy(strategy).kind == "adaptive":
+            raise DiffclassError("interrupted")
+        return real(self, images, strategy, image_ids)
+
+    monkeypatch.setattr(Classifier, "classify", failing_adaptive)
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2 and "interrupted" in err
+    (first,) = json.loads((tmp_path / "b.json").read_text())  # the finished run was written before the failure
+    assert first["strategy"] == "exhaustive(n=2)" and first["n_images"] == 3
+
+    def counting(self, images, strategy="adaptive", image_ids=None):
+        calls.append((self.strategy(strategy).kind, len(images)))
+        return real(self, images, strategy, image_ids)
+
+    monkeypatch.setattr(Classifier, "classify", counting)
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert [n for kind, n in calls if kind == "exhaustive"] == [1]  # the untimed warm-up only: records reused
+    assert sum(n for kind, n in calls if kind == "adaptive") == 3
+    runs = json.loads((tmp_path / "b.json").read_text())
+    assert [r["strategy"] for r in runs] == ["exhaustive(n=2)", "adaptive(keep=2,1;n=1,2)"] and runs[0] == first
+
+
 def test_a_strategy_with_its_own_timestep_range_runs_on_that_grid(model_dir):
     import diffclass
 

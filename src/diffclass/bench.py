@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from diffclass.classifier import Classifier
 from diffclass.data.base import ImageDataset
 from diffclass.evaluation import EvalSummary, evaluate
 from diffclass.progress import err_console
+from diffclass.records import RecordStore
 from diffclass.strategies.base import parse_spec
 
 KINDS = ("exhaustive", "adaptive")  # the original method's runs, whose costs are the baselines
@@ -63,13 +67,40 @@ def with_original_grid(specs: Sequence[str], t_range: str) -> list[str]:
     return originals + list(specs)
 
 
-def run_bench(classifier: Classifier, dataset: ImageDataset, specs, limit: int | None = None) -> list[EvalSummary]:
-    summaries = []
+def run_folder(root: str | Path, strategy_name: str) -> Path:
+    """Where one run's records live under `bench --out`: a readable slug of the strategy plus a short hash, since
+    two names may slug alike."""
+    slug = re.sub(r"[^A-Za-z0-9.=-]+", "_", strategy_name).strip("_")
+    return Path(root) / f"{slug}-{hashlib.sha256(strategy_name.encode()).hexdigest()[:6]}"
+
+
+def run_bench(
+    classifier: Classifier,
+    dataset: ImageDataset,
+    specs,
+    limit: int | None = None,
+    store_for: Callable[[str], RecordStore | None] = lambda strategy_name: None,
+    on_result: Callable[[list[EvalSummary]], None] = lambda summaries: None,
+) -> list[EvalSummary]:
+    """Every spec in turn. `store_for` gives a run its resumable record store (images already recorded are not
+    redone), `on_result` sees the summaries after each run, so an interrupted bench keeps what it finished."""
+    runnable = []
     for spec in specs:
         if needs_tree(spec) and classifier.tree is None:
             err_console.print(f"skipping {spec}: the model has no label tree (pass --tree)")
-            continue
-        summaries.append(evaluate(classifier, dataset, spec, limit=limit))
+        else:
+            runnable.append(classifier.strategy(spec))
+    if runnable:  # untimed: lazy initialisation should not be charged to the first run
+        classifier.classify(dataset.images[:1], runnable[0], dataset.ids[:1])
+    summaries = []
+    for strategy in runnable:
+        store = store_for(strategy.name)
+        try:
+            summaries.append(evaluate(classifier, dataset, strategy, limit=limit, store=store))
+        finally:
+            if store is not None:
+                store.close()
+        on_result(summaries)
     return summaries
 
 

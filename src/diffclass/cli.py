@@ -123,6 +123,21 @@ def _test_data(clf, dataset: str | None, corruption: str | None = None):
     return corrupt(data, corruption)
 
 
+def _record_options(clf, model, data, strategy_name: str, seed, loss, tree, node_conditioning) -> dict:
+    """What a record folder is keyed by: a rerun with any of these changed must not reuse its records."""
+    grid = getattr(clf, "scorer", None) and clf.scorer.grid
+    return dict(
+        model=str(model),
+        dataset=data.name,
+        strategy=strategy_name,
+        seed=seed,
+        loss=loss,
+        timesteps=[grid.t_min, grid.t_max, grid.size] if grid else None,
+        tree=tree,
+        node_conditioning=node_conditioning,
+    )
+
+
 CorruptionOption = Annotated[
     str | None, typer.Option(help="Corrupt the test images: noise:S, blur:S or downsample:S with severity S in 0-5.")
 ]
@@ -260,18 +275,8 @@ def evaluate(
     spec = clf.strategy(strategy)
     store = None
     if out is not None:
-        grid = getattr(clf, "scorer", None) and clf.scorer.grid
-        options = dict(
-            model=str(model),
-            dataset=data.name,
-            strategy=spec.name,
-            seed=seed,
-            loss=loss,
-            timesteps=[grid.t_min, grid.t_max, grid.size] if grid else None,
-            tree=tree,
-            node_conditioning=node_conditioning,
-        )
-        store = RecordStore(out, options, overwrite=overwrite, rank=rank)  # fmt: skip
+        options = _record_options(clf, model, data, spec.name, seed, loss, tree, node_conditioning)
+        store = RecordStore(out, options, overwrite=overwrite, rank=rank)
     try:
         local = run_evaluation(clf, data, spec, limit=limit, store=store, shard=(rank, world))
     finally:
@@ -321,10 +326,17 @@ def bench(
     prompts: PromptsOption = None,
     dtype: DtypeOption = "float32",
     corruption: CorruptionOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for every run's per-image records (one subfolder per strategy); a rerun resumes."),
+    ] = None,
+    overwrite: OverwriteOption = False,
 ):
-    """Compare strategies on one dataset with one model and one seed, in one process."""
-    from diffclass.bench import DEFAULT_SPECS, SWEEP_SPECS, baselines, run_bench, with_original_grid
+    """Compare strategies on one dataset with one model and one seed, in one process (resumable with --out; with
+    --json the summaries are rewritten after every run)."""
+    from diffclass.bench import DEFAULT_SPECS, SWEEP_SPECS, baselines, run_bench, run_folder, with_original_grid
     from diffclass.didicm.classifier import DiDiCMClassifier
+    from diffclass.records import RecordStore
     from diffclass.report import bench_table, pareto_plot, write_json
     from diffclass.strategies.base import parse_spec
 
@@ -338,7 +350,18 @@ def bench(
         grid = clf.scorer.grid
         if f"{grid.t_min}-{grid.t_max}" != full:  # a calibrated window: the original grid's baselines too
             specs = with_original_grid(specs, full)
-    summaries = run_bench(clf, data, specs, limit=limit)
+
+    def store_for(strategy_name: str):
+        if out is None:
+            return None
+        options = _record_options(clf, model, data, strategy_name, seed, loss, tree, node_conditioning)
+        return RecordStore(run_folder(out, strategy_name), options, overwrite=overwrite)
+
+    def save(summaries):
+        if json_path:
+            write_json(json_path, [dict(s.to_json(), options=parse_spec(s.strategy)[1]) for s in summaries])
+
+    summaries = run_bench(clf, data, specs, limit=limit, store_for=store_for, on_result=save)
     console.print(bench_table(summaries))
     fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
     found = baselines(summaries)
@@ -350,7 +373,6 @@ def bench(
             f"adaptive C_A = {fmt(base.cheapest_adaptive_nfe)} NFEs/image"
         )
     if json_path:
-        write_json(json_path, [dict(s.to_json(), options=parse_spec(s.strategy)[1]) for s in summaries])
         console.print(f"wrote {json_path}")
     if plot:
         levels = {f"E* ({f't={b.grid}' if b.grid else 'own grid'})": b.best_exhaustive_top1 for b in found}
