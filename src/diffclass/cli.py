@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from diffclass.errors import DiffclassError
-from diffclass.progress import console, err_console, print_error
+from diffclass.progress import console, err_console, print_error, progress_bar
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -422,34 +422,39 @@ def classify(
     done = store.done() if store else {}
     rows = [done[str(path)] for path in files if str(path) in done]
     todo = [path for path in files if str(path) not in done]
-    step = clf.images_per_pass() * 4
+    step = clf.images_per_pass()
     try:
-        for start in range(0, len(todo), step):
-            loaded = []
-            for path in todo[start : start + step]:
-                try:
-                    loaded.append((path, load_image(path, info.image_size, info.channels)))
-                except DiffclassError as exc:
-                    failures.append(str(exc))
-                    print_error(str(exc))
-            if not loaded:
-                continue
-            tensors = torch.stack([item.tensor for _, item in loaded])
-            decisions = clf.classify(tensors, spec, [item.image_id for _, item in loaded])
-            new = [
-                dict(
-                    id=str(path),
-                    prediction=d.class_name,
-                    label=d.label,
-                    top=[dict(label=c, name=clf.class_names[c], probability=round(p, 4)) for c, p in d.top(top_k)],
-                    nfe=d.nfe,
-                    converted=item.notes,
-                )
-                for (path, item), d in zip(loaded, decisions)
-            ]
-            if store:
-                store.append(new)
-            rows += new
+        with progress_bar() as bar:
+            task = bar.add_task("classify", total=len(files), completed=len(rows), status="")
+            for start in range(0, len(todo), step):
+                chunk = todo[start : start + step]
+                loaded = []
+                for path in chunk:
+                    try:
+                        loaded.append((path, load_image(path, info.image_size, info.channels)))
+                    except DiffclassError as exc:
+                        failures.append(str(exc))
+                        print_error(str(exc))
+                if loaded:
+                    tensors = torch.stack([item.tensor for _, item in loaded])
+                    decisions = clf.classify(tensors, spec, [item.image_id for _, item in loaded])
+                    new = [
+                        dict(
+                            id=str(path),
+                            prediction=d.class_name,
+                            label=d.label,
+                            top=[
+                                dict(label=c, name=clf.class_names[c], probability=round(p, 4)) for c, p in d.top(top_k)
+                            ],
+                            nfe=d.nfe,
+                            converted=item.notes,
+                        )
+                        for (path, item), d in zip(loaded, decisions)
+                    ]
+                    if store:
+                        store.append(new)
+                    rows += new
+                bar.update(task, advance=len(chunk))
     finally:
         if store:
             store.close()
