@@ -49,6 +49,11 @@ class Baselines:
     cheapest_exhaustive_nfe: float | None
     cheapest_adaptive_nfe: float | None
 
+    @property
+    def grid_label(self) -> str:
+        """How the table, the printed line and the plot name this grid."""
+        return f"timesteps {self.grid}" if self.grid else "the model's timesteps"
+
 
 def needs_tree(spec: str) -> bool:
     return spec.startswith("hdc")

@@ -366,16 +366,16 @@ def bench(
     fmt = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
     found = baselines(summaries)
     for base in found:
-        grid = f"timesteps {base.grid}" if base.grid else "the model's timesteps"
         console.print(
-            f"on {grid}: E* (best exhaustive top-1) = {base.best_exhaustive_top1:.2%}; cheapest within 0.5 points: "
+            f"on {base.grid_label}: E* (best exhaustive top-1) = {base.best_exhaustive_top1:.2%}; "
+            "cheapest within 0.5 points: "
             f"exhaustive C_E = {fmt(base.cheapest_exhaustive_nfe)} NFEs/image, "
             f"adaptive C_A = {fmt(base.cheapest_adaptive_nfe)} NFEs/image"
         )
     if json_path:
         console.print(f"wrote {json_path}")
     if plot:
-        levels = {f"E* ({f't={b.grid}' if b.grid else 'own grid'})": b.best_exhaustive_top1 for b in found}
+        levels = {f"E* on {b.grid_label}": b.best_exhaustive_top1 for b in found}
         pareto_plot(summaries, plot, title=f"{data.name}, model {model}", levels=levels)
         console.print(f"wrote {plot}")
 
