@@ -338,6 +338,7 @@ def bench(
     from diffclass.didicm.classifier import DiDiCMClassifier
     from diffclass.records import RecordStore
     from diffclass.report import bench_table, pareto_plot, write_json
+    from diffclass.scoring import TimestepGrid
     from diffclass.strategies.base import parse_spec
 
     zero_shot = ZeroShot(classes, prompt, prompts, dataset, dtype)
@@ -346,9 +347,8 @@ def bench(
     standard = clf.bench_specs if isinstance(clf, DiDiCMClassifier) else SWEEP_SPECS if sweep else DEFAULT_SPECS
     specs = list(strategy or standard)
     if (sweep or original_grid) and not isinstance(clf, DiDiCMClassifier):
-        full = f"0-{len(clf.backbone.alphas_cumprod) - 1}"
-        grid = clf.scorer.grid
-        if f"{grid.t_min}-{grid.t_max}" != full:  # a calibrated window: the original grid's baselines too
+        full = TimestepGrid(0, len(clf.backbone.alphas_cumprod) - 1).range_text
+        if clf.scorer.grid.range_text != full:  # a calibrated window: the original grid's baselines too
             specs = with_original_grid(specs, full)
 
     def store_for(strategy_name: str):

@@ -47,6 +47,11 @@ class TimestepGrid:
     def timestep(self, slot: int) -> int:
         return self.timesteps[slot % self.size]
 
+    @property
+    def range_text(self) -> str:
+        """The range as the `t=MIN-MAX` strategy option spells it."""
+        return f"{self.t_min}-{self.t_max}"
+
     def __repr__(self) -> str:
         return f"TimestepGrid(t_min={self.t_min}, t_max={self.t_max}, size={self.size})"
 

@@ -47,7 +47,7 @@ class Strategy:
     def name(self) -> str:
         options = dict(self.options())
         if self.grid is not None:
-            options["t"] = f"{self.grid.t_min}-{self.grid.t_max}"
+            options["t"] = self.grid.range_text
         opts = ";".join(f"{k}={format_option(v)}" for k, v in options.items())
         return f"{self.kind}({opts})" if opts else self.kind
 
