@@ -90,6 +90,30 @@ def test_score_entropy_is_minimal_at_the_true_concrete_score():
         assert grad.abs().max() < 1e-8  # zero up to float64 round-off
 
 
+def test_a_soft_target_gives_the_sampled_label_gradient_averaged_over_the_clean_label():
+    """What training uses for mixup / smoothing: for every noisy label, the soft target's gradient is the mean of the
+    hard labels' gradients under p(c0 | c_t) ∝ p(c0) q_t(c_t | c0), so nothing about the drawn label is left to
+    learn from c_t."""
+    target = POSTERIOR[:1].double()
+    gen = torch.Generator().manual_seed(0)
+    for t in (0.01, 0.6):
+        times = torch.tensor([t], dtype=torch.float64)
+        a = alpha(times)
+        for c_t in range(5):
+            noisy = torch.tensor([c_t])
+            log_scores = torch.randn(1, 5, generator=gen, dtype=torch.float64)
+            given_c_t = target[0] * (a * torch.eye(5, dtype=torch.float64)[:, c_t] + (1 - a) / 5)
+            given_c_t = given_c_t / given_c_t.sum()
+
+            def gradient(q0, noisy=noisy, times=times, log_scores=log_scores):
+                return torch.func.grad(lambda s: score_entropy(s, noisy, q0, times))(log_scores)
+
+            eye = torch.eye(5, dtype=torch.float64)
+            averaged = sum(w * gradient(eye[c0 : c0 + 1]) for c0, w in enumerate(given_c_t))
+            soft = gradient(target)
+            assert torch.allclose(soft, averaged, atol=1e-10)
+
+
 def test_cp_with_an_oracle_recovers_the_posterior_without_flattening():
     result = sample_cp(oracle(POSTERIOR), batch=2, num_classes=5, steps=8)
     assert result.nfe == 8

@@ -16,8 +16,9 @@ def score_entropy(
     """Mean loss over the batch (each sample times its importance weight, if given).
 
     log_scores: [B, K] network output (the entry at c_t is ignored); c_t: [B] noisy labels; q0: [B, K] the clean
-    label as a probability vector (one-hot for hard labels; for soft labels pass one-hot of a label sampled
-    from the soft target, the sampled-label version); t: [B] times.
+    label as a probability vector: one-hot for hard labels; a soft target (mixup, smoothing) gives, up to a
+    constant, the sampled-label loss averaged over the clean label given c_t (same gradient in expectation, none
+    of the variance of a drawn label); t: [B] times.
     """
     num_classes = log_scores.shape[-1]
     a = alpha(t).view(-1, 1)

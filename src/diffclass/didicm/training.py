@@ -76,12 +76,15 @@ def train_didicm(data: ImageDataset, config: DiDiCMTrainConfig, show_progress: b
             if config.baseline:
                 loss = F.cross_entropy(network(images), targets)
             else:
-                # sampled-label score entropy: a clean label drawn from the (soft) target, then noised
+                # c_t is a label drawn from the (soft) target, then noised; the loss takes the target itself, i.e.
+                # the sampled-label loss averaged over the clean label given c_t, so only c_t is random. With the
+                # drawn label as target, c_t = that label at small t, and the network learned to trust c_t over
+                # the image (mixup: CP-8 at 40% on held-out styles).
                 clean = torch.multinomial(targets, 1, generator=gen).squeeze(1)
                 t = T_MIN + (1 - T_MIN) * torch.rand(len(idx), generator=gen)
                 c_t, weights = sample_noisy_labels_balanced(clean, t, k, gen)
                 log_scores = network(images, c_t, sigma_bar(t))
-                loss = score_entropy(log_scores, c_t, F.one_hot(clean, k).float(), t, weights)
+                loss = score_entropy(log_scores, c_t, targets, t, weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
