@@ -169,6 +169,13 @@ def test_bench_keeps_finished_runs_and_resumes_from_its_records(monkeypatch, cap
         calls.append((self.strategy(strategy).kind, len(images)))
         return real(self, images, strategy, image_ids)
 
+    def interrupted(self, images, strategy="adaptive", image_ids=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Classifier, "classify", interrupted)
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 130 and "Traceback" not in err  # Ctrl-C: no traceback, and the finished run stays
+
     monkeypatch.setattr(Classifier, "classify", counting)
     code, _, err = run_cli(monkeypatch, capsys, *args)
     assert code == 0, err
