@@ -77,9 +77,8 @@ def train_didicm(data: ImageDataset, config: DiDiCMTrainConfig, show_progress: b
                 loss = F.cross_entropy(network(images), targets)
             else:
                 # c_t is a label drawn from the (soft) target, then noised; the loss takes the target itself, i.e.
-                # the sampled-label loss averaged over the clean label given c_t, so only c_t is random. With the
-                # drawn label as target, c_t = that label at small t, and the network learned to trust c_t over
-                # the image (mixup: CP-8 at 40% on held-out styles).
+                # the sampled-label loss averaged over the clean label given c_t: the same expected gradient
+                # without the variance of a drawn target (README: DiDiCM and soft labels).
                 clean = torch.multinomial(targets, 1, generator=gen).squeeze(1)
                 t = T_MIN + (1 - T_MIN) * torch.rand(len(idx), generator=gen)
                 c_t, weights = sample_noisy_labels_balanced(clean, t, k, gen)
