@@ -51,7 +51,7 @@ class Baselines:
 
     @property
     def grid_label(self) -> str:
-        """How the table, the printed line and the plot name this grid."""
+        """How the printed line and the plot name this grid."""
         return f"timesteps {self.grid}" if self.grid else "the model's timesteps"
 
 
