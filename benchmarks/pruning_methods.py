@@ -6,7 +6,8 @@
 For random, magnitude, taylor and diff-pruning (T = 0, 0.02, 0.05) it prunes the model, fine-tunes it with the
 original recipe, and prints params, MACs per call, diffusion-classifier top-1/top-5 (the given strategy), SSIM of
 generated samples against the original model's from the same noise, and seconds per network call relative to the
-original (timed interleaved, median of repeats). Pruned models are kept under --work and reused when rerun.
+original (timed interleaved, median of repeats). Pruned models are kept under --work and reused when rerun, and
+so are the classifier's per-image records (--work/records): an interrupted run resumes where it stopped.
 (A pruned model with a fast strategy against exhaustive on the unpruned one: benchmarks/combined_speedup.py.)
 """
 
@@ -24,12 +25,14 @@ from rich.table import Table
 from skimage.metrics import structural_similarity
 
 from diffclass.backbones import load_backbone
+from diffclass.bench import run_folder
 from diffclass.classifier import Classifier
 from diffclass.data import load_dataset
 from diffclass.evaluation import evaluate
 from diffclass.progress import console
 from diffclass.pruning.finetune import finetune, prune_to_folder
 from diffclass.pruning.pruner import call_size
+from diffclass.records import RecordStore
 from diffclass.training import sample
 
 METHODS = [
@@ -113,7 +116,14 @@ def main() -> None:
     rows = []
     for name, backbone in zip(names, backbones):
         macs, params = call_size(backbone)
-        summary = evaluate(Classifier(backbone, seed=args.seed, model_name=name), data, args.strategy, limit=args.limit)
+        store = RecordStore(
+            run_folder(args.work / "records" / name, args.strategy),
+            dict(model=name, dataset=data.name, strategy=args.strategy, seed=args.seed, ratio=args.ratio,
+                 finetune_steps=args.finetune_steps),
+        )  # fmt: skip
+        clf = Classifier(backbone, seed=args.seed, model_name=name)
+        summary = evaluate(clf, data, args.strategy, limit=args.limit, store=store)
+        store.close()
         ssim = 1.0 if backbone is original else generation_ssim(original, backbone, args.seed, args.sample_steps)
         rows.append(dict(summary.to_json(), model=name, params=params, macs=macs, ssim=ssim))
         console.print(f"{name}: top-1 {summary.top1:.2%}, SSIM {ssim:.3f}")
