@@ -5,9 +5,9 @@
         --strategy "adaptive(keep=10,1;n=4,16)" [--limit N] [--json results/combined_speedup.json]
 
 In one process, on the same test images and seed: every --reference strategy on the unpruned model and every
---strategy on the pruned one. Compute per image is NFEs x MACs per call (one image, measured); the best reference
-(highest top-1) is "exhaustive's best", and every row prints its compute and wall-time ratio against it and its
-distance in top-1 points.
+--strategy on each pruned model (--pruned may be repeated, e.g. to compare pruning ratios). Compute per image is
+NFEs x MACs per call (one image, measured); the best reference (highest top-1) is "exhaustive's best", and every
+row prints its compute and wall-time ratio against it and its distance in top-1 points.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from diffclass.pruning.pruner import call_size
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="glyphs", help="the unpruned model")
-    parser.add_argument("--pruned", type=Path, required=True, help="a pruned folder (diffclass prune --out)")
+    parser.add_argument("--pruned", type=Path, action="append", required=True, help="a pruned folder (prune --out)")
     parser.add_argument("--reference", action="append", required=True, help="strategy on the unpruned model")
     parser.add_argument("--strategy", action="append", required=True, help="strategy on the pruned model")
     parser.add_argument("--limit", type=int, default=None)
@@ -37,10 +37,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("results/combined_speedup.json"))
     args = parser.parse_args()
 
-    original, pruned = load_backbone(args.model), load_backbone(args.pruned)
+    original = load_backbone(args.model)
     data = load_dataset(original.info.dataset, "test", original.info.image_size)
+    runs = [(original, "unpruned", args.reference)]
+    runs += [(load_backbone(path), f"pruned {path.name}", args.strategy) for path in args.pruned]
     rows = []
-    for backbone, name, specs in ((original, "unpruned", args.reference), (pruned, "pruned", args.strategy)):
+    for backbone, name, specs in runs:
         macs = call_size(backbone)[0]
         classifier = Classifier(backbone, seed=args.seed, model_name=name)
         for spec in specs:
