@@ -54,6 +54,8 @@ def pruned_model(args, method: str, threshold: float | None) -> Path:
     out = args.work / label(method, threshold).replace("(", "-").replace(")", "").replace("=", "")
     if (out / "diffclass.json").is_file():
         done = load_backbone(out)
+        if done.info.pruning.get("ratio") != args.ratio:
+            raise SystemExit(f"error: {out} was pruned at ratio {done.info.pruning.get('ratio')}; use another --work")
         if done.info.training.get("steps") == args.finetune_steps == done.info.pruning.get("finetune_steps"):
             return out
         done.info.pruning["finetune_steps"] = args.finetune_steps
