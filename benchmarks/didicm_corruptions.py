@@ -19,6 +19,7 @@ the lowest and highest seed when there are several) and the CP-8 minus plain gap
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
@@ -28,6 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from diffclass.backbones.base import resolve_model_folder  # noqa: E402
 from diffclass.bench import run_folder  # noqa: E402
 from diffclass.classifier import Classifier  # noqa: E402
 from diffclass.data import load_dataset  # noqa: E402
@@ -48,6 +50,14 @@ def rows_for(plains: list[Path], didicms: list[Path]) -> list[tuple[str, list, s
     didicm_clfs = [DiDiCMClassifier.load(path) for path in didicms]
     rows = [(BASE_ROW, [DiDiCMClassifier.load(path) for path in plains], "plain")]
     return rows + [(f"DiDiCM {spec}", didicm_clfs, spec) for spec in DIDICM_SPECS]
+
+
+def weights_digest(model_name: str) -> str:
+    """Records are keyed by the weights themselves, so a model retrained into the same folder is evaluated anew."""
+    digest = hashlib.sha256()
+    for path in sorted(resolve_model_folder(model_name).glob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def spread(values: list[float]) -> str:
@@ -93,7 +103,8 @@ def main() -> None:
                     limit = args.diffusion_limit if isinstance(clf, Classifier) and args.diffusion_limit else args.limit
                     store = None
                     if args.records:
-                        key = f"{clf.model_name}|{spec}|{data.name}|seed={args.seed}|limit={limit}"
+                        weights = weights_digest(clf.model_name)
+                        key = f"{clf.model_name}|{weights}|{spec}|{data.name}|seed={args.seed}|limit={limit}"
                         store = RecordStore(run_folder(args.records, key), dict(key=key))
                     summary = evaluate(clf, data, spec, limit=limit, show_progress=False, store=store)
                     if store:
