@@ -19,6 +19,7 @@ the lowest and highest seed when there are several) and the CP-8 minus plain gap
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -52,6 +53,7 @@ def rows_for(plains: list[Path], didicms: list[Path]) -> list[tuple[str, list, s
     return rows + [(f"DiDiCM {spec}", didicm_clfs, spec) for spec in DIDICM_SPECS]
 
 
+@functools.cache
 def weights_digest(model_name: str) -> str:
     """Records are keyed by the weights themselves, so a model retrained into the same folder is evaluated anew."""
     digest = hashlib.sha256()
