@@ -3,7 +3,7 @@
     python benchmarks/didicm_times.py --model didicm-glyphs --model runs/didicm-glyphs-mix
 
 The ideal network's clean-label estimate p0 is the image's posterior whatever the time t and the noisy label c_t
-(the marginal's concrete score does not depend on c_t). For each model, on the glyph test images: the top-1 of
+(the marginal's concrete score does not depend on c_t). For each model, on its dataset's test images: the top-1 of
 argmax p0 at several times, with c_t the true label and with c_t a random one, and the mean p0 given to c_t.
 A network that is good at t = 1 but not at small t fails CP, whose last steps run at small t.
 """
@@ -17,7 +17,7 @@ from rich.table import Table
 
 from diffclass.data import load_dataset
 from diffclass.didicm.classifier import DiDiCMClassifier
-from diffclass.didicm.process import alpha, sigma_bar
+from diffclass.didicm.process import sigma_bar
 from diffclass.progress import console
 
 TIMES = (1.0, 0.5, 0.1, 1e-3, 1e-5)
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random noisy labels")
     args = parser.parse_args()
 
-    table = Table(title="argmax p0 top-1 (mean p0 at c_t) on the glyph test images")
+    table = Table(title="argmax p0 top-1 (mean p0 at c_t) on the test images")
     table.add_column("model")
     table.add_column("c_t")
     for t in TIMES:
@@ -38,7 +38,7 @@ def main() -> None:
         clf = DiDiCMClassifier.load(name)
         if not clf.conditioned:
             raise SystemExit(f"{name} is a plain classifier: it takes no noisy label")
-        data = load_dataset("glyphs", "test", clf.info.image_size)
+        data = load_dataset(clf.info.dataset, "test", clf.info.image_size, clf.info.channels, clf.class_names)
         k = len(data.class_names)
         noisy = {
             "true": data.labels,
@@ -49,9 +49,7 @@ def main() -> None:
             for t in TIMES:
                 times = torch.full((len(data),), t)
                 with torch.no_grad():
-                    q_t = torch.softmax(clf.model.network(data.images, c_t, sigma_bar(times)), dim=-1)
-                a = alpha(torch.tensor(t))
-                p0 = ((q_t - (1 - a) / k) / a).clamp_min(0)
+                    p0 = torch.softmax(clf.model.network.clean_logits(data.images, c_t, sigma_bar(times)), dim=-1)
                 top1 = (p0.argmax(-1) == data.labels).float().mean().item()
                 cells.append(f"{top1:.1%} ({p0.gather(1, c_t.view(-1, 1)).mean().item():.2f})")
             table.add_row(name, label, *cells)

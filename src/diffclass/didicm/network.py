@@ -83,16 +83,22 @@ class DiDiRN(nn.Module):
             self.time_mlp = nn.Sequential(nn.Linear(e, e), nn.SiLU(), nn.Linear(e, e))
             self.label_embedding = nn.Embedding(k, e)
 
-    def forward(
+    def clean_logits(
         self, images: torch.Tensor, c_t: torch.Tensor | None = None, s_bar: torch.Tensor | None = None
     ) -> torch.Tensor:
+        """The head's logits of the clean-label distribution p0 (the plain twin's class logits)."""
         emb = None
         if self.config.conditioned:
             emb = self.time_mlp(sinusoidal(s_bar, self.config.embed_dim)) + self.label_embedding(c_t)
         h = self.stem(images)
         for block in self.blocks:
             h = block(h, emb)
-        out = self.head(h.mean(dim=(2, 3)))
+        return self.head(h.mean(dim=(2, 3)))
+
+    def forward(
+        self, images: torch.Tensor, c_t: torch.Tensor | None = None, s_bar: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        out = self.clean_logits(images, c_t, s_bar)
         if not self.config.conditioned:
             return out
         a = torch.exp(-s_bar.float()).view(-1, 1)  # alpha(t)
