@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 from pathlib import Path
 
@@ -30,7 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from diffclass.backbones.base import resolve_model_folder  # noqa: E402
+from diffclass.backbones.base import weights_digest  # noqa: E402
 from diffclass.bench import run_folder  # noqa: E402
 from diffclass.classifier import Classifier  # noqa: E402
 from diffclass.data import load_dataset  # noqa: E402
@@ -53,13 +52,7 @@ def rows_for(plains: list[Path], didicms: list[Path]) -> list[tuple[str, list, s
     return rows + [(f"DiDiCM {spec}", didicm_clfs, spec) for spec in DIDICM_SPECS]
 
 
-@functools.cache
-def weights_digest(model_name: str) -> str:
-    """Records are keyed by the weights themselves, so a model retrained into the same folder is evaluated anew."""
-    digest = hashlib.sha256()
-    for path in sorted(resolve_model_folder(model_name).glob("*.safetensors")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+digest_once = functools.cache(weights_digest)  # one read of each model's weights per run
 
 
 def spread(values: list[float]) -> str:
@@ -105,7 +98,7 @@ def main() -> None:
                     limit = args.diffusion_limit if isinstance(clf, Classifier) and args.diffusion_limit else args.limit
                     store = None
                     if args.records:
-                        weights = weights_digest(clf.model_name)
+                        weights = digest_once(clf.model_name)
                         key = f"{clf.model_name}|{weights}|{spec}|{data.name}|seed={args.seed}|limit={limit}"
                         store = RecordStore(run_folder(args.records, key), dict(key=key))
                     summary = evaluate(clf, data, spec, limit=limit, show_progress=False, store=store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -90,6 +91,15 @@ def resolve_model_folder(name_or_path: str | Path) -> Path:
         return ASSETS / str(name_or_path)
     known = ", ".join(embedded_models()) or "none"
     raise DiffclassError(f"unknown model {str(name_or_path)!r}: not a folder, nor an embedded model ({known})")
+
+
+def weights_digest(name_or_path: str | Path) -> str:
+    """A short digest of a model's safetensors files: results cached under it are redone when a model is retrained
+    into the same folder."""
+    digest = hashlib.sha256()
+    for path in sorted(resolve_model_folder(name_or_path).glob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def refuse_pickles(folder: Path) -> None:
