@@ -1,0 +1,48 @@
+"""An error table replays strategies exactly as they run live."""
+
+import pytest
+import torch
+
+from diffclass.data.base import ImageDataset
+from diffclass.errors import DiffclassError
+from diffclass.replay import ErrorTable
+from tests.test_accelerated_strategies import _tree_classifier
+
+
+@pytest.fixture
+def dataset(images):
+    labels = torch.tensor([0, 1, 2, 3, 4, 0])
+    return ImageDataset("toy", images[:6], labels, ["ant", "bee", "cat", "dog", "eel"], [f"im{i}" for i in range(6)])
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "exhaustive(n=4)",
+        "adaptive(keep=3,2,1;n=1,3,8)",
+        "hdc(rule=top-fraction;K=0.5;slots=2;final=adaptive(keep=2,1;n=2,6))",
+        "hdc(rule=within-std;m=1;slots=3;final=exhaustive(n=5))",
+    ],
+)
+def test_replay_ranks_and_counts_like_a_live_run(dataset, spec, tmp_path):
+    clf = _tree_classifier()
+    table = ErrorTable.compute(clf, dataset, range(len(dataset)), slots=8, progress=False)
+    assert table.errors.shape == (6, 5 + 4, 8)  # 5 classes and the tree's 4 internal nodes (root excluded)
+    table.save(tmp_path / "table.safetensors")
+    loaded = ErrorTable.load(tmp_path / "table.safetensors")
+    assert loaded.candidates == table.candidates and torch.equal(loaded.errors, table.errors)
+
+    live = clf.classify(dataset.images, spec, dataset.ids)
+    outcomes, nfes = loaded.replay(clf.strategy(spec))
+    assert [o.ranking for o in outcomes] == [d.ranking for d in live]
+    assert nfes == [d.nfe for d in live]
+    top1, mean_nfe = loaded.top1(clf.strategy(spec))
+    assert top1 == sum(d.label == int(y) for d, y in zip(live, dataset.labels)) / 6
+    assert mean_nfe == sum(nfes) / 6
+
+
+def test_replay_refuses_a_strategy_that_needs_more_slots_than_stored(dataset):
+    clf = _tree_classifier()
+    table = ErrorTable.compute(clf, dataset, range(2), slots=4, progress=False)
+    with pytest.raises(DiffclassError, match="holds 4 slots; the strategy asks for slot 4"):
+        table.replay(clf.strategy("exhaustive(n=6)"))
