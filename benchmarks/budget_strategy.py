@@ -29,6 +29,7 @@ from rich.table import Table  # noqa: E402
 from diffclass.backbones.base import weights_digest  # noqa: E402
 from diffclass.classifier import Classifier  # noqa: E402
 from diffclass.data import load_dataset  # noqa: E402
+from diffclass.errors import DiffclassError  # noqa: E402
 from diffclass.progress import console  # noqa: E402
 from diffclass.pruning.pruner import call_size  # noqa: E402
 from diffclass.replay import ErrorTable  # noqa: E402
@@ -95,8 +96,9 @@ def main() -> None:
     reference_clf = Classifier.load(args.reference_model, seed=args.seed)
     clf = Classifier.load(args.model, seed=args.seed)
     reference_macs, macs = call_size(reference_clf.backbone)[0], call_size(clf.backbone)[0]
+    reference_strategy = reference_clf.strategy(args.reference)  # a bad spec fails before the long table
     reference_table = error_table(args.reference_model, args.skip, args.count, args.slots, args.work, args.seed)
-    reference_top1, reference_nfe = reference_table.top1(reference_clf.strategy(args.reference))
+    reference_top1, reference_nfe = reference_table.top1(reference_strategy)
     budget = reference_nfe * reference_macs / args.speedup / macs
     console.print(
         f"reference {args.reference} on {args.reference_model}: {reference_top1:.2%} on {len(reference_table.labels)}"
@@ -170,4 +172,7 @@ def plot(rows: list[dict], chosen: dict, reference_top1: float, n_images: int, a
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DiffclassError as exc:  # a bad model, spec or cached table: one line, not a traceback
+        raise SystemExit(f"error: {exc}") from None

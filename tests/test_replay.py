@@ -46,3 +46,10 @@ def test_replay_refuses_a_strategy_that_needs_more_slots_than_stored(dataset):
     table = ErrorTable.compute(clf, dataset, range(2), slots=4, progress=False)
     with pytest.raises(DiffclassError, match="holds 4 slots; the strategy asks for slot 4"):
         table.replay(clf.strategy("exhaustive(n=6)"))
+
+
+def test_a_damaged_table_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "table.safetensors"
+    path.write_bytes(b"not a table")
+    with pytest.raises(DiffclassError, match="is not an error table"):
+        ErrorTable.load(path)

@@ -12,6 +12,7 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from diffclass.backbones.node_embeddings import internal_nodes
@@ -70,10 +71,14 @@ class ErrorTable:
     def load(cls, path: str | Path) -> ErrorTable:
         from safetensors import safe_open
 
-        with safe_open(str(path), "pt") as handle:
-            meta = handle.metadata()
-        tensors = load_file(str(path))
-        return cls(tensors["errors"], json.loads(meta["candidates"]), tensors["labels"], json.loads(meta["image_ids"]))
+        try:
+            with safe_open(str(path), "pt") as handle:
+                meta = handle.metadata()
+            tensors = load_file(str(path))
+            candidates, image_ids = json.loads(meta["candidates"]), json.loads(meta["image_ids"])
+            return cls(tensors["errors"], candidates, tensors["labels"], image_ids)
+        except (OSError, KeyError, TypeError, ValueError, SafetensorError) as exc:
+            raise DiffclassError(f"{path} is not an error table ({exc}); delete it to recompute") from None
 
     def replay(self, strategy: Strategy) -> tuple[list[Outcome], list[int]]:
         """The strategy's outcome and NFEs on every image, as a live run on the same classifier would give them."""
