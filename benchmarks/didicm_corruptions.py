@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import matplotlib
@@ -101,9 +102,8 @@ def main() -> None:
                         weights = digest_once(clf.model_name)
                         key = f"{clf.model_name}|{weights}|{spec}|{data.name}|seed={args.seed}|limit={limit}"
                         store = RecordStore(run_folder(args.records, key), dict(key=key))
-                    summary = evaluate(clf, data, spec, limit=limit, show_progress=False, store=store)
-                    if store:
-                        store.close()
+                    with store or nullcontext():
+                        summary = evaluate(clf, data, spec, limit=limit, show_progress=False, store=store)
                     results.append(dict(summary.to_json(), data=size, row=name, severity=severity, kind=args.kind))
                     console.print(f"{size} {name} ({clf.model_name}) {args.kind}:{severity}: top-1 {summary.top1:.2%}")
 

@@ -124,8 +124,8 @@ def main() -> None:
                  finetune_steps=args.finetune_steps),
         )  # fmt: skip
         clf = Classifier(backbone, seed=args.seed, model_name=name)
-        summary = evaluate(clf, data, args.strategy, limit=args.limit, store=store)
-        store.close()
+        with store:
+            summary = evaluate(clf, data, args.strategy, limit=args.limit, store=store)
         ssim = 1.0 if backbone is original else generation_ssim(original, backbone, args.seed, args.sample_steps)
         rows.append(dict(summary.to_json(), model=name, params=params, macs=macs, ssim=ssim))
         console.print(f"{name}: top-1 {summary.top1:.2%}, SSIM {ssim:.3f}")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 
 
@@ -80,3 +82,14 @@ def test_unwritable_output_folder(model_dir, tmp_path):
     run = evaluate(model_dir, locked / "out", "--limit", "2")
     assert run.wait(timeout=120) == 2
     assert "cannot write results" in run.stderr.read()
+
+
+def test_a_store_used_as_a_context_closes_its_file_even_when_the_run_fails(tmp_path):
+    from diffclass.records import RecordStore
+
+    with pytest.raises(RuntimeError), RecordStore(tmp_path / "run", dict(model="m")) as store:
+        store.append([dict(id="a", label=1)])
+        raise RuntimeError("the run broke")
+    assert store._file.closed
+    with RecordStore(tmp_path / "run", dict(model="m")) as again:
+        assert list(again.done()) == ["a"]

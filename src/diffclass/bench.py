@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,12 +100,8 @@ def run_bench(
         classifier.classify(dataset.images[:1], runnable[0], dataset.ids[:1])
     summaries = []
     for strategy in runnable:
-        store = store_for(strategy.name)
-        try:
+        with store_for(strategy.name) or nullcontext() as store:
             summaries.append(evaluate(classifier, dataset, strategy, limit=limit, store=store))
-        finally:
-            if store is not None:
-                store.close()
         on_result(summaries)
     return summaries
 

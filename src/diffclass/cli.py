@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -277,11 +278,8 @@ def evaluate(
     if out is not None:
         options = _record_options(clf, model, data, spec.name, seed, loss, tree, node_conditioning)
         store = RecordStore(out, options, overwrite=overwrite, rank=rank)
-    try:
+    with store or nullcontext():
         local = run_evaluation(clf, data, spec, limit=limit, store=store, shard=(rank, world))
-    finally:
-        if store is not None:
-            store.close()
     records = gather_to_rank0(local.records)
     finish()
     if rank != 0:
@@ -423,41 +421,35 @@ def classify(
     rows = [done[str(path)] for path in files if str(path) in done]
     todo = [path for path in files if str(path) not in done]
     step = clf.images_per_pass()
-    try:
-        with progress_bar() as bar:
-            task = bar.add_task("classify", total=len(files), completed=len(rows), status="")
-            for start in range(0, len(todo), step):
-                chunk = todo[start : start + step]
-                loaded = []
-                for path in chunk:
-                    try:
-                        loaded.append((path, load_image(path, info.image_size, info.channels)))
-                    except DiffclassError as exc:
-                        failures.append(str(exc))
-                        print_error(str(exc))
-                if loaded:
-                    tensors = torch.stack([item.tensor for _, item in loaded])
-                    decisions = clf.classify(tensors, spec, [item.image_id for _, item in loaded])
-                    new = [
-                        dict(
-                            id=str(path),
-                            prediction=d.class_name,
-                            label=d.label,
-                            top=[
-                                dict(label=c, name=clf.class_names[c], probability=round(p, 4)) for c, p in d.top(top_k)
-                            ],
-                            nfe=d.nfe,
-                            converted=item.notes,
-                        )
-                        for (path, item), d in zip(loaded, decisions)
-                    ]
-                    if store:
-                        store.append(new)
-                    rows += new
-                bar.update(task, advance=len(chunk))
-    finally:
-        if store:
-            store.close()
+    with store or nullcontext(), progress_bar() as bar:
+        task = bar.add_task("classify", total=len(files), completed=len(rows), status="")
+        for start in range(0, len(todo), step):
+            chunk = todo[start : start + step]
+            loaded = []
+            for path in chunk:
+                try:
+                    loaded.append((path, load_image(path, info.image_size, info.channels)))
+                except DiffclassError as exc:
+                    failures.append(str(exc))
+                    print_error(str(exc))
+            if loaded:
+                tensors = torch.stack([item.tensor for _, item in loaded])
+                decisions = clf.classify(tensors, spec, [item.image_id for _, item in loaded])
+                new = [
+                    dict(
+                        id=str(path),
+                        prediction=d.class_name,
+                        label=d.label,
+                        top=[dict(label=c, name=clf.class_names[c], probability=round(p, 4)) for c, p in d.top(top_k)],
+                        nfe=d.nfe,
+                        converted=item.notes,
+                    )
+                    for (path, item), d in zip(loaded, decisions)
+                ]
+                if store:
+                    store.append(new)
+                rows += new
+            bar.update(task, advance=len(chunk))
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     elif rows:

@@ -76,3 +76,9 @@ class RecordStore:
 
     def close(self) -> None:
         self._file.close()
+
+    def __enter__(self) -> RecordStore:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
