@@ -107,7 +107,7 @@ def main() -> None:
 
     table = error_table(args.model, args.skip, args.count, args.slots, args.work, args.seed)
     own_top1, _ = table.top1(clf.strategy(args.reference))
-    console.print(f"{args.reference} on {args.model} itself: {own_top1:.2%} (what pruning alone costs here)")
+    console.print(f"{args.reference} on {args.model}: {own_top1:.2%} (the model against the reference, same strategy)")
     specs = adaptive_schedules(len(clf.class_names), args.slots, budget)
     specs += hierarchical_descents() if clf.tree is not None else []
     rows = []
