@@ -160,7 +160,7 @@ def plot(rows: list[dict], chosen: dict, reference_top1: float, n_images: int, a
     ratio_label = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}x")
     ax.xaxis.set_major_formatter(ratio_label)
     ax.xaxis.set_minor_formatter(ratio_label)
-    ax.set_xlabel(f"less compute than {args.reference} on the unpruned model (NFEs x MACs)")
+    ax.set_xlabel(f"less compute than {args.reference} on {args.reference_model} (NFEs x MACs per call)")
     ax.set_ylabel("top-1 on the selection images (%)")
     ax.set_ylim(max(0, 100 * reference_top1 - 25), 100)
     ax.legend(fontsize=7, loc="lower left")
