@@ -9,10 +9,19 @@ from diffclass.replay import ErrorTable
 from tests.test_accelerated_strategies import _tree_classifier
 
 
-@pytest.fixture
-def dataset(images):
+@pytest.fixture(scope="module")
+def dataset():
+    images = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
     labels = torch.tensor([0, 1, 2, 3, 4, 0])
-    return ImageDataset("toy", images[:6], labels, ["ant", "bee", "cat", "dog", "eel"], [f"im{i}" for i in range(6)])
+    return ImageDataset("toy", images, labels, ["ant", "bee", "cat", "dog", "eel"], [f"im{i}" for i in range(6)])
+
+
+@pytest.fixture(scope="module")
+def classifier_and_table(dataset):
+    """One tiny tree model and its full table (a beam may visit every timestep of the grid), shared by the tests."""
+    clf = _tree_classifier()
+    table = ErrorTable.compute(clf, dataset, range(len(dataset)), slots=clf.scorer.grid.size, progress=False)
+    return clf, table
 
 
 @pytest.mark.parametrize(
@@ -22,12 +31,13 @@ def dataset(images):
         "adaptive(keep=3,2,1;n=1,3,8)",
         "hdc(rule=top-fraction;K=0.5;slots=2;final=adaptive(keep=2,1;n=2,6))",
         "hdc(rule=within-std;m=1;slots=3;final=exhaustive(n=5))",
+        "beam(b=2;t_s=2;start=middle-out)",
+        "hdc+beam(rule=within-std;m=1;slots=2;b=2;t_s=2)",
     ],
 )
-def test_replay_ranks_and_counts_like_a_live_run(dataset, spec, tmp_path):
-    clf = _tree_classifier()
-    table = ErrorTable.compute(clf, dataset, range(len(dataset)), slots=8, progress=False)
-    assert table.errors.shape == (6, 5 + 4, 8)  # 5 classes and the tree's 4 internal nodes (root excluded)
+def test_replay_ranks_and_counts_like_a_live_run(dataset, classifier_and_table, spec, tmp_path):
+    clf, table = classifier_and_table
+    assert table.errors.shape == (6, 5 + 4, clf.scorer.grid.size)  # 5 classes, the tree's 4 internal nodes
     table.save(tmp_path / "table.safetensors")
     loaded = ErrorTable.load(tmp_path / "table.safetensors")
     assert loaded.candidates == table.candidates and torch.equal(loaded.errors, table.errors)
