@@ -7,9 +7,10 @@
 Selection images are the test images after the first --skip, which stay unseen for the run that reports the
 chosen strategy (e.g. combined_speedup.py --limit 106). The budget is the reference strategy's compute per image
 (NFEs x MACs per call, on the reference model, on the selection images) divided by --speedup. Every candidate
-(staged adaptive schedules and hierarchical descents, listed below) is replayed on one error table per model: every
-class and tree node on the first --slots slots, computed once and cached under --work, so hundreds of strategies
-cost one exhaustive pass. The winner is the most accurate candidate within the budget, the cheaper one on a tie.
+(staged adaptive schedules, timestep beams and hierarchical descents, listed below) is replayed on one error table
+per model: every class and tree node on the first --slots slots, computed once and cached under --work, so
+hundreds of strategies cost one exhaustive pass. The winner is the most accurate candidate within the budget, the
+cheaper one on a tie.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ from diffclass.errors import DiffclassError  # noqa: E402
 from diffclass.progress import console  # noqa: E402
 from diffclass.pruning.pruner import call_size  # noqa: E402
 from diffclass.replay import ErrorTable  # noqa: E402
+from diffclass.scoring import TimestepGrid  # noqa: E402
 from diffclass.strategies.base import parse_spec  # noqa: E402
 
+GRID_SIZE = TimestepGrid().size
+BEAM_STARTS = ("middle-out", "noisy-first")
 HDC_FINALS = ("adaptive(keep=5,1;n=4,16)", "adaptive(keep=10,3,1;n=2,6,24)", "adaptive(keep=5,2,1;n=4,8,24)")
 
 
@@ -50,6 +54,16 @@ def adaptive_schedules(num_classes: int, slots: int, max_nfe: float) -> list[str
         if n1 < n2 < n3 <= slots and num_classes * n1 + k1 * (n2 - n1) + k2 * (n3 - n2) <= max_nfe:
             specs.append(f"adaptive(keep={k1},{k2},1;n={n1},{n2},{n3})")
     return specs
+
+
+def beams(slots: int, tree: bool) -> list[str]:
+    """Timestep beams and descent+beam compositions; a beam visits the whole grid (64 timesteps on a model's
+    window), so these need tables with that many slots and are skipped otherwise."""
+    if slots < GRID_SIZE:
+        return []
+    specs = [f"beam(b={b};t_s={t};start={s})" for b in (2, 3, 4, 6, 8) for t in (4, 6, 8) for s in BEAM_STARTS]
+    rules = [f"rule=within-std;m={m}" for m in (2, 3)] if tree else []
+    return specs + [f"hdc+beam({r};slots={s};b={b};start=middle-out)" for r in rules for s in (2, 4) for b in (2, 4)]
 
 
 def hierarchical_descents() -> list[str]:
@@ -85,7 +99,8 @@ def main() -> None:
     parser.add_argument("--speedup", type=float, default=20.0, help="budget = reference compute / speedup")
     parser.add_argument("--skip", type=int, default=106, help="test images left for the report run")
     parser.add_argument("--count", type=int, default=None, help="selection images (default: the rest)")
-    parser.add_argument("--slots", type=int, default=32, help="slots per candidate in the error tables")
+    parser.add_argument("--slots", type=int, default=64, help="slots per candidate in the model's error table")
+    parser.add_argument("--reference-slots", type=int, default=32, help="slots in the reference model's table")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path("runs/budget"), help="where error tables are cached")
     parser.add_argument("--json", type=Path, default=Path("results/budget_strategy.json"))
@@ -97,7 +112,9 @@ def main() -> None:
     clf = Classifier.load(args.model, seed=args.seed)
     reference_macs, macs = call_size(reference_clf.backbone)[0], call_size(clf.backbone)[0]
     reference_strategy = reference_clf.strategy(args.reference)  # a bad spec fails before the long table
-    reference_table = error_table(args.reference_model, args.skip, args.count, args.slots, args.work, args.seed)
+    reference_table = error_table(
+        args.reference_model, args.skip, args.count, args.reference_slots, args.work, args.seed
+    )
     reference_top1, reference_nfe = reference_table.top1(reference_strategy)
     budget = reference_nfe * reference_macs / args.speedup / macs
     console.print(
@@ -109,6 +126,7 @@ def main() -> None:
     own_top1, _ = table.top1(clf.strategy(args.reference))
     console.print(f"{args.reference} on {args.model}: {own_top1:.2%} (the model against the reference, same strategy)")
     specs = adaptive_schedules(len(clf.class_names), args.slots, budget)
+    specs += beams(args.slots, clf.tree is not None)
     specs += hierarchical_descents() if clf.tree is not None else []
     rows = []
     for spec in specs:
@@ -147,7 +165,7 @@ def main() -> None:
 
 def plot(rows: list[dict], chosen: dict, reference_top1: float, n_images: int, args) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for kind, marker in (("adaptive", "o"), ("hdc", "^")):
+    for kind, marker in (("adaptive", "o"), ("hdc", "^"), ("beam", "s"), ("hdc+beam", "D")):
         mine = [r for r in rows if parse_spec(r["strategy"])[0] == kind]
         ax.scatter([r["compute_ratio"] for r in mine], [100 * r["top1"] for r in mine], s=12, marker=marker,
                    alpha=0.5, label=f"{kind} candidates")  # fmt: skip
@@ -157,7 +175,7 @@ def plot(rows: list[dict], chosen: dict, reference_top1: float, n_images: int, a
     ax.axhline(100 * reference_top1 - 1.5, color="grey", ls=":", label="1.5 points below it")
     ax.axvline(args.speedup, color="r", ls=":", label=f"{args.speedup:g}x less compute")
     ax.set_xscale("log")
-    ratio_label = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}x")
+    ratio_label = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}x" if f"{value:g}"[0] in "1235" else "")
     ax.xaxis.set_major_formatter(ratio_label)
     ax.xaxis.set_minor_formatter(ratio_label)
     ax.set_xlabel(f"less compute than {args.reference} on {args.reference_model} (NFEs x MACs per call)")
