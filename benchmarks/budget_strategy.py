@@ -73,14 +73,14 @@ def hierarchical_descents() -> list[str]:
     return [f"hdc({r};slots={s};final={f})" for r in rules for s in (2, 4) for f in HDC_FINALS]
 
 
-def error_table(model: str, skip: int, count: int | None, slots: int, work: Path, seed: int) -> ErrorTable:
-    """The model's error table on the selection images, cached under the digest of its weights."""
-    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", str(model)).strip("_")
+def error_table(classifier: Classifier, skip: int, count: int | None, slots: int, work: Path) -> ErrorTable:
+    """The classifier's error table on the selection images, cached under the digest of its model's weights."""
+    model, seed = classifier.model_name, classifier.scorer.seed
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", model).strip("_")
     path = work / f"{slug}-{weights_digest(model)}-seed{seed}-from{skip}-n{count or 'all'}-s{slots}.safetensors"
     if path.exists():
         console.print(f"{model}: error table from {path}")
         return ErrorTable.load(path)
-    classifier = Classifier.load(model, seed=seed)
     data = load_dataset(classifier.info.dataset, "test", classifier.info.image_size)
     stop = len(data) if count is None else min(len(data), skip + count)
     if skip >= stop:
@@ -112,9 +112,7 @@ def main() -> None:
     clf = Classifier.load(args.model, seed=args.seed)
     reference_macs, macs = call_size(reference_clf.backbone)[0], call_size(clf.backbone)[0]
     reference_strategy = reference_clf.strategy(args.reference)  # a bad spec fails before the long table
-    reference_table = error_table(
-        args.reference_model, args.skip, args.count, args.reference_slots, args.work, args.seed
-    )
+    reference_table = error_table(reference_clf, args.skip, args.count, args.reference_slots, args.work)
     reference_top1, reference_nfe = reference_table.top1(reference_strategy)
     budget = reference_nfe * reference_macs / args.speedup / macs
     console.print(
@@ -122,7 +120,7 @@ def main() -> None:
         f" images at {reference_nfe:.0f} NFEs; budget {budget:.0f} NFEs/image on {args.model}"
     )
 
-    table = error_table(args.model, args.skip, args.count, args.slots, args.work, args.seed)
+    table = error_table(clf, args.skip, args.count, args.slots, args.work)
     own_top1, _ = table.top1(clf.strategy(args.reference))
     console.print(f"{args.reference} on {args.model}: {own_top1:.2%} (the model against the reference, same strategy)")
     specs = adaptive_schedules(len(clf.class_names), args.slots, budget)

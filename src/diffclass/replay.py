@@ -12,8 +12,8 @@ from collections.abc import Hashable, Sequence
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from diffclass.backbones.node_embeddings import internal_nodes
 from diffclass.classifier import Classifier
@@ -69,14 +69,11 @@ class ErrorTable:
 
     @classmethod
     def load(cls, path: str | Path) -> ErrorTable:
-        from safetensors import safe_open
-
         try:
-            with safe_open(str(path), "pt") as handle:
-                meta = handle.metadata()
-            tensors = load_file(str(path))
+            with safe_open(str(path), "pt") as handle:  # one read gives the tensors and their metadata
+                meta, errors, labels = handle.metadata(), handle.get_tensor("errors"), handle.get_tensor("labels")
             candidates, image_ids = json.loads(meta["candidates"]), json.loads(meta["image_ids"])
-            return cls(tensors["errors"], candidates, tensors["labels"], image_ids)
+            return cls(errors, candidates, labels, image_ids)
         except (OSError, KeyError, TypeError, ValueError, SafetensorError) as exc:
             raise DiffclassError(f"{path} is not an error table ({exc}); delete it to recompute") from None
 
