@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import re
 from pathlib import Path
 
 import matplotlib
@@ -27,15 +26,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from diffclass.backbones.base import weights_digest  # noqa: E402
+from diffclass.backbones import call_cost  # noqa: E402
 from diffclass.classifier import Classifier  # noqa: E402
 from diffclass.data import load_dataset  # noqa: E402
 from diffclass.errors import DiffclassError  # noqa: E402
+from diffclass.hub import weights_digest  # noqa: E402
 from diffclass.progress import console  # noqa: E402
-from diffclass.pruning.pruner import call_size  # noqa: E402
+from diffclass.registry import parse_spec  # noqa: E402
 from diffclass.replay import ErrorTable  # noqa: E402
 from diffclass.scoring import TimestepGrid  # noqa: E402
-from diffclass.strategies.base import parse_spec  # noqa: E402
 
 GRID_SIZE = TimestepGrid().size
 BEAM_STARTS = ("middle-out", "noisy-first")
@@ -76,19 +75,13 @@ def hierarchical_descents() -> list[str]:
 def error_table(classifier: Classifier, skip: int, count: int | None, slots: int, work: Path) -> ErrorTable:
     """The classifier's error table on the selection images, cached under the digest of its model's weights."""
     model, seed = classifier.model_name, classifier.scorer.seed
-    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", model).strip("_")
-    path = work / f"{slug}-{weights_digest(model)}-seed{seed}-from{skip}-n{count or 'all'}-s{slots}.safetensors"
-    if path.exists():
-        console.print(f"{model}: error table from {path}")
-        return ErrorTable.load(path)
     data = load_dataset(classifier.info.dataset, "test", classifier.info.image_size)
     stop = len(data) if count is None else min(len(data), skip + count)
     if skip >= stop:
         raise SystemExit(f"error: no selection images: the test set has {len(data)} images and --skip is {skip}")
-    table = ErrorTable.compute(classifier, data, range(skip, stop), slots)
-    work.mkdir(parents=True, exist_ok=True)
-    table.save(path)
-    return table
+    key = dict(weights=weights_digest(model), seed=seed, dataset=data.name, first=skip, stop=stop, slots=slots,
+               grid=repr(classifier.scorer.grid))  # fmt: skip
+    return ErrorTable.cached(work, key, lambda: ErrorTable.compute(classifier, data, range(skip, stop), slots))
 
 
 def main() -> None:
@@ -110,7 +103,7 @@ def main() -> None:
 
     reference_clf = Classifier.load(args.reference_model, seed=args.seed)
     clf = Classifier.load(args.model, seed=args.seed)
-    reference_macs, macs = call_size(reference_clf.backbone)[0], call_size(clf.backbone)[0]
+    reference_macs, macs = call_cost(reference_clf.backbone)[0], call_cost(clf.backbone)[0]
     reference_strategy = reference_clf.strategy(args.reference)  # a bad spec fails before the long table
     reference_table = error_table(reference_clf, args.skip, args.count, args.reference_slots, args.work)
     reference_top1, reference_nfe = reference_table.top1(reference_strategy)

@@ -18,12 +18,11 @@ from pathlib import Path
 
 from rich.table import Table
 
-from diffclass.backbones import load_backbone
+from diffclass.backbones import call_cost, load_backbone
 from diffclass.classifier import Classifier
 from diffclass.data import load_dataset
 from diffclass.evaluation import evaluate
 from diffclass.progress import console
-from diffclass.pruning.pruner import call_size
 
 
 def main() -> None:
@@ -43,7 +42,7 @@ def main() -> None:
     runs += [(load_backbone(path), f"pruned {path.name}", args.strategy) for path in args.pruned]
     rows = []
     for backbone, name, specs in runs:
-        macs = call_size(backbone)[0]
+        macs = call_cost(backbone)[0]
         classifier = Classifier(backbone, seed=args.seed, model_name=name)
         for spec in specs:
             summary = evaluate(classifier, data, spec, limit=args.limit)

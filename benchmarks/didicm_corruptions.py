@@ -30,13 +30,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from diffclass.backbones.base import weights_digest  # noqa: E402
 from diffclass.bench import run_folder  # noqa: E402
 from diffclass.classifier import Classifier  # noqa: E402
 from diffclass.data import load_dataset  # noqa: E402
 from diffclass.data.corruptions import corrupt  # noqa: E402
 from diffclass.didicm.classifier import DiDiCMClassifier  # noqa: E402
 from diffclass.evaluation import evaluate  # noqa: E402
+from diffclass.hub import weights_digest  # noqa: E402
 from diffclass.progress import console  # noqa: E402
 from diffclass.records import RecordStore  # noqa: E402
 

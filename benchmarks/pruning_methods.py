@@ -24,14 +24,13 @@ import torch
 from rich.table import Table
 from skimage.metrics import structural_similarity
 
-from diffclass.backbones import load_backbone
+from diffclass.backbones import call_cost, load_backbone
 from diffclass.bench import run_folder
 from diffclass.classifier import Classifier
 from diffclass.data import load_dataset
 from diffclass.evaluation import evaluate
 from diffclass.progress import console
 from diffclass.pruning.finetune import finetune, prune_to_folder
-from diffclass.pruning.pruner import call_size
 from diffclass.records import RecordStore
 from diffclass.training import sample
 
@@ -117,7 +116,7 @@ def main() -> None:
     data = load_dataset(original.info.dataset, "test", original.info.image_size)
     rows = []
     for name, backbone in zip(names, backbones):
-        macs, params = call_size(backbone)
+        macs, params = call_cost(backbone)
         store = RecordStore(
             run_folder(args.work / "records" / name, args.strategy),
             dict(model=name, dataset=data.name, strategy=args.strategy, seed=args.seed, ratio=args.ratio,

@@ -1,5 +1,6 @@
 """How well each level of a label tree can be scored: per level and per node-conditioning mode, how often the
-true class's ancestor ranks first among the level's nodes, and how often it survives each pruning rule.
+true class's ancestor ranks first among the level's nodes, and how often it survives each pruning rule: what
+`diffclass tree check` reports for one tree and mode, over several of each.
 
     python benchmarks/tree_levels.py [--model glyphs] [--trees glyphs induced] [--modes ancestor mean inverted]
 
@@ -13,7 +14,6 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -22,35 +22,9 @@ from diffclass.data import load_dataset
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import load_tree
 from diffclass.hierarchy.induce import induce_tree
-from diffclass.strategies import TopFraction, WithinStd
+from diffclass.replay import ErrorTable, check_tree
 
 console = Console(width=160)
-
-
-def level_report(clf, data, tree, slots: int) -> list[dict]:
-    rows = []
-    for level in range(1, tree.max_depth):
-        frontier = tree.frontier(level)
-        if len(frontier) < 2:
-            continue
-        keys = [tree.nodes[n].class_index if tree.nodes[n].is_leaf else n for n in frontier]
-        owner = {c: i for i, node in enumerate(frontier) for c in tree.leaves_under(node)}
-        first = top_fraction = within_std = 0
-        memos = []
-        for start in range(0, len(data), 32):
-            batch = clf.scorer.start(data.images[start : start + 32], data.ids[start : start + 32])
-            clf.scorer.compute([(m, keys, range(slots)) for m in batch])
-            memos += batch
-        for memo, label in zip(memos, data.labels.tolist()):
-            means = memo.lookup(keys, range(slots)).mean(dim=1)
-            truth = owner[label]
-            first += int(torch.argmin(means).item() == truth)
-            top_fraction += int(truth in TopFraction(0.5).keep(means))
-            within_std += int(truth in WithinStd(2.0).keep(means))
-        n = len(data)
-        rows.append(dict(level=level, nodes=len(frontier), first=first / n, top_fraction=top_fraction / n,
-                         within_std=within_std / n))  # fmt: skip
-    return rows
 
 
 def main() -> None:
@@ -78,11 +52,19 @@ def main() -> None:
         for mode in args.modes:
             clf = load(args.model)  # a fresh copy: node conditioning changes the embedding table
             try:
-                clf.use_tree(tree, mode, train)
+                clf.use_tree(tree, mode, train.images, train.labels)
             except DiffclassError as exc:
                 console.print(f"[dim]{tree_name}/{mode}: {exc}[/dim]")
                 continue
-            for row in level_report(clf, test, tree, args.slots):
+            errors = ErrorTable.compute(clf, test, slots=args.slots)
+            for check in check_tree(errors, tree, args.slots):
+                row = dict(
+                    level=check.level,
+                    nodes=check.nodes,
+                    first=check.ranks_first,
+                    top_fraction=check.survives["top-fraction"],
+                    within_std=check.survives["within-std"],
+                )
                 row.update(tree=tree_name, mode=mode)
                 results.append(row)
                 table.add_row(tree_name, mode, str(row["level"]), str(row["nodes"]), f"{row['first']:.1%}",

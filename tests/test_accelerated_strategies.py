@@ -6,9 +6,9 @@ import torch
 from diffclass.classifier import Classifier
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree, TreeNode
+from diffclass.registry import parse_spec
 from diffclass.strategies import Beam, Hierarchical, TopFraction, WithinStd, make_strategy
 from diffclass.strategies.adaptive import Adaptive
-from diffclass.strategies.base import parse_spec
 from diffclass.strategies.beam import visiting_order
 from diffclass.strategies.exhaustive import Exhaustive
 from tests.conftest import CallRecorder, tiny_backbone
@@ -44,7 +44,8 @@ def test_visiting_orders():
 
 def test_beam_keeps_a_fixed_width_and_stops_when_one_class_leads():
     errors = {0: 1.0, 1: 2.0, 2: 3.0, 3: 4.0, 4: 5.0}
-    outcome, requests = play(Beam(TIMESTEPS, b=2, t_s=3), [0, 1, 2, 3, 4], lambda c, s: errors[c])
+    beam = Beam(TIMESTEPS, b=2, t_s=3, samples=1, direction="clean-first")
+    outcome, requests = play(beam, [0, 1, 2, 3, 4], lambda c, s: errors[c])
     assert len(requests) == 3  # class 0 led at steps 1, 2, 3: stop before the 8 timesteps are used
     assert [len(r.candidates) for r in requests] == [5, 3, 3]
     assert [TIMESTEPS[r.slots[0]] for r in requests] == [62, 187, 312]
@@ -55,7 +56,7 @@ def test_beam_uses_every_timestep_when_the_lead_keeps_changing_and_n_draws_each(
     def error(c, s):
         return float((c + s) % 3)  # the leader changes with every slot
 
-    outcome, requests = play(Beam(TIMESTEPS, b=1, t_s=99, samples=2), [0, 1, 2], error)
+    outcome, requests = play(Beam(TIMESTEPS, b=1, t_s=99, samples=2, direction="clean-first"), [0, 1, 2], error)
     assert len(requests) == len(TIMESTEPS) and all(len(r.slots) == 2 for r in requests)
     assert requests[0].slots == (0, 8)  # the second draw at a timestep is the slot one grid further
     assert sorted(outcome.ranking) == [0, 1, 2]
@@ -72,7 +73,7 @@ def test_rules_never_keep_nothing():
 
 def _hdc(tree, rule=None, final=None, slots=2):
     final = final or (lambda k: Exhaustive(n=6))
-    return Hierarchical(tree, rule or TopFraction(0.5), final, "exhaustive(n=6)", slots=slots)
+    return Hierarchical(tree, rule or TopFraction(0.5), final, "exhaustive(n=6)", slots=slots, start_depth=1)
 
 
 def test_hdc_descends_expands_lone_children_and_ranks_everyone():
@@ -168,12 +169,12 @@ def test_composed_names_show_every_option():
     [
         ("hdc", ctx(5), "needs a label tree"),
         ("hdc(final=magic)", ctx(5, animal_tree()), "unknown final stage"),
-        ("hdc(rule=vibes)", ctx(5, animal_tree()), "unknown pruning rule"),
-        ("hdc(K=2)", ctx(5, animal_tree()), "K must be in"),
-        ("beam(start=sideways)", ctx(5), "unknown beam direction"),
-        ("beam(b=0.5)", ctx(5), "b must be >= 1"),
-        ("beam(t_s=x)", ctx(5), "must be a int"),
-        ("hdc+beam(keep=3)", ctx(5, animal_tree()), "unknown option"),
+        ("hdc(rule=vibes)", ctx(5, animal_tree()), r"option rule='vibes': choose one of top-fraction, within-std"),
+        ("hdc(K=2)", ctx(5, animal_tree()), r"option K=2 must be a finite number in \(0, 1\]"),
+        ("beam(start=sideways)", ctx(5), r"option start='sideways': choose one of clean-first"),
+        ("beam(b=0.5)", ctx(5), r"option b=0.5 must be a finite number in \[1,"),
+        ("beam(t_s=x)", ctx(5), r"option t_s='x' must be an integer"),
+        ("hdc+beam(keep=3)", ctx(5, animal_tree()), r"unknown option\(s\) keep for hdc"),
     ],
 )
 def test_bad_accelerated_specs(spec, context, message):

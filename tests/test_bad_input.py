@@ -34,7 +34,7 @@ def test_unicode_and_spaces_in_paths(monkeypatch, capsys, tmp_path):
         monkeypatch, capsys, "classify", folder / "naïve [1] ∂.png", "--model", _model(tmp_path), "--json"
     )
     assert code == 0, err
-    assert json.loads(out)[0]["id"].endswith("naïve [1] ∂.png")
+    assert json.loads(out)[0]["path"].endswith("naïve [1] ∂.png")
 
 
 def test_a_folder_mixing_images_and_other_files(monkeypatch, capsys, tmp_path):
@@ -47,7 +47,7 @@ def test_a_folder_mixing_images_and_other_files(monkeypatch, capsys, tmp_path):
     code, out, err = run_cli(monkeypatch, capsys, "classify", folder, "--model", _model(tmp_path), "--json")
     assert code == 0, err
     assert "skipped 2 file(s)" in err
-    assert sorted(r["id"].rsplit("/", 1)[-1] for r in json.loads(out)) == ["a.png", "b.JPG"]
+    assert sorted(r["path"].rsplit("/", 1)[-1] for r in json.loads(out)) == ["a.png", "b.JPG"]
 
 
 def test_an_empty_folder(monkeypatch, capsys, tmp_path):

@@ -42,7 +42,7 @@ def test_classify_prints_json_with_conversions(monkeypatch, capsys, model_dir, p
     code, out, err = run_cli(monkeypatch, capsys, "classify", picture, "--model", model_dir, "--json", "--top-k", 2)
     assert code == 0, err
     (row,) = json.loads(out)
-    assert row["id"] == str(picture) and len(row["top"]) == 2
+    assert row["path"] == str(picture) and len(row["top"]) == 2
     assert row["top"][0]["probability"] >= row["top"][1]["probability"]
     assert "RGB -> L" in row["converted"] and "resized 50x30 -> 8x8" in row["converted"]
 
@@ -104,7 +104,7 @@ def test_one_bad_file_does_not_lose_the_others(monkeypatch, capsys, model_dir, p
         monkeypatch, capsys, "classify", picture, tmp_path / "gone.png", "--model", model_dir, "--json"
     )
     assert code == 2 and "gone.png: no such file" in err
-    assert [row["id"] for row in json.loads(out)] == [str(picture)]
+    assert [row["path"] for row in json.loads(out)] == [str(picture)]
 
 
 def test_python_api_round_trip(model_dir, picture):
@@ -191,7 +191,8 @@ def test_a_strategy_with_its_own_timestep_range_runs_on_that_grid(model_dir):
     info = json.loads((model_dir / "diffclass.json").read_text())
     (model_dir / "diffclass.json").write_text(json.dumps({**info, "timestep_range": [100, 300]}))
     windowed = diffclass.load(str(model_dir))
-    full = diffclass.load(str(model_dir), grid=diffclass.TimestepGrid(0, 999))
+    full = diffclass.load(str(model_dir), timesteps="0-999")
+    assert full.scorer.grid == diffclass.TimestepGrid(0, 999)
     images = torch.rand(2, 1, 16, 16) * 2 - 1
     own = windowed.classify(images, "exhaustive(n=4;t=0-999)", ["a", "b"])
     assert [d.scores for d in own] == [d.scores for d in full.classify(images, "exhaustive(n=4)", ["a", "b"])]
@@ -230,5 +231,5 @@ def test_calibrate_stores_a_window_that_later_runs_use(monkeypatch, capsys, mode
 
     grid = diffclass.load(str(model_dir)).scorer.grid
     assert window[0] <= min(grid.timesteps) and max(grid.timesteps) <= window[1]
-    full = diffclass.load(str(model_dir), grid=diffclass.TimestepGrid(0, 999)).scorer.grid
+    full = diffclass.load(str(model_dir), timesteps="0-999").scorer.grid
     assert max(full.timesteps) > window[1] or min(full.timesteps) < window[0]

@@ -211,8 +211,8 @@ def test_didicm_models_run_in_evaluate_bench_and_classify(monkeypatch, capsys, t
     for model, spec, message in [
         (didicm, "adaptive", "samples with cp"),
         (plain, "cp", "plain baseline"),
-        (didicm, "cp(steps=x)", "must be integers"),
-        (didicm, "cp(N=3)", "takes no option"),
+        (didicm, "cp(steps=x)", "option steps='x' must be an integer"),
+        (didicm, "cp(N=3)", "unknown option(s) N for cp; allowed: steps"),
     ]:
         code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model, "--strategy", spec, "--limit", 2)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1

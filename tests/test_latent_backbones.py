@@ -134,11 +134,15 @@ def test_zero_shot_from_the_command_line(sd_folder, tmp_path, monkeypatch, capsy
 
 
 def test_shipped_class_lists_and_prompt_files(tmp_path):
-    from diffclass.backbones.prompts import read_classes, read_prompts, templates_for
+    from diffclass.backbones.prompts import read_classes, read_prompts
+    from diffclass.loading import zero_shot_options
 
     assert read_classes("imagenet")[:2] == ["tench", "goldfish"] and len(read_classes("imagenet")) == 1000
     assert read_classes("cifar10")[3] == "cat" and len(read_classes("cifar100")) == 100
-    assert templates_for(None, None, "cifar10") == ["a blurry photo of a {}."]
+    assert zero_shot_options("sd:any", "cifar10")["templates"] == ["a blurry photo of a {}."]
+    assert zero_shot_options("sd:any", "cifar10", prompt=["a {}"]) == dict(class_names=CIFAR10, templates=["a {}"])
+    assert zero_shot_options("dit:any", "cifar10") == dict(class_names=CIFAR10)
+    assert zero_shot_options("digits", "cifar10") == {}
     (tmp_path / "p.csv").write_text("cat,a photo of a cat\ncat,a cat\ndog,a dog\n")
     assert read_prompts(tmp_path / "p.csv") == {"cat": ["a photo of a cat", "a cat"], "dog": ["a dog"]}
     (tmp_path / "c.txt").write_text("cat\ncat\n")

@@ -6,8 +6,8 @@ from diffusers.models.attention_processor import Attention
 
 from diffclass.backbones import ClassConditionalUNet, load_backbone
 from diffclass.errors import DiffclassError
-from diffclass.pruning import METHODS, accumulate_informative_gradients, prune_backbone
-from diffclass.pruning.architecture import ARCHITECTURE_FILE, WEIGHTS_FILE
+from diffclass.hub.pruned import ARCHITECTURE_FILE, WEIGHTS_FILE
+from diffclass.pruning import IMPORTANCES, accumulate_informative_gradients, prune_backbone
 from tests.conftest import tiny_backbone
 from tests.test_cli import run_cli
 
@@ -24,7 +24,7 @@ def outputs(backbone, seed=0):
         return backbone.predict_noise(x, torch.tensor([0, 250, 600, 999]), backbone.condition([0, 1, 2, 4]))
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", IMPORTANCES.names())
 def test_every_method_prunes_whole_heads_and_keeps_the_output_layer(method):
     backbone = tiny_backbone()
     images, labels = calibration()
@@ -144,7 +144,7 @@ def test_prune_command_prints_sizes_finetunes_resumes_and_evaluates(monkeypatch,
 
 def test_a_stable_diffusion_unet_prunes_and_loads_from_its_pipeline_folder(tmp_path):
     from diffclass.backbones.tiny import save_tiny_stable_diffusion
-    from diffclass.pruning import save_pruned
+    from diffclass.hub.pruned import save_pruned
 
     save_tiny_stable_diffusion(tmp_path / "sd")
     backbone = load_backbone(tmp_path / "sd", class_names=["cat", "dog"])

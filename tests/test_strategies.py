@@ -90,8 +90,8 @@ def test_names_show_resolved_options():
         ("adaptive(keep=2)", "needs both"),
         ("adaptive(keep=2,1;n=8)", "as many keep"),
         ("adaptive(keep=2,1;n=8,4)", "increasing"),
-        ("adaptive(keep=x;n=8)", "integers"),
-        ("exhaustive(n=0)", "n >= 1"),
+        ("adaptive(keep=x;n=8)", "option keep='x' must be an integer"),
+        ("exhaustive(n=0)", r"option n=0 must be in \[1, 20000\]"),
         ("exhaustive(n=3", "malformed"),
     ],
 )

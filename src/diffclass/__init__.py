@@ -1,30 +1,42 @@
 """diffclass: classify images with diffusion models, and make it fast.
 
 import diffclass
-clf = diffclass.load("digits")
-decisions = clf.classify(["my_digit.png"], strategy="adaptive")
+clf = diffclass.load("digits")          # or "glyphs", "didicm-glyphs", a folder, "sd:...", "dit:..."
+decisions = clf.classify(["my_digit.png"])
+
+Names are imported on first use, so `import diffclass` (and the CLI's help) stays instant.
 """
 
-from diffclass.classifier import Classifier, Decision
-from diffclass.errors import DiffclassError
-from diffclass.scoring import ErrorScorer, TimestepGrid
-from diffclass.strategies import Strategy, make_strategy
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
+_EXPORTS = {
+    "load": "diffclass.loading",
+    "zero_shot_options": "diffclass.loading",
+    "Classifier": "diffclass.classifier",
+    "DiDiCMClassifier": "diffclass.didicm.classifier",
+    "Decision": "diffclass.decision",
+    "DiffclassError": "diffclass.errors",
+    "ErrorScorer": "diffclass.scoring",
+    "TimestepGrid": "diffclass.timesteps",
+    "Strategy": "diffclass.strategies",
+    "STRATEGIES": "diffclass.strategies",
+    "make_strategy": "diffclass.strategies",
+    "EvalSummary": "diffclass.evaluation",
+}
 
-def load(name_or_path: str = "digits", device: str = "cpu", **options) -> Classifier:
-    """Load a diffusion classifier: an embedded model's name or a saved model folder."""
-    return Classifier.load(name_or_path, device=device, **options)
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'diffclass' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
 
 
-__all__ = [
-    "Classifier",
-    "Decision",
-    "DiffclassError",
-    "ErrorScorer",
-    "Strategy",
-    "TimestepGrid",
-    "load",
-    "make_strategy",
-]
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = sorted(_EXPORTS)

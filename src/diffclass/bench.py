@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -11,10 +12,14 @@ from pathlib import Path
 
 from diffclass.classifier import Classifier
 from diffclass.data.base import ImageDataset
+from diffclass.didicm.classifier import DiDiCMClassifier
 from diffclass.evaluation import EvalSummary, evaluate
-from diffclass.progress import err_console
 from diffclass.records import RecordStore
-from diffclass.strategies.base import parse_spec
+from diffclass.registry import parse_spec
+from diffclass.strategies import needs_tree
+from diffclass.timesteps import TimestepGrid
+
+logger = logging.getLogger(__name__)
 
 KINDS = ("exhaustive", "adaptive")  # the original method's runs, whose costs are the baselines
 DEFAULT_SPECS = (
@@ -56,10 +61,6 @@ class Baselines:
         return f"timesteps {self.grid}" if self.grid else "the model's timesteps"
 
 
-def needs_tree(spec: str) -> bool:
-    return spec.startswith("hdc")
-
-
 def on_grid(spec: str, t_range: str) -> str:
     """The spec with its own timestep range, e.g. `exhaustive(n=16)` -> `exhaustive(n=16;t=0-999)`."""
     kind, options = parse_spec(spec)
@@ -80,6 +81,20 @@ def run_folder(root: str | Path, strategy_name: str) -> Path:
     return Path(root) / f"{slug}-{hashlib.sha256(strategy_name.encode()).hexdigest()[:6]}"
 
 
+def bench_specs(classifier, specs: Sequence[str] | None = None, sweep: bool = False, original_grid: bool = False
+                ) -> list[str]:  # fmt: skip
+    """The runs of a bench: `specs`, else the model's standard ones (the budget sweep with `sweep`); with `sweep` or
+    `original_grid` on a calibrated model, the original method's runs once more on the full timestep range."""
+    if isinstance(classifier, DiDiCMClassifier):
+        return list(specs or classifier.bench_specs)
+    specs = list(specs or (SWEEP_SPECS if sweep else DEFAULT_SPECS))
+    if sweep or original_grid:
+        full = TimestepGrid(0, len(classifier.backbone.alphas_cumprod) - 1).range_text
+        if classifier.scorer.grid.range_text != full:  # a calibrated window: the original grid's baselines too
+            specs = with_original_grid(specs, full)
+    return specs
+
+
 def run_bench(
     classifier: Classifier,
     dataset: ImageDataset,
@@ -93,7 +108,7 @@ def run_bench(
     runnable = []
     for spec in specs:
         if needs_tree(spec) and classifier.tree is None:
-            err_console.print(f"skipping {spec}: the model has no label tree (pass --tree)")
+            logger.warning(f"skipping {spec}: the model has no label tree (pass --tree)")
         else:
             runnable.append(classifier.strategy(spec))
     if runnable:  # untimed: lazy initialisation should not be charged to the first run
@@ -124,8 +139,3 @@ def baselines(summaries: list[EvalSummary], tolerance: float = 0.005) -> list[Ba
 def _cheapest(runs: list[EvalSummary], kind: str, at_least: float) -> float | None:
     good = [s.nfe_per_image for s in runs if s.strategy.startswith(kind) and s.top1 >= at_least]
     return min(good) if good else None
-
-
-def reference(summaries: list[EvalSummary], kind: str) -> EvalSummary | None:
-    """The first run of a kind: the reference its ratios are computed against."""
-    return next((s for s in summaries if s.strategy.startswith(kind + "(") or s.strategy == kind), None)

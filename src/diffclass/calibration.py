@@ -1,16 +1,18 @@
 """Where the class information lies along the timesteps, measured on training images, so strategies can spend
-their network calls there (REFERENCES §8: single-timestep accuracy peaks well before the noisy end)."""
+their network calls there (single-timestep accuracy peaks well before the noisy end)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from diffclass.classifier import Classifier
 from diffclass.data.base import ImageDataset
-from diffclass.progress import progress_bar
-from diffclass.scoring import ErrorScorer, TimestepGrid
+from diffclass.replay import ErrorTable
+from diffclass.timesteps import TimestepGrid
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -31,32 +33,13 @@ class Calibration:
         )
 
 
-@torch.no_grad()
-def error_tensor(classifier: Classifier, data: ImageDataset, grid: TimestepGrid, show_progress=True) -> torch.Tensor:
-    """[images, classes, grid.size] denoising errors on a fixed grid (the scorer's noise bank, same seed)."""
-    scorer = ErrorScorer(classifier.backbone, grid, classifier.scorer.loss, classifier.scorer.batch_size,
-                         classifier.scorer.seed)  # fmt: skip
-    classes = list(range(len(classifier.class_names)))
-    slots = range(grid.size)
-    out = []
-    step = max(1, scorer.batch_size // len(classes))
-    with progress_bar(show_progress) as bar:
-        task = bar.add_task("calibrate", total=len(data), status="")
-        for start in range(0, len(data), step):
-            memos = scorer.start(data.images[start : start + step], data.ids[start : start + step])
-            scorer.compute([(m, classes, slots) for m in memos])
-            out += [m.lookup(classes, slots) for m in memos]
-            bar.update(task, completed=min(start + step, len(data)))
-    return torch.stack(out)
-
-
 def calibrate(
     classifier: Classifier, data: ImageDataset, grid_size: int = 32, window: int = 8, show_progress: bool = True
 ) -> Calibration:
     """Accuracy of every single timestep and of every window of `window` consecutive ones; the best window wins
     (ties go to the cleaner window)."""
     grid = TimestepGrid(0, len(classifier.backbone.alphas_cumprod) - 1, grid_size)
-    errors = error_tensor(classifier, data, grid, show_progress)
+    errors = ErrorTable.compute(classifier, data, grid=grid, nodes=False, progress=show_progress).errors.double()
     order = sorted(range(grid.size), key=lambda j: grid.timesteps[j])
     errors = errors[:, :, order]
     timesteps = [grid.timesteps[j] for j in order]

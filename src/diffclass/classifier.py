@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
 from PIL import Image
 
-from diffclass.backbones import Backbone, ClassConditionalUNet, load_backbone
-from diffclass.data.images import load_image, to_model_input
+from diffclass.backbones import Backbone, ClassConditionalUNet, call_cost, load_backbone
+from diffclass.data.images import content_id, load_image, to_model_input
+from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
+from diffclass.evaluation import Evaluates
 from diffclass.hierarchy import LabelTree
 from diffclass.scoring import ErrorScorer, Loss, TimestepGrid
 from diffclass.strategies import Strategy, StrategyContext, drive, make_strategy
@@ -22,29 +23,7 @@ from diffclass.strategies import Strategy, StrategyContext, drive, make_strategy
 LOCKSTEP_BATCHES = 4  # first-stage batches per group of images classified in lockstep
 
 
-@dataclass
-class Decision:
-    """One image's verdict. `probabilities` is softmax(-score / temperature) over the classes that were scored
-    (classes a strategy never scored get 0); `nfe` counts (condition, timestep) evaluations for this image."""
-
-    label: int
-    class_name: str
-    ranking: list[int]
-    scores: dict[int, float]
-    probabilities: dict[int, float]
-    nfe: int
-    seconds: float
-    trace: list[dict] = field(default_factory=list)
-
-    def top(self, k: int = 5) -> list[tuple[int, float]]:
-        return [(c, self.probabilities.get(c, 0.0)) for c in self.ranking[:k]]
-
-
-def content_id(image: torch.Tensor) -> str:
-    return hashlib.sha256(image.detach().cpu().float().numpy().tobytes()).hexdigest()[:16]
-
-
-class Classifier:
+class Classifier(Evaluates):
     """A diffusion classifier: `classify` scores every class by denoising error and returns `Decision`s."""
 
     def __init__(
@@ -81,10 +60,13 @@ class Classifier:
         backbone = load_backbone(name_or_path, device, class_names, templates, dtype)
         return cls(backbone, model_name=str(name_or_path), **options)
 
-    def use_tree(self, tree: LabelTree, mode: str | None = None, data=None, **invert_options) -> str:
+    default_strategy = "adaptive"
+
+    def use_tree(self, tree: LabelTree, mode: str | None = None, images=None, labels=None, **invert_options) -> str:
         """Descend `tree` with hierarchical strategies; internal nodes are conditioned by `mode` (default:
-        `ancestor` when the model was trained with this tree, else `mean`). Returns the mode used."""
-        from diffclass.backbones.node_embeddings import condition_tree, internal_nodes
+        `ancestor` when the model was trained with this tree, else `mean`; `inverted` learns them on training
+        `images` and `labels`). Returns the mode used."""
+        from diffclass.backbones.node_embeddings import condition_tree
 
         if not isinstance(self.backbone, ClassConditionalUNet):
             if mode not in (None, "mean", "prompt"):
@@ -94,9 +76,9 @@ class Classifier:
             self.tree = tree
             return "prompt" if self.backbone.info.backbone == "stable_diffusion" else "mean"
         if mode is None:
-            trained = all(n in self.backbone.info.node_embeddings for n in internal_nodes(tree))
+            trained = all(n in self.backbone.info.node_embeddings for n in tree.internal_nodes())
             mode = "ancestor" if trained else "mean"
-        condition_tree(self.backbone, tree, mode, data, **invert_options)
+        condition_tree(self.backbone, tree, mode, images, labels, **invert_options)
         self.tree = tree
         return mode
 
@@ -108,9 +90,14 @@ class Classifier:
     def info(self):
         return self.backbone.info
 
+    @cached_property
+    def macs_per_call(self) -> int:
+        """Multiply-accumulates of one network call on one image: with NFEs, the machine-independent cost."""
+        return call_cost(self.backbone)[0]
+
     def strategy(self, spec: str | Strategy | None = None) -> Strategy:
         """The strategy a spec names (default: adaptive)."""
-        spec = spec or "adaptive"
+        spec = spec or self.default_strategy
         context = StrategyContext(len(self.class_names), self.scorer.grid.timesteps, self.tree)
         return make_strategy(spec, context)
 
@@ -134,7 +121,7 @@ class Classifier:
     def classify(
         self,
         images: torch.Tensor | Sequence[str | Path | Image.Image],
-        strategy: str | Strategy = "adaptive",
+        strategy: str | Strategy | None = None,
         image_ids: Sequence[str] | None = None,
     ) -> list[Decision]:
         """Classify images: a [B, C, H, W] tensor in [-1, 1], or files / PIL images (converted and resized).

@@ -1,15 +1,24 @@
-"""Running a strategy over a labelled dataset: one record per image, and the summary computed from them."""
+"""Running a classifier over images: one record per image, resumable, sharded over ranks, and the summary
+computed from the records. Every classifier (diffusion or DiDiCM) gets `evaluate` from `Evaluates`."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from diffclass.classifier import Classifier, Decision
+import torch
+
 from diffclass.data.base import ImageDataset
+from diffclass.data.images import load_image
+from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
 from diffclass.progress import progress_bar
 from diffclass.records import RecordStore
-from diffclass.strategies import Strategy
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +41,8 @@ class EvalSummary:
     top5: float
     nfe_per_image: float
     seconds_per_image: float
+    macs_per_call: int | None = None  # one network call on one image
+    gmacs_per_image: float | None = None  # NFEs x MACs per call: the cost that does not depend on the machine
     records: list[EvalRecord] = field(default_factory=list, repr=False)
 
     def to_json(self, with_records: bool = False) -> dict:
@@ -53,10 +64,13 @@ def record_from_json(data: dict) -> EvalRecord:
     )
 
 
-def summarise(records: list[EvalRecord], dataset: str, model: str, strategy: str) -> EvalSummary:
+def summarise(
+    records: list[EvalRecord], dataset: str, model: str, strategy: str, macs_per_call: int | None = None
+) -> EvalSummary:
     n = len(records)
     if n == 0:
         raise DiffclassError("no images were evaluated")
+    nfe = sum(r.nfe for r in records) / n
     return EvalSummary(
         dataset=dataset,
         model=model,
@@ -64,22 +78,24 @@ def summarise(records: list[EvalRecord], dataset: str, model: str, strategy: str
         n_images=n,
         top1=sum(r.prediction == r.label for r in records) / n,
         top5=sum(r.label in [c for c, _ in r.top5] for r in records) / n,
-        nfe_per_image=sum(r.nfe for r in records) / n,
+        nfe_per_image=nfe,
         seconds_per_image=sum(r.seconds for r in records) / n,
+        macs_per_call=macs_per_call,
+        gmacs_per_image=None if macs_per_call is None else round(nfe * macs_per_call / 1e9, 4),
         records=records,
     )
 
 
 def evaluate(
-    classifier: Classifier,
+    classifier,
     dataset: ImageDataset,
-    strategy: str | Strategy = "adaptive",
+    strategy=None,
     limit: int | None = None,
     show_progress: bool = True,
     store: RecordStore | None = None,
     shard: tuple[int, int] = (0, 1),
 ) -> EvalSummary:
-    """Classify every image of `dataset` (or the first `limit`) and summarise top-1, top-5, NFEs and time.
+    """Classify every image of `dataset` (or the first `limit`) and summarise top-1, top-5, NFEs, MACs and time.
 
     With a `store`, records are appended as they are made and images already recorded are skipped; with
     `shard=(rank, world)` this process only does every world-th image and the summary covers what it did.
@@ -111,4 +127,98 @@ def evaluate(
             bar.update(task, completed=len(records), status=f"top-1 {correct / len(records):.1%}")
     order = {image_id: k for k, image_id in enumerate(dataset.ids)}
     records.sort(key=lambda r: order[r.id])
-    return summarise(records, dataset.name, classifier.model_name, strategy.name)
+    return summarise(records, dataset.name, classifier.model_name, strategy.name, classifier.macs_per_call)
+
+
+def evaluate_sharded(
+    classifier,
+    dataset: ImageDataset,
+    strategy=None,
+    *,
+    limit: int | None = None,
+    out: str | Path | None = None,
+    record_options: dict | None = None,
+    overwrite: bool = False,
+    device: str = "cpu",
+) -> EvalSummary | None:
+    """`evaluate` as one rank of a torchrun job (or alone): records under `out` keyed by `record_options`, every
+    rank's records gathered on rank 0, which gets the summary of all of them (the other ranks get None)."""
+    from diffclass.distributed import finish, gather_to_rank0, init_from_env
+
+    rank, world = init_from_env(device)
+    spec = classifier.strategy(strategy)
+    store = None if out is None else RecordStore(out, record_options or {}, overwrite=overwrite, rank=rank)
+    with store or nullcontext():
+        local = evaluate(classifier, dataset, spec, limit=limit, store=store, shard=(rank, world))
+    records = gather_to_rank0(local.records)
+    finish()
+    if rank != 0:
+        return None
+    return summarise(records, dataset.name, classifier.model_name, spec.name, classifier.macs_per_call)
+
+
+class Evaluates:
+    """What every classifier offers besides `classify`: a whole labelled dataset, summarised."""
+
+    def evaluate(self, dataset: ImageDataset, strategy=None, **options) -> EvalSummary:
+        return evaluate(self, dataset, strategy, **options)
+
+
+@dataclass
+class FileResult:
+    """One classified file: what `diffclass classify` prints and records."""
+
+    path: str
+    prediction: str
+    label: int
+    top: list[dict]  # {label, name, probability}, best first
+    nfe: int
+    converted: list[str]
+    id: str = ""  # the image's content id: records are keyed by what the image is, not where it lies
+
+
+def classify_files(
+    classifier,
+    files: Sequence[Path],
+    strategy=None,
+    top_k: int = 3,
+    store: RecordStore | None = None,
+    show_progress: bool = True,
+) -> tuple[list[FileResult], list[str]]:
+    """Classify image files of any size and mode: (results in file order, one-line problems). A file that cannot
+    be read is a problem, not a failure of the others; with a `store`, images already recorded (by content) are
+    not redone."""
+    info = classifier.info
+    spec = classifier.strategy(strategy)
+    done = store.done() if store else {}
+    results: dict[int, FileResult] = {}
+    problems: list[str] = []
+    step = classifier.images_per_pass()
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task("classify", total=len(files), status="")
+        for start in range(0, len(files), step):
+            loaded = []
+            for k in range(start, min(start + step, len(files))):
+                try:
+                    item = load_image(files[k], info.image_size, info.channels)
+                except DiffclassError as exc:
+                    problems.append(str(exc))
+                    logger.error(str(exc))
+                    continue
+                if item.image_id in done:
+                    results[k] = FileResult(**{**done[item.image_id], "path": str(files[k]), "converted": item.notes})
+                else:
+                    loaded.append((k, item))
+            if loaded:
+                tensors = torch.stack([item.tensor for _, item in loaded])
+                decisions = classifier.classify(tensors, spec, [item.image_id for _, item in loaded])
+                new = []
+                for (k, item), d in zip(loaded, decisions):
+                    names = classifier.class_names
+                    top = [dict(label=c, name=names[c], probability=round(p, 4)) for c, p in d.top(top_k)]
+                    results[k] = FileResult(str(files[k]), d.class_name, d.label, top, d.nfe, item.notes, item.image_id)
+                    new.append(results[k])
+                if store:
+                    store.append(new)
+            bar.update(task, completed=min(start + step, len(files)))
+    return [results[k] for k in sorted(results)], problems

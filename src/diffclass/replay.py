@@ -7,15 +7,16 @@ replayed strategy ranks and counts NFEs as it would live, at no network cost.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from diffclass.backbones.node_embeddings import internal_nodes
 from diffclass.classifier import Classifier
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
@@ -23,6 +24,7 @@ from diffclass.progress import progress_bar
 from diffclass.scoring import ImageErrors
 from diffclass.strategies import Strategy
 from diffclass.strategies.base import Outcome, drive
+from diffclass.timesteps import TimestepGrid
 
 IMAGES_PER_PASS = 8  # each image brings (classes + nodes) x slots NFEs, so a few images fill many batches
 
@@ -46,22 +48,53 @@ class ErrorTable:
 
     @classmethod
     def compute(
-        cls, classifier: Classifier, dataset: ImageDataset, indices: Sequence[int], slots: int, progress: bool = True
+        cls,
+        classifier: Classifier,
+        dataset: ImageDataset,
+        indices: Sequence[int] | None = None,
+        slots: int | None = None,
+        *,
+        grid: TimestepGrid | None = None,
+        nodes: bool = True,
+        progress: bool = True,
     ) -> ErrorTable:
+        """Errors of every class (and, with `nodes`, every internal node of the classifier's tree) on the first
+        `slots` slots (default: all) of the classifier's grid, or of `grid` with the same noise bank."""
+        scorer = classifier.scorer if grid is None else classifier.scorer.with_grid(grid)
+        indices = list(range(len(dataset))) if indices is None else list(indices)
+        slots = scorer.grid.size if slots is None else slots
         candidates: list[Hashable] = list(range(len(classifier.class_names)))
-        if classifier.tree is not None:
-            candidates += internal_nodes(classifier.tree)
+        if nodes and classifier.tree is not None:
+            candidates += classifier.tree.internal_nodes()
         rows = []
         with progress_bar(progress) as bar:
             task = bar.add_task("error table", total=len(indices), status=f"{len(candidates)} x {slots} NFEs/image")
             for start in range(0, len(indices), IMAGES_PER_PASS):
-                chunk = list(indices[start : start + IMAGES_PER_PASS])
-                memos = classifier.scorer.start(dataset.images[chunk], [dataset.ids[i] for i in chunk])
-                classifier.scorer.compute([(memo, candidates, range(slots)) for memo in memos])
+                chunk = indices[start : start + IMAGES_PER_PASS]
+                memos = scorer.start(dataset.images[chunk], [dataset.ids[i] for i in chunk])
+                scorer.compute([(memo, candidates, range(slots)) for memo in memos])
                 rows += [memo.lookup(candidates, range(slots)).float() for memo in memos]
                 bar.advance(task, len(chunk))
-        labels = dataset.labels[list(indices)].clone()
+        labels = dataset.labels[indices].clone()
         return cls(torch.stack(rows), candidates, labels, [dataset.ids[i] for i in indices])
+
+    @classmethod
+    def cached(cls, folder: str | Path, key: dict, build: Callable[[], ErrorTable]) -> ErrorTable:
+        """The table stored under `folder` for `key` (which should hold the model's weights digest, the data, the
+        grid and the seed), else `build()`, saved there for next time."""
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        path = Path(folder) / f"errors-{digest}.safetensors"
+        if path.is_file():
+            return cls.load(path)
+        table = build()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.save(path)
+        return table
+
+    def mean_errors(self, candidates: Sequence[Hashable], slots: int | None = None) -> torch.Tensor:
+        """[images, len(candidates)] errors averaged over the first `slots` slots (default: all)."""
+        columns = [self.index[c] for c in candidates]
+        return self.errors[:, columns, : slots or self.slots].double().mean(dim=2)
 
     def save(self, path: str | Path) -> None:
         meta = {"candidates": json.dumps(self.candidates), "image_ids": json.dumps(self.image_ids)}
@@ -108,3 +141,37 @@ class _TableScorer:
                     raise DiffclassError(f"the error table holds {table.slots} slots; the strategy asks for slot {s}")
                 memo.memo[(c, s)] = float(table.values[table.row[memo.image_id], table.index[c], s])
                 memo.nfe += 1
+
+
+@dataclass
+class LevelCheck:
+    """One level of a tree: how often the true class's node at this level ranks first among the level's nodes,
+    and how often each pruning rule keeps it (a descent that drops it cannot be right)."""
+
+    level: int
+    nodes: int
+    ranks_first: float
+    survives: dict[str, float]  # rule spec -> fraction of images whose true node it keeps
+
+
+def check_tree(table: ErrorTable, tree, slots: int | None = None, rules: Sequence[str] = ("top-fraction", "within-std")
+               ) -> list[LevelCheck]:  # fmt: skip
+    """Per level of `tree` (below the root, above the leaves), from a table holding the tree's nodes: is each
+    level scoreable on the first `slots` slots, the ones a hierarchical stage would use?"""
+    from diffclass.strategies import RULES
+
+    built = {spec: RULES.create(spec) for spec in rules}
+    checks = []
+    for level in range(1, tree.max_depth):
+        frontier = tree.frontier(level)
+        if len(frontier) < 2:
+            continue
+        keys = [tree.nodes[n].class_index if tree.nodes[n].is_leaf else n for n in frontier]
+        owner = {c: i for i, node in enumerate(frontier) for c in tree.leaves_under(node)}
+        means = table.mean_errors(keys, slots)
+        truth = [owner[int(y)] for y in table.labels]
+        first = sum(int(row.argmin()) == t for row, t in zip(means, truth))
+        survives = {spec: sum(t in rule.keep(row) for row, t in zip(means, truth)) / len(truth)
+                    for spec, rule in built.items()}  # fmt: skip
+        checks.append(LevelCheck(level, len(frontier), first / len(truth), survives))
+    return checks

@@ -19,12 +19,13 @@ def summary_table(summaries, extra: dict[str, list[str]] | None = None) -> Table
     models = sorted({s.model for s in summaries})
     table = Table(title=f"{', '.join(datasets)} test split, model {', '.join(models)}")
     table.add_column("strategy", overflow="fold")
-    for column in ("images", "top-1", "top-5", "NFE/img", "s/img", *extra):
+    for column in ("images", "top-1", "top-5", "NFE/img", "GMAC/img", "s/img", *extra):
         table.add_column(column, justify="right", no_wrap=True)
     for i, s in enumerate(summaries):
+        gmacs = "-" if s.gmacs_per_image is None else f"{s.gmacs_per_image:.3g}"
         table.add_row(
-            s.strategy, str(s.n_images), f"{s.top1:.2%}", f"{s.top5:.2%}",
-            f"{s.nfe_per_image:.1f}", f"{s.seconds_per_image:.3f}", *(cells[i] for cells in extra.values()),
+            s.strategy, str(s.n_images), f"{s.top1:.2%}", f"{s.top5:.2%}", f"{s.nfe_per_image:.1f}", gmacs,
+            f"{s.seconds_per_image:.3f}", *(cells[i] for cells in extra.values()),
         )  # fmt: skip
     return table
 
@@ -36,7 +37,7 @@ def classify_table(rows: list[dict]) -> Table:
     for row in rows:
         top = ", ".join(f"{t['name']} {t['probability']:.1%}" for t in row["top"])
         converted = "; ".join(row["converted"]) or "-"
-        table.add_row(escape(row["id"]), escape(row["prediction"]), escape(top), str(row["nfe"]), converted)
+        table.add_row(escape(row["path"]), escape(row["prediction"]), escape(top), str(row["nfe"]), converted)
     return table
 
 
@@ -78,8 +79,6 @@ def tree_outline(tree, max_depth: int) -> RichTree:
 
 def bench_table(summaries) -> Table:
     """The summary columns plus NFE and time ratios against the first exhaustive and adaptive runs."""
-    from diffclass.bench import reference
-
     extra: dict[str, list[str]] = {}
     for kind in ("exhaustive", "adaptive"):
         ref = reference(summaries, kind)
@@ -87,6 +86,11 @@ def bench_table(summaries) -> Table:
             extra[f"NFE/{kind[:4]}"] = [f"{s.nfe_per_image / ref.nfe_per_image:.3f}" for s in summaries]
             extra[f"time/{kind[:4]}"] = [f"{s.seconds_per_image / ref.seconds_per_image:.3f}" for s in summaries]
     return summary_table(summaries, extra)
+
+
+def reference(summaries, kind: str):
+    """The first run of a kind: the reference its ratios are computed against."""
+    return next((s for s in summaries if s.strategy.startswith(kind + "(") or s.strategy == kind), None)
 
 
 def pareto_plot(summaries, path: str | Path, title: str = "", levels: dict[str, float] | None = None) -> None:
@@ -124,7 +128,7 @@ def pareto_plot(summaries, path: str | Path, title: str = "", levels: dict[str, 
 
 def _family(spec: str) -> str:
     """Runs that differ only in budget share a curve; a rule or a start direction makes a family of its own."""
-    from diffclass.strategies.base import parse_spec
+    from diffclass.registry import parse_spec
 
     kind, options = parse_spec(spec)
     label = kind
@@ -146,4 +150,14 @@ def calibration_table(calibration) -> Table:
     for t, acc in zip(calibration.timesteps, calibration.single_top1):
         window = f"[{t}, {windows[t][0]}] {windows[t][1]:.1%}" if t in windows else ""
         table.add_row(str(t), f"{acc:.1%}", window)
+    return table
+
+
+def tree_check_table(checks, title: str) -> Table:
+    rules = list(checks[0].survives) if checks else []
+    table = Table(title=f"does the true node rank first / survive pruning? {title}")
+    for column in ("level", "nodes", "ranks first", *(f"survives {r}" for r in rules)):
+        table.add_column(column, justify="right")
+    for c in checks:
+        table.add_row(str(c.level), str(c.nodes), f"{c.ranks_first:.1%}", *(f"{c.survives[r]:.1%}" for r in rules))
     return table

@@ -7,15 +7,15 @@ depends only on (seed, image id, slot), never on the batch, the order or the oth
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Hashable, Sequence
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from diffclass.backbones.base import Backbone
+from diffclass.backbones.base import Backbone, q_sample
 from diffclass.errors import DiffclassError
+from diffclass.timesteps import TimestepGrid
 
 Loss = Literal["l1", "l2", "huber"]
 LOSSES = ("l1", "l2", "huber")
@@ -23,37 +23,6 @@ LOSSES = ("l1", "l2", "huber")
 
 class NonFiniteError(DiffclassError):
     """The network returned NaN or Inf: the run stops instead of ranking garbage."""
-
-
-class TimestepGrid:
-    """`size` evenly spaced timesteps over [t_min, t_max], ordered so that every prefix is spread too.
-
-    Slot i uses timestep `timesteps[i % size]`; the order is the bit-reversal permutation, so the first 2^k slots
-    are an evenly spaced grid of their own and a strategy asking for more slots only adds timesteps. Slots past
-    `size` revisit the same timesteps with fresh noise (several noise samples per timestep).
-    """
-
-    def __init__(self, t_min: int = 0, t_max: int = 999, size: int = 64):
-        if not 0 <= t_min <= t_max:
-            raise DiffclassError(f"bad timestep range [{t_min}, {t_max}]")
-        if size < 1:
-            raise DiffclassError(f"timestep grid size must be positive, got {size}")
-        self.t_min, self.t_max, self.size = t_min, t_max, size
-        width = (t_max - t_min + 1) / size
-        bits = max(1, math.ceil(math.log2(size)))
-        order = [j for j in sorted(range(2**bits), key=lambda j: int(f"{j:0{bits}b}"[::-1], 2)) if j < size]
-        self.timesteps = [min(t_max, t_min + int((j + 0.5) * width)) for j in order]
-
-    def timestep(self, slot: int) -> int:
-        return self.timesteps[slot % self.size]
-
-    @property
-    def range_text(self) -> str:
-        """The range as the `t=MIN-MAX` strategy option spells it."""
-        return f"{self.t_min}-{self.t_max}"
-
-    def __repr__(self) -> str:
-        return f"TimestepGrid(t_min={self.t_min}, t_max={self.t_max}, size={self.size})"
 
 
 def noise_seed(seed: int, image_id: str, slot: int) -> int:
@@ -144,12 +113,9 @@ class ErrorScorer:
         for start in range(0, len(triples), self.batch_size):
             chunk = triples[start : start + self.batch_size]
             t = torch.tensor([self.grid.timestep(s) for _, _, s in chunk])
-            a = alphas_cumprod[t].to(torch.float32)
             x0 = torch.stack([e.x0 for e, _, _ in chunk])
             eps = torch.stack([e.noise(s) for e, _, s in chunk])
-            shape = (-1,) + (1,) * (x0.dim() - 1)
-            a = a.to(x0.device).view(shape)
-            x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+            x_t = q_sample(x0, eps, alphas_cumprod[t])
             cond = self.backbone.condition([c for _, c, _ in chunk])
             eps_hat = self.backbone.predict_noise(x_t.to(x0.dtype), t.to(x0.device), cond)
             err = self._error(eps_hat, eps).cpu()

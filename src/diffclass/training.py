@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,10 +14,13 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, save_file
 
+from diffclass.backbones.base import q_sample
 from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
 from diffclass.progress import err_console, progress_bar
+
+logger = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoint"
 
@@ -113,7 +117,7 @@ def train(
             raise DiffclassError(f"nothing to resume: no checkpoint in {checkpoint}")
         start = _load_checkpoint(checkpoint, unet, ema, optimizer)
         lr_schedule.last_epoch = start
-        err_console.print(f"resumed from step {start}")
+        logger.info(f"resumed from step {start}")
     with torch.no_grad():  # pixels, or VAE latents computed once
         images = torch.cat([backbone.encode(dataset.images[i : i + 256]) for i in range(0, len(dataset), 256)])
     images = images.to(device)
@@ -127,8 +131,7 @@ def train(
             idx = torch.randint(len(images), (config.batch_size,), generator=gen).to(device)
             t = torch.randint(scheduler.config.num_train_timesteps, (config.batch_size,), generator=gen).to(device)
             eps = torch.randn(images[idx].shape, generator=gen).to(device)
-            a = alphas_cumprod[t].view(-1, 1, 1, 1)
-            x_t = a.sqrt() * images[idx] + (1 - a).sqrt() * eps
+            x_t = q_sample(images[idx], eps, alphas_cumprod[t])
             cond = labels[idx]
             if config.ancestor_probability > 0 and ancestor_table is not None:
                 # ancestor training: an internal node's embedding learns p(x | node), not just its leaves
@@ -149,7 +152,7 @@ def train(
             if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
                 _save_checkpoint(checkpoint, step + 1, unet, ema, optimizer, config)
                 if not bar.live.is_started or not err_console.is_terminal:
-                    err_console.print(f"step {step + 1}/{config.steps} loss {loss.item():.4f}")
+                    logger.info(f"step {step + 1}/{config.steps} loss {loss.item():.4f}")
     ema.copy_to(unet.parameters())
     unet.eval()
     backbone.info.training = dict(asdict(config), seconds=round(time.time() - started, 1), dataset=dataset.name)
@@ -204,3 +207,47 @@ def save_sample_grid(images: torch.Tensor, class_names: list[str], per_class: in
     fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.01, wspace=0.05, hspace=0.05)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def train_model(
+    out: str | Path,
+    dataset: str,
+    config: TrainConfig,
+    *,
+    width: int = 16,
+    image_size: int | None = None,
+    tree: str | None = None,
+    resume: bool = False,
+) -> ClassConditionalUNet:
+    """Train a new class-conditional UNet on an embedded dataset into `out`, or with `resume` continue the one
+    checkpointed there. A `tree` (shipped name or JSON) gives its internal nodes embeddings of their own."""
+    from diffclass.backbones import load_backbone
+    from diffclass.data import load_dataset
+    from diffclass.hierarchy import load_tree
+    from diffclass.hub import INFO_FILE
+
+    out = Path(out)
+    data = load_dataset(dataset, "train", image_size)
+    if resume and (out / INFO_FILE).is_file():
+        backbone = load_backbone(out)
+    else:
+        label_tree = load_tree(tree, len(data.class_names)) if tree else None
+        torch.manual_seed(config.seed)
+        backbone = ClassConditionalUNet.create(
+            data.class_names, data.images.shape[-1], data.images.shape[1], width=width, dataset=dataset,
+            tree=label_tree,
+        )  # fmt: skip
+    return train(backbone, data, out, config, resume=resume)
+
+
+def sample_grid(model: str | Path, out: str | Path, per_class: int = 8, steps: int = 50, seed: int = 0,
+                device: str = "cpu") -> None:  # fmt: skip
+    """A PNG grid of DDIM samples of a class-conditional model, one row per class."""
+    from diffclass.backbones import load_backbone
+
+    backbone = load_backbone(model, device=device)
+    if not isinstance(backbone, ClassConditionalUNet):
+        raise DiffclassError(f"{model}: sampling draws from class-conditional UNet models")
+    names = backbone.info.class_names
+    labels = torch.arange(len(names)).repeat_interleave(per_class)
+    save_sample_grid(sample(backbone, labels, steps=steps, seed=seed), names, per_class, out)

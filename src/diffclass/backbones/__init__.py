@@ -1,4 +1,8 @@
-"""Backbones: adapters that let the scorer call any conditional noise-prediction network the same way."""
+"""Backbones: adapters that let the scorer call any conditional noise-prediction network the same way.
+
+Each backbone file registers itself in `BACKBONES` with the prefix of its hub ids (`sd:`, `dit:`) and how to
+recognise its folders; `load_backbone` is a lookup.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +11,32 @@ from pathlib import Path
 
 import torch
 
-from diffclass.backbones.base import Backbone, ModelInfo, embedded_models, resolve_model_folder
+from diffclass.backbones import dit as _dit  # noqa: F401  (registers "dit")
+from diffclass.backbones import stable_diffusion as _sd  # noqa: F401  (registers "stable_diffusion")
+from diffclass.backbones.base import BACKBONES, Backbone, call_cost
 from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.errors import DiffclassError
-
-BACKBONES = {"class_unet": ClassConditionalUNet}
-LATENT_PREFIXES = ("sd:", "dit:")
+from diffclass.hub import INFO_FILE, ModelInfo, embedded_models, resolve_model_folder
 
 
-def latent_kind(spec: str | Path) -> str | None:
-    """`sd` or `dit` for a prefixed hub id / folder or a diffusers pipeline folder, else None."""
-    text = str(spec)
-    for prefix in LATENT_PREFIXES:
-        if text.startswith(prefix):
-            return prefix[:-1]
+def backbone_kind(name_or_path: str | Path) -> tuple[str, str | Path]:
+    """(registered backbone name, source to load from) for a prefixed hub id, a pipeline folder or a model
+    folder; DiDiCM folders are not backbones and are recognised by `diffclass.hub.is_didicm_folder`."""
+    text = str(name_or_path)
+    for entry in BACKBONES:
+        prefix = entry.extra.get("prefix")
+        if prefix and text.startswith(prefix + ":"):
+            return entry.name, text.split(":", 1)[1]
     folder = Path(text)
-    if (folder / "unet").is_dir() and (folder / "text_encoder").is_dir():
-        return "sd"
-    if (folder / "transformer").is_dir() and (folder / "vae").is_dir():
-        return "dit"
-    return None
-
-
-def imagenet_class_names() -> list[str]:
-    from diffclass.backbones.prompts import shipped_class_names
-
-    return shipped_class_names("imagenet")
+    if folder.is_dir() and not (folder / INFO_FILE).is_file():
+        for entry in BACKBONES:
+            if entry.extra.get("detect", lambda _: False)(folder):
+                return entry.name, folder
+    folder = resolve_model_folder(name_or_path)
+    info = ModelInfo.load(folder)
+    if info.backbone not in BACKBONES:
+        raise DiffclassError(f"{folder}: unknown backbone {info.backbone!r}; known: {', '.join(BACKBONES.names())}")
+    return info.backbone, folder
 
 
 def load_backbone(
@@ -42,28 +46,21 @@ def load_backbone(
     templates: Sequence[str] | dict | None = None,
     dtype: str = "float32",
 ) -> Backbone:
-    """An embedded name or diffclass model folder; or Stable Diffusion (`sd:ID`, a pipeline folder with unet/
-    and text_encoder/) given class names; or a DiT (`dit:ID`, a folder with transformer/ and vae/), whose
-    classes default to ImageNet's 1000."""
-    kind = latent_kind(name_or_path)
-    if kind is not None:
-        source = str(name_or_path).split(":", 1)[1] if str(name_or_path).startswith(LATENT_PREFIXES) else name_or_path
-        if kind == "sd":
-            from diffclass.backbones.stable_diffusion import DEFAULT_TEMPLATES, StableDiffusionBackbone
-
-            if not class_names:
-                raise DiffclassError("a zero-shot model needs class names: pass --classes FILE or a folder: dataset")
-            return StableDiffusionBackbone.from_pretrained(
-                source, class_names, templates or DEFAULT_TEMPLATES, str(device), dtype
-            )
-        from diffclass.backbones.dit import DiTBackbone
-
-        return DiTBackbone.from_pretrained(source, class_names or imagenet_class_names(), str(device), dtype)
-    folder = resolve_model_folder(name_or_path)
-    info = ModelInfo.load(folder)
-    if info.backbone not in BACKBONES:
-        raise DiffclassError(f"{folder}: unknown backbone {info.backbone!r}; known: {', '.join(BACKBONES)}")
-    return BACKBONES[info.backbone].from_pretrained(folder, device=device)
+    """An embedded name or diffclass model folder; Stable Diffusion (`sd:ID`, or a pipeline folder with unet/ and
+    text_encoder/) with class names (given, or stored in the folder's diffclass.json); a DiT (`dit:ID`, a folder
+    with transformer/ and vae/), whose classes default to ImageNet's 1000."""
+    kind, source = backbone_kind(name_or_path)
+    return BACKBONES.get(kind).build(source, device=str(device), class_names=class_names, templates=templates,
+                                     dtype=dtype)  # fmt: skip
 
 
-__all__ = ["Backbone", "ClassConditionalUNet", "ModelInfo", "embedded_models", "load_backbone"]
+__all__ = [
+    "BACKBONES",
+    "Backbone",
+    "ClassConditionalUNet",
+    "ModelInfo",
+    "backbone_kind",
+    "call_cost",
+    "embedded_models",
+    "load_backbone",
+]

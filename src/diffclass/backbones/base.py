@@ -1,21 +1,20 @@
-"""What every backbone offers the scorer, what a saved model carries besides its weights, and where models live."""
+"""What every backbone offers the scorer, and the two computations every user of a noise network shares: the
+forward noising q(x_t | x0) and the cost of one call."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Hashable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import torch
 
+from diffclass.cost import network_size
 from diffclass.errors import DiffclassError
+from diffclass.hub import ModelInfo
+from diffclass.registry import Registry
 
-INFO_FILE = "diffclass.json"
-DIDICM_FILE = "didicm.json"  # a DiDiCM (or plain baseline) model folder: see diffclass.didicm.model
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+# name -> loader(source, *, device, class_names, templates, dtype); extra: `prefix` of hub ids, `detect(folder)`
+BACKBONES = Registry("backbone")
 
 
 class Backbone(Protocol):
@@ -31,86 +30,6 @@ class Backbone(Protocol):
     def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor: ...
 
 
-@dataclass
-class ModelInfo:
-    """What the classifier needs at inference, stored beside the weights as `diffclass.json`."""
-
-    backbone: str
-    class_names: list[str]
-    image_size: int
-    channels: int
-    value_range: tuple[float, float] = (-1.0, 1.0)
-    scheduler: dict[str, Any] = field(default_factory=dict)  # DDPMScheduler keyword arguments
-    temperature: float = 1.0  # softmax(-error / temperature) gives calibrated probabilities
-    timestep_range: tuple[int, int] | None = None  # calibrated window the default grid spans (None: all)
-    dataset: str | None = None
-    training: dict[str, Any] = field(default_factory=dict)  # how the weights were made
-    tree: dict[str, Any] | None = None  # LabelTree.to_dict() of the tree the model knows
-    node_conditioning: str | None = None  # how internal tree nodes are conditioned: ancestor / mean / inverted
-    node_embeddings: dict[str, int] = field(default_factory=dict)  # internal node id -> class-embedding row
-    pruning: dict[str, Any] = field(default_factory=dict)  # how a structurally pruned network was made
-
-    def label_tree(self):
-        from diffclass.hierarchy import LabelTree
-
-        return None if self.tree is None else LabelTree.from_dict(self.tree, len(self.class_names))
-
-    def save(self, folder: Path) -> None:
-        (Path(folder) / INFO_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def load(cls, folder: Path) -> ModelInfo:
-        path = Path(folder) / INFO_FILE
-        if not path.is_file():
-            raise DiffclassError(f"{folder} is not a diffclass model folder (no {INFO_FILE})")
-        try:
-            raw = json.loads(path.read_text())
-            info = cls(**raw)
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise DiffclassError(f"{path} is malformed: {exc}") from None
-        info.value_range = tuple(info.value_range)
-        if info.timestep_range is not None:
-            info.timestep_range = tuple(info.timestep_range)
-        return info
-
-
-def _is_model_folder(path: Path) -> bool:
-    return (path / INFO_FILE).is_file() or (path / DIDICM_FILE).is_file()
-
-
-def embedded_models() -> list[str]:
-    return sorted(p.name for p in ASSETS.iterdir() if _is_model_folder(p)) if ASSETS.is_dir() else []
-
-
-def resolve_model_folder(name_or_path: str | Path) -> Path:
-    """An embedded model's name (`digits`, `didicm-glyphs`) or a folder holding a model and its safetensors weights."""
-    path = Path(name_or_path)
-    if path.is_dir():
-        return path
-    if _is_model_folder(ASSETS / str(name_or_path)):
-        return ASSETS / str(name_or_path)
-    known = ", ".join(embedded_models()) or "none"
-    raise DiffclassError(f"unknown model {str(name_or_path)!r}: not a folder, nor an embedded model ({known})")
-
-
-def weights_digest(name_or_path: str | Path) -> str:
-    """A short digest of a model's safetensors files: results cached under it are redone when a model is retrained
-    into the same folder."""
-    digest = hashlib.sha256()
-    for path in sorted(resolve_model_folder(name_or_path).glob("*.safetensors")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def refuse_pickles(folder: Path) -> None:
-    """Weights must be safetensors: a pickle can run arbitrary code when loaded."""
-    pickles = [p.name for p in Path(folder).iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
-    if pickles and not any(p.suffix == ".safetensors" for p in Path(folder).iterdir()):
-        raise DiffclassError(
-            f"{folder} holds pickled weights ({', '.join(sorted(pickles))}); diffclass loads safetensors only"
-        )
-
-
 def embedding_row(key: Hashable, node_rows: dict[str, int], tree) -> int:
     """The label-embedding row of a class index, a leaf id or an internal tree node id (label-conditioned
     backbones: class UNet, DiT)."""
@@ -121,3 +40,31 @@ def embedding_row(key: Hashable, node_rows: dict[str, int], tree) -> int:
     if tree is not None and key in tree.nodes and tree.nodes[key].is_leaf:
         return tree.nodes[key].class_index
     raise DiffclassError(f"the model has no embedding for tree node {key!r}")
+
+
+def q_sample(x0: torch.Tensor, eps: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """x_t = sqrt(a) x0 + sqrt(1 - a) eps, with a = alphas_cumprod[t] per sample (DDPM's forward process)."""
+    a = a.to(x0.device, torch.float32).view((-1,) + (1,) * (x0.dim() - 1))
+    return a.sqrt() * x0 + (1 - a).sqrt() * eps
+
+
+class _OneCall(torch.nn.Module):
+    """`predict_noise` as a module, so the counter sees exactly what one scorer call runs, whatever the backbone."""
+
+    def __init__(self, backbone: Backbone):
+        super().__init__()
+        self.denoiser = backbone.denoiser
+        self._predict = backbone.predict_noise
+
+    def forward(self, x_t, t, cond):
+        return self._predict(x_t, t, cond)
+
+
+@torch.no_grad()
+def call_cost(backbone: Backbone) -> tuple[int, int]:
+    """(MACs, parameters) of one network call on one image of the model's input size, conditioned on class 0:
+    the machine-independent cost of one NFE."""
+    size, channels = backbone.info.image_size, backbone.info.channels
+    x0 = backbone.encode(torch.zeros(1, channels, size, size))
+    t = torch.zeros(1, dtype=torch.long, device=x0.device)
+    return network_size(_OneCall(backbone), (x0, t, backbone.condition([0])))

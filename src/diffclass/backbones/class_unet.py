@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 
-from diffclass.backbones.base import ModelInfo, embedding_row, refuse_pickles
+from diffclass.backbones.base import BACKBONES, embedding_row
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
-from diffclass.pruning.architecture import ARCHITECTURE_FILE, is_pruned_folder, load_pruned_model, save_pruned
+from diffclass.hub import ModelInfo, refuse_pickles
+from diffclass.hub.pruned import ARCHITECTURE_FILE, is_pruned_folder, load_pruned_model, save_pruned
 
 DEFAULT_SCHEDULER = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02)
 
@@ -31,6 +32,15 @@ def small_unet_config(image_size: int, channels: int, num_classes: int, width: i
         attention_head_dim=8,
         num_class_embeds=num_classes,
     )
+
+
+@BACKBONES.register("class_unet", help="diffusers UNet2DModel with a class embedding, pixel space (diffclass folders)")
+def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> ClassConditionalUNet:
+    if class_names is not None or templates is not None:
+        raise DiffclassError("class names and prompts apply to zero-shot models; a class-conditional model has its own")
+    if dtype != "float32":
+        raise DiffclassError(f"--dtype {dtype} applies to latent models; class-conditional UNets run in float32")
+    return ClassConditionalUNet.from_pretrained(source, device=device)
 
 
 class ClassConditionalUNet:
@@ -59,7 +69,7 @@ class ClassConditionalUNet:
         (rows after the classes') for ancestor training."""
         rows = {}
         if tree is not None:
-            internal = [n.id for n in tree.walk() if not n.is_leaf and n.id != tree.root]
+            internal = tree.internal_nodes()
             rows = {node_id: len(class_names) + i for i, node_id in enumerate(internal)}
         unet = UNet2DModel(**small_unet_config(image_size, channels, len(class_names) + len(rows), width))
         info = ModelInfo(

@@ -14,10 +14,29 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, DiTTransformer2DModel
 from diffusers.models.embeddings import LabelEmbedding
 
-from diffclass.backbones.base import ModelInfo, embedding_row
+from diffclass.backbones.base import BACKBONES, embedding_row
 from diffclass.backbones.latent import load_component, public_config, resolve_dtype, vae_encode
 from diffclass.errors import DiffclassError
-from diffclass.hierarchy import LabelTree
+from diffclass.hierarchy import LabelTree, shipped_class_names
+from diffclass.hub import INFO_FILE, ModelInfo
+
+
+def _is_dit_folder(folder: Path) -> bool:
+    return (folder / "transformer").is_dir() and (folder / "vae").is_dir()
+
+
+@BACKBONES.register("dit", help="class-conditional latent DiT + VAE (dit:HUB_ID or a pipeline folder)", prefix="dit",
+                    detect=_is_dit_folder, told_classes=True)  # fmt: skip
+def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> DiTBackbone:
+    if templates is not None:
+        raise DiffclassError("prompts apply to text-conditioned models; a DiT is conditioned on class labels")
+    saved = Path(source) / INFO_FILE
+    info = ModelInfo.load(Path(source)) if saved.is_file() else None
+    names = class_names or (info.class_names if info else None) or shipped_class_names("imagenet")
+    backbone = DiTBackbone.from_pretrained(source, names, device, dtype)
+    if info is not None and info.tree is not None and class_names is None:
+        backbone.use_tree(info.label_tree())
+    return backbone
 
 
 class DiTBackbone:
@@ -56,12 +75,31 @@ class DiTBackbone:
     def denoiser(self) -> torch.nn.Module:
         return self.transformer
 
+    def save_pretrained(self, folder: str | Path) -> None:
+        """A diffusers pipeline folder (transformer/, vae/, scheduler/) plus diffclass.json (class names, tree);
+        tree-node rows appended by `use_tree` are not saved: they are rebuilt from the tree on load."""
+        folder = Path(folder)
+        tables = self.label_tables()
+        extended = [t.embedding_table for t in tables]
+        for table, full in zip(tables, extended):
+            base = torch.nn.Embedding(full.num_embeddings - len(self._node_rows), full.embedding_dim)
+            base.weight.data = full.weight.data[: base.num_embeddings]
+            table.embedding_table = base
+        try:
+            self.transformer.save_pretrained(folder / "transformer")
+        finally:
+            for table, full in zip(tables, extended):
+                table.embedding_table = full
+        self.vae.save_pretrained(folder / "vae")
+        DDPMScheduler(**self.info.scheduler).save_pretrained(folder / "scheduler")
+        self.info.save(folder)
+
     def label_tables(self) -> list[LabelEmbedding]:
         return [m for m in self.transformer.modules() if isinstance(m, LabelEmbedding)]
 
     def use_tree(self, tree: LabelTree, rows=None) -> None:
         """Append each internal node's mean leaf embedding to every label table (the `mean` conditioning)."""
-        nodes = [n.id for n in tree.walk() if not n.is_leaf and n.id != tree.root]
+        nodes = tree.internal_nodes()
         for table in self.label_tables():
             old = table.embedding_table
             first = old.num_embeddings
@@ -72,6 +110,7 @@ class DiTBackbone:
             table.embedding_table = new
         first = self.label_tables()[0].embedding_table.num_embeddings - len(nodes)
         self._tree, self._node_rows = tree, {node: first + i for i, node in enumerate(nodes)}
+        self.info.tree = tree.to_dict()
 
     def row(self, key: Hashable) -> int:
         return embedding_row(key, self._node_rows, self._tree)

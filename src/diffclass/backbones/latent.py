@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from diffclass.errors import DiffclassError
-from diffclass.pruning.architecture import is_pruned_folder, load_pruned_model
+from diffclass.hub.pruned import is_pruned_folder, load_pruned_model
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

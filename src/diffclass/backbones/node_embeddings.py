@@ -13,8 +13,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from diffclass.backbones.base import q_sample
 from diffclass.backbones.class_unet import ClassConditionalUNet
-from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
 from diffclass.progress import progress_bar
@@ -23,14 +23,10 @@ NodeConditioning = Literal["ancestor", "mean", "inverted"]
 NODE_MODES = ("ancestor", "mean", "inverted")
 
 
-def internal_nodes(tree: LabelTree) -> list[str]:
-    return [n.id for n in tree.walk() if not n.is_leaf and n.id != tree.root]
-
-
 def attach_mean_nodes(backbone: ClassConditionalUNet, tree: LabelTree) -> list[str]:
     """Append one row per internal node (its leaves' mean embedding); returns the nodes in row order."""
     table = backbone.unet.class_embedding.weight.data
-    nodes = internal_nodes(tree)
+    nodes = tree.internal_nodes()
     means = torch.stack([table[tree.leaves_under(node)].mean(dim=0) for node in nodes])
     _append_rows(backbone, tree, nodes, means)
     return nodes
@@ -49,20 +45,22 @@ def _append_rows(backbone: ClassConditionalUNet, tree: LabelTree, nodes: list[st
 def invert_nodes(
     backbone: ClassConditionalUNet,
     tree: LabelTree,
-    data: ImageDataset,
+    images: torch.Tensor,
+    labels: torch.Tensor,
     steps: int = 400,
     batch_size: int = 64,
     lr: float = 5e-3,
     seed: int = 0,
     show_progress: bool = True,
 ) -> list[str]:
-    """Learn one embedding row per internal node with every network weight frozen (initialised at the mean)."""
+    """Learn one embedding row per internal node with every network weight frozen (initialised at the mean), on
+    training `images` in [-1, 1] with their class `labels`."""
     nodes = attach_mean_nodes(backbone, tree)
     rows = torch.tensor([backbone.row(node) for node in nodes])
     node_of_image = []  # for each internal node, the training images below it
     for node in nodes:
         classes = torch.tensor(tree.leaves_under(node))
-        node_of_image.append(torch.isin(data.labels, classes).nonzero()[:, 0])
+        node_of_image.append(torch.isin(labels, classes).nonzero()[:, 0])
     unet = backbone.unet
     for p in unet.parameters():
         p.requires_grad_(False)
@@ -78,11 +76,10 @@ def invert_nodes(
             which = torch.randint(len(nodes), (batch_size,), generator=gen)
             picks = torch.stack([node_of_image[w][torch.randint(len(node_of_image[w]), (1,), generator=gen)][0]
                                  for w in which.tolist()])  # fmt: skip
-            x0 = data.images[picks].to(backbone.device)
+            x0 = images[picks].to(backbone.device)
             t = torch.randint(len(alphas_cumprod), (batch_size,), generator=gen).to(backbone.device)
             eps = torch.randn(x0.shape, generator=gen).to(backbone.device)
-            a = alphas_cumprod[t].view(-1, 1, 1, 1)
-            x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+            x_t = q_sample(x0, eps, alphas_cumprod[t])
             loss = F.mse_loss(unet(x_t, t, class_labels=rows[which].to(backbone.device)).sample, eps)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -100,7 +97,8 @@ def condition_tree(
     backbone: ClassConditionalUNet,
     tree: LabelTree,
     mode: NodeConditioning,
-    data: ImageDataset | None = None,
+    images: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
     **invert_options,
 ) -> None:
     """Make `backbone` score the internal nodes of `tree` by `mode`."""
@@ -111,7 +109,7 @@ def condition_tree(
             f"the tree has {tree.num_classes} classes, the model {len(backbone.info.class_names)}: they must match"
         )
     if mode == "ancestor":
-        missing = [n for n in internal_nodes(tree) if n not in backbone.info.node_embeddings]
+        missing = [n for n in tree.internal_nodes() if n not in backbone.info.node_embeddings]
         if missing:
             raise DiffclassError(f"the model was not trained with this tree (no embedding for {missing[0]!r}); "
                                  "use mean or inverted")  # fmt: skip
@@ -119,6 +117,6 @@ def condition_tree(
     elif mode == "mean":
         attach_mean_nodes(backbone, tree)
     else:
-        if data is None:
-            raise DiffclassError("inverted node conditioning needs training images")
-        invert_nodes(backbone, tree, data, **invert_options)
+        if images is None or labels is None:
+            raise DiffclassError("inverted node conditioning needs training images and their labels")
+        invert_nodes(backbone, tree, images, labels, **invert_options)

@@ -12,22 +12,13 @@ import json
 from pathlib import Path
 
 from diffclass.errors import DiffclassError
+from diffclass.hierarchy import shipped_class_names
 
 DEFAULT_TEMPLATES = {
     "imagenet": ["a photo of a {}."],
     "cifar10": ["a blurry photo of a {}."],
     "cifar100": ["a blurry photo of a {}."],
 }
-
-
-def shipped_class_names(name: str) -> list[str] | None:
-    """Class names in the standard order for `imagenet`, `cifar100`, `cifar10` (the leaves of the shipped trees)."""
-    if name not in DEFAULT_TEMPLATES:
-        return None
-    from diffclass.hierarchy import load_tree
-
-    tree = load_tree(name)
-    return [tree.nodes[tree.leaf_of[c]].name for c in range(tree.num_classes)]
 
 
 def read_classes(path: str | Path) -> list[str]:
@@ -76,13 +67,3 @@ def read_prompts(path: str | Path) -> dict[str, list[str]]:
                 raise DiffclassError(f"{path}: row {number} should be class,prompt")
             prompts.setdefault(row[0].strip(), []).append(row[1].strip())
     return prompts
-
-
-def templates_for(prompt: list[str] | None, prompts_file: str | None, names: str | None):
-    """--prompts FILE wins, then --prompt templates, then the shipped default for the class list or dataset
-    (`imagenet`: "a photo of a {}.", CIFAR: "a blurry photo of a {}."), then "a photo of a {}."."""
-    if prompts_file:
-        return read_prompts(prompts_file)
-    if prompt:
-        return list(prompt)
-    return DEFAULT_TEMPLATES.get(names or "", ["a photo of a {}."])

@@ -14,12 +14,33 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
-from diffclass.backbones.base import ModelInfo
+from diffclass.backbones.base import BACKBONES
 from diffclass.backbones.latent import load_component, public_config, resolve_dtype, vae_encode
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
+from diffclass.hub import INFO_FILE, ModelInfo
 
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
+
+
+def _is_sd_folder(folder: Path) -> bool:
+    return (folder / "unet").is_dir() and (folder / "text_encoder").is_dir()
+
+
+@BACKBONES.register("stable_diffusion", help="zero-shot text-to-image latent UNet (sd:HUB_ID or a pipeline folder)",
+                    prefix="sd", detect=_is_sd_folder, told_classes=True, text=True)  # fmt: skip
+def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> StableDiffusionBackbone:
+    """Class names and prompts as given, else those a diffclass-saved folder stores in its diffclass.json."""
+    saved = Path(source) / INFO_FILE
+    info = ModelInfo.load(Path(source)) if saved.is_file() else None
+    names = class_names or (info.class_names if info else None)
+    if not names:
+        raise DiffclassError("a zero-shot model needs class names: pass --classes FILE or a folder: dataset")
+    templates = templates or (info.templates if info else None) or DEFAULT_TEMPLATES
+    backbone = StableDiffusionBackbone.from_pretrained(source, names, templates, device, dtype)
+    if info is not None and info.tree is not None and class_names is None:
+        backbone.use_tree(info.label_tree())
+    return backbone
 
 
 class StableDiffusionBackbone:
@@ -39,6 +60,7 @@ class StableDiffusionBackbone:
         self.info = ModelInfo(
             backbone="stable_diffusion", class_names=list(class_names), image_size=self.resolution, channels=3,
             scheduler=public_config(scheduler), dataset=None, training=dict(source=str(source)),
+            templates={k: list(v) for k, v in templates.items()} if isinstance(templates, dict) else list(templates),
         )  # fmt: skip
         self._tree: LabelTree | None = None
         self._cache: dict[Hashable, torch.Tensor] = {}
@@ -77,6 +99,7 @@ class StableDiffusionBackbone:
     def use_tree(self, tree: LabelTree, rows=None) -> None:
         """Internal nodes are scored with their own names in the templates (no embedding tables to extend)."""
         self._tree = tree
+        self.info.tree = tree.to_dict()
 
     def prompts(self, key: Hashable) -> list[str]:
         if isinstance(key, int):

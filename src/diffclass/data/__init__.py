@@ -2,6 +2,6 @@
 
 from diffclass.data import digits as _digits  # noqa: F401  (registers "digits")
 from diffclass.data import glyphs as _glyphs  # noqa: F401  (registers "glyphs")
-from diffclass.data.base import ImageDataset, dataset_names, load_dataset
+from diffclass.data.base import DATASETS, ImageDataset, dataset_names, load_dataset
 
-__all__ = ["ImageDataset", "dataset_names", "load_dataset"]
+__all__ = ["DATASETS", "ImageDataset", "dataset_names", "load_dataset"]

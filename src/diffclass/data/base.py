@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from diffclass.errors import DiffclassError
+from diffclass.registry import Registry
 
 
 @dataclass
@@ -38,19 +38,12 @@ class ImageDataset:
         )
 
 
-_LOADERS: dict[str, Callable[..., ImageDataset]] = {}
-
-
-def register_dataset(name: str):
-    def wrap(fn):
-        _LOADERS[name] = fn
-        return fn
-
-    return wrap
+# name -> loader(split, image_size): the embedded datasets (real images come as folder:PATH or list:FILE.csv)
+DATASETS = Registry("dataset")
 
 
 def dataset_names() -> list[str]:
-    return sorted(_LOADERS)
+    return sorted(DATASETS.names())
 
 
 def load_dataset(
@@ -71,8 +64,8 @@ def load_dataset(
         return (load_folder if kind == "folder" else load_list)(path, image_size, channels, class_names)
     if split not in ("train", "test"):
         raise DiffclassError(f"unknown split {split!r}; choose 'train' or 'test'")
-    if name not in _LOADERS:
+    if name not in DATASETS:
         raise DiffclassError(
             f"unknown dataset {name!r}; known: {', '.join(dataset_names())}, folder:PATH, list:FILE.csv"
         )
-    return _LOADERS[name](split=split, image_size=image_size)
+    return DATASETS.get(name).build(split=split, image_size=image_size)

@@ -11,14 +11,14 @@ import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from diffclass.data.base import ImageDataset, register_dataset
+from diffclass.data.base import DATASETS, ImageDataset
 
 DIGITS_IMAGE_SIZE = 16
 DIGITS_TEST_SIZE = 400
 DIGITS_SPLIT_SEED = 0
 
 
-@register_dataset("digits")
+@DATASETS.register("digits", help="scikit-learn's 8x8 handwritten digits, upsampled to 16x16 (10 classes)")
 def load_digits_dataset(split: str = "test", image_size: int | None = None) -> ImageDataset:
     bunch = load_digits()
     index = list(range(len(bunch.target)))

@@ -7,6 +7,7 @@ one line each and skipped, with a count; a class folder without images is report
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 
 import torch
@@ -14,13 +15,18 @@ import torch
 from diffclass.data.base import ImageDataset
 from diffclass.data.images import IMAGE_SUFFIXES, load_image
 from diffclass.errors import DiffclassError
-from diffclass.progress import err_console, print_error
+from diffclass.hierarchy import load_tree, shipped_class_names
+
+logger = logging.getLogger(__name__)
+
+
+def is_wnid(name: str) -> bool:
+    """An ImageNet WordNet id, the folder names of ImageNet's own layout: `n` and eight digits."""
+    return len(name) == 9 and name.startswith("n") and name[1:].isdigit()
 
 
 def _label_index(name: str, class_names: list[str], source: str) -> int:
-    if name not in class_names and len(class_names) == 1000 and name.startswith("n") and name[1:].isdigit():
-        from diffclass.hierarchy import load_tree  # an ImageNet wnid folder: the shipped tree knows its index
-
+    if name not in class_names and len(class_names) == 1000 and is_wnid(name):  # the shipped tree knows its index
         node = load_tree("imagenet", 1000).nodes.get(name)
         if node is not None and node.is_leaf:
             return node.class_index
@@ -37,13 +43,13 @@ def _load_all(items: list[tuple[Path, int]], root: Path, name: str, image_size: 
         try:
             tensors.append(load_image(path, image_size, channels).tensor)
         except DiffclassError as exc:
-            print_error(str(exc))
+            logger.error(str(exc))
             bad += 1
             continue
         labels.append(label)
         ids.append(f"{name}/{path.relative_to(root) if path.is_relative_to(root) else path}")
     if bad:
-        err_console.print(f"skipped {bad} unreadable image(s) of {len(items)}")
+        logger.warning(f"skipped {bad} unreadable image(s) of {len(items)}")
     if not tensors:
         raise DiffclassError(f"{name}: no readable images")
     return ImageDataset(name, torch.stack(tensors), torch.tensor(labels), list(class_names), ids)
@@ -55,10 +61,8 @@ def folder_class_names(path: str) -> list[str]:
     names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     if not names:
         raise DiffclassError(f"folder:{path}: expected one sub-folder per class, found none")
-    if all(n.startswith("n") and n[1:].isdigit() and len(n) == 9 for n in names):
-        from diffclass.backbones import imagenet_class_names
-
-        return imagenet_class_names()
+    if all(is_wnid(n) for n in names):
+        return shipped_class_names("imagenet")
     return names
 
 
@@ -74,7 +78,7 @@ def load_folder(path: str, image_size: int, channels: int, class_names: list[str
     for class_dir, label in zip(class_dirs, labels):
         files = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            print_error(f"{class_dir}: class folder has no images")
+            logger.error(f"{class_dir}: class folder has no images")
         items += [(f, label) for f in files]
     return _load_all(items, root, f"folder:{root.name}", image_size, channels, class_names)
 

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from diffclass.data.base import ImageDataset, register_dataset
+from diffclass.data.base import DATASETS, ImageDataset
+from diffclass.hierarchy.builders import TREE_BUILDERS
 from diffclass.hierarchy.tree import LabelTree, TreeNode
 
 GLYPHS_VERSION = 1
@@ -159,7 +160,7 @@ def load_glyph_arrays(size: int = GLYPHS_IMAGE_SIZE, seed: int = GLYPHS_SEED) ->
     return arrays
 
 
-@register_dataset("glyphs")
+@DATASETS.register("glyphs", help="106 characters of three scripts, test styles unseen in training")
 def load_glyphs_dataset(split: str = "test", image_size: int | None = None) -> ImageDataset:
     """Images come in a fixed shuffled order, so `--limit N` takes a sample across styles and classes."""
     size = image_size or GLYPHS_IMAGE_SIZE
@@ -176,6 +177,7 @@ def load_glyphs_dataset(split: str = "test", image_size: int | None = None) -> I
     return dataset
 
 
+@TREE_BUILDERS.register("glyphs", help="script -> case -> glyph of the glyphs dataset")
 def glyph_tree() -> LabelTree:
     """script -> case -> glyph; Cyrillic has capitals only and digits one case, so those chains have lone children."""
     nodes = [TreeNode("root", "character", children=list(SCRIPTS))]

@@ -80,12 +80,17 @@ def to_model_input(image: Image.Image, size: int, channels: int) -> tuple[torch.
     return tensor, notes
 
 
+def content_id(image: torch.Tensor) -> str:
+    """An image's id by content: the noise bank of an image is keyed by it, so the same pixels get the same noise
+    wherever they come from (a file, a tensor, another run)."""
+    return hashlib.sha256(image.detach().cpu().float().numpy().tobytes()).hexdigest()[:16]
+
+
 def load_image(path: str | Path, size: int, channels: int) -> LoadedImage:
     path = Path(path)
     image = _open(path)
     tensor, notes = to_model_input(image, size, channels)
-    image_id = hashlib.sha256(tensor.numpy().tobytes()).hexdigest()[:16]
-    return LoadedImage(tensor, image_id, notes)
+    return LoadedImage(tensor, content_id(tensor), notes)
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}

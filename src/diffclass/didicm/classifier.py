@@ -9,48 +9,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
 
-from diffclass.backbones.base import ModelInfo, resolve_model_folder
-from diffclass.classifier import Decision
-from diffclass.didicm.model import CONFIG_FILE, DiDiCMModel
+from diffclass.cost import network_size
+from diffclass.decision import Decision
+from diffclass.didicm.model import DiDiCMModel
+from diffclass.didicm.samplers import SAMPLERS, SamplerSpec
 from diffclass.errors import DiffclassError
-from diffclass.strategies.base import parse_spec
-
-SAMPLER_OPTIONS = {"cp": {"steps"}, "cl": {"N", "steps"}, "plain": set()}
-
-
-def is_didicm_folder(path: str | Path) -> bool:
-    """A DiDiCM folder, or the name of an embedded one."""
-    try:
-        return (resolve_model_folder(path) / CONFIG_FILE).is_file()
-    except DiffclassError:
-        return False
+from diffclass.evaluation import Evaluates
+from diffclass.hub import ModelInfo
+from diffclass.registry import parse_spec
 
 
-@dataclass(frozen=True)
-class SamplerSpec:
-    sampler: str
-    steps: int = 8
-    chains: int = 16
-
-    @property
-    def kind(self) -> str:
-        return "plain" if self.sampler == "plain" else f"didicm-{self.sampler}"
-
-    @property
-    def name(self) -> str:
-        if self.sampler == "cp":
-            return f"cp(steps={self.steps})"
-        if self.sampler == "cl":
-            return f"cl(N={self.chains};steps={self.steps})"
-        return "plain"
-
-
-class DiDiCMClassifier:
+class DiDiCMClassifier(Evaluates):
     """A trained DiDiCM (or plain baseline) network classifying batches of images; one Decision per image."""
 
     def __init__(self, model: DiDiCMModel, model_name: str = "", seed: int = 0, batch_size: int = 256):
@@ -72,6 +46,16 @@ class DiDiCMClassifier:
     def class_names(self) -> list[str]:
         return self.model.class_names
 
+    @cached_property
+    def macs_per_call(self) -> int:
+        """Multiply-accumulates of one network call on one image (a sampler step is one call)."""
+        size, channels = self.info.image_size, self.info.channels
+        example = (torch.zeros(1, channels, size, size),)
+        if self.conditioned:
+            example += (torch.zeros(1, dtype=torch.long), torch.ones(1))
+        with torch.no_grad():
+            return network_size(self.model.network, example)[0]
+
     @property
     def conditioned(self) -> bool:
         return self.model.network.config.conditioned
@@ -89,27 +73,18 @@ class DiDiCMClassifier:
     def strategy(self, spec: str | SamplerSpec | None = None) -> SamplerSpec:
         if isinstance(spec, SamplerSpec):
             return spec
-        kind, options = parse_spec(spec or self.default_strategy)
-        if kind not in SAMPLER_OPTIONS:
+        kind, raw = parse_spec(spec or self.default_strategy)
+        if kind not in SAMPLERS:
             raise DiffclassError(
                 f"a DiDiCM model samples with cp(steps=N), cl(N=chains;steps=N) or plain, not {kind!r}"
             )
-        unknown = set(options) - SAMPLER_OPTIONS[kind]
-        if unknown:
-            raise DiffclassError(f"{kind} takes no option {sorted(unknown)[0]!r}")
         if (kind == "plain") == self.conditioned:
             raise DiffclassError(
                 "this is a plain baseline network: use plain" if not self.conditioned else
                 "plain is for baseline networks; this DiDiCM model samples with cp or cl"
             )  # fmt: skip
-        try:
-            steps = int(options.get("steps", 8 if kind == "cp" else 2))
-            chains = int(options.get("N", 16))
-        except ValueError:
-            raise DiffclassError(f"the options of {kind} must be integers") from None
-        if steps < 1 or chains < 1:
-            raise DiffclassError("steps and N must be at least 1")
-        return SamplerSpec(kind, steps, chains)
+        entry = SAMPLERS.get(kind)
+        return entry.build(entry.parse(raw)[0])
 
     def images_per_pass(self) -> int:
         return self.batch_size

@@ -9,10 +9,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from diffclass.backbones.base import DIDICM_FILE, resolve_model_folder
 from diffclass.didicm.network import DiDiRN, DiDiRNConfig
 from diffclass.didicm.samplers import Posterior, sample_cl, sample_cp
 from diffclass.errors import DiffclassError
+from diffclass.hub import DIDICM_FILE, resolve_model_folder
 
 CONFIG_FILE = DIDICM_FILE
 WEIGHTS_FILE = "model.safetensors"

@@ -11,13 +11,51 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+from diffclass.registry import Option, Registry, integer
 
-from diffclass.didicm.process import T_MIN, alpha, sigma_bar
+if TYPE_CHECKING:  # the registry below is listed by `diffclass strategies`, which must not pay for torch
+    import torch
 
 # score_fn(c_t [B], sigma_bar [B]) -> log q_t(i)/q_t(c_t) [B, K]; one call = one NFE per image in the batch
-ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+ScoreFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+
+# name -> build(options): the "strategies" of DiDiCM models (and `plain` for their baseline twins)
+SAMPLERS = Registry("DiDiCM sampler")
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    sampler: str
+    steps: int = 8
+    chains: int = 16
+
+    @property
+    def kind(self) -> str:
+        return "plain" if self.sampler == "plain" else f"didicm-{self.sampler}"
+
+    @property
+    def name(self) -> str:
+        if self.sampler == "cp":
+            return f"cp(steps={self.steps})"
+        if self.sampler == "cl":
+            return f"cl(N={self.chains};steps={self.steps})"
+        return "plain"
+
+
+SAMPLERS.register(
+    "cp",
+    Option("steps", 8, integer(1, 1000), "reverse steps (one network call each)"),
+    help="DiDiCM class-probability sampler",
+)(lambda o: SamplerSpec("cp", steps=o["steps"]))
+SAMPLERS.register(
+    "cl",
+    Option("N", 16, integer(1, 1024), "label chains per image"),
+    Option("steps", 2, integer(1, 1000), "reverse steps per chain"),
+    help="DiDiCM label-chain sampler",
+)(lambda o: SamplerSpec("cl", o["steps"], o["N"]))
+SAMPLERS.register("plain", help="a plain baseline network: one call, softmax")(lambda o: SamplerSpec("plain"))
 
 
 @dataclass
@@ -27,11 +65,19 @@ class Posterior:
 
 
 def _times(steps: int) -> torch.Tensor:
+    import torch
+
+    from diffclass.didicm.process import T_MIN
+
     return torch.linspace(1.0, T_MIN, steps)
 
 
 def _clean_estimate(log_scores: torch.Tensor, t: float) -> torch.Tensor:
     """p0 implied by the network's q_t (clamped at 0, renormalised)."""
+    import torch
+
+    from diffclass.didicm.process import alpha
+
     num_classes = log_scores.shape[-1]
     q_t = torch.softmax(log_scores, dim=-1)
     a = alpha(torch.tensor(t)).item()
@@ -41,6 +87,10 @@ def _clean_estimate(log_scores: torch.Tensor, t: float) -> torch.Tensor:
 
 def sample_cp(score_fn: ScoreFn, batch: int, num_classes: int, steps: int = 8) -> Posterior:
     """DiDiCM-CP: evolve the class-probability vector; each step queries the network at the least likely class."""
+    import torch
+
+    from diffclass.didicm.process import alpha, sigma_bar
+
     q = torch.full((batch, num_classes), 1.0 / num_classes)
     p0 = q
     for t in _times(steps).tolist():
@@ -55,6 +105,10 @@ def sample_cl(score_fn: ScoreFn, batch: int, num_classes: int, chains: int = 16,
               generator: torch.Generator | None = None) -> Posterior:  # fmt: skip
     """DiDiCM-CL: N label chains per image, ancestral steps of the uniform process; the histogram of the final
     labels is the posterior estimate."""
+    import torch
+
+    from diffclass.didicm.process import alpha, sigma_bar
+
     labels = torch.randint(num_classes, (batch * chains,), generator=generator)
     times = _times(steps).tolist() + [0.0]
     for t, t_next in zip(times, times[1:]):

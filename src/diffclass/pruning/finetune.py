@@ -10,7 +10,8 @@ import torch
 from diffclass.backbones import ClassConditionalUNet, load_backbone
 from diffclass.data import load_dataset
 from diffclass.errors import DiffclassError
-from diffclass.pruning.pruner import prune_backbone
+from diffclass.hub import INFO_FILE
+from diffclass.pruning.pruner import PruneReport, prune_backbone
 from diffclass.training import TrainConfig, train
 
 
@@ -73,3 +74,31 @@ def finetune(backbone, out: str | Path, seed: int = 0, resume: bool = False, sho
     config = finetune_config(info.pruning["original_training"], info.pruning["finetune_steps"], seed)
     train(backbone, training_data(backbone), out, config, resume=resume, show_progress=show_progress)
     return backbone
+
+
+def prune_model(
+    source: str | Path,
+    out: str | Path,
+    method: str = "diff-pruning",
+    ratio: float = 0.25,
+    finetune_steps: int = 500,
+    *,
+    resume: bool = False,
+    seed: int = 0,
+    **prune_options,
+) -> PruneReport | None:
+    """Prune `source` into `out`, then fine-tune it. With `resume`, continue the fine-tuning checkpointed in `out`
+    instead (returns None: nothing is pruned again). A folder that already holds a model is never overwritten."""
+    out = Path(out)
+    if resume:
+        backbone = load_backbone(out)
+        if not backbone.info.pruning:
+            raise DiffclassError(f"{out} does not hold a pruned model; nothing to resume")
+        finetune(backbone, out, seed, resume=(out / "checkpoint").is_dir())
+        return None
+    if (out / INFO_FILE).is_file():
+        raise DiffclassError(f"{out} already holds a model; pass --resume to continue its fine-tuning, or a new --out")
+    backbone, report = prune_to_folder(source, out, method, ratio, finetune_steps, seed=seed, **prune_options)
+    if finetune_steps > 0:
+        finetune(backbone, out, seed)
+    return report

@@ -8,16 +8,52 @@ gradients. `random`, `magnitude` and `taylor` (all timesteps, plain multivariabl
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
 
+from diffclass.backbones.base import _OneCall, q_sample
+from diffclass.cost import network_size
 from diffclass.errors import DiffclassError
-from diffclass.progress import err_console
+from diffclass.registry import Registry
 
-METHODS = ("random", "magnitude", "taylor", "diff-pruning")
+logger = logging.getLogger(__name__)
+
+# name -> torch-pruning importance; extra `gradients`: scored on the diffusion loss's gradients (Taylor methods),
+# `informative`: gradients only over the timesteps before the loss threshold (Diff-Pruning)
+IMPORTANCES = Registry("pruning method")
+
+
+@IMPORTANCES.register("random", help="random channel groups (a baseline)")
+def _random():
+    import torch_pruning as tp
+
+    return tp.importance.RandomImportance()
+
+
+@IMPORTANCES.register("magnitude", help="L2 norm of the weights (a baseline)")
+def _magnitude():
+    import torch_pruning as tp
+
+    return tp.importance.MagnitudeImportance(p=2)
+
+
+@IMPORTANCES.register("taylor", help="multivariable Taylor on every timestep's gradients (a baseline)", gradients=True)
+def _taylor():
+    import torch_pruning as tp
+
+    return tp.importance.TaylorImportance(multivariable=True)
+
+
+@IMPORTANCES.register("diff-pruning", help="Taylor on the informative timesteps only (Fang et al. 2023)",
+                      gradients=True, informative=True)  # fmt: skip
+def _diff_pruning():
+    import torch_pruning as tp
+
+    return tp.importance.TaylorImportance()
 
 
 @dataclass
@@ -79,21 +115,6 @@ def accumulate_informative_gradients(
     return used, None
 
 
-def network_size(backbone, example: tuple) -> tuple[int, int]:
-    """(MACs, parameters) of one network call on one image."""
-    import torch_pruning as tp
-
-    macs, params = tp.utils.count_ops_and_params(backbone.denoiser, example)
-    return int(macs), int(params)
-
-
-def call_size(backbone) -> tuple[int, int]:
-    """(MACs, parameters) of one network call on one image of the model's input size, class 0."""
-    size, channels = backbone.info.image_size, backbone.info.channels
-    example = (torch.zeros(1, channels, size, size), torch.zeros(1, dtype=torch.long), backbone.condition([0]))
-    return network_size(backbone, example)
-
-
 def _attention_heads(network: torch.nn.Module) -> dict:
     """Every attention projection with its head count, so heads stay whole and equal-sized after pruning."""
     from diffusers.models.attention_processor import Attention
@@ -118,17 +139,6 @@ def _fix_resamplers(network: torch.nn.Module) -> None:
             module.out_channels = module.conv.out_channels
 
 
-def _importance(method: str):
-    import torch_pruning as tp
-
-    return {
-        "random": lambda: tp.importance.RandomImportance(),
-        "magnitude": lambda: tp.importance.MagnitudeImportance(p=2),
-        "taylor": lambda: tp.importance.TaylorImportance(multivariable=True),
-        "diff-pruning": lambda: tp.importance.TaylorImportance(),
-    }[method]()
-
-
 def prune_backbone(
     backbone,
     method: str,
@@ -145,8 +155,7 @@ def prune_backbone(
     score on `images` (real training images, in [-1, 1]) with their `labels` and one fixed noise tensor."""
     import torch_pruning as tp
 
-    if method not in METHODS:
-        raise DiffclassError(f"unknown pruning method {method!r}; choose one of {', '.join(METHODS)}")
+    entry = IMPORTANCES.get(method)
     if not 0 < ratio < 1:
         raise DiffclassError(f"--ratio must lie strictly between 0 and 1, got {ratio}")
     if not 0 <= threshold < 1:
@@ -157,18 +166,18 @@ def prune_backbone(
     x0 = backbone.encode(images)
     cond = backbone.condition(labels.tolist())
     example = (x0[:1], torch.zeros(1, dtype=torch.long, device=x0.device), cond[:1])
-    macs_before, params_before = network_size(backbone, example)
+    macs_before, params_before = network_size(_OneCall(backbone), example)
 
     ignored = [network.conv_out]
     if protect_class_embedding and getattr(network, "class_embedding", None) is not None:
         ignored.append(network.class_embedding)
     pruner = tp.pruner.BasePruner(
-        network, example, importance=_importance(method), pruning_ratio=ratio, ignored_layers=ignored,
+        network, example, importance=entry.build(), pruning_ratio=ratio, ignored_layers=ignored,
         num_heads=_attention_heads(network),
     )  # fmt: skip
 
     used, cutoff = [], None
-    if method in ("taylor", "diff-pruning"):
+    if entry.extra.get("gradients"):
         gen = torch.Generator().manual_seed(seed)
         noise = torch.randn(x0.shape, generator=gen).to(x0.device)
         alphas = backbone.alphas_cumprod.to(torch.float32)
@@ -176,25 +185,24 @@ def prune_backbone(
         walk = sorted({round(float(t)) for t in torch.linspace(0, num_train - 1, calibration_steps)})
 
         def loss_at(t: int) -> torch.Tensor:
-            a = alphas[t].to(x0.device)
-            x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+            x_t = q_sample(x0, noise, alphas[t].expand(len(x0)))
             steps = torch.full((len(x0),), t, dtype=torch.long, device=x0.device)
             return F.mse_loss(backbone.predict_noise(x_t, steps, cond), noise)
 
         network.zero_grad(set_to_none=True)
         with torch.enable_grad():
             used, cutoff = accumulate_informative_gradients(
-                loss_at, walk, threshold if method == "diff-pruning" else 0.0
+                loss_at, walk, threshold if entry.extra.get("informative") else 0.0
             )
         where = f"stopped at t={cutoff}" if cutoff is not None else "every step informative"
-        err_console.print(f"{method}: gradients from {len(used)} timesteps ({where})")
+        logger.info(f"{method}: gradients from {len(used)} timesteps ({where})")
 
     pruner.step()
     network.zero_grad(set_to_none=True)
     _fix_resamplers(network)
-    macs_after, params_after = network_size(backbone, example)
+    macs_after, params_after = network_size(_OneCall(backbone), example)
     return PruneReport(
-        method=method, ratio=ratio, threshold=threshold if method == "diff-pruning" else None,
+        method=method, ratio=ratio, threshold=threshold if entry.extra.get("informative") else None,
         params_before=params_before, params_after=params_after, macs_before=macs_before, macs_after=macs_after,
         timesteps_used=used, cutoff_timestep=cutoff,
     )  # fmt: skip

@@ -9,7 +9,17 @@ import math
 from collections.abc import Hashable, Sequence
 
 from diffclass.errors import DiffclassError
-from diffclass.strategies.base import Outcome, Request, Run, Strategy, rank_by_mean
+from diffclass.registry import Option, integers
+from diffclass.strategies.base import (
+    MAX_SLOTS,
+    STRATEGIES,
+    Outcome,
+    Request,
+    Run,
+    Strategy,
+    StrategyContext,
+    rank_by_mean,
+)
 from diffclass.strategies.exhaustive import DEFAULT_EXHAUSTIVE_N
 
 
@@ -61,3 +71,18 @@ class Adaptive(Strategy):
             trace.append(dict(candidates=len(ranking), slots=n, kept=len(survivors)))
         ranking = survivors + [c for dropped in reversed(eliminated) for c in dropped]
         return Outcome(ranking, scores, trace)
+
+
+@STRATEGIES.register(
+    "adaptive",
+    Option("keep", None, integers(1, 1_000_000), "classes kept after each stage (default: scaled to the classes)"),
+    Option("n", None, integers(1, MAX_SLOTS), "slots each stage has seen in total, increasing"),
+    help="staged elimination: score all classes on few slots, keep the best, add slots (Li et al. 2023)",
+)
+def _build(options: dict, context: StrategyContext, rest: dict) -> Adaptive:
+    keep, n = options["keep"], options["n"]
+    if keep is None and n is None:
+        return Adaptive.for_classes(context.num_classes)
+    if keep is None or n is None:
+        raise DiffclassError("adaptive needs both keep and n, e.g. adaptive(keep=5,1;n=8,64)")
+    return Adaptive(keep, n)

@@ -9,11 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Generator, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+from diffclass.hierarchy import LabelTree
+from diffclass.registry import Registry, format_option
+from diffclass.timesteps import TimestepGrid
 
-from diffclass.errors import DiffclassError
-from diffclass.scoring import ImageErrors, TimestepGrid
+if TYPE_CHECKING:  # strategies see error matrices, never the network: importing them stays free of torch
+    import torch
+
+    from diffclass.scoring import ImageErrors
+
+# name -> build(options, context, rest): each strategy file registers its spec name, options and defaults
+STRATEGIES = Registry("strategy")
+MAX_SLOTS = 20_000  # slots per candidate: past the grid they are fresh noise draws; more only exhausts memory
+
+
+@dataclass
+class StrategyContext:
+    """What a spec needs to become a strategy: the class count, the scorer's grid and the model's tree."""
+
+    num_classes: int
+    timesteps: list[int]
+    tree: LabelTree | None = None
 
 
 @dataclass(frozen=True)
@@ -31,7 +49,7 @@ class Outcome:
     trace: list[dict] = field(default_factory=list)  # per stage: candidates scored, slots used, survivors
 
 
-Run = Generator[Request, torch.Tensor, Outcome]
+Run = Generator[Request, "torch.Tensor", Outcome]
 
 
 class Strategy:
@@ -56,12 +74,6 @@ class Strategy:
 
     def __repr__(self) -> str:
         return self.name
-
-
-def format_option(value: object) -> str:
-    if isinstance(value, (list, tuple)):
-        return ",".join(format_option(v) for v in value)
-    return str(value)
 
 
 def rank_by_mean(candidates: Sequence[Hashable], errors: torch.Tensor) -> tuple[list[Hashable], dict]:
@@ -90,34 +102,3 @@ def drive(memos: Sequence[ImageErrors], strategy: Strategy, candidates: Sequence
                 outcomes[i] = stop.value
                 del pending[i]
     return outcomes  # type: ignore[return-value]
-
-
-def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """`adaptive(keep=10,1;n=10,100)` -> ("adaptive", {"keep": "10,1", "n": "10,100"})."""
-    spec = spec.strip()
-    if "(" not in spec:
-        return spec, {}
-    if not spec.endswith(")"):
-        raise DiffclassError(f"malformed strategy {spec!r}: expected name(option=value;...)")
-    kind, body = spec[:-1].split("(", 1)
-    options = {}
-    for part in filter(None, (p.strip() for p in _split_top_level(body))):
-        if "=" not in part:
-            raise DiffclassError(f"malformed option {part!r} in strategy {spec!r}: expected option=value")
-        key, value = part.split("=", 1)
-        options[key.strip()] = value.strip()
-    return kind.strip(), options
-
-
-def _split_top_level(body: str) -> list[str]:
-    """Split options at `;` outside parentheses, so a nested stage like `final=adaptive(keep=5,1;n=4,16)` stays
-    one option (strategy names print it that way, and a name must parse back)."""
-    parts, depth, current = [], 0, []
-    for char in body:
-        if char == ";" and depth == 0:
-            parts.append("".join(current))
-            current = []
-            continue
-        depth += (char == "(") - (char == ")")
-        current.append(char)
-    return parts + ["".join(current)]

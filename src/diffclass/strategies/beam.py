@@ -4,16 +4,21 @@ ceil(C / b) classes by mean error so far, stop once one class has led for t_s co
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Hashable, Sequence
 from typing import Literal
 
-import torch
-
 from diffclass.errors import DiffclassError
-from diffclass.strategies.base import Outcome, Request, Run, Strategy
+from diffclass.registry import Option, choice, integer, number
+from diffclass.strategies.base import MAX_SLOTS, STRATEGIES, Outcome, Request, Run, Strategy, StrategyContext
 
 Direction = Literal["clean-first", "noisy-first", "middle-out"]
 DIRECTIONS = ("clean-first", "noisy-first", "middle-out")
+
+
+def _float32(value: float) -> float:
+    """Rank at single precision, as the beam always has, so near-ties resolve the same way."""
+    return struct.unpack("f", struct.pack("f", value))[0]
 
 
 def visiting_order(timesteps: Sequence[int], direction: Direction) -> list[int]:
@@ -38,10 +43,10 @@ class Beam(Strategy):
     def __init__(
         self,
         timesteps: Sequence[int],
-        b: float = 2.0,
-        t_s: int = 8,
-        samples: int = 1,
-        direction: Direction = "clean-first",
+        b: float,
+        t_s: int,
+        samples: int,
+        direction: Direction,
     ):
         if b < 1:
             raise DiffclassError(f"beam factor b must be >= 1, got {b}")
@@ -70,8 +75,8 @@ class Beam(Strategy):
             for c, row in zip(alive, errors):
                 totals[c] += row.sum().item()
                 counts[c] += len(slots)
-            means = torch.tensor([totals[c] / counts[c] for c in alive])
-            order = torch.argsort(means, stable=True).tolist()
+            means = [_float32(totals[c] / counts[c]) for c in alive]
+            order = sorted(range(len(alive)), key=means.__getitem__)  # stable: ties keep their order
             ranked = [alive[i] for i in order]
             alive, out = ranked[:width], ranked[width:]
             if out:
@@ -84,3 +89,16 @@ class Beam(Strategy):
         scores = {c: totals[c] / counts[c] for c in candidates if counts[c]}
         ranking = alive + [c for out in reversed(dropped) for c in out]
         return Outcome(ranking, scores, trace)
+
+
+BEAM_OPTIONS = (
+    Option("b", 2.0, number(1, 1e6), "keep ceil(C / b) classes after every timestep"),
+    Option("t_s", 8, integer(1, MAX_SLOTS), "stop once one class has led for t_s timesteps"),
+    Option("N", 1, integer(1, 256), "noise draws per timestep"),
+    Option("start", "clean-first", choice(*DIRECTIONS), "the order the timesteps are visited in"),
+)
+
+
+@STRATEGIES.register("beam", *BEAM_OPTIONS, help="timestep beam with early stopping (the accelerated-sampling seed)")
+def _build(options: dict, context: StrategyContext, rest: dict) -> Beam:
+    return Beam(context.timesteps, options["b"], options["t_s"], options["N"], options["start"])

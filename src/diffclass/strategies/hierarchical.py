@@ -13,8 +13,10 @@ from collections.abc import Callable, Hashable, Sequence
 
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
-from diffclass.strategies.base import Outcome, Request, Run, Strategy
-from diffclass.strategies.rules import PruningRule
+from diffclass.registry import Option, choice, integer, parse_spec, text
+from diffclass.strategies.base import MAX_SLOTS, STRATEGIES, Outcome, Request, Run, Strategy, StrategyContext
+from diffclass.strategies.beam import BEAM_OPTIONS
+from diffclass.strategies.rules import RULES, PruningRule
 
 DEFAULT_LEVEL_SLOTS = 8
 
@@ -27,9 +29,9 @@ class Hierarchical(Strategy):
         tree: LabelTree,
         rule: PruningRule,
         final: Callable[[int], Strategy],
-        final_name: str = "adaptive",
-        slots: int = DEFAULT_LEVEL_SLOTS,
-        start_depth: int = 1,
+        final_name: str,
+        slots: int,
+        start_depth: int,
     ):
         """`final(k)` builds the last stage for the k collected leaves (so its defaults scale to k, not to all
         classes)."""
@@ -91,3 +93,64 @@ class Hierarchical(Strategy):
             else:
                 frontier.extend(c for c in node.children if self._reaches(c, allowed))
         return frontier
+
+
+FINAL_STAGES = ("exhaustive", "adaptive", "beam")
+DESCENT_OPTIONS = (
+    Option("rule", "top-fraction", choice(*RULES.names()), "how a level's frontier is pruned"),
+    *(option for rule in RULES for option in rule.options),
+    Option("slots", DEFAULT_LEVEL_SLOTS, integer(1, MAX_SLOTS), "slots each level's frontier is scored on"),
+    Option("depth", 1, integer(0, 10_000), "the tree depth the descent starts at"),
+)
+
+
+def _descent(final_spec: str, options: dict, context: StrategyContext, rest: dict) -> Hierarchical:
+    """The descent, then `final_spec` on the collected leaves; options the descent does not know go to the final
+    stage, so `hdc(final=adaptive(keep=5,1;n=4,16))` and `hdc(keep=5,1;n=4,16)` are the same strategy."""
+    final, nested = parse_spec(final_spec)
+    if final not in FINAL_STAGES:
+        raise DiffclassError(f"unknown final stage {final!r} for hdc; choose one of {', '.join(FINAL_STAGES)}")
+    final_raw = {**rest, **nested}
+    entry = STRATEGIES.get(final)
+    final_options, unknown = entry.parse(final_raw, strict=False)
+    if unknown:
+        allowed = ", ".join(o.name for o in (*DESCENT_OPTIONS, *entry.options))
+        raise DiffclassError(f"unknown option(s) {', '.join(sorted(unknown))} for hdc; allowed: {allowed}, t")
+    if context.tree is None:
+        raise DiffclassError("hdc needs a label tree: the model has none, pass --tree")
+    rule = RULES.get(options["rule"]).build(options)
+
+    def final_stage(k: int) -> Strategy:
+        return entry.build(final_options, StrategyContext(k, context.timesteps, context.tree), {})
+
+    sample = final_stage(context.num_classes)
+    strategy = Hierarchical(context.tree, rule, final=final_stage, final_name=final if not final_raw else sample.name,
+                            slots=options["slots"], start_depth=options["depth"])  # fmt: skip
+    if final == "beam":
+        strategy.kind = "hdc+beam"
+        strategy.extra_options = sample.options()
+    return strategy
+
+
+@STRATEGIES.register(
+    "hdc",
+    *DESCENT_OPTIONS,
+    Option("final", "adaptive", text, "the strategy run on the leaves that survive (with options of its own)"),
+    help="hierarchical descent of the label tree with a pruning rule, then a final stage (HDC, Just Leaf It)",
+    tree=True,
+)
+def _hdc(options: dict, context: StrategyContext, rest: dict) -> Hierarchical:
+    return _descent(options["final"], options, context, rest)
+
+
+@STRATEGIES.register(
+    "hdc+beam",
+    *DESCENT_OPTIONS,
+    *BEAM_OPTIONS,
+    help="the hierarchical descent, then the timestep beam on the surviving leaves",
+    tree=True,
+)
+def _hdc_beam(options: dict, context: StrategyContext, rest: dict) -> Hierarchical:
+    beam = {o.name: options[o.name] for o in BEAM_OPTIONS}
+    changed = {k: v for k, v in beam.items() if v != next(o.default for o in BEAM_OPTIONS if o.name == k)}
+    return _descent("beam", options, context, {**rest, **{k: str(v) for k, v in changed.items()}})

@@ -1,0 +1,71 @@
+"""The typer apps every command module adds its commands to, and the options several commands share.
+
+Nothing here imports torch: `diffclass --help` and the light commands must start instantly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+tree_app = typer.Typer(no_args_is_help=True, help="Label trees: show, validate, build, induce, check.")
+didicm_app = typer.Typer(no_args_is_help=True, help="DiDiCM: discrete diffusion over the label (and its plain twin).")
+app.add_typer(tree_app, name="tree")
+app.add_typer(didicm_app, name="didicm")
+
+
+@app.callback()
+def root() -> None:
+    """Classify images with diffusion models, and make it fast."""
+
+
+ModelOption = Annotated[
+    str, typer.Option("--model", "-m", help="Embedded model name, model folder, sd:HUB_ID or dit:HUB_ID.")
+]
+StrategyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--strategy",
+        "-s",
+        help="Strategy name, optionally with options: adaptive(keep=2,1;n=8,64) (default: adaptive; for DiDiCM "
+        "models cp(steps=8), or plain for their baselines). `diffclass strategies` lists them all.",
+    ),
+]
+SeedOption = Annotated[int, typer.Option(help="Seed of the noise bank.")]
+BatchOption = Annotated[int, typer.Option(help="(image, class, timestep) triples per network call.")]
+LossOption = Annotated[str | None, typer.Option(help="Denoising error: l1, l2 or huber (default: l2).")]
+DeviceOption = Annotated[str, typer.Option(help="cpu or cuda.")]
+DatasetOption = Annotated[
+    str | None, typer.Option(help="Dataset: digits, glyphs, folder:PATH or list:FILE.csv (default: the model's own).")
+]
+TreeOption = Annotated[
+    str | None, typer.Option(help="Label tree for hierarchical strategies (default: the model's own).")
+]
+NodeModeOption = Annotated[
+    str | None,
+    typer.Option(help="How internal tree nodes are conditioned: ancestor, mean or inverted (default: what fits)."),
+]
+TimestepsOption = Annotated[
+    str | None,
+    typer.Option(help="Timestep range MIN-MAX of the grid (default: the model's calibrated window, else all)."),
+]
+CorruptionOption = Annotated[
+    str | None, typer.Option(help="Corrupt the test images: noise:S, blur:S or downsample:S with severity S in 0-5.")
+]
+OutOption = Annotated[
+    Path | None, typer.Option(help="Folder for per-image records (JSON lines); a rerun resumes from them.")
+]
+OverwriteOption = Annotated[bool, typer.Option(help="With --out: discard earlier records.")]
+JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")]
+ClassesOption = Annotated[
+    str | None,
+    typer.Option(help="Zero-shot: imagenet, cifar100, cifar10, or a file (one name per line, or a JSON list)."),
+]
+PromptOption = Annotated[
+    list[str] | None, typer.Option(help='Zero-shot prompt template with {} (repeat to ensemble): "a photo of a {}."')
+]
+PromptsOption = Annotated[str | None, typer.Option(help="Zero-shot prompts per class: JSON {class: [..]} or CSV.")]
+DtypeOption = Annotated[str, typer.Option(help="float32, or float16 / bfloat16 on CUDA (latent models).")]

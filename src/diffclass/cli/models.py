@@ -1,0 +1,150 @@
+"""Commands that make or tune a model: `train`, `sample`, `fit-temperature`, `calibrate`, `prune`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from diffclass.cli.app import BatchOption, DeviceOption, JsonOption, ModelOption, SeedOption, app
+from diffclass.cli.common import wrote
+from diffclass.errors import DiffclassError
+from diffclass.progress import console
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option(help="Folder for the trained model and its checkpoint.")],
+    dataset: Annotated[str, typer.Option(help="Training data (embedded name).")] = "digits",
+    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 3000,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
+    width: Annotated[int, typer.Option(help="Channels of the first UNet level (doubles twice).")] = 16,
+    image_size: Annotated[int | None, typer.Option(help="Resize the data to this size.")] = None,
+    ema_decay: Annotated[float, typer.Option(help="EMA decay of the saved weights.")] = 0.999,
+    checkpoint_every: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.")] = 500,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in OUT.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of weights, batches, timesteps and noise.")] = 0,
+    device: DeviceOption = "cpu",
+    tree: Annotated[
+        str | None, typer.Option(help="Label tree (shipped name or JSON): gives internal nodes embeddings.")
+    ] = None,
+    ancestor_probability: Annotated[
+        float, typer.Option(help="With --tree: chance of conditioning a sample on an ancestor of its class.")
+    ] = 0.2,
+):
+    """Train a class-conditional diffusion UNet (DDPM loss, AdamW, EMA)."""
+    from diffclass.training import TrainConfig, train_model
+
+    config = TrainConfig(
+        steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay, checkpoint_every=checkpoint_every,
+        seed=seed, device=device, ancestor_probability=ancestor_probability if tree else 0.0,
+    )  # fmt: skip
+    train_model(out, dataset, config, width=width, image_size=image_size, tree=tree, resume=resume)
+    console.print(f"saved model to {out}")
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option(help="PNG file for the grid.")] = Path("samples.png"),
+    model: ModelOption = "digits",
+    per_class: Annotated[int, typer.Option(help="Samples per class (one row per class).")] = 8,
+    steps: Annotated[int, typer.Option(help="DDIM steps.")] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the starting noise.")] = 0,
+    device: DeviceOption = "cpu",
+):
+    """Draw a grid of generated samples, one row per class (DDIM, seeded)."""
+    from diffclass.training import sample_grid
+
+    sample_grid(model, out, per_class=per_class, steps=steps, seed=seed, device=device)
+    wrote(out)
+
+
+def _diffusion_model(model: Path, seed: int, batch_size: int):
+    """Commands that tune a diffusion model's scoring (temperature, timestep window) refuse DiDiCM models."""
+    from diffclass.classifier import Classifier
+    from diffclass.loading import load
+
+    clf = load(model, seed=seed, batch_size=batch_size)
+    if not isinstance(clf, Classifier):
+        raise DiffclassError(f"{model} is a DiDiCM model; this command tunes diffusion classifiers")
+    return clf
+
+
+@app.command("fit-temperature")
+def fit_temperature_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to update.")],
+    images: Annotated[int, typer.Option(help="Training images to fit on.")] = 200,
+    seed: SeedOption = 0,
+):
+    """Fit the softmax temperature on training images and store it in the model's diffclass.json."""
+    from diffclass.classifier import fit_temperature
+    from diffclass.loading import training_sample
+
+    clf = _diffusion_model(model, seed, 256)
+    data = training_sample(clf, images, seed)
+    clf.info.temperature = fit_temperature(clf, data.images, data.labels, data.ids)
+    clf.info.save(model)
+    console.print(f"temperature {clf.info.temperature:.3g} saved to {model}")
+
+
+@app.command()
+def calibrate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to calibrate (updated in place).")],
+    images: Annotated[int, typer.Option(help="Training images to measure on.")] = 100,
+    grid_size: Annotated[int, typer.Option(help="Timesteps spread evenly over the whole range.")] = 32,
+    window: Annotated[int, typer.Option(help="Consecutive timesteps per candidate window.")] = 8,
+    save: Annotated[bool, typer.Option(help="Store the best window with the model.")] = True,
+    plot: Annotated[Path | None, typer.Option(help="PNG of accuracy against timestep.")] = None,
+    json_path: JsonOption = None,
+    seed: SeedOption = 0,
+    batch_size: BatchOption = 256,
+):
+    """Measure where along the timesteps the class information lies, and keep the best window."""
+    from diffclass.calibration import calibrate as run_calibration
+    from diffclass.calibration import calibration_plot
+    from diffclass.loading import training_sample
+    from diffclass.report import calibration_table, write_json
+
+    clf = _diffusion_model(model, seed, batch_size)
+    result = run_calibration(clf, training_sample(clf, images, seed), grid_size=grid_size, window=window)
+    console.print(calibration_table(result))
+    if json_path:
+        write_json(json_path, result.to_json())
+    if plot:
+        calibration_plot(result, plot)
+        wrote(plot)
+    if save:
+        clf.info.timestep_range = result.best_window
+        clf.info.save(model)
+        console.print(f"saved timestep window {list(result.best_window)} to {model}")
+
+
+@app.command()
+def prune(
+    out: Annotated[Path, typer.Option(help="Folder for the pruned (and fine-tuned) model.")],
+    model: ModelOption = "digits",
+    method: Annotated[str, typer.Option(help="random, magnitude, taylor or diff-pruning.")] = "diff-pruning",
+    ratio: Annotated[float, typer.Option(help="Fraction of each channel group to remove.")] = 0.25,
+    threshold: Annotated[
+        float, typer.Option(help="diff-pruning: skip timesteps whose loss is below this fraction of the largest.")
+    ] = 0.05,
+    finetune_steps: Annotated[int, typer.Option(help="Fine-tuning steps after pruning (0: none).")] = 500,
+    calibration_images: Annotated[int, typer.Option(help="Training images the importance is measured on.")] = 64,
+    calibration_steps: Annotated[int, typer.Option(help="Timesteps walked from the clean end.")] = 100,
+    protect_class_embedding: Annotated[bool, typer.Option(help="Never prune the class embedding.")] = True,
+    resume: Annotated[bool, typer.Option(help="Continue the fine-tuning checkpointed in OUT.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the calibration batch, noise and fine-tuning.")] = 0,
+):
+    """Structurally prune a model's noise network (Diff-Pruning or a baseline), then fine-tune it."""
+    from diffclass.pruning.finetune import prune_model
+
+    report = prune_model(
+        model, out, method, ratio, finetune_steps, resume=resume, seed=seed, threshold=threshold,
+        calibration_images=calibration_images, calibration_steps=calibration_steps,
+        protect_class_embedding=protect_class_embedding,
+    )  # fmt: skip
+    if report is not None:
+        console.print(report.summary())
+    console.print(f"saved {'fine-tuned' if resume else 'pruned'} model to {out}")

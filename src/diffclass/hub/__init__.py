@@ -1,0 +1,119 @@
+"""Model folders: what a saved model carries besides its weights (`diffclass.json`), where models live, their
+weights digest, and the refusal of pickles. Below every backbone and DiDiCM, so each reads folders the same way."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from diffclass.errors import DiffclassError
+
+INFO_FILE = "diffclass.json"
+DIDICM_FILE = "didicm.json"  # a DiDiCM (or plain baseline) model folder: see diffclass.didicm.model
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a file that must never be half-written (a config, options): a temporary file, then a rename."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DiffclassError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@dataclass
+class ModelInfo:
+    """What the classifier needs at inference, stored beside the weights as `diffclass.json`."""
+
+    backbone: str
+    class_names: list[str]
+    image_size: int
+    channels: int
+    value_range: tuple[float, float] = (-1.0, 1.0)
+    scheduler: dict[str, Any] = field(default_factory=dict)  # DDPMScheduler keyword arguments
+    temperature: float = 1.0  # softmax(-error / temperature) gives calibrated probabilities
+    timestep_range: tuple[int, int] | None = None  # calibrated window the default grid spans (None: all)
+    dataset: str | None = None
+    training: dict[str, Any] = field(default_factory=dict)  # how the weights were made
+    tree: dict[str, Any] | None = None  # LabelTree.to_dict() of the tree the model knows
+    node_conditioning: str | None = None  # how internal tree nodes are conditioned: ancestor / mean / inverted
+    node_embeddings: dict[str, int] = field(default_factory=dict)  # internal node id -> class-embedding row
+    pruning: dict[str, Any] = field(default_factory=dict)  # how a structurally pruned network was made
+    templates: list[str] | dict[str, list[str]] | None = None  # prompt templates of a text-conditioned model
+
+    def label_tree(self):
+        from diffclass.hierarchy import LabelTree
+
+        return None if self.tree is None else LabelTree.from_dict(self.tree, len(self.class_names))
+
+    def save(self, folder: Path) -> None:
+        write_text_atomic(Path(folder) / INFO_FILE, json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelInfo:
+        path = Path(folder) / INFO_FILE
+        if not path.is_file():
+            raise DiffclassError(f"{folder} is not a diffclass model folder (no {INFO_FILE})")
+        try:
+            raw = json.loads(path.read_text())
+            info = cls(**raw)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise DiffclassError(f"{path} is malformed: {exc}") from None
+        info.value_range = tuple(info.value_range)
+        if info.timestep_range is not None:
+            info.timestep_range = tuple(info.timestep_range)
+        return info
+
+
+def _is_model_folder(path: Path) -> bool:
+    return (path / INFO_FILE).is_file() or (path / DIDICM_FILE).is_file()
+
+
+def embedded_models() -> list[str]:
+    return sorted(p.name for p in ASSETS.iterdir() if _is_model_folder(p)) if ASSETS.is_dir() else []
+
+
+def resolve_model_folder(name_or_path: str | Path) -> Path:
+    """An embedded model's name (`digits`, `didicm-glyphs`) or a folder holding a model and its safetensors weights."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return path
+    if _is_model_folder(ASSETS / str(name_or_path)):
+        return ASSETS / str(name_or_path)
+    known = ", ".join(embedded_models()) or "none"
+    raise DiffclassError(f"unknown model {str(name_or_path)!r}: not a folder, nor an embedded model ({known})")
+
+
+def weights_digest(name_or_path: str | Path) -> str:
+    """A short digest of a model's safetensors files: results cached under it are redone when a model is retrained
+    into the same folder."""
+    digest = hashlib.sha256()
+    for path in sorted(resolve_model_folder(name_or_path).glob("*.safetensors")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def is_didicm_folder(name_or_path: str | Path) -> bool:
+    """A DiDiCM folder, or the name of an embedded one."""
+    try:
+        return (resolve_model_folder(name_or_path) / DIDICM_FILE).is_file()
+    except DiffclassError:
+        return False
+
+
+def refuse_pickles(folder: Path) -> None:
+    """Weights must be safetensors: a pickle can run arbitrary code when loaded."""
+    pickles = [p.name for p in Path(folder).iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
+    if pickles and not any(p.suffix == ".safetensors" for p in Path(folder).iterdir()):
+        raise DiffclassError(
+            f"{folder} holds pickled weights ({', '.join(sorted(pickles))}); diffclass loads safetensors only"
+        )

@@ -1,0 +1,134 @@
+"""One loader for every model kind, and the helpers that resolve what a zero-shot model needs.
+
+`diffclass.load` returns a diffusion `Classifier` or a `DiDiCMClassifier`; both offer `classify`, `evaluate`,
+`class_names`, `info`, `default_strategy` and `macs_per_call`, so callers (the CLI among them) never branch on
+the kind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from diffclass.classifier import Classifier
+from diffclass.data import ImageDataset, load_dataset
+from diffclass.data.corruptions import corrupt
+from diffclass.didicm.classifier import DiDiCMClassifier
+from diffclass.errors import DiffclassError
+from diffclass.hierarchy import LabelTree, load_tree
+from diffclass.hub import is_didicm_folder
+from diffclass.scoring import LOSSES
+from diffclass.timesteps import TimestepGrid
+
+logger = logging.getLogger(__name__)
+
+
+def load(
+    name_or_path: str | Path = "digits",
+    *,
+    device: str = "cpu",
+    dtype: str = "float32",
+    class_names: Sequence[str] | str | None = None,
+    templates: Sequence[str] | dict | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    loss: str | None = None,
+    timesteps: str | TimestepGrid | None = None,
+    tree: str | LabelTree | None = None,
+    node_conditioning: str | None = None,
+) -> Classifier | DiDiCMClassifier:
+    """Load any model diffclass runs, ready to classify.
+
+    `name_or_path`: an embedded model (`digits`, `glyphs`, `didicm-glyphs`, `plain-glyphs`), a folder saved by
+    diffclass (class UNet, pruned, DiDiCM), `sd:HUB_ID_OR_FOLDER` / a Stable Diffusion pipeline folder, or
+    `dit:HUB_ID_OR_FOLDER` / a DiT pipeline folder. Zero-shot models take `class_names` (a list, a shipped list
+    name such as `imagenet`, or a file) and `templates` ("a photo of a {}.", several to ensemble, or a dict of
+    prompts per class); a folder saved by diffclass remembers both. `timesteps` ("MIN-MAX") narrows the grid,
+    `tree` (a shipped name, a JSON file or a LabelTree) replaces the model's label tree and `node_conditioning`
+    (ancestor, mean, inverted) says how its internal nodes are conditioned.
+    """
+    if loss is not None and loss not in LOSSES:
+        raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    if is_didicm_folder(name_or_path):
+        given = [k for k, v in dict(loss=loss, timesteps=timesteps, tree=tree, node_conditioning=node_conditioning,
+                                    class_names=class_names, templates=templates).items() if v is not None]  # fmt: skip
+        if given:
+            raise DiffclassError(f"{', '.join(given)} apply to diffusion models, not to the DiDiCM model "
+                                 f"{name_or_path}")  # fmt: skip
+        return DiDiCMClassifier.load(name_or_path, seed=seed, batch_size=batch_size)
+    if isinstance(class_names, str):
+        from diffclass.backbones.prompts import read_classes
+
+        class_names = read_classes(class_names)
+    if isinstance(timesteps, str):
+        timesteps = TimestepGrid.parse(timesteps)
+    clf = Classifier.load(name_or_path, device=device, class_names=class_names, templates=templates, dtype=dtype,
+                          seed=seed, batch_size=batch_size, loss=loss or "l2", grid=timesteps)  # fmt: skip
+    if tree is not None or node_conditioning is not None:
+        label_tree = load_tree(tree, len(clf.class_names)) if isinstance(tree, str) else tree or clf.tree
+        if label_tree is None:
+            raise DiffclassError("node conditioning needs a tree: the model has none, pass one")
+        images = labels = None
+        if node_conditioning == "inverted":
+            train = load_dataset(clf.info.dataset or "digits", "train", clf.info.image_size)
+            images, labels = train.images, train.labels
+        mode = clf.use_tree(label_tree, node_conditioning, images, labels)
+        logger.info(f"tree nodes conditioned by {mode}")
+    return clf
+
+
+def zero_shot_options(
+    name_or_path: str | Path,
+    classes: str | None = None,
+    prompt: Sequence[str] | None = None,
+    prompts: str | Path | None = None,
+    dataset: str | None = None,
+) -> dict:
+    """`class_names` and `templates` for `load` from what a user names: a class list (shipped name or file) or the
+    dataset to be classified (`folder:PATH` gives its sub-folder names), and prompt templates or a prompts file.
+    Empty for models that know their classes (class UNets, DiDiCM); templates only for text-conditioned ones
+    (Stable Diffusion). A value left None keeps what a saved folder stores."""
+    from diffclass.backbones import BACKBONES, backbone_kind
+    from diffclass.backbones.prompts import DEFAULT_TEMPLATES, read_classes, read_prompts
+    from diffclass.data.folders import folder_class_names
+
+    if is_didicm_folder(name_or_path):
+        return {}
+    entry = BACKBONES.get(backbone_kind(name_or_path)[0])
+    if not entry.extra.get("told_classes"):
+        return {}
+    names = None
+    if classes:
+        names = read_classes(classes)
+    elif dataset and dataset.startswith("folder:"):
+        names = folder_class_names(dataset.split(":", 1)[1])
+    elif dataset:
+        names = load_dataset(dataset, "test").class_names
+    if not entry.extra.get("text"):
+        return dict(class_names=names)
+    if prompts:
+        templates = read_prompts(prompts)
+    elif prompt:
+        templates = list(prompt)
+    else:
+        templates = DEFAULT_TEMPLATES.get(classes or dataset or "")
+    return dict(class_names=names, templates=templates)
+
+
+def eval_dataset(classifier, dataset: str | None = None, corruption: str | None = None) -> ImageDataset:
+    """The labelled images a model is measured on: `dataset` (default: the model's own) at the model's input size,
+    optionally corrupted (`noise:S`, `blur:S`, `downsample:S`)."""
+    info = classifier.info
+    data = load_dataset(dataset or info.dataset or "digits", "test", info.image_size, info.channels, info.class_names)
+    return corrupt(data, corruption)
+
+
+def training_sample(classifier, images: int, seed: int = 0) -> ImageDataset:
+    """`images` training images of the model's own dataset, drawn by seed (temperature fitting, calibration)."""
+    import torch
+
+    info = classifier.info
+    data = load_dataset(info.dataset or "digits", "train", info.image_size)
+    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:images]
+    return data.subset(pick.tolist())
