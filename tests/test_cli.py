@@ -233,3 +233,44 @@ def test_calibrate_stores_a_window_that_later_runs_use(monkeypatch, capsys, mode
     assert window[0] <= min(grid.timesteps) and max(grid.timesteps) <= window[1]
     full = diffclass.load(str(model_dir), timesteps="0-999").scorer.grid
     assert max(full.timesteps) > window[1] or min(full.timesteps) < window[0]
+
+
+def test_tree_check_reports_each_level_as_a_direct_scoring_would(monkeypatch, capsys, model_dir, tmp_path):
+    import diffclass
+    from diffclass.data import load_dataset
+    from diffclass.hierarchy import LabelTree, TreeNode
+
+    nodes = [TreeNode("root", "digit", ["low", "high"]), TreeNode("low", "low", ["a", "b"]),
+             TreeNode("a", "a", ["0", "1"]), TreeNode("b", "b", ["2", "3", "4"]),
+             TreeNode("high", "high", [str(d) for d in range(5, 10)])]  # fmt: skip
+    nodes += [TreeNode(str(d), str(d), class_index=d) for d in range(10)]
+    LabelTree(nodes, 10).save(tmp_path / "t.json")
+    code, out, err = run_cli(
+        monkeypatch, capsys, "tree", "check", "--model", model_dir, "--tree", tmp_path / "t.json", "--slots", 2,
+        "--limit", 6, "--json", tmp_path / "c.json",
+    )  # fmt: skip
+    assert code == 0, err
+    levels = json.loads((tmp_path / "c.json").read_text())["levels"]
+    assert [(lv["level"], lv["nodes"]) for lv in levels] == [(1, 2), (2, 7)]  # a, b and the five leaves of high
+    clf = diffclass.load(model_dir, tree=str(tmp_path / "t.json"))
+    data = load_dataset("digits", "test", 8).subset(range(6))
+    memos = clf.scorer.start(data.images, data.ids)
+    clf.scorer.compute([(m, ["low", "high"], range(2)) for m in memos])
+    truth = [0 if y < 5 else 1 for y in data.labels.tolist()]
+    first = sum(int(m.lookup(["low", "high"], range(2)).mean(1).argmin()) == t for m, t in zip(memos, truth))
+    assert levels[0]["ranks_first"] == first / 6 and levels[0]["survives"]["within-std"] >= first / 6
+    assert "ranks first" in out
+
+
+def test_strategies_lists_every_registered_name_with_its_defaults(monkeypatch, capsys):
+    from diffclass.didicm.samplers import SAMPLERS
+    from diffclass.strategies import RULES, STRATEGIES
+
+    code, out, err = run_cli(monkeypatch, capsys, "strategies")
+    assert code == 0, err
+    for registry in (STRATEGIES, RULES, SAMPLERS):
+        for entry in registry:
+            assert entry.name in out
+            for option in entry.options:
+                assert f"{option.name}=" in out
+    assert "t_s=8" in out and "K=0.5" in out and "steps=8" in out

@@ -171,3 +171,36 @@ def test_a_didicm_folder_loads_and_refuses_diffusion_options(tmp_path):
     assert clf.classify(data.images[:2], "cp(steps=2)")[0].nfe == 2
     with pytest.raises(DiffclassError, match="timesteps apply to diffusion models"):
         diffclass.load(tmp_path, timesteps="0-500")
+
+
+def _five_class_tree():
+    from diffclass.hierarchy import LabelTree, TreeNode
+
+    nodes = [TreeNode("root", "animal", ["pets", "wild"]), TreeNode("pets", "pet", ["cat", "dog"]),
+             TreeNode("wild", "wild", ["ant", "bee", "eel"])]  # fmt: skip
+    nodes += [TreeNode(n, n, class_index=i) for i, n in enumerate(["ant", "bee", "cat", "dog", "eel"])]
+    return LabelTree(nodes, 5)
+
+
+def test_every_registered_strategy_builds_from_its_defaults_and_ranks_every_class(classifier, images):
+    from diffclass.strategies import STRATEGIES
+
+    classifier.use_tree(_five_class_tree())
+    for entry in STRATEGIES:
+        bare = classifier.strategy(entry.name)
+        decisions = classifier.classify(images[:2], bare, ["a", "b"])
+        assert all(sorted(d.ranking) == list(range(5)) and d.nfe > 0 for d in decisions), entry.name
+        again = classifier.strategy(bare.name)  # a printed name is a spec that builds the same strategy
+        assert again.name == bare.name
+        assert [d.ranking for d in classifier.classify(images[:2], again, ["a", "b"])] == [d.ranking for d in decisions]
+
+
+def test_every_registered_option_rejects_a_value_outside_its_range(classifier):
+    from diffclass.errors import DiffclassError
+    from diffclass.strategies import STRATEGIES
+
+    classifier.use_tree(_five_class_tree())
+    for entry in STRATEGIES:
+        for option in entry.options:
+            with pytest.raises(DiffclassError, match=option.name):
+                classifier.strategy(f"{entry.name}({option.name}=-7.5x)")
