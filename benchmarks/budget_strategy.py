@@ -30,7 +30,6 @@ from diffclass.backbones import call_cost  # noqa: E402
 from diffclass.classifier import Classifier  # noqa: E402
 from diffclass.data import load_dataset  # noqa: E402
 from diffclass.errors import DiffclassError  # noqa: E402
-from diffclass.hub import weights_digest  # noqa: E402
 from diffclass.progress import console  # noqa: E402
 from diffclass.registry import parse_spec  # noqa: E402
 from diffclass.replay import ErrorTable  # noqa: E402
@@ -74,14 +73,11 @@ def hierarchical_descents() -> list[str]:
 
 def error_table(classifier: Classifier, skip: int, count: int | None, slots: int, work: Path) -> ErrorTable:
     """The classifier's error table on the selection images, cached under the digest of its model's weights."""
-    model, seed = classifier.model_name, classifier.scorer.seed
     data = load_dataset(classifier.info.dataset, "test", classifier.info.image_size)
     stop = len(data) if count is None else min(len(data), skip + count)
     if skip >= stop:
         raise SystemExit(f"error: no selection images: the test set has {len(data)} images and --skip is {skip}")
-    key = dict(weights=weights_digest(model), seed=seed, dataset=data.name, first=skip, stop=stop, slots=slots,
-               grid=repr(classifier.scorer.grid))  # fmt: skip
-    return ErrorTable.cached(work, key, lambda: ErrorTable.compute(classifier, data, range(skip, stop), slots))
+    return ErrorTable.cached(work, classifier, data, range(skip, stop), slots)
 
 
 def main() -> None:

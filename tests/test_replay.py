@@ -63,3 +63,22 @@ def test_a_damaged_table_file_is_one_clear_error(tmp_path):
     path.write_bytes(b"not a table")
     with pytest.raises(DiffclassError, match="is not an error table"):
         ErrorTable.load(path)
+
+
+def test_a_cached_table_is_read_back_until_the_weights_change(model_dir, tmp_path):
+    import diffclass
+    from diffclass.data import load_dataset
+
+    clf = diffclass.load(model_dir)
+    data = load_dataset("digits", "test", 8)
+    first = ErrorTable.cached(tmp_path / "cache", clf, data, range(3), slots=2, progress=False)
+    calls = clf.scorer.network_calls
+    again = ErrorTable.cached(tmp_path / "cache", clf, data, range(3), slots=2, progress=False)
+    assert clf.scorer.network_calls == calls and torch.equal(again.errors, first.errors)
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    clf.backbone.unet.conv_out.bias.data += 1.0  # "retrained" into the same folder
+    clf.backbone.save_pretrained(model_dir)
+    retrained = diffclass.load(model_dir)
+    fresh = ErrorTable.cached(tmp_path / "cache", retrained, data, range(3), slots=2, progress=False)
+    assert retrained.scorer.network_calls > 0 and not torch.equal(fresh.errors, first.errors)
+    assert len(list((tmp_path / "cache").iterdir())) == 2

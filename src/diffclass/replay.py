@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from diffclass.classifier import Classifier
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
+from diffclass.hub import weights_digest
 from diffclass.progress import progress_bar
 from diffclass.scoring import ImageErrors
 from diffclass.strategies import Strategy
@@ -79,14 +80,28 @@ class ErrorTable:
         return cls(torch.stack(rows), candidates, labels, [dataset.ids[i] for i in indices])
 
     @classmethod
-    def cached(cls, folder: str | Path, key: dict, build: Callable[[], ErrorTable]) -> ErrorTable:
-        """The table stored under `folder` for `key` (which should hold the model's weights digest, the data, the
-        grid and the seed), else `build()`, saved there for next time."""
+    def cached(
+        cls,
+        folder: str | Path,
+        classifier: Classifier,
+        dataset: ImageDataset,
+        indices: Sequence[int] | None = None,
+        slots: int | None = None,
+        progress: bool = True,
+    ) -> ErrorTable:
+        """`compute`, stored under `folder` and read back on the next call with the same model weights (by digest:
+        a model retrained into the same folder is recomputed), noise seed, grid, loss, tree, images and slots."""
+        indices = list(range(len(dataset))) if indices is None else list(indices)
+        key = dict(
+            weights=weights_digest(classifier.model_name), seed=classifier.scorer.seed, loss=classifier.scorer.loss,
+            grid=repr(classifier.scorer.grid), slots=slots, tree=classifier.tree and classifier.tree.to_dict(),
+            images=hashlib.sha256(json.dumps([dataset.ids[i] for i in indices]).encode()).hexdigest(),
+        )  # fmt: skip
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         path = Path(folder) / f"errors-{digest}.safetensors"
         if path.is_file():
             return cls.load(path)
-        table = build()
+        table = cls.compute(classifier, dataset, indices, slots, progress=progress)
         path.parent.mkdir(parents=True, exist_ok=True)
         table.save(path)
         return table
