@@ -93,3 +93,86 @@ def test_a_store_used_as_a_context_closes_its_file_even_when_the_run_fails(tmp_p
     assert store._file.closed
     with RecordStore(tmp_path / "run", dict(model="m")) as again:
         assert list(again.done()) == ["a"]
+
+
+def _lines(out):
+    return [line for path in sorted(out.glob("records*.jsonl")) for line in path.read_text().splitlines()]
+
+
+def test_every_record_carries_its_run_and_no_other_run_reuses_it(monkeypatch, capsys, model_dir, tmp_path):
+    from diffclass.backbones import load_backbone
+    from tests.test_cli import run_cli
+
+    out = tmp_path / "out"
+    args = ("evaluate", "--model", model_dir, "--limit", 3, "--strategy", "exhaustive(n=2)", "--out", out)
+    assert run_cli(monkeypatch, capsys, *args)[0] == 0
+    first = [json.loads(line) for line in _lines(out)]
+    assert len(first) == 3 and len({r["run"] for r in first}) == 1
+    (out / "options.json").write_text('{"model": ')  # cut by a kill mid-write: the records still say whose they are
+    assert run_cli(monkeypatch, capsys, *args)[0] == 0 and len(_lines(out)) == 3  # every record reused
+    (out / "options.json").unlink()
+    assert run_cli(monkeypatch, capsys, *args[:-2], "--seed", 7, "--out", out)[0] == 0
+    assert len(_lines(out)) == 6  # another seed: nothing reused
+    backbone = load_backbone(model_dir)  # "retrained" into the same folder: the weights digest changes
+    backbone.unet.conv_out.bias.data += 1.0
+    backbone.save_pretrained(model_dir)
+    code, _, err = run_cli(monkeypatch, capsys, *args[:-2], "--seed", 7, "--out", out)
+    assert code == 2 and "other options (weights)" in err
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "{}",
+        "null",
+        "[1, 2]",
+        '{"id": 5}',
+        '{"id": "digits/1", "run": "other"}',
+        '{"id": "x", "label": "?", "prediction": 1, "top5": 3, "nfe": 1, "seconds": 0}',
+    ],
+)
+def test_a_line_that_is_not_a_record_of_this_run_is_redone_not_fatal(monkeypatch, capsys, model_dir, tmp_path, garbage):
+    from tests.test_cli import run_cli
+
+    out = tmp_path / "out"
+    args = ("evaluate", "--model", model_dir, "--limit", 2, "--strategy", "exhaustive(n=1)", "--out", out)
+    assert run_cli(monkeypatch, capsys, *args)[0] == 0
+    good = _lines(out)
+    (out / "records.jsonl").write_text(good[0] + "\n" + garbage + "\n")
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert [json.loads(line) for line in _lines(out) if line != garbage][1]["id"] == json.loads(good[1])["id"]
+
+
+def test_two_image_folders_with_the_same_name_do_not_share_records(monkeypatch, capsys, model_dir, tmp_path):
+    from PIL import Image
+
+    from tests.test_cli import run_cli
+
+    for root, shade in (("a", 0), ("b", 255)):
+        for digit in range(10):
+            (tmp_path / root / "digits" / str(digit)).mkdir(parents=True)
+            Image.new("L", (8, 8), shade).save(tmp_path / root / "digits" / str(digit) / "x.png")
+    out = tmp_path / "out"
+    base = ("evaluate", "--model", model_dir, "--strategy", "exhaustive(n=1)", "--out", out, "--dataset")
+    assert run_cli(monkeypatch, capsys, *base, f"folder:{tmp_path / 'a' / 'digits'}")[0] == 0
+    code, _, err = run_cli(monkeypatch, capsys, *base, f"folder:{tmp_path / 'b' / 'digits'}")
+    assert code == 2 and "other options (images)" in err
+
+
+def test_classify_records_follow_the_image_content_not_its_path(monkeypatch, capsys, model_dir, tmp_path):
+    from PIL import Image
+
+    from tests.test_cli import run_cli
+
+    picture, out = tmp_path / "x.png", tmp_path / "out"
+    Image.new("L", (8, 8), 0).save(picture)
+    args = ("classify", picture, "--model", model_dir, "--strategy", "exhaustive(n=1)", "--out", out, "--json")
+    assert run_cli(monkeypatch, capsys, *args)[0] == 0
+    Image.new("L", (8, 8), 255).save(picture)  # another image under the same name
+    code, printed, _ = run_cli(monkeypatch, capsys, *args)
+    assert code == 0 and len(_lines(out)) == 2
+    assert json.loads(printed)[0]["id"] == json.loads(_lines(out)[1])["id"] != json.loads(_lines(out)[0])["id"]
+    shutil_copy = tmp_path / "y.png"
+    shutil_copy.write_bytes(picture.read_bytes())  # the same image under another name: reused
+    assert run_cli(monkeypatch, capsys, "classify", shutil_copy, *args[2:])[0] == 0 and len(_lines(out)) == 2

@@ -3,6 +3,8 @@ computed from the records. Every classifier (diffusion or DiDiCM) gets `evaluate
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -15,6 +17,7 @@ from diffclass.data.base import ImageDataset
 from diffclass.data.images import load_image
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
+from diffclass.hub import weights_digest
 from diffclass.progress import progress_bar
 from diffclass.records import RecordStore
 
@@ -58,10 +61,20 @@ def record_of(image_id: str, label: int, decision: Decision) -> EvalRecord:
     return EvalRecord(image_id, label, decision.label, top5, decision.nfe, round(decision.seconds, 5))
 
 
-def record_from_json(data: dict) -> EvalRecord:
-    return EvalRecord(
-        data["id"], data["label"], data["prediction"], [tuple(t) for t in data["top5"]], data["nfe"], data["seconds"]
-    )
+def record_from_json(data: dict) -> EvalRecord | None:
+    """The record a stored line holds, or None when its fields are not a record's (the image is then redone)."""
+    try:
+        record = EvalRecord(
+            data["id"],
+            int(data["label"]),
+            int(data["prediction"]),
+            [(int(c), float(p)) for c, p in data["top5"]],
+            int(data["nfe"]),
+            float(data["seconds"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return record
 
 
 def summarise(
@@ -110,7 +123,8 @@ def evaluate(
         dataset = dataset.subset(range(min(limit, len(dataset))))
     rank, world = shard
     mine = list(range(rank, len(dataset), world))
-    done = {i: record_from_json(r) for i, r in (store.done() if store else {}).items()}
+    stored = {i: record_from_json(r) for i, r in (store.done() if store else {}).items()}
+    done = {i: r for i, r in stored.items() if r is not None}
     todo = [i for i in mine if dataset.ids[i] not in done]
     records = [done[dataset.ids[i]] for i in mine if dataset.ids[i] in done]
     step = classifier.images_per_pass()
@@ -157,6 +171,37 @@ def evaluate_sharded(
     return summarise(records, dataset.name, classifier.model_name, spec.name, classifier.macs_per_call)
 
 
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_identity(classifier, strategy: str, dataset: ImageDataset | None = None, **extra) -> dict:
+    """Every input that can change a record, for a record store's options: the model (its weights digest, classes,
+    prompts, tree and temperature), the scoring (seed, loss, grid; a DiDiCM model's batch, which seeds its chains),
+    the strategy and, when given, the images themselves (their content and ids, not the folder's name)."""
+    info = classifier.info
+    scorer = getattr(classifier, "scorer", None)
+    identity = dict(
+        model=classifier.model_name,
+        weights=weights_digest(classifier.model_name),
+        classes=_digest(info.class_names),
+        templates=_digest(info.templates),
+        tree=_digest(classifier.tree.to_dict() if classifier.tree is not None else None),
+        node_embeddings=_digest(info.node_embeddings),
+        temperature=info.temperature,
+        strategy=strategy,
+        seed=scorer.seed if scorer else classifier.seed,
+        loss=scorer.loss if scorer else None,
+        grid=repr(scorer.grid) if scorer else None,
+        batch_size=None if scorer else classifier.batch_size,
+    )
+    if dataset is not None:
+        content = hashlib.sha256(dataset.images.contiguous().numpy().tobytes())
+        content.update(json.dumps([dataset.ids, dataset.labels.tolist()]).encode())
+        identity.update(dataset=dataset.name, images=content.hexdigest()[:16])
+    return {**identity, **extra}
+
+
 class Evaluates:
     """What every classifier offers besides `classify`: a whole labelled dataset, summarised."""
 
@@ -175,6 +220,16 @@ class FileResult:
     nfe: int
     converted: list[str]
     id: str = ""  # the image's content id: records are keyed by what the image is, not where it lies
+
+
+def _file_result(stored: dict | None, path: Path, notes: list[str]) -> FileResult | None:
+    """A recorded result for this file (same content, found anywhere), or None when there is none or it is damaged."""
+    if stored is None:
+        return None
+    try:
+        return FileResult(**{**stored, "path": str(path), "converted": notes})
+    except TypeError:
+        return None
 
 
 def classify_files(
@@ -205,8 +260,9 @@ def classify_files(
                     problems.append(str(exc))
                     logger.error(str(exc))
                     continue
-                if item.image_id in done:
-                    results[k] = FileResult(**{**done[item.image_id], "path": str(files[k]), "converted": item.notes})
+                stored = _file_result(done.get(item.image_id), files[k], item.notes)
+                if stored is not None:
+                    results[k] = stored
                 else:
                     loaded.append((k, item))
             if loaded:

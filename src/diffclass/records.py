@@ -1,20 +1,28 @@
 """Resumable evaluation results: one JSON line per image, flushed as it is made, keyed by the options' hash.
 
 A rerun of the same command skips the images already recorded; a rerun with different options refuses to mix
-its results with the old ones. Under `torchrun` every rank appends to its own file and all files are read back.
+its results with the old ones. Every record carries the hash of the options that made it, so a record is only
+reused by a run with the same options, whatever happened to `options.json`; a line that is not a record of this
+run (cut by a crash, damaged, from other options) is skipped and redone. Under `torchrun` every rank appends to
+its own file and all files are read back.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from diffclass.errors import DiffclassError
+from diffclass.files import write_text_atomic
 
 OPTIONS_FILE = "options.json"
+RUN_KEY = "run"  # the field of every record that holds its options' hash
+
+logger = logging.getLogger(__name__)
 
 
 def options_hash(options: dict) -> str:
@@ -31,16 +39,16 @@ class RecordStore:
                 for old in [*self.folder.glob("records*.jsonl"), self.folder / OPTIONS_FILE]:
                     old.unlink(missing_ok=True)
             path = self.folder / OPTIONS_FILE
-            if path.is_file() and not overwrite:
-                old = json.loads(path.read_text())
+            old = _read_options(path) if path.is_file() and not overwrite else None
+            if old is not None:
                 if old.get("hash") != self.options["hash"]:
                     changed = sorted(k for k in set(old) | set(options) if k != "hash" and old.get(k) != options.get(k))
                     raise DiffclassError(
                         f"{self.folder} holds results made with other options ({', '.join(changed)}); "
                         "use another --out folder or --overwrite"
                     )
-            elif rank == 0:
-                path.write_text(json.dumps(self.options, indent=2) + "\n")
+            elif rank == 0:  # new, or damaged (a kill mid-write): the records carry their own hash
+                write_text_atomic(path, json.dumps(self.options, indent=2) + "\n")
             self.path = self.folder / (f"records.rank{rank}.jsonl" if rank else "records.jsonl")
             self._drop_partial_line()
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115  (closed by close())
@@ -55,24 +63,42 @@ class RecordStore:
         if data and not data.endswith(b"\n"):
             self.path.write_bytes(data[: data.rfind(b"\n") + 1])
 
+    @property
+    def hash(self) -> str:
+        return self.options["hash"]
+
     def done(self) -> dict[str, dict]:
-        """Every record of every rank's file, by image id."""
-        records = {}
+        """Every record of this run in every rank's file, by image id (without the run hash)."""
+        records, skipped = {}, 0
         for path in sorted(self.folder.glob("records*.jsonl")):
-            for line in path.read_text(encoding="utf-8").splitlines():
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError:
-                    continue  # a line cut by a crash in another rank's file
+                    record = None  # a line cut by a crash in another rank's file
+                if (
+                    not isinstance(record, dict)
+                    or record.pop(RUN_KEY, None) != self.hash
+                    or not isinstance(record.get("id"), str)
+                ):
+                    skipped += 1
+                    continue
                 records[record["id"]] = record
+        if skipped:
+            logger.warning(f"{self.folder}: {skipped} line(s) are not records of this run; their images are redone")
         return records
 
     def append(self, records) -> None:
-        for record in records:
-            data = asdict(record) if is_dataclass(record) else record
-            self._file.write(json.dumps(data, ensure_ascii=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            for record in records:
+                data = asdict(record) if is_dataclass(record) else dict(record)
+                self._file.write(json.dumps({**data, RUN_KEY: self.hash}, ensure_ascii=False) + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise DiffclassError(
+                f"cannot write records to {self.path}: {exc.strerror or exc}; the records so far are kept"
+            ) from None
 
     def close(self) -> None:
         self._file.close()
@@ -82,3 +108,12 @@ class RecordStore:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _read_options(path: Path) -> dict | None:
+    """The stored options, or None when the file is damaged (empty, cut, not an object)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -12,20 +12,5 @@ def load_model(model: str, *, classes=None, prompt=None, prompts=None, dataset=N
     return load(model, **zero_shot_options(model, classes, prompt, prompts, dataset), **options)
 
 
-def record_options(clf, model, data, strategy_name: str, seed, loss, tree, node_conditioning) -> dict:
-    """What a record folder is keyed by: a rerun with any of these changed must not reuse its records."""
-    grid = getattr(clf, "scorer", None) and clf.scorer.grid
-    return dict(
-        model=str(model),
-        dataset=data.name,
-        strategy=strategy_name,
-        seed=seed,
-        loss=loss or "l2",
-        timesteps=[grid.t_min, grid.t_max, grid.size] if grid else None,
-        tree=tree,
-        node_conditioning=node_conditioning,
-    )
-
-
 def wrote(path) -> None:
     console.print(f"wrote {path}")

@@ -30,7 +30,7 @@ from diffclass.cli.app import (
     TreeOption,
     app,
 )  # fmt: skip
-from diffclass.cli.common import load_model, record_options, wrote
+from diffclass.cli.common import load_model, wrote
 from diffclass.progress import console, err_console, print_error
 
 
@@ -58,7 +58,7 @@ def evaluate(
 ):
     """Measure top-1, top-5, NFEs, GMACs and seconds per image on a labelled test split (resumable with --out;
     shard over processes with torchrun --nproc_per_node N -m diffclass evaluate ...)."""
-    from diffclass.evaluation import evaluate_sharded
+    from diffclass.evaluation import evaluate_sharded, run_identity
     from diffclass.loading import eval_dataset
     from diffclass.report import summary_table, write_json
 
@@ -67,7 +67,7 @@ def evaluate(
                      node_conditioning=node_conditioning)  # fmt: skip
     data = eval_dataset(clf, dataset, corruption)
     spec = clf.strategy(strategy)
-    keys = record_options(clf, model, data, spec.name, seed, loss, tree, node_conditioning)
+    keys = run_identity(clf, spec.name, data, node_conditioning=node_conditioning)
     summary = evaluate_sharded(clf, data, spec, limit=limit, out=out, record_options=keys, overwrite=overwrite,
                                device=device)  # fmt: skip
     if summary is None:  # not rank 0 of a torchrun job
@@ -120,6 +120,7 @@ def bench(
     """Compare strategies on one dataset with one model and one seed, in one process (resumable with --out; with
     --json the summaries are rewritten after every run)."""
     from diffclass.bench import baselines, bench_specs, run_bench, run_folder
+    from diffclass.evaluation import run_identity
     from diffclass.loading import eval_dataset
     from diffclass.records import RecordStore
     from diffclass.registry import parse_spec
@@ -134,7 +135,7 @@ def bench(
     def store_for(strategy_name: str):
         if out is None:
             return None
-        keys = record_options(clf, model, data, strategy_name, seed, loss, tree, node_conditioning)
+        keys = run_identity(clf, strategy_name, data, node_conditioning=node_conditioning)
         return RecordStore(run_folder(out, strategy_name), keys, overwrite=overwrite)
 
     def save(summaries):
@@ -183,7 +184,7 @@ def classify(
     from dataclasses import asdict
 
     from diffclass.data.images import expand_inputs
-    from diffclass.evaluation import classify_files
+    from diffclass.evaluation import classify_files, run_identity
     from diffclass.records import RecordStore
     from diffclass.report import classify_table
 
@@ -197,7 +198,7 @@ def classify(
     spec = clf.strategy(strategy)
     store = None
     if out is not None:
-        keys = dict(model=str(model), strategy=spec.name, seed=seed, loss=loss or "l2", top_k=top_k)
+        keys = run_identity(clf, spec.name, top_k=top_k)
         store = RecordStore(out, keys, overwrite=overwrite)
     with store or nullcontext():
         results, problems = classify_files(clf, files, spec, top_k=top_k, store=store)

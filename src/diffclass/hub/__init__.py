@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from diffclass.errors import DiffclassError
+from diffclass.files import write_text_atomic
 
 INFO_FILE = "diffclass.json"
 DIDICM_FILE = "didicm.json"  # a DiDiCM (or plain baseline) model folder: see diffclass.didicm.model
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a file that must never be half-written (a config, options): a temporary file, then a rename."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise DiffclassError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @dataclass
@@ -94,10 +81,18 @@ def resolve_model_folder(name_or_path: str | Path) -> Path:
 
 
 def weights_digest(name_or_path: str | Path) -> str:
-    """A short digest of a model's safetensors files: results cached under it are redone when a model is retrained
-    into the same folder."""
+    """A short digest of every safetensors file of a model (sub-folders of a pipeline included): results cached or
+    recorded under it are redone when a model is retrained into the same folder. A hub id (`sd:ID`, `dit:ID`) that
+    is not a local folder is named by itself."""
+    text = str(name_or_path)
+    source = text.split(":", 1)[1] if text.split(":", 1)[0] in ("sd", "dit") else text
+    try:
+        folder = resolve_model_folder(source)
+    except DiffclassError:
+        return text
     digest = hashlib.sha256()
-    for path in sorted(resolve_model_folder(name_or_path).glob("*.safetensors")):
+    for path in sorted(folder.rglob("*.safetensors")):
+        digest.update(str(path.relative_to(folder)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
