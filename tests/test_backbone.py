@@ -32,7 +32,9 @@ def test_weights_that_do_not_fit_the_config_are_refused(tmp_path):
     (tmp_path / "a" / "diffusion_pytorch_model.safetensors").replace(
         tmp_path / "b" / "diffusion_pytorch_model.safetensors"
     )
-    with pytest.raises(DiffclassError, match="cannot load the network"):
+    with pytest.raises(
+        DiffclassError, match=r"the weights do not fit the config: tensor conv_in.weight has shape \[8, 1, 3, 3\]"
+    ):
         load_backbone(tmp_path / "b")
 
 
@@ -95,3 +97,45 @@ def test_every_sweep_spec_builds_on_the_glyphs_model_and_names_itself():
     assert len(set(names)) == len(names)
     assert all(clf.strategy(name).name == name for name in names)
     assert all("final=adaptive(keep=" in name for name in names if name.startswith("hdc("))
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "diffusion_pytorch_model.safetensors"))
+
+
+@pytest.mark.parametrize("change, message", [
+    ("drop", "missing tensor conv_out.bias"),
+    ("extra", "unexpected tensor stowaway"),
+    ("reshape", r"tensor conv_out.bias has shape \[2\], the config needs \[1\]"),
+])  # fmt: skip
+def test_weights_that_do_not_fit_exactly_are_refused_naming_the_tensor(tmp_path, change, message):
+    from safetensors.torch import save_file
+
+    tiny_backbone().save_pretrained(tmp_path / "m")
+    weights = _weights(tmp_path / "m")
+    if change == "drop":
+        del weights["conv_out.bias"]
+    elif change == "extra":
+        weights["stowaway"] = torch.zeros(3)
+    else:
+        weights["conv_out.bias"] = torch.zeros(2)
+    save_file(weights, str(tmp_path / "m" / "diffusion_pytorch_model.safetensors"))
+    with pytest.raises(DiffclassError, match=message):
+        load_backbone(tmp_path / "m")
+
+
+def test_a_pickle_is_refused_whatever_its_name_or_index_says(tmp_path):
+    tiny_backbone().save_pretrained(tmp_path / "m")
+    weights = tmp_path / "m" / "diffusion_pytorch_model.safetensors"
+    real = weights.read_bytes()
+    torch.save({"x": torch.zeros(1)}, weights)  # a pickle wearing the safetensors suffix
+    with pytest.raises(DiffclassError, match="is not a safetensors file"):
+        load_backbone(tmp_path / "m")
+    weights.write_bytes(real)
+    (tmp_path / "m" / "diffusion_pytorch_model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"conv_out.bias": "evil.pt"}})
+    )
+    with pytest.raises(DiffclassError, match="safetensors shards in the folder only"):
+        load_backbone(tmp_path / "m")

@@ -85,7 +85,10 @@ def _misfit(tmp_path):
         (lambda p, m: ["evaluate", "--model", m, "--strategy", "telepathy"], "unknown strategy"),
         (lambda p, m: ["evaluate", "--model", "no-such-model"], "unknown model"),
         (lambda p, m: ["evaluate", "--model", m, "--loss", "l7"], "unknown loss"),
-        (lambda p, m: ["evaluate", "--model", _misfit(p)], "cannot load the network"),
+        (
+            lambda p, m: ["evaluate", "--model", _misfit(p)],
+            "the weights do not fit the config: tensor class_embedding.weight",
+        ),
         (lambda p, m: ["evaluate", "--model", m, "--limit", 1, "--json", "/proc/forbidden/x.json"], "cannot write"),
     ],
 )

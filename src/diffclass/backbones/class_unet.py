@@ -12,7 +12,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 from diffclass.backbones.base import BACKBONES, embedding_row
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
-from diffclass.hub import ModelInfo, refuse_pickles
+from diffclass.hub import ModelInfo, check_weights_fit, refuse_pickles
 from diffclass.hub.pruned import ARCHITECTURE_FILE, is_pruned_folder, load_pruned_model, save_pruned
 
 DEFAULT_SCHEDULER = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02)
@@ -116,6 +116,7 @@ class ClassConditionalUNet:
             if is_pruned_folder(folder):  # a pruned network: its config is the unpruned one, resized on load
                 unet = load_pruned_model(UNet2DModel, folder)
             else:
+                check_weights_fit(UNet2DModel.from_config(UNet2DModel.load_config(folder)), folder)
                 unet = UNet2DModel.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
         except (OSError, ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

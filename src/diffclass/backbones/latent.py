@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from diffclass.errors import DiffclassError
+from diffclass.hub import check_weights_fit, refuse_pickles
 from diffclass.hub.pruned import is_pruned_folder, load_pruned_model
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -35,7 +36,13 @@ def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dty
     try:
         if is_pruned_folder(Path(source) / subfolder):  # a structurally pruned network (diffclass prune format)
             return load_pruned_model(cls, Path(source) / subfolder).to(torch_dtype or torch.float32)
-        return cls.from_pretrained(str(source), subfolder=subfolder, **kwargs)
+        local = Path(source) / subfolder
+        if torch_dtype is not None and local.is_dir():  # a network in a local folder: safetensors that fit it
+            refuse_pickles(local)
+        module = cls.from_pretrained(str(source), subfolder=subfolder, **kwargs)
+        if torch_dtype is not None and local.is_dir():
+            check_weights_fit(module, local)
+        return module
     except (OSError, ValueError) as exc:
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise DiffclassError(f"cannot load the {what} ({subfolder}/) of {source}: {first.strip()}") from None

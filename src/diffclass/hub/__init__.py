@@ -105,10 +105,74 @@ def is_didicm_folder(name_or_path: str | Path) -> bool:
         return False
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+MAX_HEADER = 100_000_000  # bytes of a safetensors JSON header; a larger one is not a weights file
+
+
+def is_safetensors(path: Path) -> bool:
+    """By content, not by name: an 8-byte little-endian header length, then that many bytes of a JSON object."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+            size = path.stat().st_size
+    except OSError:
+        return False
+    if len(head) < 9:
+        return False
+    length = int.from_bytes(head[:8], "little")
+    return 1 < length <= min(MAX_HEADER, size - 8) and head[8:9] == b"{"
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The safetensors files holding a network's weights: the shards a `*.safetensors.index.json` names (which
+    must be safetensors files inside the folder), else every `*.safetensors` file."""
+    folder = Path(folder)
+    indices = sorted(folder.glob("*.safetensors.index.json"))
+    if not indices:
+        return sorted(folder.glob("*.safetensors"))
+    shards = set()
+    for index in indices:
+        try:
+            names = json.loads(index.read_text()).get("weight_map", {}).values()
+        except (OSError, json.JSONDecodeError, AttributeError) as exc:
+            raise DiffclassError(f"{index} is not a readable weights index ({exc})") from None
+        for name in names:
+            shard = (folder / str(name)).resolve()
+            if shard.parent != folder.resolve() or shard.suffix != ".safetensors":
+                raise DiffclassError(f"{index} names {name!r}; diffclass loads safetensors shards in the folder only")
+            shards.add(shard)
+    return sorted(shards)
+
+
 def refuse_pickles(folder: Path) -> None:
-    """Weights must be safetensors: a pickle can run arbitrary code when loaded."""
-    pickles = [p.name for p in Path(folder).iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt", ".pkl")]
-    if pickles and not any(p.suffix == ".safetensors" for p in Path(folder).iterdir()):
+    """Weights must be safetensors, recognised by content: a pickle can run arbitrary code when loaded, whatever
+    its file is called. Pickles beside safetensors weights are ignored (the loaders read safetensors only)."""
+    folder = Path(folder)
+    safetensors = weight_files(folder)
+    fake = [p.name for p in safetensors if p.is_file() and not is_safetensors(p)]
+    if fake:
+        raise DiffclassError(f"{folder}: {', '.join(fake)} is not a safetensors file (a pickle under another name?)")
+    pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
+    if pickles and not safetensors:
         raise DiffclassError(
             f"{folder} holds pickled weights ({', '.join(sorted(pickles))}); diffclass loads safetensors only"
         )
+
+
+def check_weights_fit(module, folder: Path) -> None:
+    """Every tensor the network's config calls for is in the weight files with its shape, and nothing else: a
+    missing tensor would otherwise be initialised at random and classify without complaint."""
+    from safetensors import safe_open
+
+    shapes = {}
+    for path in weight_files(folder):
+        with safe_open(str(path), "pt") as handle:
+            shapes.update({key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()})
+    expected = {key: tuple(t.shape) for key, t in module.state_dict().items()}
+    problems = [f"missing tensor {k}" for k in sorted(set(expected) - set(shapes))]
+    problems += [f"unexpected tensor {k}" for k in sorted(set(shapes) - set(expected))]
+    problems += [f"tensor {k} has shape {list(shapes[k])}, the config needs {list(v)}"
+                 for k, v in expected.items() if k in shapes and shapes[k] != v]  # fmt: skip
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise DiffclassError(f"{folder}: the weights do not fit the config: {problems[0]}{more}")
