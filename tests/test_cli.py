@@ -277,3 +277,18 @@ def test_strategies_lists_every_registered_name_with_its_defaults(monkeypatch, c
             for option in entry.options:
                 assert f"{option.name}=" in out
     assert "t_s=8" in out and "K=0.5" in out and "steps=8" in out
+
+
+def test_an_unexpected_error_is_one_line_with_its_traceback_saved(monkeypatch, capsys):
+    import diffclass.loading
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(diffclass.loading, "load", broken)
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--limit", 1)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "unexpected ZeroDivisionError: a bug" in err
+    saved = err.split("full traceback in ")[1].split(";")[0]
+    assert "Traceback" in open(saved).read() and "Traceback" not in err
+    with pytest.raises(ZeroDivisionError):
+        main.__globals__["app"](["--debug", "evaluate", "--limit", "1"], standalone_mode=False)

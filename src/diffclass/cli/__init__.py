@@ -7,7 +7,7 @@ import logging
 import sys
 
 from diffclass.cli import didicm, evaluate, listing, models, trees  # noqa: F401  (each adds its commands)
-from diffclass.cli.app import app
+from diffclass.cli.app import DEBUG, app
 from diffclass.errors import DiffclassError
 from diffclass.progress import err_console, print_error
 
@@ -34,6 +34,24 @@ def main() -> None:
     except DiffclassError as exc:
         print_error(str(exc))
         sys.exit(2)
+    except KeyboardInterrupt:
+        print_error("interrupted; records already written are kept, and a rerun resumes from them")
+        sys.exit(130)
+    except Exception as exc:  # a bug, not bad input: one line, and the traceback where it can be read
+        if DEBUG["traceback"]:
+            raise
+        print_error(f"unexpected {type(exc).__name__}: {exc} (full traceback in {_save_traceback()}; "
+                    "--debug shows it)")  # fmt: skip
+        sys.exit(1)
+
+
+def _save_traceback() -> str:
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="diffclass-traceback-", suffix=".txt", delete=False) as handle:
+        traceback.print_exc(file=handle)
+    return handle.name
 
 
 __all__ = ["app", "main"]

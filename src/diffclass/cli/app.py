@@ -17,9 +17,15 @@ app.add_typer(tree_app, name="tree")
 app.add_typer(didicm_app, name="didicm")
 
 
+DEBUG = {"traceback": False}  # set by --debug: show an unexpected error's traceback instead of saving it
+
+
 @app.callback()
-def root() -> None:
+def root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an unexpected error.")] = False,
+) -> None:
     """Classify images with diffusion models, and make it fast."""
+    DEBUG["traceback"] = debug
 
 
 ModelOption = Annotated[
@@ -35,7 +41,7 @@ StrategyOption = Annotated[
     ),
 ]
 SeedOption = Annotated[int, typer.Option(help="Seed of the noise bank.")]
-BatchOption = Annotated[int, typer.Option(help="(image, class, timestep) triples per network call.")]
+BatchOption = Annotated[int, typer.Option(min=1, help="(image, class, timestep) triples per network call.")]
 LossOption = Annotated[str | None, typer.Option(help="Denoising error: l1, l2 or huber (default: l2).")]
 DeviceOption = Annotated[str, typer.Option(help="cpu or cuda.")]
 DatasetOption = Annotated[

@@ -16,10 +16,10 @@ from diffclass.progress import console
 def didicm_train(
     out: Annotated[Path, typer.Option(help="Folder for the model (didicm.json + model.safetensors).")],
     dataset: Annotated[str, typer.Option(help="glyphs or digits.")] = "glyphs",
-    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 3000,
-    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
+    steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 3000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option(help="Peak AdamW learning rate (one-cycle).")] = 2e-3,
-    width: Annotated[int, typer.Option(help="Channels of the first ResNet stage.")] = 32,
+    width: Annotated[int, typer.Option(min=1, max=1024, help="Channels of the first ResNet stage.")] = 32,
     data_fraction: Annotated[float, typer.Option(help="Train on this fraction of the training split.")] = 1.0,
     baseline: Annotated[bool, typer.Option(help="Train the plain classifier of the same backbone instead.")] = False,
     mixup: Annotated[float, typer.Option(help="Mixup Beta(a, a) parameter; soft labels (0: off).")] = 0.0,

@@ -17,13 +17,13 @@ from diffclass.progress import console
 def train(
     out: Annotated[Path, typer.Option(help="Folder for the trained model and its checkpoint.")],
     dataset: Annotated[str, typer.Option(help="Training data (embedded name).")] = "digits",
-    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 3000,
-    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 128,
+    steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 3000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
-    width: Annotated[int, typer.Option(help="Channels of the first UNet level (doubles twice).")] = 16,
-    image_size: Annotated[int | None, typer.Option(help="Resize the data to this size.")] = None,
-    ema_decay: Annotated[float, typer.Option(help="EMA decay of the saved weights.")] = 0.999,
-    checkpoint_every: Annotated[int, typer.Option(help="Save a resumable checkpoint every N steps.")] = 500,
+    width: Annotated[int, typer.Option(min=1, max=1024, help="Channels of the first UNet level (doubles twice).")] = 16,
+    image_size: Annotated[int | None, typer.Option(min=4, max=1024, help="Resize the data to this size.")] = None,
+    ema_decay: Annotated[float, typer.Option(min=0.0, max=1.0, help="EMA decay of the saved weights.")] = 0.999,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable checkpoint every N steps.")] = 500,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in OUT.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of weights, batches, timesteps and noise.")] = 0,
     device: DeviceOption = "cpu",
@@ -31,7 +31,10 @@ def train(
         str | None, typer.Option(help="Label tree (shipped name or JSON): gives internal nodes embeddings.")
     ] = None,
     ancestor_probability: Annotated[
-        float, typer.Option(help="With --tree: chance of conditioning a sample on an ancestor of its class.")
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="With --tree: chance of conditioning a sample on an ancestor of its class."
+        ),
     ] = 0.2,
 ):
     """Train a class-conditional diffusion UNet (DDPM loss, AdamW, EMA)."""
@@ -49,8 +52,8 @@ def train(
 def sample(
     out: Annotated[Path, typer.Option(help="PNG file for the grid.")] = Path("samples.png"),
     model: ModelOption = "digits",
-    per_class: Annotated[int, typer.Option(help="Samples per class (one row per class).")] = 8,
-    steps: Annotated[int, typer.Option(help="DDIM steps.")] = 50,
+    per_class: Annotated[int, typer.Option(min=1, max=1000, help="Samples per class (one row per class).")] = 8,
+    steps: Annotated[int, typer.Option(min=1, max=1000, help="DDIM steps.")] = 50,
     seed: Annotated[int, typer.Option(help="Seed of the starting noise.")] = 0,
     device: DeviceOption = "cpu",
 ):
@@ -75,7 +78,7 @@ def _diffusion_model(model: Path, seed: int, batch_size: int):
 @app.command("fit-temperature")
 def fit_temperature_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to update.")],
-    images: Annotated[int, typer.Option(help="Training images to fit on.")] = 200,
+    images: Annotated[int, typer.Option(min=1, help="Training images to fit on.")] = 200,
     seed: SeedOption = 0,
 ):
     """Fit the softmax temperature on training images and store it in the model's diffclass.json."""
@@ -92,9 +95,9 @@ def fit_temperature_command(
 @app.command()
 def calibrate(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to calibrate (updated in place).")],
-    images: Annotated[int, typer.Option(help="Training images to measure on.")] = 100,
-    grid_size: Annotated[int, typer.Option(help="Timesteps spread evenly over the whole range.")] = 32,
-    window: Annotated[int, typer.Option(help="Consecutive timesteps per candidate window.")] = 8,
+    images: Annotated[int, typer.Option(min=1, help="Training images to measure on.")] = 100,
+    grid_size: Annotated[int, typer.Option(min=1, max=4096, help="Timesteps spread evenly over the whole range.")] = 32,
+    window: Annotated[int, typer.Option(min=1, help="Consecutive timesteps per candidate window.")] = 8,
     save: Annotated[bool, typer.Option(help="Store the best window with the model.")] = True,
     plot: Annotated[Path | None, typer.Option(help="PNG of accuracy against timestep.")] = None,
     json_path: JsonOption = None,
@@ -130,9 +133,9 @@ def prune(
     threshold: Annotated[
         float, typer.Option(help="diff-pruning: skip timesteps whose loss is below this fraction of the largest.")
     ] = 0.05,
-    finetune_steps: Annotated[int, typer.Option(help="Fine-tuning steps after pruning (0: none).")] = 500,
-    calibration_images: Annotated[int, typer.Option(help="Training images the importance is measured on.")] = 64,
-    calibration_steps: Annotated[int, typer.Option(help="Timesteps walked from the clean end.")] = 100,
+    finetune_steps: Annotated[int, typer.Option(min=0, help="Fine-tuning steps after pruning (0: none).")] = 500,
+    calibration_images: Annotated[int, typer.Option(min=1, help="Training images the importance is measured on.")] = 64,
+    calibration_steps: Annotated[int, typer.Option(min=1, max=1000, help="Timesteps walked from the clean end.")] = 100,
     protect_class_embedding: Annotated[bool, typer.Option(help="Never prune the class embedding.")] = True,
     resume: Annotated[bool, typer.Option(help="Continue the fine-tuning checkpointed in OUT.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the calibration batch, noise and fine-tuning.")] = 0,

@@ -20,7 +20,7 @@ def _written(tree, out: Path) -> None:
 @tree_app.command("show")
 def tree_show(
     name: Annotated[str, typer.Argument(help="Shipped tree (glyphs, imagenet, cifar100, cifar10) or JSON file.")],
-    depth: Annotated[int, typer.Option(help="Outline down to this depth.")] = 2,
+    depth: Annotated[int, typer.Option(min=0, max=1000, help="Outline down to this depth.")] = 2,
 ):
     """A readable outline of a tree, with node counts per level."""
     from diffclass.hierarchy import load_tree
@@ -34,7 +34,7 @@ def tree_show(
 @tree_app.command("validate")
 def tree_validate(
     path: Annotated[Path, typer.Argument(help="Tree JSON file.")],
-    classes: Annotated[int | None, typer.Option(help="The leaves must be exactly classes 0..N-1.")] = None,
+    classes: Annotated[int | None, typer.Option(min=1, help="The leaves must be exactly classes 0..N-1.")] = None,
 ):
     """Check a tree file: one root, no cycles, unique ids, every class exactly one leaf, no empty node."""
     from diffclass.hierarchy import LabelTree
@@ -63,7 +63,7 @@ def tree_build(
 def tree_induce(
     model: ModelOption = "digits",
     out: Annotated[Path, typer.Option(help="Where to write the JSON.")] = Path("induced_tree.json"),
-    levels: Annotated[int, typer.Option(help="Levels of groups above the classes.")] = 2,
+    levels: Annotated[int, typer.Option(min=1, max=10, help="Levels of groups above the classes.")] = 2,
 ):
     """Build a data-driven tree by clustering the model's class embeddings."""
     from diffclass.backbones import load_backbone
@@ -81,8 +81,10 @@ def tree_check(
     model: ModelOption = "glyphs",
     tree: Annotated[str | None, typer.Option(help="Tree to check (default: the model's own).")] = None,
     node_conditioning: NodeModeOption = None,
-    slots: Annotated[int, typer.Option(help="Timestep slots per node: what a hierarchical stage scores.")] = 8,
-    limit: Annotated[int | None, typer.Option(help="Only the first N test images.")] = None,
+    slots: Annotated[
+        int, typer.Option(min=1, max=4096, help="Timestep slots per node: what a hierarchical stage scores.")
+    ] = 8,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N test images.")] = None,
     seed: SeedOption = 0,
     json_path: JsonOption = None,
 ):
