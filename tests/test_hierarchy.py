@@ -152,3 +152,24 @@ def test_induced_tree_groups_every_class_once():
     assert sorted(sorted(tree.leaves_under(n)) for n in tree.children(tree.root)) == [[0, 1, 2], [3, 4, 5]]
     induced = induce_tree(tiny_backbone(classes=[str(i) for i in range(12)]))
     assert sorted(induced.leaves_under(induced.root)) == list(range(12)) and induced.max_depth >= 2
+
+
+def test_a_tree_deeper_than_the_recursion_limit_validates_shows_and_descends(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from diffclass.hierarchy import LabelTree, TreeNode
+    from tests.test_cli import run_cli
+
+    depth = sys.getrecursionlimit() + 500
+    nodes = [TreeNode(f"n{i}", f"n{i}", [f"n{i + 1}", f"leaf{i}"]) for i in range(depth)]
+    nodes += [TreeNode(f"leaf{i}", f"leaf{i}", class_index=i) for i in range(depth)]
+    nodes.append(TreeNode(f"n{depth}", "last", class_index=depth))
+    tree = LabelTree(nodes, depth + 1)
+    assert tree.max_depth == depth and len(tree.leaves_under("n0")) == depth + 1
+    frontier = tree.frontier(depth - 1)
+    assert frontier[0] == f"n{depth - 1}" and frontier[-1] == "leaf0" and len(frontier) == depth
+    assert len(tree.internal_nodes()) == depth - 1
+    tree.save(tmp_path / "deep.json")
+    for command in (["tree", "validate", tmp_path / "deep.json"], ["tree", "show", tmp_path / "deep.json"]):
+        code, out, err = run_cli(monkeypatch, capsys, *command)
+        assert code == 0, err

@@ -43,6 +43,46 @@ def _load(source, *, device="cpu", class_names=None, templates=None, dtype="floa
     return ClassConditionalUNet.from_pretrained(source, device=device)
 
 
+MAX_CHANNELS, MAX_LEVELS, MAX_LAYERS_PER_BLOCK = 4096, 8, 16  # far above any class UNet, far below a hang
+
+
+def _checked_config(config: dict, info: ModelInfo, folder: Path) -> dict:
+    """The UNet config's sizes, checked before anything is allocated: a typo or a hostile file must not build a
+    network for minutes or exhaust memory."""
+    channels = config.get("block_out_channels")
+    if not (
+        isinstance(channels, (list, tuple))
+        and 1 <= len(channels) <= MAX_LEVELS
+        and all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= MAX_CHANNELS for c in channels)
+    ):
+        raise DiffclassError(f"{folder}/config.json: block_out_channels must be 1 to {MAX_LEVELS} integers in "
+                             f"[1, {MAX_CHANNELS}], got {channels!r}")  # fmt: skip
+    checks = {
+        "layers_per_block": (1, MAX_LAYERS_PER_BLOCK),
+        "sample_size": (info.image_size, info.image_size),
+        "in_channels": (info.channels, info.channels),
+        "out_channels": (info.channels, info.channels),
+        "num_class_embeds": (1, 10_000_000),
+        "norm_num_groups": (1, min(channels)),
+    }
+    for key, (low, high) in checks.items():
+        value = config.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            wanted = f"{low}" if low == high else f"an integer in [{low}, {high}]"
+            raise DiffclassError(f"{folder}/config.json: {key} must be {wanted}, got {value!r}")
+    for key in ("down_block_types", "up_block_types"):
+        blocks = config.get(key)
+        if not (
+            isinstance(blocks, (list, tuple))
+            and len(blocks) == len(channels)
+            and all(isinstance(b, str) for b in blocks)
+        ):
+            raise DiffclassError(f"{folder}/config.json: {key} must name one block per entry of block_out_channels")
+    if any(c % config["norm_num_groups"] for c in channels):
+        raise DiffclassError(f"{folder}/config.json: norm_num_groups must divide every block's channels")
+    return config
+
+
 class ClassConditionalUNet:
     """Backbone for supervised diffusion classification: condition = class index, x0 = the pixels."""
 
@@ -116,9 +156,11 @@ class ClassConditionalUNet:
             if is_pruned_folder(folder):  # a pruned network: its config is the unpruned one, resized on load
                 unet = load_pruned_model(UNet2DModel, folder)
             else:
-                check_weights_fit(UNet2DModel.from_config(UNet2DModel.load_config(folder)), folder)
+                config = _checked_config(UNet2DModel.load_config(folder), info, folder)
+                check_weights_fit(UNet2DModel.from_config(config), folder)
                 unet = UNet2DModel.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
-        except (OSError, ValueError, RuntimeError) as exc:
+        except (OSError, ValueError, RuntimeError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            # diffusers could not build or fill the network its config describes: one line, whatever the cause
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DiffclassError(f"cannot load the network in {folder}: {first}") from None
         expected = len(info.class_names) + len(info.node_embeddings)

@@ -10,6 +10,7 @@ import typer
 from diffclass.cli.app import BatchOption, DeviceOption, JsonOption, ModelOption, SeedOption, app
 from diffclass.cli.common import wrote
 from diffclass.errors import DiffclassError
+from diffclass.hub import ensure_writable
 from diffclass.progress import console
 
 
@@ -60,6 +61,8 @@ def sample(
     """Draw a grid of generated samples, one row per class (DDIM, seeded)."""
     from diffclass.training import sample_grid
 
+    if out.is_dir() or out.suffix.lower() != ".png":
+        raise DiffclassError(f"--out must name a .png file, got {out}")
     sample_grid(model, out, per_class=per_class, steps=steps, seed=seed, device=device)
     wrote(out)
 
@@ -85,6 +88,7 @@ def fit_temperature_command(
     from diffclass.classifier import fit_temperature
     from diffclass.loading import training_sample
 
+    ensure_writable(model)
     clf = _diffusion_model(model, seed, 256)
     data = training_sample(clf, images, seed)
     clf.info.temperature = fit_temperature(clf, data.images, data.labels, data.ids)
@@ -110,6 +114,8 @@ def calibrate(
     from diffclass.loading import training_sample
     from diffclass.report import calibration_table, write_json
 
+    if save:
+        ensure_writable(model)
     clf = _diffusion_model(model, seed, batch_size)
     result = run_calibration(clf, training_sample(clf, images, seed), grid_size=grid_size, window=window)
     console.print(calibration_table(result))

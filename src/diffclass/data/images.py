@@ -67,6 +67,8 @@ def to_model_input(image: Image.Image, size: int, channels: int) -> tuple[torch.
             image = Image.alpha_composite(background, image.convert("RGBA"))
         elif image.mode.startswith("I;16") or image.mode in ("I", "F"):
             array = np.asarray(image, dtype=np.float64)
+            if not np.isfinite(array).all():
+                raise DiffclassError("the image's pixels are not all finite (NaN or Inf)")
             span = max(array.max() - array.min(), 1e-12)
             image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
         image = image.convert(target_mode)
@@ -89,7 +91,10 @@ def content_id(image: torch.Tensor) -> str:
 def load_image(path: str | Path, size: int, channels: int) -> LoadedImage:
     path = Path(path)
     image = _open(path)
-    tensor, notes = to_model_input(image, size, channels)
+    try:
+        tensor, notes = to_model_input(image, size, channels)
+    except DiffclassError as exc:
+        raise DiffclassError(f"{path}: {exc}") from None
     return LoadedImage(tensor, content_id(tensor), notes)
 
 

@@ -85,10 +85,7 @@ class LabelTree:
 
     def leaves_under(self, node_id: str) -> list[int]:
         """Class indices of the leaves below (or at) a node, in tree order."""
-        node = self.nodes[node_id]
-        if node.is_leaf:
-            return [node.class_index]  # type: ignore[list-item]
-        return [c for child in node.children for c in self.leaves_under(child)]
+        return [n.class_index for n in self.walk(node_id) if n.is_leaf]  # type: ignore[misc]
 
     def depth(self, node_id: str) -> int:
         d = 0
@@ -107,25 +104,23 @@ class LabelTree:
 
     def frontier(self, level: int) -> list[str]:
         """Nodes at depth `level`, plus leaves shallower than it (so the frontier still covers every class)."""
-        out = []
-
-        def walk(node_id: str, depth: int) -> None:
+        out, stack = [], [(self.root, 0)]  # iterative: a tree may be deeper than Python's recursion limit
+        while stack:
+            node_id, depth = stack.pop()
             node = self.nodes[node_id]
             if depth == level or node.is_leaf:
                 out.append(node_id)
             else:
-                for child in node.children:
-                    walk(child, depth + 1)
-
-        walk(self.root, 0)
+                stack.extend((child, depth + 1) for child in reversed(node.children))
         return out
 
     def internal_nodes(self) -> list[str]:
         """Every node a hierarchical strategy may score besides the classes: internal, the root excluded."""
         return [n.id for n in self.walk() if not n.is_leaf and n.id != self.root]
 
-    def walk(self) -> Iterator[TreeNode]:
-        stack = [self.root]
+    def walk(self, start: str | None = None) -> Iterator[TreeNode]:
+        """Every node below `start` (default: the root), in tree order, without recursion."""
+        stack = [start or self.root]
         while stack:
             node = self.nodes[stack.pop()]
             yield node
@@ -133,7 +128,14 @@ class LabelTree:
 
     @property
     def max_depth(self) -> int:
-        return max(self.depth(self.leaf_of[c]) for c in self.leaf_of)
+        depth, deepest, stack = {self.root: 0}, 0, [self.root]
+        while stack:
+            node_id = stack.pop()
+            for child in self.nodes[node_id].children:
+                depth[child] = depth[node_id] + 1
+                deepest = max(deepest, depth[child])
+                stack.append(child)
+        return deepest
 
     def level_counts(self) -> list[tuple[int, int]]:
         """(internal nodes, leaves) per depth."""
@@ -194,13 +196,18 @@ class LabelTree:
         for raw in data["nodes"]:
             if not isinstance(raw, dict) or "id" not in raw:
                 raise DiffclassError(f"tree: every node needs an 'id', got {str(raw)[:60]}")
+            index = raw.get("class_index")
+            if index is not None and (not isinstance(index, int) or isinstance(index, bool) or index < 0):
+                raise DiffclassError(f"tree: node {raw['id']!r} has class_index {index!r}; it must be an integer >= 0")
+            if not isinstance(raw.get("children", []), list):
+                raise DiffclassError(f"tree: the children of node {raw['id']!r} must be a list")
             try:
                 nodes.append(
                     TreeNode(
                         id=str(raw["id"]),
                         name=str(raw.get("name", raw["id"])),
                         children=[str(c) for c in raw.get("children", [])],
-                        class_index=None if raw.get("class_index") is None else int(raw["class_index"]),
+                        class_index=index,
                         prompt=raw.get("prompt"),
                     )
                 )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,10 +57,65 @@ class ModelInfo:
             info = cls(**raw)
         except (json.JSONDecodeError, TypeError) as exc:
             raise DiffclassError(f"{path} is malformed: {exc}") from None
+        problem = info.problem()
+        if problem:
+            raise DiffclassError(f"{path}: {problem}")
         info.value_range = tuple(info.value_range)
         if info.timestep_range is not None:
             info.timestep_range = tuple(info.timestep_range)
         return info
+
+    def problem(self) -> str | None:
+        """What is wrong with the values (types, ranges, consistency), checked before anything is built."""
+        names = self.class_names
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            return "class_names must be a non-empty list of names"
+        if len(set(names)) != len(names):
+            return "class_names repeat"
+        if not _is_int(self.image_size) or not 1 <= self.image_size <= MAX_IMAGE_SIZE:
+            return f"image_size must be an integer in [1, {MAX_IMAGE_SIZE}], got {self.image_size!r}"
+        if not _is_int(self.channels) or not 1 <= self.channels <= 4:
+            return f"channels must be an integer in [1, 4], got {self.channels!r}"
+        if not _is_number(self.temperature) or self.temperature <= 0:
+            return f"temperature must be a finite number > 0, got {self.temperature!r}"
+        pair = self.timestep_range
+        if pair is not None and not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(map(_is_int, pair))
+                                     and 0 <= pair[0] <= pair[1]):  # fmt: skip
+            return f"timestep_range must be null or [MIN, MAX] with 0 <= MIN <= MAX, got {pair!r}"
+        low_high = self.value_range
+        if not (isinstance(low_high, (list, tuple)) and len(low_high) == 2 and all(map(_is_number, low_high))):
+            return f"value_range must be [LOW, HIGH], got {low_high!r}"
+        rows = self.node_embeddings
+        if not isinstance(rows, dict) or not all(_is_int(r) and r >= len(names) for r in rows.values()):
+            return "node_embeddings must map tree node ids to embedding rows after the classes'"
+        for key in ("scheduler", "training", "pruning"):
+            if not isinstance(getattr(self, key), dict):
+                return f"{key} must be an object"
+        return None
+
+
+MAX_IMAGE_SIZE = 4096
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def ensure_writable(name_or_path: str | Path) -> Path:
+    """The folder of a model a command will update in place, checked before any work is done: not an embedded
+    model inside the installed package (copy it first), and writable."""
+    folder = resolve_model_folder(name_or_path)
+    if folder.resolve().is_relative_to(ASSETS.resolve()):
+        raise DiffclassError(f"{name_or_path} is an embedded model; copy it first (cp -r {folder} my-model) and pass "
+                             "the copy")  # fmt: skip
+    info = folder / INFO_FILE
+    if not os.access(folder, os.W_OK) or (info.exists() and not os.access(info, os.W_OK)):
+        raise DiffclassError(f"{folder} is not writable; the result could not be stored there")
+    return folder
 
 
 def _is_model_folder(path: Path) -> bool:
@@ -162,12 +219,15 @@ def refuse_pickles(folder: Path) -> None:
 def check_weights_fit(module, folder: Path) -> None:
     """Every tensor the network's config calls for is in the weight files with its shape, and nothing else: a
     missing tensor would otherwise be initialised at random and classify without complaint."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     shapes = {}
     for path in weight_files(folder):
-        with safe_open(str(path), "pt") as handle:
-            shapes.update({key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()})
+        try:
+            with safe_open(str(path), "pt") as handle:
+                shapes.update({key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()})
+        except (OSError, SafetensorError) as exc:
+            raise DiffclassError(f"{path} is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
     expected = {key: tuple(t.shape) for key, t in module.state_dict().items()}
     problems = [f"missing tensor {k}" for k in sorted(set(expected) - set(shapes))]
     problems += [f"unexpected tensor {k}" for k in sorted(set(shapes) - set(expected))]

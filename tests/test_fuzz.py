@@ -1,0 +1,162 @@
+"""A generated corpus of bad inputs: each must end in one line on stderr and exit 2 (or a correct result where
+the input is odd but valid), never a traceback. Variants are generated per input kind (every field of a model's
+files, every option of every registered strategy, image files damaged in several ways, tree files), so inputs
+that nobody listed are tried too."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from diffclass.errors import DiffclassError
+from tests.test_cli import run_cli
+
+BAD_VALUES = [None, "x", -1, 0, 10**9, [], {}, 1.5, True, "NaN"]
+
+
+def _one_line_or_success(code, err, allow_success=True):
+    assert code in ((0, 2) if allow_success else (2,)), err
+    assert "Traceback" not in err
+    if code == 2:
+        errors = [line for line in err.strip().splitlines() if line.startswith("error:")]
+        assert len(errors) == 1, err
+
+
+def _edit_json(path, key, value):
+    data = json.loads(path.read_text())
+    data[key] = float("nan") if value == "NaN" else value
+    path.write_text(json.dumps(data))
+
+
+INFO_FIELDS = ["class_names", "image_size", "channels", "temperature", "timestep_range", "value_range",
+               "node_embeddings", "scheduler", "dataset", "tree"]  # fmt: skip
+
+
+@pytest.mark.parametrize("field", INFO_FIELDS)
+def test_every_field_of_diffclass_json_with_bad_values(monkeypatch, capsys, model_dir, field):
+    original = (model_dir / "diffclass.json").read_text()
+    for value in BAD_VALUES:
+        (model_dir / "diffclass.json").write_text(original)
+        _edit_json(model_dir / "diffclass.json", field, value)
+        code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 2, "--strategy",
+                                 "exhaustive(n=1)", "--dataset", "digits")  # fmt: skip
+        _one_line_or_success(code, err)
+        if code == 0:  # accepted: then the result must be a real one
+            assert "digits" in out
+
+
+CONFIG_FIELDS = ["layers_per_block", "sample_size", "block_out_channels", "norm_num_groups", "num_class_embeds",
+                 "in_channels", "out_channels", "down_block_types"]  # fmt: skip
+
+
+@pytest.mark.parametrize("field", CONFIG_FIELDS)
+def test_every_size_of_config_json_with_bad_values(monkeypatch, capsys, model_dir, field):
+    original = (model_dir / "config.json").read_text()
+    for value in [*BAD_VALUES, 100_000, [100_000] * 3]:
+        (model_dir / "config.json").write_text(original)
+        _edit_json(model_dir / "config.json", field, value)
+        code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 1, "--strategy",
+                                 "exhaustive(n=1)")  # fmt: skip
+        _one_line_or_success(code, err)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "random", "pickle", "header-only", "directory"])
+def test_damaged_weight_files(monkeypatch, capsys, model_dir, damage):
+    import torch
+
+    weights = model_dir / "diffusion_pytorch_model.safetensors"
+    data = weights.read_bytes()
+    if damage == "empty":
+        weights.write_bytes(b"")
+    elif damage == "truncated":
+        weights.write_bytes(data[: len(data) // 2])
+    elif damage == "random":
+        weights.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif damage == "pickle":
+        torch.save({"conv_out.bias": torch.zeros(1)}, weights)
+    elif damage == "header-only":
+        weights.write_bytes(data[: 8 + int.from_bytes(data[:8], "little")])
+    else:
+        weights.unlink()
+        weights.mkdir()
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 1)
+    _one_line_or_success(code, err, allow_success=False)
+
+
+def _images(folder):
+    """Image files damaged or odd in many ways: (name, writer)."""
+    rng = np.random.default_rng(0)
+    good = folder / "good.png"
+    Image.new("L", (12, 12), 128).save(good)
+    cases = {
+        "empty.png": lambda p: p.write_bytes(b""),
+        "text.png": lambda p: p.write_text("not an image"),
+        "truncated.png": lambda p: p.write_bytes(good.read_bytes()[:40]),
+        "random.jpg": lambda p: p.write_bytes(rng.bytes(2000)),
+        "one_pixel.png": lambda p: Image.new("RGB", (1, 1), (1, 2, 3)).save(p),
+        "wide.png": lambda p: Image.new("L", (400, 3), 9).save(p),
+        "sixteen_bit.png": lambda p: Image.fromarray(rng.integers(0, 65535, (20, 20), dtype=np.uint16)).save(p),
+        "cmyk.jpg": lambda p: Image.new("CMYK", (20, 20), (10, 20, 30, 0)).save(p),
+        "palette_alpha.png": lambda p: Image.new("RGBA", (20, 20), (0, 0, 0, 0)).convert("P").save(p),
+        "nan.tiff": lambda p: Image.fromarray(np.full((8, 8), np.nan, dtype=np.float32)).save(p),
+        "inf.tiff": lambda p: Image.fromarray(np.full((8, 8), np.inf, dtype=np.float32)).save(p),
+        "float.tiff": lambda p: Image.fromarray(rng.random((8, 8), dtype=np.float32)).save(p),
+        "animated.gif": lambda p: Image.new("L", (8, 8)).save(p, save_all=True, append_images=[Image.new("L", (8, 8))]),
+        "folder.png": lambda p: p.mkdir(),
+    }  # fmt: skip
+    for name, write in cases.items():
+        write(folder / name)
+    return list(cases)
+
+
+def test_odd_and_damaged_images_are_classified_or_refused_one_line_each(monkeypatch, capsys, model_dir, tmp_path):
+    names = _images(tmp_path)
+    for name in names:
+        code, out, err = run_cli(monkeypatch, capsys, "classify", tmp_path / name, "--model", model_dir, "--strategy",
+                                 "exhaustive(n=1)", "--json")  # fmt: skip
+        _one_line_or_success(code, err)
+        if code == 0:
+            row = json.loads(out)[0]
+            assert all(math.isfinite(t["probability"]) for t in row["top"]), name
+            assert abs(sum(t["probability"] for t in row["top"])) <= 1.0001
+            assert not name.startswith(("nan", "inf")), f"{name} was classified"
+
+
+STRANGE_VALUES = ["", "nan", "inf", "-inf", "-1", "0", "1e99", "x", "1,2,3", "()", "2;3", "0.5,0.5", "99999999999"]
+
+
+def test_every_option_of_every_registered_strategy_with_strange_values(classifier):
+    from diffclass.strategies import STRATEGIES
+    from tests.test_front_door import _five_class_tree
+
+    classifier.use_tree(_five_class_tree())
+    tried = 0
+    for entry in STRATEGIES:
+        for option in (*entry.options, type("T", (), {"name": "t"})):
+            for value in STRANGE_VALUES:
+                tried += 1
+                try:
+                    strategy = classifier.strategy(f"{entry.name}({option.name}={value})")
+                except DiffclassError as exc:
+                    assert "\n" not in str(exc)
+                    continue
+                assert strategy.name  # accepted: it is a real strategy that names itself
+    assert tried > 300
+
+
+@pytest.mark.parametrize("text", [
+    "", "{", "[]", "null", '{"nodes": 5}', '{"nodes": [{"id": "r"}]}', '{"nodes": [{"id": "r", "children": ["r"]}]}',
+    '{"nodes": [{"id": "r", "children": ["a"]}, {"id": "a", "class_index": "0"}]}',
+    '{"nodes": [{"id": "r", "children": ["a", "a"]}, {"id": "a", "class_index": 0}]}',
+    '{"nodes": [{"id": "r", "children": ["a"]}, {"id": "a", "class_index": -1}]}',
+    '{"nodes": [{"id": "r", "children": ["a", "b"]}, {"id": "a", "class_index": 0}, {"id": "b", "class_index": 0}]}',
+    '{"nodes": [{"id": "r", "children": ["a"]}, {"id": "a", "children": []}]}',
+    '{"nodes": [{"id": 3, "children": []}]}',
+])  # fmt: skip
+def test_malformed_tree_files(monkeypatch, capsys, tmp_path, text):
+    (tmp_path / "t.json").write_text(text)
+    for command in (["tree", "validate", tmp_path / "t.json"], ["tree", "show", tmp_path / "t.json"]):
+        code, out, err = run_cli(monkeypatch, capsys, *command)
+        _one_line_or_success(code, err, allow_success=False)
