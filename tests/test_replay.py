@@ -33,6 +33,8 @@ def classifier_and_table(dataset):
         "hdc(rule=within-std;m=1;slots=3;final=exhaustive(n=5))",
         "beam(b=2;t_s=2;start=middle-out)",
         "hdc+beam(rule=within-std;m=1;slots=2;b=2;t_s=2)",
+        "sequential(p=0.2;min=3;max=20;step=2)",
+        "hdc(rule=within-std;m=1;slots=2;final=sequential(p=0.3;min=2;max=12))",
     ],
 )
 def test_replay_ranks_and_counts_like_a_live_run(dataset, classifier_and_table, spec, tmp_path):

@@ -16,12 +16,14 @@ from diffclass.strategies import adaptive as _adaptive  # noqa: F401  (each modu
 from diffclass.strategies import beam as _beam  # noqa: F401
 from diffclass.strategies import exhaustive as _exhaustive  # noqa: F401
 from diffclass.strategies import hierarchical as _hierarchical  # noqa: F401
+from diffclass.strategies import sequential as _sequential  # noqa: F401
 from diffclass.strategies.adaptive import Adaptive
 from diffclass.strategies.base import STRATEGIES, Outcome, Request, Strategy, StrategyContext, drive
 from diffclass.strategies.beam import Beam
 from diffclass.strategies.exhaustive import Exhaustive
 from diffclass.strategies.hierarchical import Hierarchical
 from diffclass.strategies.rules import RULES, TopFraction, WithinStd
+from diffclass.strategies.sequential import Sequential
 from diffclass.timesteps import TimestepGrid
 
 
@@ -48,6 +50,7 @@ def needs_tree(spec: str) -> bool:
 
 __all__ = [
     "RULES",
+    "Sequential",
     "STRATEGIES",
     "Adaptive",
     "Beam",

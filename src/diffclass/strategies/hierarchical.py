@@ -95,7 +95,7 @@ class Hierarchical(Strategy):
         return frontier
 
 
-FINAL_STAGES = ("exhaustive", "adaptive", "beam")
+FINAL_STAGES = ("exhaustive", "adaptive", "beam", "sequential")
 DESCENT_OPTIONS = (
     Option("rule", "top-fraction", choice(*RULES.names()), "how a level's frontier is pruned"),
     *(option for rule in RULES for option in rule.options),
