@@ -176,3 +176,15 @@ def test_classify_records_follow_the_image_content_not_its_path(monkeypatch, cap
     shutil_copy = tmp_path / "y.png"
     shutil_copy.write_bytes(picture.read_bytes())  # the same image under another name: reused
     assert run_cli(monkeypatch, capsys, "classify", shutil_copy, *args[2:])[0] == 0 and len(_lines(out)) == 2
+
+
+def test_a_second_run_on_the_same_out_folder_is_refused_while_the_first_writes(tmp_path):
+    from diffclass.errors import DiffclassError
+    from diffclass.records import RecordStore
+
+    with RecordStore(tmp_path / "out", {"a": 1}):
+        with pytest.raises(DiffclassError, match="another diffclass run is writing to"):
+            RecordStore(tmp_path / "out", {"a": 1})
+    with RecordStore(tmp_path / "out", {"a": 1}) as again:  # released when the first one closes
+        again.append([{"id": "x"}])
+    assert len((tmp_path / "out" / "records.jsonl").read_text().splitlines()) == 1

@@ -52,6 +52,7 @@ class RecordStore:
             self.path = self.folder / (f"records.rank{rank}.jsonl" if rank else "records.jsonl")
             self._drop_partial_line()
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115  (closed by close())
+            _lock(self._file, self.folder)
         except OSError as exc:
             raise DiffclassError(f"cannot write results to {self.folder}: {exc.strerror or exc}") from None
 
@@ -117,3 +118,18 @@ def _read_options(path: Path) -> dict | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _lock(handle, folder: Path) -> None:
+    """One writer per records file: a second run on the same --out (and rank) would redo and duplicate the work."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks to take
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise DiffclassError(
+            f"another diffclass run is writing to {folder}; wait for it or use another --out"
+        ) from None
