@@ -33,7 +33,7 @@ LAYERS = [
     ["scoring", "strategies"],
     ["training", "pruning"],
     ["evaluation"],
-    ["classifier", "didicm.classifier", "replay", "calibration"],
+    ["classifier", "didicm.classifier", "replay", "calibration", "tuning"],
     ["bench", "loading", "report"],
     ["", "cli", "__main__"],
 ]

@@ -17,6 +17,7 @@ from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
 from diffclass.evaluation import Evaluates
 from diffclass.hierarchy import LabelTree
+from diffclass.hub import weights_digest
 from diffclass.scoring import ErrorScorer, Loss, TimestepGrid
 from diffclass.strategies import Strategy, StrategyContext, drive, make_strategy
 
@@ -60,7 +61,14 @@ class Classifier(Evaluates):
         backbone = load_backbone(name_or_path, device, class_names, templates, dtype)
         return cls(backbone, model_name=str(name_or_path), **options)
 
-    default_strategy = "adaptive"
+    @property
+    def default_strategy(self) -> str:
+        """`auto` once the model is tuned (`diffclass tune`), else the original method's adaptive schedule."""
+        return "auto" if self.info.front else "adaptive"
+
+    @cached_property
+    def weights(self) -> str:
+        return weights_digest(self.model_name)
 
     def use_tree(self, tree: LabelTree, mode: str | None = None, images=None, labels=None, **invert_options) -> str:
         """Descend `tree` with hierarchical strategies; internal nodes are conditioned by `mode` (default:
@@ -96,9 +104,13 @@ class Classifier(Evaluates):
         return call_cost(self.backbone)[0]
 
     def strategy(self, spec: str | Strategy | None = None) -> Strategy:
-        """The strategy a spec names (default: adaptive)."""
+        """The strategy a spec names (default: `default_strategy`)."""
         spec = spec or self.default_strategy
-        context = StrategyContext(len(self.class_names), self.scorer.grid.timesteps, self.tree)
+        front = self.info.front
+        if front and isinstance(spec, str) and spec.startswith("auto") and front.get("weights") != self.weights:
+            raise DiffclassError(f"the tuned front of {self.model_name} was made for other weights; rerun "
+                                 "diffclass tune, or name a strategy")  # fmt: skip
+        context = StrategyContext(len(self.class_names), self.scorer.grid.timesteps, self.tree, front)
         return make_strategy(spec, context)
 
     def images_per_pass(self) -> int:

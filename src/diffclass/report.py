@@ -161,3 +161,12 @@ def tree_check_table(checks, title: str) -> Table:
     for c in checks:
         table.add_row(str(c.level), str(c.nodes), f"{c.ranks_first:.1%}", *(f"{c.survives[r]:.1%}" for r in rules))
     return table
+
+
+def front_table(front: dict) -> Table:
+    table = Table(title=f"tuned front: {front['candidates']} strategies replayed on {front['images']} training images")
+    for column in ("strategy", "top-1", "NFE/img", "GMAC/img"):
+        table.add_column(column, justify="right" if column != "strategy" else "left", overflow="fold")
+    for p in front["points"]:
+        table.add_row(escape(p["spec"]), f"{p['top1']:.1%}", f"{p['nfe_per_image']:.1f}", f"{p['gmacs_per_image']:.3g}")
+    return table

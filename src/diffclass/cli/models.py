@@ -157,3 +157,28 @@ def prune(
     if report is not None:
         console.print(report.summary())
     console.print(f"saved {'fine-tuned' if resume else 'pruned'} model to {out}")
+
+
+@app.command()
+def tune(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to tune (its front is stored there).")],
+    images: Annotated[int, typer.Option(min=2, help="Training images to replay strategies on.")] = 100,
+    slots: Annotated[
+        int | None, typer.Option(min=2, max=4096, help="Slots per class in the table (default: grid).")
+    ] = None,
+    seed: SeedOption = 0,
+    batch_size: BatchOption = 256,
+):
+    """Replay hundreds of strategies on one error table of training images and store the Pareto front of top-1
+    against NFEs with the model: `auto` (then the default strategy) picks from it for any budget."""
+    from diffclass.loading import training_sample
+    from diffclass.report import front_table
+    from diffclass.tuning import tune as run_tuning
+
+    ensure_writable(model)
+    clf = _diffusion_model(model, seed, batch_size)
+    front = run_tuning(clf, training_sample(clf, images, seed), slots)
+    console.print(front_table(front))
+    clf.info.front = front
+    clf.info.save(model)
+    console.print(f"saved a front of {len(front['points'])} strategies to {model}; auto now picks from it")

@@ -38,6 +38,7 @@ class ModelInfo:
     node_embeddings: dict[str, int] = field(default_factory=dict)  # internal node id -> class-embedding row
     pruning: dict[str, Any] = field(default_factory=dict)  # how a structurally pruned network was made
     templates: list[str] | dict[str, list[str]] | None = None  # prompt templates of a text-conditioned model
+    front: dict[str, Any] | None = None  # `diffclass tune`'s Pareto front of strategies, which `auto` picks from
 
     def label_tree(self):
         from diffclass.hierarchy import LabelTree

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from diffclass.registry import parse_spec
 from diffclass.strategies import adaptive as _adaptive  # noqa: F401  (each module registers its strategies)
+from diffclass.strategies import auto as _auto  # noqa: F401
 from diffclass.strategies import beam as _beam  # noqa: F401
 from diffclass.strategies import exhaustive as _exhaustive  # noqa: F401
 from diffclass.strategies import hierarchical as _hierarchical  # noqa: F401

@@ -32,6 +32,7 @@ class StrategyContext:
     num_classes: int
     timesteps: list[int]
     tree: LabelTree | None = None
+    front: dict | None = None  # the model's tuned front, for `auto`
 
 
 @dataclass(frozen=True)
