@@ -182,12 +182,17 @@ def _five_class_tree():
     return LabelTree(nodes, 5)
 
 
-def test_every_registered_strategy_builds_from_its_defaults_and_ranks_every_class(classifier, images):
+def test_every_registered_strategy_builds_from_its_defaults_and_ranks_every_class(classifier, images, tmp_path):
     from diffclass.strategies import STRATEGIES
 
+    classifier.backbone.save_pretrained(tmp_path / "filter")  # prefilter needs a model to filter by
     classifier.use_tree(_five_class_tree())
+    classifier.info.front = dict(
+        weights=classifier.weights, points=[dict(spec="exhaustive(n=3)", top1=1.0, nfe_per_image=15)]
+    )  # auto: a front
+    needs = {"prefilter": f"prefilter(by={tmp_path / 'filter'})"}
     for entry in STRATEGIES:
-        bare = classifier.strategy(entry.name)
+        bare = classifier.strategy(needs.get(entry.name, entry.name))
         decisions = classifier.classify(images[:2], bare, ["a", "b"])
         assert all(sorted(d.ranking) == list(range(5)) and d.nfe > 0 for d in decisions), entry.name
         again = classifier.strategy(bare.name)  # a printed name is a spec that builds the same strategy

@@ -19,7 +19,7 @@ from diffclass.evaluation import Evaluates
 from diffclass.hierarchy import LabelTree
 from diffclass.hub import weights_digest
 from diffclass.scoring import ErrorScorer, Loss, TimestepGrid
-from diffclass.strategies import Strategy, StrategyContext, drive, make_strategy
+from diffclass.strategies import Prefilter, Strategy, StrategyContext, drive, make_strategy
 
 LOCKSTEP_BATCHES = 4  # first-stage batches per group of images classified in lockstep
 
@@ -147,14 +147,38 @@ class Classifier(Evaluates):
         decisions = []
         step = self.images_per_pass()
         scorer = self.scorer if strategy.grid is None else self.scorer.with_grid(strategy.grid)
+        sieve = self._filter(strategy.by) if isinstance(strategy, Prefilter) else None
         for start in range(0, len(images), step):
             began = time.perf_counter()
-            memos = scorer.start(images[start : start + step], image_ids[start : start + step])
-            outcomes = drive(memos, strategy, range(len(self.class_names)))
+            chunk, ids = images[start : start + step], image_ids[start : start + step]
+            kept = sieve.classify(chunk, None, ids) if sieve else None
+            memos = scorer.start(chunk, ids)
+            per_image = [d.ranking[: strategy.k] for d in kept] if kept else None
+            outcomes = drive(memos, strategy, range(len(self.class_names)), per_image)
             seconds = (time.perf_counter() - began) / len(memos)
-            for memo, outcome in zip(memos, outcomes):
-                decisions.append(self._decision(outcome, memo.nfe, seconds))
+            for i, (memo, outcome) in enumerate(zip(memos, outcomes)):
+                decision = self._decision(outcome, memo.nfe, seconds)
+                if kept:  # the filter's calls are part of the cost; the classes it dropped rank last, in its order
+                    decision.ranking += kept[i].ranking[strategy.k :]
+                    decision.nfe += kept[i].nfe
+                    decision.macs = memo.nfe * self.macs_per_call + kept[i].nfe * sieve.macs_per_call
+                decisions.append(decision)
         return decisions
+
+    def _filter(self, name: str):
+        """The prefilter's classifier, loaded once; it must know the same classes and see the same input."""
+        from diffclass.didicm.classifier import DiDiCMClassifier
+        from diffclass.hub import is_didicm_folder
+
+        cache = self.__dict__.setdefault("_filters", {})
+        if name not in cache:
+            sieve = DiDiCMClassifier.load(name) if is_didicm_folder(name) else Classifier.load(name)
+            if sieve.class_names != self.class_names:
+                raise DiffclassError(f"the prefilter {name} knows other classes than {self.model_name}")
+            if (sieve.info.image_size, sieve.info.channels) != (self.info.image_size, self.info.channels):
+                raise DiffclassError(f"the prefilter {name} takes another input size than {self.model_name}")
+            cache[name] = sieve
+        return cache[name]
 
     def _decision(self, outcome, nfe: int, seconds: float) -> Decision:
         temperature = self.backbone.info.temperature

@@ -18,6 +18,7 @@ class Decision:
     nfe: int
     seconds: float
     trace: list[dict] = field(default_factory=list)
+    macs: int | None = None  # multiply-accumulates spent, where calls of different networks were mixed (prefilter)
 
     def top(self, k: int = 5) -> list[tuple[int, float]]:
         return [(c, self.probabilities.get(c, 0.0)) for c in self.ranking[:k]]

@@ -32,6 +32,7 @@ class EvalRecord:
     top5: list[tuple[int, float]]  # (class, probability), best first
     nfe: int
     seconds: float
+    macs: int | None = None  # when calls of different networks were mixed (a prefilter): their MACs, summed
 
 
 @dataclass
@@ -58,7 +59,7 @@ class EvalSummary:
 def record_of(image_id: str, label: int, decision: Decision) -> EvalRecord:
     """Probabilities are rounded so that records do not depend on float noise from the batch composition."""
     top5 = [(c, round(p, 4)) for c, p in decision.top(5)]
-    return EvalRecord(image_id, label, decision.label, top5, decision.nfe, round(decision.seconds, 5))
+    return EvalRecord(image_id, label, decision.label, top5, decision.nfe, round(decision.seconds, 5), decision.macs)
 
 
 def record_from_json(data: dict) -> EvalRecord | None:
@@ -71,6 +72,7 @@ def record_from_json(data: dict) -> EvalRecord | None:
             [(int(c), float(p)) for c, p in data["top5"]],
             int(data["nfe"]),
             float(data["seconds"]),
+            None if data.get("macs") is None else int(data["macs"]),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -94,9 +96,16 @@ def summarise(
         nfe_per_image=nfe,
         seconds_per_image=sum(r.seconds for r in records) / n,
         macs_per_call=macs_per_call,
-        gmacs_per_image=None if macs_per_call is None else round(nfe * macs_per_call / 1e9, 4),
+        gmacs_per_image=_gmacs(records, nfe, macs_per_call),
         records=records,
     )
+
+
+def _gmacs(records: list[EvalRecord], nfe: float, macs_per_call: int | None) -> float | None:
+    """GMACs per image: the records' own MACs where they carry them (mixed networks), else NFEs x MACs per call."""
+    if all(r.macs is not None for r in records):
+        return round(sum(r.macs for r in records) / len(records) / 1e9, 4)
+    return None if macs_per_call is None else round(nfe * macs_per_call / 1e9, 4)
 
 
 def evaluate(

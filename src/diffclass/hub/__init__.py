@@ -143,6 +143,8 @@ def weights_digest(name_or_path: str | Path) -> str:
     recorded under it are redone when a model is retrained into the same folder. A hub id (`sd:ID`, `dit:ID`) that
     is not a local folder is named by itself."""
     text = str(name_or_path)
+    if not text:
+        return "unsaved"  # a model built in memory has no files to digest
     source = text.split(":", 1)[1] if text.split(":", 1)[0] in ("sd", "dit") else text
     try:
         folder = resolve_model_folder(source)

@@ -17,12 +17,14 @@ from diffclass.strategies import auto as _auto  # noqa: F401
 from diffclass.strategies import beam as _beam  # noqa: F401
 from diffclass.strategies import exhaustive as _exhaustive  # noqa: F401
 from diffclass.strategies import hierarchical as _hierarchical  # noqa: F401
+from diffclass.strategies import prefilter as _prefilter  # noqa: F401
 from diffclass.strategies import sequential as _sequential  # noqa: F401
 from diffclass.strategies.adaptive import Adaptive
 from diffclass.strategies.base import STRATEGIES, Outcome, Request, Strategy, StrategyContext, drive
 from diffclass.strategies.beam import Beam
 from diffclass.strategies.exhaustive import Exhaustive
 from diffclass.strategies.hierarchical import Hierarchical
+from diffclass.strategies.prefilter import Prefilter
 from diffclass.strategies.rules import RULES, TopFraction, WithinStd
 from diffclass.strategies.sequential import Sequential
 from diffclass.timesteps import TimestepGrid
@@ -58,6 +60,7 @@ __all__ = [
     "Exhaustive",
     "Hierarchical",
     "Outcome",
+    "Prefilter",
     "Request",
     "Strategy",
     "StrategyContext",

@@ -84,9 +84,15 @@ def rank_by_mean(candidates: Sequence[Hashable], errors: torch.Tensor) -> tuple[
     return [candidates[i] for i in order], {candidates[i]: means[i].item() for i in order}
 
 
-def drive(memos: Sequence[ImageErrors], strategy: Strategy, candidates: Sequence[Hashable]) -> list[Outcome]:
-    """Run one strategy per image in lockstep, batching every round's requests into shared forward passes."""
-    runs = [strategy.run(list(candidates)) for _ in memos]
+def drive(
+    memos: Sequence[ImageErrors],
+    strategy: Strategy,
+    candidates: Sequence[Hashable],
+    per_image: Sequence[Sequence[Hashable]] | None = None,
+) -> list[Outcome]:
+    """Run one strategy per image in lockstep, batching every round's requests into shared forward passes; each
+    image ranks `candidates`, or its own list of `per_image` (after a prefilter)."""
+    runs = [strategy.run(list(per_image[i] if per_image is not None else candidates)) for i in range(len(memos))]
     outcomes: list[Outcome | None] = [None] * len(memos)
     pending: dict[int, Request] = {}
     for i, run in enumerate(runs):
