@@ -28,7 +28,8 @@ def records(out):
     return sorted(rows, key=lambda r: r["id"])
 
 
-def test_a_killed_evaluation_resumes_without_losing_or_repeating_images(model_dir, tmp_path):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_a_killed_evaluation_resumes_without_losing_or_repeating_images(model_dir, tmp_path, how):
     args = ("--limit", "60", "--strategy", "exhaustive(n=16)", "--batch-size", "16")
     whole = evaluate(model_dir, tmp_path / "whole", *args)
     assert whole.wait(timeout=300) == 0, whole.stderr.read()
@@ -37,8 +38,11 @@ def test_a_killed_evaluation_resumes_without_losing_or_repeating_images(model_di
     deadline = time.time() + 120
     while time.time() < deadline and (not path.is_file() or path.read_text().count("\n") < 5):
         time.sleep(0.02)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    killed.send_signal(how)
+    assert killed.wait() != 0
+    if how == signal.SIGINT:  # Ctrl-C: one line saying the records are kept, no traceback
+        err = killed.stderr.read()
+        assert "interrupted; records already written are kept" in err and "Traceback" not in err
     partial = path.read_text().count("\n")
     assert 5 <= partial < 60, "the kill should land part-way"
     resumed = evaluate(model_dir, tmp_path / "killed", *args)

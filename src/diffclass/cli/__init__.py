@@ -4,6 +4,7 @@ library function and prints. Heavy libraries are imported inside the commands, s
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from diffclass.cli import didicm, evaluate, listing, models, trees  # noqa: F401  (each adds its commands)
@@ -29,20 +30,25 @@ def main() -> None:
         logger.addHandler(_ConsoleHandler())
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    previous = signal.signal(signal.SIGINT, _interrupted)  # typer makes Ctrl-C a silent exit 130: say what is kept
     try:
         app()
     except DiffclassError as exc:
         print_error(str(exc))
         sys.exit(2)
-    except KeyboardInterrupt:
-        print_error("interrupted; records already written are kept, and a rerun resumes from them")
-        sys.exit(130)
     except Exception as exc:  # a bug, not bad input: one line, and the traceback where it can be read
         if DEBUG["traceback"]:
             raise
         print_error(f"unexpected {type(exc).__name__}: {exc} (full traceback in {_save_traceback()}; "
                     "--debug shows it)")  # fmt: skip
         sys.exit(1)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(signum, frame) -> None:
+    print_error("interrupted; records already written are kept, and a rerun resumes from them")
+    raise KeyboardInterrupt
 
 
 def _save_traceback() -> str:
