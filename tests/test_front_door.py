@@ -33,7 +33,7 @@ LAYERS = [
     ["scoring", "strategies"],
     ["training", "pruning"],
     ["evaluation"],
-    ["classifier", "didicm.classifier", "replay", "calibration", "tuning"],
+    ["classifier", "didicm.classifier", "replay", "calibration", "tuning", "explain"],
     ["bench", "loading", "report"],
     ["", "cli", "__main__"],
 ]

@@ -1,0 +1,152 @@
+"""See inside one decision: the classes' errors against the timestep on the shared noise, the paired differences to
+the winner, where in the image the winner and the runner-up differ, and what each top class "sees" (the model's
+estimate of the clean image under that class, from the same noisy image).
+
+The decision itself is a plain `classify` with the same seed and strategy, so its numbers are the ones a user
+gets; the curves and pictures come from extra network calls on the same noise bank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from diffclass.backbones.base import q_sample
+from diffclass.classifier import Classifier
+from diffclass.decision import Decision
+from diffclass.errors import DiffclassError
+
+CURVE_CLASSES = 5  # classes drawn against the timestep
+VIEW_CLASSES = 3  # classes whose clean-image estimates are shown
+VIEW_TIMESTEPS = 3  # timesteps those estimates are taken at
+
+
+@dataclass
+class Explanation:
+    image_id: str
+    decision: Decision
+    timesteps: list[int]  # sorted: the curve's x axis
+    errors: dict[int, list[float]]  # class -> error at each timestep (one noise draw each, shared by every class)
+    difference_to_winner: dict[int, dict[str, float]]  # class -> paired mean difference to the winner and its s.e.
+    heatmap: list[list[float]]  # per pixel: runner-up's squared error minus the winner's (> 0: the pixel favours it)
+    views: dict[int, list[list[list[float]]]] = field(default_factory=dict)  # class -> x0 estimates [H, W] or [H, W, 3]
+    view_timesteps: list[int] = field(default_factory=list)
+    image: list = field(default_factory=list)  # the input as the model sees it, [H, W] or [H, W, 3] in [0, 1]
+    names: list[str] = field(default_factory=list)  # the model's class names
+
+    def to_json(self) -> dict:
+        d = self.decision
+        return dict(
+            image_id=self.image_id, prediction=d.class_name, label=d.label, nfe=d.nfe,
+            top=[dict(label=c, name=self.names[c], probability=round(p, 4)) for c, p in d.top(CURVE_CLASSES)],
+            trace=d.trace, timesteps=self.timesteps,
+            errors={self.names[c]: [round(e, 6) for e in v] for c, v in self.errors.items()},
+            difference_to_winner={self.names[c]: v for c, v in self.difference_to_winner.items()},
+        )  # fmt: skip
+
+
+def _picture(x: torch.Tensor) -> list:
+    """[C, H, W] in [-1, 1] -> nested lists [H, W] (grey) or [H, W, 3], in [0, 1]."""
+    x = ((x.float().clamp(-1, 1) + 1) / 2).cpu()
+    return (x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)).tolist()
+
+
+@torch.no_grad()
+def explain(classifier: Classifier, image: torch.Tensor, strategy=None, image_id: str = "image", slots: int = 16
+            ) -> Explanation:  # fmt: skip
+    """The decision on one image [C, H, W] in [-1, 1], and what it rests on (`slots` timesteps of the window)."""
+    if not isinstance(classifier, Classifier):
+        raise DiffclassError("explain shows the decisions of diffusion classifiers, not of DiDiCM models")
+    decision = classifier.classify(image[None], strategy, [image_id])[0]
+    backbone, scorer = classifier.backbone, classifier.scorer
+    slots = min(slots, scorer.grid.size)
+    memo = scorer.start(image[None], [image_id])[0]
+    top = decision.ranking[:CURVE_CLASSES]
+    table = memo.errors(top, range(slots)).double()  # [classes, slots]
+    order = sorted(range(slots), key=lambda s: scorer.grid.timestep(s))
+    errors = {c: [float(table[i, s]) for s in order] for i, c in enumerate(top)}
+    differences = {}
+    for i, c in enumerate(top[1:], start=1):
+        d = table[i] - table[0]
+        differences[c] = dict(mean=float(d.mean()), standard_error=float(d.std() / slots**0.5) if slots > 1 else 0.0)
+    alphas = backbone.alphas_cumprod
+    heat = torch.zeros(memo.x0.shape[-2:])
+    for s in order[slots // 4 : 3 * slots // 4 + 1]:  # the middle of the window, where the classes differ most
+        eps = memo.noise(s)[None]
+        t = torch.tensor([scorer.grid.timestep(s)])
+        x_t = q_sample(memo.x0[None], eps, alphas[t])
+        cond = backbone.condition(top[:2])
+        eps_hat = backbone.predict_noise(x_t.expand(2, *x_t.shape[1:]), t.expand(2).to(x_t.device), cond)
+        err = ((eps_hat.float() - eps.float()) ** 2).mean(1).cpu()  # [2, h, w]
+        heat += err[1] - err[0]
+    views = {}
+    picks = [order[round(j * (slots - 1) / max(1, VIEW_TIMESTEPS - 1))] for j in range(VIEW_TIMESTEPS)]
+    for c in top[:VIEW_CLASSES]:
+        views[c] = []
+        for s in picks:
+            t = torch.tensor([scorer.grid.timestep(s)])
+            a = alphas[t].to(memo.x0.device, torch.float32).view(1, 1, 1, 1)
+            eps = memo.noise(s)[None]
+            x_t = q_sample(memo.x0[None], eps, alphas[t])
+            eps_hat = backbone.predict_noise(x_t, t.to(x_t.device), backbone.condition([c]))
+            x0_hat = (x_t - (1 - a).sqrt() * eps_hat.float()) / a.sqrt()
+            views[c].append(_picture(_decoded(backbone, x0_hat)[0]))
+    view_timesteps = [scorer.grid.timestep(s) for s in picks]
+    return Explanation(image_id, decision, [scorer.grid.timestep(s) for s in order], errors, differences,
+                       heat.tolist(), views, view_timesteps, _picture(image), classifier.class_names)  # fmt: skip
+
+
+def _decoded(backbone, x0: torch.Tensor) -> torch.Tensor:
+    """Pixels of a clean estimate: as is in pixel space, through the VAE for latent models."""
+    vae = getattr(backbone, "vae", None)
+    if vae is None:
+        return x0
+    return vae.decode((x0 / vae.config.scaling_factor).to(next(vae.parameters()).dtype)).sample
+
+
+def explain_plot(explanation: Explanation, path) -> None:
+    """One figure: the input, the top classes' clean-image estimates, the error curves, the heat map, the top-5."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    e, names = explanation, explanation.names
+    columns = max(4, len(e.view_timesteps) + 1)
+    rows = 2 + len(e.views)
+    fig = plt.figure(figsize=(3 * columns, 2.6 * rows))
+    grid = fig.add_gridspec(rows, columns)
+    cmap = "gray" if not isinstance(e.image[0][0], list) else None
+    ax = fig.add_subplot(grid[0, 0])
+    ax.imshow(e.image, cmap=cmap, vmin=0, vmax=1)
+    ax.set_title("input (as the model sees it)", fontsize=8)
+    ax.axis("off")
+    ax = fig.add_subplot(grid[0, 1])
+    limit = max(1e-12, max(abs(v) for row in e.heatmap for v in row))
+    ax.imshow(e.heatmap, cmap="RdBu", vmin=-limit, vmax=limit)
+    d = e.decision
+    runner = d.ranking[1] if len(d.ranking) > 1 else d.label
+    ax.set_title(f"blue: pixels favouring {names[d.label]}\nover {names[runner]}", fontsize=8)
+    ax.axis("off")
+    ax = fig.add_subplot(grid[0, 2:])
+    top = d.top(CURVE_CLASSES)
+    ax.barh([names[c] for c, _ in reversed(top)], [p for _, p in reversed(top)], color="tab:blue")
+    ax.set_xlim(0, 1)
+    ax.set_title(f"prediction {names[d.label]} ({d.nfe} NFEs)", fontsize=9)
+    ax = fig.add_subplot(grid[1, :])
+    for c, values in e.errors.items():
+        ax.plot(e.timesteps, values, "o-", markersize=3, label=names[c] + (" (winner)" if c == d.label else ""))
+    ax.set_xlabel("timestep t (one shared noise draw each)")
+    ax.set_ylabel("denoising error")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    for r, (c, pictures) in enumerate(e.views.items(), start=2):
+        for j, (picture, t) in enumerate(zip(pictures, e.view_timesteps)):
+            ax = fig.add_subplot(grid[r, j])
+            ax.imshow(picture, cmap=cmap, vmin=0, vmax=1)
+            ax.set_title(f"{names[c]}: clean estimate at t={t}", fontsize=7)
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
