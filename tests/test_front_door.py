@@ -34,7 +34,7 @@ LAYERS = [
     ["training", "pruning"],
     ["evaluation"],
     ["classifier", "didicm.classifier", "replay", "calibration", "tuning", "explain"],
-    ["bench", "loading", "report"],
+    ["bench", "loading", "report", "serve"],
     ["", "cli", "__main__"],
 ]
 

@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 
-from diffclass.cli import didicm, evaluate, explain, listing, models, trees  # noqa: F401  (each adds its commands)
+from diffclass.cli import didicm, evaluate, explain, listing, models, serve, trees  # noqa: F401  (each adds its commands)
 from diffclass.cli.app import DEBUG, app
 from diffclass.errors import DiffclassError
 from diffclass.progress import err_console, print_error

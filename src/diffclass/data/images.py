@@ -29,10 +29,15 @@ def _open(path: Path) -> Image.Image:
         raise DiffclassError(f"{path}: is a folder, not an image")
     if path.stat().st_size == 0:
         raise DiffclassError(f"{path}: empty file")
+    return _decode(path, path)
+
+
+def _decode(source, path) -> Image.Image:
+    """Decode a file or a byte stream; `path` names it in errors."""
     limit = Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = None  # diffclass checks the size itself, after reading only the header
-        image = Image.open(path)
+        image = Image.open(source)
         if image.format == "JPEG":
             image.draft("RGB", (1024, 1024))  # decode a huge JPEG at a reduced scale
         if image.width * image.height > MAX_PIXELS:
@@ -95,6 +100,17 @@ def load_image(path: str | Path, size: int, channels: int) -> LoadedImage:
         tensor, notes = to_model_input(image, size, channels)
     except DiffclassError as exc:
         raise DiffclassError(f"{path}: {exc}") from None
+    return LoadedImage(tensor, content_id(tensor), notes)
+
+
+def image_from_bytes(data: bytes, name: str, size: int, channels: int) -> LoadedImage:
+    """An uploaded image, with the same checks and conversions as a file."""
+    import io
+
+    try:
+        tensor, notes = to_model_input(_decode(io.BytesIO(data), name), size, channels)
+    except DiffclassError as exc:
+        raise DiffclassError(str(exc) if str(exc).startswith(name) else f"{name}: {exc}") from None
     return LoadedImage(tensor, content_id(tensor), notes)
 
 

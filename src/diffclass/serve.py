@@ -1,0 +1,153 @@
+"""A local web page and JSON API that classify uploaded images (FastAPI; no `from __future__ import annotations`
+here: FastAPI reads the route signatures at run time).
+
+One worker thread owns the model. Requests that arrive together are queued and classified in one call, so their
+images run in lockstep through the engine and share forward passes. Bad uploads get HTTP 400 with a one-line
+JSON error, and the server keeps serving.
+"""
+
+import io
+import queue
+import threading
+from concurrent.futures import Future
+
+from diffclass.errors import DiffclassError
+
+MAX_UPLOAD = 10 * 1024 * 1024  # bytes
+GATHER_SECONDS = 0.02  # how long the worker waits for more requests to join a batch
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>diffclass</title>
+<style>body{font-family:sans-serif;max-width:44em;margin:2em auto}td{padding:.2em .8em}#err{color:#b00}</style>
+</head><body>
+<h1>diffclass</h1>
+<p>Model <b>MODEL</b>, strategy <b>STRATEGY</b>. Pick or drop an image.</p>
+<input type="file" id="file" accept="image/*">
+<p id="err"></p><p id="summary"></p><table id="top"></table><img id="figure" style="max-width:100%">
+<script>
+const file = document.getElementById("file");
+async function send(f) {
+  const form = new FormData(); form.append("image", f);
+  const r = await fetch("/classify", {method: "POST", body: form}); const data = await r.json();
+  document.getElementById("err").textContent = r.ok ? "" : data.error;
+  if (!r.ok) return;
+  document.getElementById("summary").textContent =
+    `prediction: ${data.prediction} (${data.nfe} network calls, strategy ${data.strategy})`;
+  document.getElementById("top").innerHTML = data.top.map(
+    t => `<tr><td>${t.name}</td><td>${(100 * t.probability).toFixed(1)}%</td></tr>`).join("");
+  const e = await fetch("/explain", {method: "POST", body: form});
+  if (e.ok) document.getElementById("figure").src = URL.createObjectURL(await e.blob());
+}
+file.onchange = () => file.files.length && send(file.files[0]);
+document.body.ondragover = e => e.preventDefault();
+document.body.ondrop = e => { e.preventDefault(); send(e.dataTransfer.files[0]); };
+</script></body></html>
+"""
+
+
+class Batcher:
+    """The one thread that runs the model: requests waiting together are classified in one call."""
+
+    def __init__(self, classifier, strategy: str | None, top_k: int = 5):
+        self.classifier, self.top_k = classifier, top_k
+        self.strategy = classifier.strategy(strategy)
+        self.requests: queue.Queue = queue.Queue()
+        self.batches: list[int] = []  # images per classify call, for the load check
+        threading.Thread(target=self._work, daemon=True).start()
+
+    def classify(self, tensor, image_id: str) -> dict:
+        future: Future = Future()
+        self.requests.put((tensor, image_id, future))
+        return future.result()
+
+    def _work(self) -> None:
+        import torch
+
+        while True:
+            batch = [self.requests.get()]
+            try:
+                while len(batch) < self.classifier.images_per_pass():
+                    batch.append(self.requests.get(timeout=GATHER_SECONDS))
+            except queue.Empty:
+                pass
+            self.batches.append(len(batch))
+            try:
+                decisions = self.classifier.classify(torch.stack([b[0] for b in batch]), self.strategy,
+                                                     [b[1] for b in batch])  # fmt: skip
+            except Exception as exc:  # noqa: BLE001  (handed to every waiting request, the worker lives on)
+                for _, _, future in batch:
+                    future.set_exception(exc)
+                continue
+            names = self.classifier.class_names
+            for (_, image_id, future), d in zip(batch, decisions):
+                top = [dict(label=c, name=names[c], probability=round(p, 4)) for c, p in d.top(self.top_k)]
+                future.set_result(dict(id=image_id, prediction=d.class_name, label=d.label, top=top, nfe=d.nfe,
+                                       strategy=self.strategy.name))  # fmt: skip
+
+
+def create_app(classifier, strategy: str | None = None, model_name: str = ""):
+    """The FastAPI app: GET / (the page), POST /classify (image -> JSON), POST /explain (image -> PNG), GET /health."""
+    from fastapi import FastAPI, File, UploadFile
+    from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+    from diffclass.data.images import image_from_bytes
+
+    app = FastAPI(title="diffclass")
+    batcher = Batcher(classifier, strategy)
+    app.state.batcher = batcher
+    lock = threading.Lock()  # explain runs the model outside the batcher: one at a time
+
+    def bad(message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=400)
+
+    async def read(image: UploadFile):
+        data = await image.read(MAX_UPLOAD + 1)
+        if not data:
+            raise DiffclassError("the upload is empty")
+        if len(data) > MAX_UPLOAD:
+            raise DiffclassError(f"the upload is larger than {MAX_UPLOAD // 2**20} MiB")
+        info = classifier.info
+        return image_from_bytes(data, image.filename or "upload", info.image_size, info.channels)
+
+    @app.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return PAGE.replace("MODEL", model_name or "model").replace("STRATEGY", batcher.strategy.name)
+
+    @app.get("/health")
+    def health() -> dict:
+        return dict(status="ok", model=model_name, strategy=batcher.strategy.name, classes=len(classifier.class_names))
+
+    @app.post("/classify")
+    async def classify(image: UploadFile = File(...)):
+        try:
+            loaded = await read(image)
+        except DiffclassError as exc:
+            return bad(str(exc))
+        import asyncio
+
+        result = await asyncio.get_running_loop().run_in_executor(None, batcher.classify, loaded.tensor,
+                                                                  loaded.image_id)  # fmt: skip
+        return dict(result, converted=loaded.notes)
+
+    @app.post("/explain")
+    async def explain(image: UploadFile = File(...)):
+        from diffclass.explain import explain as run_explain
+        from diffclass.explain import explain_plot
+
+        try:
+            loaded = await read(image)
+            with lock:
+                result = run_explain(classifier, loaded.tensor, batcher.strategy, loaded.image_id)
+        except DiffclassError as exc:
+            return bad(str(exc))
+        buffer = io.BytesIO()
+        explain_plot(result, buffer)
+        return Response(buffer.getvalue(), media_type="image/png")
+
+    return app
+
+
+def serve(classifier, strategy: str | None, host: str, port: int, model_name: str = "") -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(classifier, strategy, model_name), host=host, port=port, log_level="warning")

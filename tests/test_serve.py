@@ -1,0 +1,63 @@
+"""The web API: every route, bad uploads answered 400 in one line while the server keeps serving, and
+concurrent requests classified together."""
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from PIL import Image
+
+import diffclass
+
+fastapi = pytest.importorskip("fastapi", reason="fastapi is a dependency; install the package")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from diffclass.serve import create_app  # noqa: E402
+
+
+def _png(shade: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (12, 12), shade).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def client(model_dir):
+    clf = diffclass.load(model_dir)
+    return TestClient(create_app(clf, "exhaustive(n=2)", "tiny")), clf
+
+
+def test_every_route_and_the_same_answer_as_classify(client):
+    http, clf = client
+    assert http.get("/health").json() == dict(status="ok", model="tiny", strategy="exhaustive(n=2)", classes=10)
+    assert '<input type="file"' in http.get("/").text
+    reply = http.post("/classify", files={"image": ("a.png", _png(30), "image/png")})
+    assert reply.status_code == 200
+    from diffclass.data.images import image_from_bytes
+
+    loaded = image_from_bytes(_png(30), "a.png", 8, 1)
+    plain = clf.classify(loaded.tensor[None], "exhaustive(n=2)", [loaded.image_id])[0]
+    assert reply.json()["prediction"] == plain.class_name and reply.json()["nfe"] == 20
+    figure = http.post("/explain", files={"image": ("a.png", _png(30), "image/png")})
+    assert figure.status_code == 200 and figure.content[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("payload, message", [(b"", "empty"), (b"not an image", "not an image"),
+                                              (_png(1)[:30], "x.png: not an image")])  # fmt: skip
+def test_bad_uploads_are_400_with_one_line_and_the_server_lives_on(client, payload, message):
+    http, _ = client
+    reply = http.post("/classify", files={"image": ("x.png", payload, "image/png")})
+    assert reply.status_code == 400 and message in reply.json()["error"] and "\n" not in reply.json()["error"]
+    assert http.get("/health").status_code == 200
+    assert http.post("/classify", files={"image": ("a.png", _png(9), "image/png")}).status_code == 200
+
+
+def test_concurrent_requests_share_classify_calls_and_each_is_answered_once(client):
+    http, _ = client
+    shades = list(range(0, 240, 15))
+    with ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(lambda s: http.post("/classify", files={"image": ("a.png", _png(s), "image/png")}),
+                                shades))  # fmt: skip
+    assert all(r.status_code == 200 for r in replies) and len(replies) == 16
+    batcher = http.app.state.batcher
+    assert sum(batcher.batches) == 16 and max(batcher.batches) > 1  # several images per engine call
