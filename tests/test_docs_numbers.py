@@ -1,0 +1,67 @@
+"""The figures the README and docs quote equal the JSON the commands beside them wrote (committed under results/)."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def table(path: Path, header: str) -> list[list[str]]:
+    """The body rows of the markdown table whose header line starts with `header`, cells without bold marks."""
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip().replace("**", "") for cell in line.strip("|").split("|")])
+    return rows
+
+
+def runs(name: str) -> dict[str, dict]:
+    return {run["strategy"]: run for run in json.loads((ROOT / "results" / name).read_text())}
+
+
+def spec_of(cell: str) -> str:
+    return re.search(r"`([^`]+)`", cell).group(1)
+
+
+def on_full_grid(spec: str) -> str:
+    return spec[:-1] + ";t=0-999)" if spec.endswith(")") else spec + "(t=0-999)"
+
+
+def percent(value: float) -> str:
+    return f"{100 * value:.2f}%"
+
+
+def test_the_readme_headline_table_is_the_sweep_json():
+    sweep = runs("glyphs_sweep.json")
+    rows = table(ROOT / "README.md", "| strategy | timesteps | top-1 | NFEs/image | GMACs/image")
+    assert len(rows) >= 5
+    reference = sweep[on_full_grid("exhaustive(n=64)")]
+    for cells in rows:
+        spec = spec_of(cells[0])
+        run = sweep[on_full_grid(spec) if cells[1] == "0–999" else spec]
+        assert cells[2:5] == [percent(run["top1"]), f"{run['nfe_per_image']:,.0f}", f"{run['gmacs_per_image']:.1f}"]
+        assert cells[5] == f"{reference['gmacs_per_image'] / run['gmacs_per_image']:.1f}×"
+
+
+def test_the_strategies_sweep_table_is_the_sweep_json():
+    sweep = runs("glyphs_sweep.json")
+    rows = table(ROOT / "docs/results/strategies.md", "| strategy | timesteps | top-1 | NFEs/image | vs C_E")
+    assert len(rows) == len(sweep)
+    for cells in rows:
+        spec = spec_of(cells[0])
+        run = sweep[on_full_grid(spec) if cells[1] == "0–999" else spec]
+        assert cells[2:4] == [percent(run["top1"]), f"{run['nfe_per_image']:,.0f}"], spec
+
+
+def test_the_digits_table_is_its_json():
+    found = runs("digits_strategies.json")
+    for cells in table(ROOT / "docs/results/digits.md", "| strategy | images | top-1"):
+        run = found[spec_of(cells[0])]
+        assert cells[1:6] == [str(run["n_images"]), percent(run["top1"]), percent(run["top5"]),
+                              f"{run['nfe_per_image']:.1f}", f"{run['seconds_per_image']:.3f}"]  # fmt: skip
