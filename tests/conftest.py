@@ -7,6 +7,12 @@ from diffclass.classifier import Classifier
 CLASSES = ["ant", "bee", "cat", "dog", "eel"]
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Error tables that tests compute go to a temporary cache, never the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
 def tiny_backbone(seed: int = 0, classes=CLASSES) -> ClassConditionalUNet:
     torch.manual_seed(seed)
     return ClassConditionalUNet.create(classes, image_size=8, channels=1, width=8)

@@ -55,3 +55,101 @@ def test_a_front_for_other_weights_or_no_front_is_one_line(monkeypatch, capsys, 
 def test_an_embedded_model_is_not_tuned_in_place(monkeypatch, capsys):
     code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", "digits")
     assert code == 2 and "is an embedded model; copy it first" in err
+
+
+def test_auto_prices_budgets_in_gmacs_and_speedups_against_the_unpruned_original():
+    front = [dict(p, gmacs_per_image=p["nfe_per_image"] * 0.01) for p in FRONT]
+    assert choose(front, budget=(0.5, "gmac"))["spec"] == "adaptive(keep=2,1;n=2,8)"  # <= 0.5 GMACs: 36 NFEs
+    assert choose(front, budget=(1.0, "gmac"))["spec"] == "exhaustive(n=8)"
+    # a pruned model's reference is its unpruned original's exhaustive: 3 GMACs / 5 = 0.6 GMACs, not 160 / 5 NFEs
+    assert choose(front, speedup=5, reference_nfe=160, reference_gmacs=3.0)["spec"] == "adaptive(keep=2,1;n=2,8)"
+    assert choose(front, speedup=5, reference_nfe=160)["spec"] == "exhaustive(n=2)"  # no GMACs: <= 32 NFEs
+    with pytest.raises(DiffclassError, match="no tuned strategy fits 0.1 GMACs/image; the cheapest needs 0.2"):
+        choose(front, budget=(0.1, "gmac"))
+
+
+def test_budget_option_reads_nfes_or_gmacs():
+    from diffclass.strategies.auto import budget
+
+    assert budget("budget", "300") == (300.0, "nfe")
+    assert budget("budget", "5GMAC") == (5.0, "gmac") and budget("budget", "2.5gmacs") == (2.5, "gmac")
+    with pytest.raises(DiffclassError, match="must be a"):
+        budget("budget", "fast")
+
+
+def test_window_aware_fallback_and_auto_options_on_the_command_line(monkeypatch, capsys, model_dir, tmp_path):
+    info = json.loads((model_dir / "diffclass.json").read_text())
+    info["timestep_range"] = [100, 400]  # a calibrated window: the untuned default needs 32 slots, not 64
+    (model_dir / "diffclass.json").write_text(json.dumps(info))
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 1, "--json",
+                             tmp_path / "s.json")  # fmt: skip
+    assert code == 0, err
+    assert "is not tuned: running adaptive(keep=2,1;n=4,32)" in err
+    assert json.loads((tmp_path / "s.json").read_text())["strategy"] == "adaptive(keep=2,1;n=4,32)"
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--timesteps", "0-999",
+                             "--limit", 1, "--json", tmp_path / "s.json")  # fmt: skip
+    assert json.loads((tmp_path / "s.json").read_text())["strategy"] == "adaptive(keep=2,1;n=8,64)"  # whole range
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--strategy", "exhaustive",
+                             "--budget", "100")  # fmt: skip
+    assert code == 2 and "drop --strategy" in err
+    from diffclass.hub import weights_digest
+
+    info["front"] = dict(weights=weights_digest(model_dir), points=FRONT, reference_nfe=160, images=6)
+    (model_dir / "diffclass.json").write_text(json.dumps(info))
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--budget", "100", "--limit", 1,
+                             "--json", tmp_path / "s.json")  # fmt: skip
+    assert code == 0, err
+    assert "auto chose exhaustive(n=8) (front of 4 strategies, 6 training images)" in err
+    assert json.loads((tmp_path / "s.json").read_text())["strategy"] == "exhaustive(n=8)"
+
+
+def test_prefilter_then_auto_takes_the_best_stage_a_prefilter_can_run(model_dir):
+    from diffclass.strategies import StrategyContext, make_strategy
+
+    front = dict(points=[*FRONT, dict(spec="hdc(rule=within-std;m=1)", top1=0.99, nfe_per_image=30)])
+    context = StrategyContext(10, list(range(0, 1000, 50)), None, front)
+    strategy = make_strategy(f"prefilter(by={model_dir};k=4;then=auto(budget=100))", context)
+    assert strategy.then.name == "exhaustive(n=8)" and strategy.k == 4  # the hdc point is not a later stage
+
+
+def test_tune_with_a_prefilter_adds_priced_compositions_and_reuses_its_table(monkeypatch, capsys, model_dir):
+    code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8,
+                             "--prefilter", model_dir)  # fmt: skip
+    assert code == 0, err
+    front = json.loads((model_dir / "diffclass.json").read_text())["front"]
+    assert front["prefilter"] == str(model_dir)
+    assert front["reference_gmacs"] > 0
+    for point in front["points"]:
+        if point["spec"].startswith("prefilter"):  # the filter's calls are paid for in NFEs and GMACs
+            assert point["nfe_per_image"] > 0 and point["gmacs_per_image"] > 0
+    import os
+    from pathlib import Path
+
+    tables = list((Path(os.environ["XDG_CACHE_HOME"]) / "diffclass" / "tables").glob("errors-*.safetensors"))
+    assert len(tables) == 1
+    stamp = tables[0].stat().st_mtime_ns
+    code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8)
+    assert code == 0 and tables[0].stat().st_mtime_ns == stamp  # the same weights, images and slots: reused
+    plain = json.loads((model_dir / "diffclass.json").read_text())["front"]
+    assert plain["prefilter"] is None and front["candidates"] > plain["candidates"]  # rerunning replaces the front
+
+
+def test_a_replayed_prefilter_costs_and_ranks_as_a_live_run(model_dir):
+    from diffclass.classifier import Classifier
+    from diffclass.loading import training_sample
+    from diffclass.replay import ErrorTable
+    from diffclass.tuning import FilterRun, replay_cost
+
+    clf = Classifier.load(model_dir, batch_size=64)
+    sieve = Classifier.load(model_dir, batch_size=64, seed=3)  # another noise bank: a filter of its own
+    clf.__dict__["_filters"] = {"sieve": sieve}
+    data = training_sample(clf, 5)
+    table = ErrorTable.compute(clf, data, slots=8, progress=False)
+    strategy = clf.strategy(f"prefilter(by={model_dir};k=3;then=adaptive(keep=2,1;n=2,8))")
+    strategy.by = "sieve"
+    top1, nfe, gmacs = replay_cost(table, strategy, clf.macs_per_call, {"sieve": FilterRun.of(sieve, data)})
+    live = clf.classify(data.images, strategy, data.ids)
+    assert top1 == sum(d.label == int(y) for d, y in zip(live, data.labels)) / len(live)
+    filter_nfe = 10 * 8 + 2 * 56  # the filter's own default, adaptive(keep=2,1;n=8,64)
+    assert nfe == sum(d.nfe for d in live) / len(live) == 3 * 2 + 2 * 6 + filter_nfe
+    assert gmacs == pytest.approx(sum(d.macs for d in live) / len(live) / 1e9)

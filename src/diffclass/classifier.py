@@ -63,7 +63,8 @@ class Classifier(Evaluates):
 
     @property
     def default_strategy(self) -> str:
-        """`auto` once the model is tuned (`diffclass tune`), else the original method's adaptive schedule."""
+        """`auto` once the model is tuned (`diffclass tune`), else the original method's adaptive schedule, sized
+        to the model's timestep window."""
         return "auto" if self.info.front else "adaptive"
 
     @cached_property
@@ -110,7 +111,9 @@ class Classifier(Evaluates):
         if front and isinstance(spec, str) and spec.startswith("auto") and front.get("weights") != self.weights:
             raise DiffclassError(f"the tuned front of {self.model_name} was made for other weights; rerun "
                                  "diffclass tune, or name a strategy")  # fmt: skip
-        context = StrategyContext(len(self.class_names), self.scorer.grid.timesteps, self.tree, front)
+        grid = self.scorer.grid
+        windowed = (grid.t_min, grid.t_max) != (0, len(self.backbone.alphas_cumprod) - 1)
+        context = StrategyContext(len(self.class_names), grid.timesteps, self.tree, front, windowed)
         return make_strategy(spec, context)
 
     def images_per_pass(self) -> int:
@@ -147,7 +150,7 @@ class Classifier(Evaluates):
         decisions = []
         step = self.images_per_pass()
         scorer = self.scorer if strategy.grid is None else self.scorer.with_grid(strategy.grid)
-        sieve = self._filter(strategy.by) if isinstance(strategy, Prefilter) else None
+        sieve = self.prefilter_model(strategy.by) if isinstance(strategy, Prefilter) else None
         for start in range(0, len(images), step):
             began = time.perf_counter()
             chunk, ids = images[start : start + step], image_ids[start : start + step]
@@ -165,7 +168,7 @@ class Classifier(Evaluates):
                 decisions.append(decision)
         return decisions
 
-    def _filter(self, name: str):
+    def prefilter_model(self, name: str):
         """The prefilter's classifier, loaded once; it must know the same classes and see the same input."""
         from diffclass.didicm.classifier import DiDiCMClassifier
         from diffclass.hub import is_didicm_folder

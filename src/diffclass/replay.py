@@ -125,17 +125,19 @@ class ErrorTable:
         except (OSError, KeyError, TypeError, ValueError, SafetensorError) as exc:
             raise DiffclassError(f"{path} is not an error table ({exc}); delete it to recompute") from None
 
-    def replay(self, strategy: Strategy) -> tuple[list[Outcome], list[int]]:
-        """The strategy's outcome and NFEs on every image, as a live run on the same classifier would give them."""
+    def replay(self, strategy: Strategy, per_image: Sequence[Sequence[Hashable]] | None = None
+               ) -> tuple[list[Outcome], list[int]]:  # fmt: skip
+        """The strategy's outcome and NFEs on every image, as a live run on the same classifier would give them;
+        with `per_image`, each image ranks its own candidates (a prefilter's top k)."""
         scorer = _TableScorer(self)
         memos = [ImageErrors(scorer, None, image_id) for image_id in self.image_ids]  # type: ignore[arg-type]
         classes = [c for c in self.candidates if isinstance(c, int)]
-        outcomes = drive(memos, strategy, classes)
+        outcomes = drive(memos, strategy, classes, per_image)
         return outcomes, [memo.nfe for memo in memos]
 
-    def top1(self, strategy: Strategy) -> tuple[float, float]:
+    def top1(self, strategy: Strategy, per_image: Sequence[Sequence[Hashable]] | None = None) -> tuple[float, float]:
         """(top-1, mean NFEs per image) of a replayed strategy."""
-        outcomes, nfes = self.replay(strategy)
+        outcomes, nfes = self.replay(strategy, per_image)
         correct = sum(int(o.ranking[0] == int(y)) for o, y in zip(outcomes, self.labels))
         return correct / len(outcomes), sum(nfes) / len(nfes)
 

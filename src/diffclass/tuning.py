@@ -2,13 +2,18 @@
 front of top-1 against NFEs, stored with the model, so `auto` can pick a fast strategy for any budget.
 
 The table holds every class (and tree node) on the first `slots` slots of the model's grid under its noise bank,
-so every replayed strategy ranks and counts exactly as a live run would; test images are never used.
+so every replayed strategy ranks and counts exactly as a live run would; test images are never used. With a
+prefilter model, its rankings of the same images are computed once and the family gains prefilter compositions.
+The front is kept on compute (GMACs per image), which prices a filter's calls and a pruned network's cheaper ones.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from diffclass.classifier import Classifier
 from diffclass.data.base import ImageDataset
@@ -16,6 +21,14 @@ from diffclass.errors import DiffclassError
 from diffclass.hub import weights_digest
 from diffclass.progress import progress_bar
 from diffclass.replay import ErrorTable
+from diffclass.strategies import Prefilter
+
+PREFILTER_KS = (5, 10, 20)
+
+
+def cache_folder() -> Path:
+    """Where error tables are kept between runs (a rerun of `tune` after an interruption starts from the table)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "diffclass" / "tables"
 
 
 def candidate_specs(num_classes: int, slots: int, tree: bool) -> list[str]:
@@ -40,14 +53,55 @@ def candidate_specs(num_classes: int, slots: int, tree: bool) -> list[str]:
     return list(dict.fromkeys(specs))
 
 
+def prefilter_specs(by: str, num_classes: int, slots: int) -> list[str]:
+    """Prefilter compositions: the filter's top k, then exhaustive, a two-stage adaptive or a sequential test."""
+    specs = []
+    for k in (k for k in PREFILTER_KS if k < num_classes):
+        thens = [f"exhaustive(n={n})" for n in (4, 8, 16, 32, 64) if n <= slots]
+        thens += [f"adaptive(keep={keep},1;n={first},{n})" for keep in (2, 3, 5) if keep < k for first in (2, 4)
+                  for n in (8, 16, 32) if first < n <= slots]  # fmt: skip
+        thens += [f"sequential(p={p};min=4;max={slots};step=2)" for p in (0.01, 0.05)]
+        specs += [f"prefilter(by={by};k={k};then={then})" for then in thens]
+    return specs
+
+
 def pareto(points: Sequence[dict]) -> list[dict]:
-    """The points no other point beats on both top-1 (higher) and NFEs (lower), cheapest first."""
+    """The points no other point beats on both top-1 (higher) and compute (GMACs per image, lower), cheapest
+    first (for one model, NFEs order points the same way)."""
     front, best = [], -math.inf
-    for point in sorted(points, key=lambda p: (p["nfe_per_image"], -p["top1"])):
+    for point in sorted(points, key=lambda p: (p["gmacs_per_image"], p["nfe_per_image"], -p["top1"])):
         if point["top1"] > best:
             front.append(point)
             best = point["top1"]
     return front
+
+
+@dataclass
+class FilterRun:
+    """A prefilter's rankings of the table's images, computed once, with what its calls cost per image."""
+
+    rankings: list[list[int]]
+    nfe_per_image: float
+    macs_per_call: int
+
+    @classmethod
+    def of(cls, sieve, data: ImageDataset) -> FilterRun:
+        decisions = sieve.classify(data.images, None, data.ids)
+        return cls([d.ranking for d in decisions], sum(d.nfe for d in decisions) / len(decisions), sieve.macs_per_call)
+
+
+def replay_cost(table: ErrorTable, strategy, macs_per_call: int, filters: dict[str, FilterRun] | None = None
+                ) -> tuple[float, float, float]:  # fmt: skip
+    """(top-1, NFEs per image, GMACs per image) of a strategy replayed on the table, as a live run gives them; a
+    prefilter's stage ranks the filter's top k per image and its calls are added to the cost."""
+    if isinstance(strategy, Prefilter):
+        run = (filters or {}).get(strategy.by)
+        if run is None:
+            raise DiffclassError(f"no rankings of prefilter {strategy.by} for this table")
+        top1, nfe = table.top1(strategy.then, [r[: strategy.k] for r in run.rankings])
+        return top1, nfe + run.nfe_per_image, (nfe * macs_per_call + run.nfe_per_image * run.macs_per_call) / 1e9
+    top1, nfe = table.top1(strategy)
+    return top1, nfe, nfe * macs_per_call / 1e9
 
 
 def tune(
@@ -55,15 +109,22 @@ def tune(
     data: ImageDataset,
     slots: int | None = None,
     specs: Sequence[str] | None = None,
+    prefilter: str | None = None,
+    cache: str | Path | None = None,
     progress: bool = True,
 ) -> dict:
-    """The model's front on `data` (training images): what `auto` reads. `slots` defaults to the grid's size."""
+    """The model's front on `data` (training images): what `auto` reads. `slots` defaults to the grid's size;
+    `prefilter` names a cheap model whose top-k compositions join the family; the table is kept under `cache`."""
     slots = slots or classifier.scorer.grid.size
     if slots > classifier.scorer.grid.size:
         raise DiffclassError(f"--slots {slots} is more than the model's grid of {classifier.scorer.grid.size}")
-    table = ErrorTable.compute(classifier, data, slots=slots, progress=progress)
-    specs = list(specs or candidate_specs(len(classifier.class_names), slots, classifier.tree is not None))
-    macs = classifier.macs_per_call
+    table = ErrorTable.cached(cache or cache_folder(), classifier, data, slots=slots, progress=progress)
+    classes = len(classifier.class_names)
+    specs = list(specs or candidate_specs(classes, slots, classifier.tree is not None))
+    filters = {}
+    if prefilter:
+        specs += prefilter_specs(prefilter, classes, slots)
+        filters[prefilter] = FilterRun.of(classifier.prefilter_model(prefilter), data)
     points = []
     with progress_bar(progress) as bar:
         task = bar.add_task("replay", total=len(specs), status="")
@@ -71,14 +132,17 @@ def tune(
             bar.advance(task)
             try:
                 strategy = classifier.strategy(spec)
-                top1, nfe = table.top1(strategy)
+                top1, nfe, gmacs = replay_cost(table, strategy, classifier.macs_per_call, filters)
             except DiffclassError:  # asks for more slots than the table holds (a beam that did not stop)
                 continue
             points.append(dict(spec=strategy.name, top1=round(top1, 4), nfe_per_image=round(nfe, 2),
-                               gmacs_per_image=round(nfe * macs / 1e9, 4)))  # fmt: skip
-    reference = len(classifier.class_names) * slots  # exhaustive on every slot the table holds
+                               gmacs_per_image=round(gmacs, 4)))  # fmt: skip
+    macs = classifier.macs_per_call
+    reference = classes * slots  # exhaustive on every slot the table holds
+    original_macs = classifier.info.pruning.get("macs_before", macs)  # a pruned model is priced against its original
     return dict(
         weights=weights_digest(classifier.model_name), images=len(data), split="train",
         seed=classifier.scorer.seed, grid=repr(classifier.scorer.grid), slots=slots, reference_nfe=reference,
+        reference_gmacs=round(reference * original_macs / 1e9, 4), prefilter=prefilter,
         candidates=len(specs), points=pareto(points),
     )  # fmt: skip

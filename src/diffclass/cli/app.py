@@ -36,9 +36,21 @@ StrategyOption = Annotated[
     typer.Option(
         "--strategy",
         "-s",
-        help="Strategy name, optionally with options: adaptive(keep=2,1;n=8,64) (default: adaptive; for DiDiCM "
-        "models cp(steps=8), or plain for their baselines). `diffclass strategies` lists them all.",
+        help="Strategy name, optionally with options: adaptive(keep=2,1;n=8,64) (default: auto on a tuned model, "
+        "else adaptive sized to its timestep window; for DiDiCM models cp(steps=8), or plain for their baselines). "
+        "`diffclass strategies` lists them all.",
     ),
+]
+MaxLossOption = Annotated[
+    float | None,
+    typer.Option(min=0, max=100, help="auto: the cheapest tuned strategy within this many points of the best."),
+]
+BudgetOption = Annotated[
+    str | None, typer.Option(help="auto: the best tuned strategy within NFEs/image (300) or GMACs/image (5GMAC).")
+]
+SpeedupOption = Annotated[
+    float | None,
+    typer.Option(min=1, help="auto: the best tuned strategy at least this many times cheaper than exhaustive."),
 ]
 SeedOption = Annotated[int, typer.Option(help="Seed of the noise bank.")]
 BatchOption = Annotated[int, typer.Option(min=1, help="(image, class, timestep) triples per network call.")]

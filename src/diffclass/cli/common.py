@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from diffclass.progress import console
+from diffclass.errors import DiffclassError
+from diffclass.progress import console, err_console
 
 
 def load_model(model: str, *, classes=None, prompt=None, prompts=None, dataset=None, **options):
@@ -14,3 +15,25 @@ def load_model(model: str, *, classes=None, prompt=None, prompts=None, dataset=N
 
 def wrote(path) -> None:
     console.print(f"wrote {path}")
+
+
+def choose_strategy(clf, strategy=None, max_loss=None, budget=None, speedup=None):
+    """The strategy the options name: `--strategy`, or `auto` with `--max-loss` / `--budget` / `--speedup`, or the
+    model's default. What `auto` chose, or that an untuned model runs its fallback, is said in one line."""
+    from diffclass.classifier import Classifier
+
+    auto = {k: v for k, v in dict(max_loss=max_loss, budget=budget, speedup=speedup).items() if v is not None}
+    if auto:
+        if strategy and not strategy.startswith("auto"):
+            raise DiffclassError("--max-loss, --budget and --speedup choose from a tuned front (auto); drop --strategy")
+        strategy = "auto(" + ";".join(f"{k}={v}" for k, v in auto.items()) + ")"
+    spec = clf.strategy(strategy)
+    front = getattr(clf.info, "front", None)
+    line = None
+    if front and (strategy or clf.default_strategy).startswith("auto"):
+        line = f"auto chose {spec.name} (front of {len(front['points'])} strategies, {front['images']} training images)"
+    elif strategy is None and isinstance(clf, Classifier):
+        line = f"{clf.model_name} is not tuned: running {spec.name} (diffclass tune makes the default faster)"
+    if line:
+        err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    return spec

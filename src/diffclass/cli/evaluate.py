@@ -11,6 +11,7 @@ import typer
 
 from diffclass.cli.app import (
     BatchOption,
+    BudgetOption,
     ClassesOption,
     CorruptionOption,
     DatasetOption,
@@ -18,6 +19,7 @@ from diffclass.cli.app import (
     DtypeOption,
     JsonOption,
     LossOption,
+    MaxLossOption,
     ModelOption,
     NodeModeOption,
     OutOption,
@@ -25,12 +27,13 @@ from diffclass.cli.app import (
     PromptOption,
     PromptsOption,
     SeedOption,
+    SpeedupOption,
     StrategyOption,
     TimestepsOption,
     TreeOption,
     app,
 )  # fmt: skip
-from diffclass.cli.common import load_model, wrote
+from diffclass.cli.common import choose_strategy, load_model, wrote
 from diffclass.progress import console, err_console, print_error
 
 
@@ -55,6 +58,9 @@ def evaluate(
     prompts: PromptsOption = None,
     dtype: DtypeOption = "float32",
     corruption: CorruptionOption = None,
+    max_loss: MaxLossOption = None,
+    budget: BudgetOption = None,
+    speedup: SpeedupOption = None,
 ):
     """Measure top-1, top-5, NFEs, GMACs and seconds per image on a labelled test split (resumable with --out;
     shard over processes with torchrun --nproc_per_node N -m diffclass evaluate ...)."""
@@ -66,7 +72,7 @@ def evaluate(
                      dtype=dtype, seed=seed, batch_size=batch_size, loss=loss, timesteps=timesteps, tree=tree,
                      node_conditioning=node_conditioning)  # fmt: skip
     data = eval_dataset(clf, dataset, corruption)
-    spec = clf.strategy(strategy)
+    spec = choose_strategy(clf, strategy, max_loss, budget, speedup)
     keys = run_identity(clf, spec.name, data, node_conditioning=node_conditioning)
     summary = evaluate_sharded(clf, data, spec, limit=limit, out=out, record_options=keys, overwrite=overwrite,
                                device=device)  # fmt: skip
@@ -178,6 +184,9 @@ def classify(
     prompt: PromptOption = None,
     prompts: PromptsOption = None,
     dtype: DtypeOption = "float32",
+    max_loss: MaxLossOption = None,
+    budget: BudgetOption = None,
+    speedup: SpeedupOption = None,
 ):
     """Predict the class of each image, with the top-k classes and their probabilities (a file that cannot be read
     is reported and skipped; the exit code is then 2)."""
@@ -195,7 +204,7 @@ def classify(
         err_console.print(f"skipped {skipped} file(s) that are not images (by extension)")
     clf = load_model(model, classes=classes, prompt=prompt, prompts=prompts, device=device, dtype=dtype, seed=seed,
                      batch_size=batch_size, loss=loss)  # fmt: skip
-    spec = clf.strategy(strategy)
+    spec = choose_strategy(clf, strategy, max_loss, budget, speedup)
     store = None
     if out is not None:
         keys = run_identity(clf, spec.name, top_k=top_k)

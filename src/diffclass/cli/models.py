@@ -166,18 +166,24 @@ def tune(
     slots: Annotated[
         int | None, typer.Option(min=2, max=4096, help="Slots per class in the table (default: grid).")
     ] = None,
+    prefilter: Annotated[
+        str | None, typer.Option(help="A cheap model with the same classes (plain-glyphs): adds prefilter(by=...).")
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Folder for the error table, reused by a rerun (default: ~/.cache/diffclass).")
+    ] = None,
     seed: SeedOption = 0,
     batch_size: BatchOption = 256,
 ):
     """Replay hundreds of strategies on one error table of training images and store the Pareto front of top-1
-    against NFEs with the model: `auto` (then the default strategy) picks from it for any budget."""
+    against compute with the model: `auto` (then the default strategy) picks from it for any budget."""
     from diffclass.loading import training_sample
     from diffclass.report import front_table
     from diffclass.tuning import tune as run_tuning
 
     ensure_writable(model)
     clf = _diffusion_model(model, seed, batch_size)
-    front = run_tuning(clf, training_sample(clf, images, seed), slots)
+    front = run_tuning(clf, training_sample(clf, images, seed), slots, prefilter=prefilter, cache=cache)
     console.print(front_table(front))
     clf.info.front = front
     clf.info.save(model)

@@ -37,8 +37,8 @@ def make_strategy(spec: str | Strategy, context: StrategyContext) -> Strategy:
     kind, raw = parse_spec(spec)
     entry = STRATEGIES.get(kind)
     grid = TimestepGrid.parse(raw.pop("t")) if "t" in raw else None
-    if grid is not None:
-        context = replace(context, timesteps=grid.timesteps)
+    if grid is not None:  # a range of its own: the original method's default sizes, not the calibrated window's
+        context = replace(context, timesteps=grid.timesteps, windowed=False)
     options, rest = entry.parse(raw, strict=not entry.extra.get("tree"))  # a descent hands the rest to its final
     strategy = entry.build(options, context, rest)
     strategy.grid = grid

@@ -22,9 +22,12 @@ from diffclass.strategies.base import (
 )
 from diffclass.strategies.exhaustive import DEFAULT_EXHAUSTIVE_N
 
+WINDOW_FINAL_N = 32  # on a calibrated window every timestep is informative: exhaustive saturates by 32 slots
+
 
 def default_stages(num_classes: int, n_final: int = DEFAULT_EXHAUSTIVE_N) -> tuple[list[int], list[int]]:
-    """Keep about a fifth of the classes after a cheap first look, then shrink tenfold per stage."""
+    """Keep about a fifth of the classes after a cheap first look, then shrink tenfold per stage; `n_final`
+    slots in the last stage (the original method's 64 on the whole range, fewer on a calibrated window)."""
     keep, n = [1], [n_final]
     survivors = max(2, math.ceil(num_classes / 5))
     slots = max(4, n_final // 8)
@@ -51,8 +54,8 @@ class Adaptive(Strategy):
         self.keep, self.n = keep, n
 
     @classmethod
-    def for_classes(cls, num_classes: int) -> Adaptive:
-        return cls(*default_stages(num_classes))
+    def for_classes(cls, num_classes: int, windowed: bool = False) -> Adaptive:
+        return cls(*default_stages(num_classes, WINDOW_FINAL_N if windowed else DEFAULT_EXHAUSTIVE_N))
 
     def options(self) -> dict[str, object]:
         return {"keep": self.keep, "n": self.n}
@@ -75,14 +78,14 @@ class Adaptive(Strategy):
 
 @STRATEGIES.register(
     "adaptive",
-    Option("keep", None, integers(1, 1_000_000), "classes kept after each stage (default: scaled to the classes)"),
+    Option("keep", None, integers(1, 1_000_000), "classes kept after each stage (default: by classes and grid)"),
     Option("n", None, integers(1, MAX_SLOTS), "slots each stage has seen in total, increasing"),
     help="staged elimination: score all classes on few slots, keep the best, add slots (Li et al. 2023)",
 )
 def _build(options: dict, context: StrategyContext, rest: dict) -> Adaptive:
     keep, n = options["keep"], options["n"]
     if keep is None and n is None:
-        return Adaptive.for_classes(context.num_classes)
+        return Adaptive.for_classes(context.num_classes, context.windowed)
     if keep is None or n is None:
         raise DiffclassError("adaptive needs both keep and n, e.g. adaptive(keep=5,1;n=8,64)")
     return Adaptive(keep, n)

@@ -1,35 +1,58 @@
 """`auto`: the strategy a model's tuned front (see `diffclass.tuning`) says is best for a budget.
 
-`diffclass tune` stores, with the model, the Pareto front of (top-1, NFEs/image) over many strategies replayed
+`diffclass tune` stores, with the model, the Pareto front of (top-1, GMACs/image) over many strategies replayed
 on training images. `auto` picks from it: by default the cheapest point within `max_loss` points of the front's
-most accurate; with `budget` the most accurate within that many NFEs per image; with `speedup` the most accurate
-at least that many times cheaper than exhaustive on the model's whole grid. The strategy it builds is the chosen
-spec itself, so tables, records and JSON name what ran.
+most accurate; with `budget` the most accurate within that many NFEs per image (`budget=300`) or GMACs per image
+(`budget=5GMAC`, which also prices a prefilter's calls); with `speedup` the most accurate at least that many times
+cheaper in compute than exhaustive on the slots the front was tuned on (for a pruned model, on its unpruned
+original). The strategy it builds is the chosen spec itself, so tables, records and JSON name what ran.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 from diffclass.errors import DiffclassError
-from diffclass.registry import Option, integer, number
+from diffclass.registry import Option, number, parse_spec
 from diffclass.strategies.base import STRATEGIES, Strategy, StrategyContext
 
 
-def choose(front: list[dict], max_loss: float = 0.5, budget: int = 0, speedup: float = 0.0,
-           reference_nfe: float | None = None) -> dict:  # fmt: skip
-    """The front point a budget picks (points: dicts with spec, top1, nfe_per_image)."""
+def budget(key: str, text: str) -> tuple[float, str]:
+    """`300` (NFEs per image) or `5GMAC` (GMACs per image) -> (amount, unit); 0 means no budget."""
+    value, unit = text.strip(), "nfe"
+    if value.lower().endswith(("gmac", "gmacs")):
+        value, unit = value.lower().removesuffix("s").removesuffix("gmac"), "gmac"
+    amount = number(0, 1e9)(key, value)
+    return amount, unit
+
+
+budget.kind = "NFEs per image, or GMACs per image as 5GMAC"  # type: ignore[attr-defined]
+
+
+def choose(front: list[dict], max_loss: float = 0.5, budget: float | tuple[float, str] = 0, speedup: float = 0.0,
+           reference_nfe: float | None = None, reference_gmacs: float | None = None) -> dict:  # fmt: skip
+    """The front point a budget picks (points: dicts with spec, top1, nfe_per_image, gmacs_per_image); `budget`
+    is NFEs per image, or (amount, "gmac"); `speedup` divides the reference's compute (GMACs, which for a pruned
+    model is its unpruned original's) or, without it, its NFEs."""
     if not front:
         raise DiffclassError("auto needs a tuned model: run diffclass tune --model FOLDER first")
     points = list(front)
-    if speedup:
-        if not reference_nfe:
+    amount, unit = budget if isinstance(budget, tuple) else (budget, "nfe")
+    if speedup and not amount:
+        if reference_gmacs:
+            amount, unit = reference_gmacs / speedup, "gmac"
+        elif reference_nfe:
+            amount, unit = reference_nfe / speedup, "nfe"
+        else:
             raise DiffclassError("auto(speedup=...) needs the front's reference cost")
-        budget = max(budget, 0) or int(reference_nfe / speedup)
-    if budget:
-        affordable = [p for p in points if p["nfe_per_image"] <= budget]
+    if amount:
+        key, label = ("gmacs_per_image", "GMACs") if unit == "gmac" else ("nfe_per_image", "NFEs")
+        affordable = [p for p in points if p[key] <= amount]
         if not affordable:
-            cheapest = min(p["nfe_per_image"] for p in points)
-            raise DiffclassError(f"no tuned strategy fits {budget} NFEs/image; the cheapest needs {cheapest:.0f}")
-        return max(affordable, key=lambda p: (p["top1"], -p["nfe_per_image"]))
+            cheapest = min(p[key] for p in points)
+            raise DiffclassError(f"no tuned strategy fits {amount:g} {label}/image; the cheapest needs {cheapest:.4g}")
+        return max(affordable, key=lambda p: (p["top1"], -p[key]))
     best = max(p["top1"] for p in points)
     good = [p for p in points if p["top1"] >= best - max_loss / 100]
     return min(good, key=lambda p: (p["nfe_per_image"], -p["top1"]))
@@ -38,14 +61,23 @@ def choose(front: list[dict], max_loss: float = 0.5, budget: int = 0, speedup: f
 @STRATEGIES.register(
     "auto",
     Option("max_loss", 0.5, number(0, 100), "points of top-1 below the front's best that may be traded for speed"),
-    Option("budget", 0, integer(0, 100_000_000), "NFEs per image to spend at most (0: none)"),
-    Option("speedup", 0.0, number(0, 1e6), "times cheaper than exhaustive on the whole grid (0: none)"),
+    Option("budget", 0, budget, "NFEs per image to spend at most, or GMACs as 5GMAC (0: none)"),
+    Option("speedup", 0.0, number(0, 1e6), "times cheaper than exhaustive on the tuned slots (0: none)"),
     help="the best strategy of the model's tuned front for a budget (diffclass tune); the default once tuned",
 )
 def _build(options: dict, context: StrategyContext, rest: dict) -> Strategy:
     from diffclass.strategies import make_strategy
 
+    return make_strategy(chosen_spec(options, context), replace(context, front=None))
+
+
+def chosen_spec(options: dict, context: StrategyContext, kinds: Sequence[str] | None = None) -> str:
+    """The spec `auto` with these options picks from the context's front; with `kinds`, among those strategy
+    kinds only (a prefilter's later stage cannot be a tree descent)."""
     front = context.front or {}
-    point = choose(front.get("points", []), options["max_loss"], options["budget"], options["speedup"],
-                   front.get("reference_nfe"))  # fmt: skip
-    return make_strategy(point["spec"], StrategyContext(context.num_classes, context.timesteps, context.tree))
+    points = front.get("points", [])
+    if kinds is not None:
+        points = [p for p in points if parse_spec(p["spec"])[0] in kinds]
+    point = choose(points, options["max_loss"], options["budget"], options["speedup"], front.get("reference_nfe"),
+                   front.get("reference_gmacs"))  # fmt: skip
+    return point["spec"]

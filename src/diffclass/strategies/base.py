@@ -33,6 +33,7 @@ class StrategyContext:
     timesteps: list[int]
     tree: LabelTree | None = None
     front: dict | None = None  # the model's tuned front, for `auto`
+    windowed: bool = False  # the grid is a calibrated window, not the whole timestep range: defaults need fewer slots
 
 
 @dataclass(frozen=True)

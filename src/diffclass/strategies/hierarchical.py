@@ -10,6 +10,7 @@ expanded rather than dropped; leaves met at any depth are collected; the frontie
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import replace
 
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
@@ -121,7 +122,7 @@ def _descent(final_spec: str, options: dict, context: StrategyContext, rest: dic
     rule = RULES.get(options["rule"]).build(options)
 
     def final_stage(k: int) -> Strategy:
-        return entry.build(final_options, StrategyContext(k, context.timesteps, context.tree), {})
+        return entry.build(final_options, replace(context, num_classes=k, front=None), {})
 
     sample = final_stage(context.num_classes)
     strategy = Hierarchical(context.tree, rule, final=final_stage, final_name=final if not final_raw else sample.name,

@@ -6,10 +6,12 @@ sees images; the filter's calls and MACs are added to each image's cost."""
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from dataclasses import replace
 
 from diffclass.errors import DiffclassError
 from diffclass.hub import resolve_model_folder
 from diffclass.registry import Option, integer, parse_spec, text
+from diffclass.strategies.auto import chosen_spec
 from diffclass.strategies.base import STRATEGIES, Run, Strategy, StrategyContext
 
 THEN_STAGES = ("exhaustive", "adaptive", "beam", "sequential")
@@ -32,7 +34,7 @@ class Prefilter(Strategy):
     "prefilter",
     Option("by", None, text, "the model that names the top k classes (an embedded name or a folder)"),
     Option("k", 10, integer(1, 1_000_000), "classes the filter keeps per image"),
-    Option("then", "exhaustive", text, "the strategy run on the kept classes (exhaustive, adaptive, beam, sequential)"),
+    Option("then", "exhaustive", text, "what ranks the kept classes: exhaustive, adaptive, beam, sequential or auto"),
     help="a cheap classifier keeps each image's top k classes, then a diffusion strategy ranks them",
 )
 def _build(options: dict, context: StrategyContext, rest: dict) -> Prefilter:
@@ -44,7 +46,14 @@ def _build(options: dict, context: StrategyContext, rest: dict) -> Prefilter:
         resolve_model_folder(options["by"])  # an embedded or saved model: a filter must be local and cheap
     except DiffclassError as exc:
         raise DiffclassError(f"prefilter by={options['by']}: {exc}") from None
-    if parse_spec(options["then"])[0] not in THEN_STAGES:
-        raise DiffclassError(f"prefilter then= must be one of {', '.join(THEN_STAGES)}, got {options['then']!r}")
+    then, then_options = parse_spec(options["then"])
+    if then == "auto":  # the most accurate stage of the model's front that a prefilter can run, for the budget
+        values, _ = STRATEGIES.get("auto").parse(then_options)
+        then = chosen_spec(values, context, kinds=THEN_STAGES)
+    elif then in THEN_STAGES:
+        then = options["then"]
+    else:
+        allowed = ", ".join((*THEN_STAGES, "auto"))
+        raise DiffclassError(f"prefilter then= must be one of {allowed}, got {options['then']!r}")
     k = min(options["k"], context.num_classes)
-    return Prefilter(options["by"], k, make_strategy(options["then"], StrategyContext(k, context.timesteps)))
+    return Prefilter(options["by"], k, make_strategy(then, replace(context, num_classes=k, tree=None, front=None)))

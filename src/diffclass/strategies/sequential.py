@@ -24,18 +24,14 @@ def worse_than_leader(errors, leader: int, p: float) -> list[bool]:
     positive."""
     from scipy.stats import t as student
 
-    differences = errors - errors[leader]
+    differences = (errors - errors[leader]).double()
     n = errors.shape[1]
-    out = []
-    for row in differences.double():
-        mean = float(row.mean())
-        spread = float(row.std(correction=1)) if n > 1 else 0.0
-        if spread == 0.0 or not math.isfinite(spread):
-            out.append(mean > 0)
-            continue
-        statistic = mean / (spread / math.sqrt(n))
-        out.append(bool(student.sf(statistic, n - 1) < p))
-    return out
+    means = differences.mean(dim=1)
+    spreads = differences.std(dim=1, correction=1) if n > 1 else differences.new_zeros(len(differences))
+    degenerate = (spreads == 0) | ~spreads.isfinite()
+    statistics = means / (spreads.where(~degenerate, 1.0) / math.sqrt(n))
+    tail = student.sf(statistics.numpy(), max(n - 1, 1))  # one vectorised call: replays run this thousands of times
+    return [bool(m > 0) if d else bool(q < p) for m, d, q in zip(means.tolist(), degenerate.tolist(), tail.tolist())]
 
 
 class Sequential(Strategy):
