@@ -40,6 +40,18 @@ def test_every_route_and_the_same_answer_as_classify(client):
     assert reply.json()["prediction"] == plain.class_name and reply.json()["nfe"] == 20
     figure = http.post("/explain", files={"image": ("a.png", _png(30), "image/png")})
     assert figure.status_code == 200 and figure.content[:4] == b"\x89PNG"
+    numbers = http.post("/explain?format=json", files={"image": ("a.png", _png(30), "image/png")}).json()
+    assert numbers["prediction"] == plain.class_name and numbers["nfe"] == plain.nfe
+    assert numbers["top"][0]["probability"] == pytest.approx(plain.probabilities[plain.label], abs=1e-4)
+    odd = http.post("/explain?format=svg", files={"image": ("a.png", _png(30), "image/png")})
+    assert odd.status_code == 400 and "format must be png or json" in odd.json()["error"]
+
+
+def test_an_upload_over_the_size_limit_is_400(client, monkeypatch):
+    http, _ = client
+    monkeypatch.setattr("diffclass.serve.MAX_UPLOAD", 50)
+    reply = http.post("/classify", files={"image": ("big.png", _png(3) + b"\0" * 100, "image/png")})
+    assert reply.status_code == 400 and "larger than" in reply.json()["error"]
 
 
 @pytest.mark.parametrize("payload, message", [(b"", "empty"), (b"not an image", "not an image"),

@@ -86,7 +86,8 @@ class Batcher:
 
 
 def create_app(classifier, strategy: str | None = None, model_name: str = ""):
-    """The FastAPI app: GET / (the page), POST /classify (image -> JSON), POST /explain (image -> PNG), GET /health."""
+    """The FastAPI app: GET / (the page), POST /classify (image -> JSON), POST /explain (image -> PNG, or JSON with
+    ?format=json), GET /health."""
     from fastapi import FastAPI, File, UploadFile
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -130,16 +131,28 @@ def create_app(classifier, strategy: str | None = None, model_name: str = ""):
         return dict(result, converted=loaded.notes)
 
     @app.post("/explain")
-    async def explain(image: UploadFile = File(...)):
+    async def explain(image: UploadFile = File(...), format: str = "png"):
+        import asyncio
+
+        if format not in ("png", "json"):
+            return bad(f"format must be png or json, got {format!r}")
+        try:
+            loaded = await read(image)
+        except DiffclassError as exc:
+            return bad(str(exc))
+        try:  # off the event loop, so /health and /classify keep answering while a figure is made
+            return await asyncio.get_running_loop().run_in_executor(None, explained, loaded, format)
+        except DiffclassError as exc:
+            return bad(str(exc))
+
+    def explained(loaded, format: str):
         from diffclass.explain import explain as run_explain
         from diffclass.explain import explain_plot
 
-        try:
-            loaded = await read(image)
-            with lock:
-                result = run_explain(classifier, loaded.tensor, batcher.strategy, loaded.image_id)
-        except DiffclassError as exc:
-            return bad(str(exc))
+        with lock:
+            result = run_explain(classifier, loaded.tensor, batcher.strategy, loaded.image_id)
+        if format == "json":
+            return JSONResponse(result.to_json())
         buffer = io.BytesIO()
         explain_plot(result, buffer)
         return Response(buffer.getvalue(), media_type="image/png")
