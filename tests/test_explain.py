@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from PIL import Image
 
@@ -34,5 +35,44 @@ def test_explain_command_writes_the_figure_and_json(monkeypatch, capsys, model_d
     assert (tmp_path / "e.png").stat().st_size > 1000 and data["nfe"] == 20 and len(data["top"]) == 5
     probabilities = [t["probability"] for t in data["top"]]
     assert probabilities == sorted(probabilities, reverse=True) and 0 <= min(probabilities) <= max(probabilities) <= 1
-    code, out, err = run_cli(monkeypatch, capsys, "explain", tmp_path / "x.png", "--model", "didicm-glyphs")
-    assert code == 2 and "not of DiDiCM models" in err
+    code, out, err = run_cli(monkeypatch, capsys, "explain", tmp_path / "x.png", "--model", "nowhere")
+    assert code == 2 and "unknown model" in err
+
+
+@pytest.mark.parametrize("name", ["digits", "glyphs"])
+def test_explain_on_an_embedded_model_equals_classify_and_writes_png_and_json(monkeypatch, capsys, tmp_path, name):
+    from diffclass.data import load_dataset
+
+    data = load_dataset(name, "test")
+    pixels = ((data.images[3, 0] + 1) * 127.5).round().byte().numpy()
+    Image.fromarray(pixels, mode="L").save(tmp_path / "x.png")
+    code, out, err = run_cli(monkeypatch, capsys, "explain", tmp_path / "x.png", "--model", name, "--strategy",
+                             "exhaustive(n=2)", "--out", tmp_path / "e.png", "--json", tmp_path / "e.json")  # fmt: skip
+    assert code == 0, err
+    shown = json.loads((tmp_path / "e.json").read_text())
+    plain = diffclass.load(name).classify([tmp_path / "x.png"], "exhaustive(n=2)")[0]
+    assert shown["prediction"] == plain.class_name and shown["nfe"] == plain.nfe
+    assert [t["label"] for t in shown["top"]] == plain.ranking[:5]
+    assert [t["probability"] for t in shown["top"]] == [round(p, 4) for _, p in plain.top(5)]
+    assert (tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("name, spec, steps", [("didicm-glyphs", "cp(steps=4)", 4), ("didicm-glyphs",
+                         "cl(N=4;steps=2)", 3), ("plain-glyphs", None, 1)])  # fmt: skip
+def test_explain_on_didicm_shows_the_samplers_path_ending_at_the_decision(monkeypatch, capsys, tmp_path, name, spec,
+                                                                          steps):  # fmt: skip
+    from diffclass.data import load_dataset
+
+    clf = diffclass.load(name)
+    image = load_dataset("glyphs", "test").images[5]
+    result = explain(clf, image, spec, "g5")
+    plain = clf.classify(image[None], spec, ["g5"])[0]
+    assert result.decision.ranking == plain.ranking and len(result.times) == steps
+    assert list(result.path) == plain.ranking[:5]
+    for c, values in result.path.items():
+        assert len(values) == steps and abs(values[-1] - plain.probabilities[c]) < 1e-6  # the path ends at the answer
+    Image.fromarray(((image[0] + 1) * 127.5).round().byte().numpy(), mode="L").save(tmp_path / "g.png")
+    args = ["explain", tmp_path / "g.png", "--model", name, "--out", tmp_path / "e.png", "--json", tmp_path / "e.json"]
+    code, out, err = run_cli(monkeypatch, capsys, *args, *(["--strategy", spec] if spec else []))
+    assert code == 0, err
+    assert len(json.loads((tmp_path / "e.json").read_text())["times"]) == steps

@@ -3,7 +3,9 @@ the winner, where in the image the winner and the runner-up differ, and what eac
 estimate of the clean image under that class, from the same noisy image).
 
 The decision itself is a plain `classify` with the same seed and strategy, so its numbers are the ones a user
-gets; the curves and pictures come from extra network calls on the same noise bank.
+gets; the curves and pictures come from extra network calls on the same noise bank. A DiDiCM model's decision is
+a walk of its sampler over the label, so for it the figure shows that path instead: each top class's probability
+after each step.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import torch
 from diffclass.backbones.base import q_sample
 from diffclass.classifier import Classifier
 from diffclass.decision import Decision
-from diffclass.errors import DiffclassError
 
 CURVE_CLASSES = 5  # classes drawn against the timestep
 VIEW_CLASSES = 3  # classes whose clean-image estimates are shown
@@ -52,12 +53,47 @@ def _picture(x: torch.Tensor) -> list:
     return (x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)).tolist()
 
 
+@dataclass
+class SamplerExplanation:
+    """A DiDiCM decision: the label distribution its sampler holds after each step, for the final top classes."""
+
+    image_id: str
+    decision: Decision
+    sampler: str
+    times: list[float]  # the label process's time at each step, from 1 (uniform) towards 0 (the label)
+    path: dict[int, list[float]]  # class -> probability after each step
+    image: list = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        d = self.decision
+        return dict(
+            image_id=self.image_id, prediction=d.class_name, label=d.label, nfe=d.nfe, sampler=self.sampler,
+            top=[dict(label=c, name=self.names[c], probability=round(p, 4)) for c, p in d.top(CURVE_CLASSES)],
+            times=[round(t, 4) for t in self.times],
+            path={self.names[c]: [round(p, 4) for p in v] for c, v in self.path.items()},
+        )  # fmt: skip
+
+
 @torch.no_grad()
-def explain(classifier: Classifier, image: torch.Tensor, strategy=None, image_id: str = "image", slots: int = 16
-            ) -> Explanation:  # fmt: skip
+def explain_sampler(classifier, image: torch.Tensor, strategy=None, image_id: str = "image") -> SamplerExplanation:
+    """A DiDiCM model's decision on one image and its sampler's path (the same seeded run as `classify`)."""
+    decision = classifier.classify(image[None], strategy, [image_id])[0]
+    spec = classifier.strategy(strategy)
+    generator = torch.Generator().manual_seed(classifier.seed)
+    posterior = classifier.model.posterior(image[None], spec.sampler, spec.steps, spec.chains, generator)
+    top = decision.ranking[:CURVE_CLASSES]
+    path = {c: [float(step[0, c]) for step in posterior.path] for c in top}
+    return SamplerExplanation(image_id, decision, spec.name, posterior.times, path, _picture(image),
+                              classifier.class_names)  # fmt: skip
+
+
+@torch.no_grad()
+def explain(classifier, image: torch.Tensor, strategy=None, image_id: str = "image", slots: int = 16
+            ) -> Explanation | SamplerExplanation:  # fmt: skip
     """The decision on one image [C, H, W] in [-1, 1], and what it rests on (`slots` timesteps of the window)."""
     if not isinstance(classifier, Classifier):
-        raise DiffclassError("explain shows the decisions of diffusion classifiers, not of DiDiCM models")
+        return explain_sampler(classifier, image, strategy, image_id)
     decision = classifier.classify(image[None], strategy, [image_id])[0]
     backbone, scorer = classifier.backbone, classifier.scorer
     slots = min(slots, scorer.grid.size)
@@ -105,13 +141,16 @@ def _decoded(backbone, x0: torch.Tensor) -> torch.Tensor:
     return vae.decode((x0 / vae.config.scaling_factor).to(next(vae.parameters()).dtype)).sample
 
 
-def explain_plot(explanation: Explanation, path) -> None:
-    """One figure: the input, the top classes' clean-image estimates, the error curves, the heat map, the top-5."""
+def explain_plot(explanation: Explanation | SamplerExplanation, path) -> None:
+    """One figure: the input, the top classes' clean-image estimates, the error curves, the heat map, the top-5
+    (for a DiDiCM model: the input, the top-5 and the sampler's path)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if isinstance(explanation, SamplerExplanation):
+        return _sampler_plot(explanation, path, plt)
     e, names = explanation, explanation.names
     columns = max(4, len(e.view_timesteps) + 1)
     rows = 2 + len(e.views)
@@ -147,6 +186,34 @@ def explain_plot(explanation: Explanation, path) -> None:
             ax.imshow(picture, cmap=cmap, vmin=0, vmax=1)
             ax.set_title(f"{names[c]}: clean estimate at t={t}", fontsize=7)
             ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _sampler_plot(e: SamplerExplanation, path, plt) -> None:
+    names, d = e.names, e.decision
+    fig = plt.figure(figsize=(11, 3.4))
+    grid = fig.add_gridspec(1, 4)
+    ax = fig.add_subplot(grid[0, 0])
+    ax.imshow(e.image, cmap="gray" if not isinstance(e.image[0][0], list) else None, vmin=0, vmax=1)
+    ax.set_title("input (as the model sees it)", fontsize=8)
+    ax.axis("off")
+    ax = fig.add_subplot(grid[0, 1])
+    top = d.top(CURVE_CLASSES)
+    ax.barh([names[c] for c, _ in reversed(top)], [p for _, p in reversed(top)], color="tab:blue")
+    ax.set_xlim(0, 1)
+    ax.set_title(f"prediction {names[d.label]} ({d.nfe} NFEs, {e.sampler})", fontsize=9)
+    ax = fig.add_subplot(grid[0, 2:])
+    steps = list(range(1, len(e.times) + 1))
+    for c, values in e.path.items():
+        ax.plot(steps, values, "o-", markersize=3, label=names[c] + (" (winner)" if c == d.label else ""))
+    ax.set_xticks(steps, [f"{i}\nt={t:.2f}" for i, t in zip(steps, e.times)], fontsize=7)
+    ax.set_xlabel("sampler step (label process time t)")
+    ax.set_ylabel("probability of the class")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

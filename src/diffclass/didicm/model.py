@@ -58,7 +58,8 @@ class DiDiCMModel:
         """Class probabilities for a batch: the plain baseline's softmax (1 NFE), DiDiCM-CP or DiDiCM-CL."""
         self.network.eval()
         if not self.network.config.conditioned:
-            return Posterior(torch.softmax(self.network(images), dim=-1), 1)
+            probabilities = torch.softmax(self.network(images), dim=-1)
+            return Posterior(probabilities, 1, [probabilities], [0.0])
         k = len(self.class_names)
         if sampler == "cp":
             return sample_cp(lambda c, s: self.network(images, c, s), len(images), k, steps)

@@ -10,7 +10,7 @@ form. Probabilities are clamped at 0 only; the last estimate is read off the net
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from diffclass.registry import Option, Registry, integer
@@ -62,6 +62,8 @@ SAMPLERS.register("plain", help="a plain baseline network: one call, softmax")(l
 class Posterior:
     probabilities: torch.Tensor  # [B, K]
     nfe: int  # network calls per image
+    path: list[torch.Tensor] = field(default_factory=list)  # [B, K] label distribution after each step (explain)
+    times: list[float] = field(default_factory=list)  # the label process's time t at each step, 1 -> 0
 
 
 def _times(steps: int) -> torch.Tensor:
@@ -92,13 +94,14 @@ def sample_cp(score_fn: ScoreFn, batch: int, num_classes: int, steps: int = 8) -
     from diffclass.didicm.process import alpha, sigma_bar
 
     q = torch.full((batch, num_classes), 1.0 / num_classes)
-    p0 = q
-    for t in _times(steps).tolist():
+    p0, path, times = q, [], _times(steps).tolist()
+    for t in times:
         anchor = q.argmin(dim=-1)
         log_scores = score_fn(anchor, sigma_bar(torch.full((batch,), t)))
         p0 = _clean_estimate(log_scores, t)
+        path.append(p0)
         q = alpha(torch.tensor(t)) * p0 + (1 - alpha(torch.tensor(t))) / num_classes  # q_t as the network sees it
-    return Posterior(p0, steps)
+    return Posterior(p0, steps, path, times)
 
 
 def sample_cl(score_fn: ScoreFn, batch: int, num_classes: int, chains: int = 16, steps: int = 2,
@@ -111,8 +114,10 @@ def sample_cl(score_fn: ScoreFn, batch: int, num_classes: int, chains: int = 16,
 
     labels = torch.randint(num_classes, (batch * chains,), generator=generator)
     times = _times(steps).tolist() + [0.0]
+    path = []
     for t, t_next in zip(times, times[1:]):
         p0 = _clean_estimate(score_fn(labels, sigma_bar(torch.full((len(labels),), t))), t)
+        path.append(p0.view(batch, chains, num_classes).mean(dim=1))  # what the chains see, averaged
         if t_next == 0.0:
             labels = torch.multinomial(p0, 1, generator=generator).squeeze(1)
             break
@@ -126,4 +131,4 @@ def sample_cl(score_fn: ScoreFn, batch: int, num_classes: int, chains: int = 16,
         labels = labels.squeeze(1)
     counts = torch.zeros(batch, num_classes)
     counts.scatter_add_(1, labels.view(batch, chains), torch.ones(batch, chains))
-    return Posterior(counts / chains, steps * chains)
+    return Posterior(counts / chains, steps * chains, [*path, counts / chains], times)
