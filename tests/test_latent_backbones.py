@@ -165,3 +165,26 @@ def test_dit_checkpoints_saved_as_the_generic_transformer2d_load(tmp_path, rgb):
     DDPMScheduler().save_pretrained(tmp_path / "scheduler")
     clf = Classifier.load(f"dit:{tmp_path}", class_names=CIFAR10, batch_size=16)
     assert sorted(clf.classify(rgb[:1, :, :16, :16], "exhaustive(n=2)")[0].ranking) == list(range(10))
+
+
+def test_explain_on_stable_diffusion_shows_the_class_words_cross_attention(sd_folder, rgb, tmp_path):
+    from diffclass.explain import explain, explain_plot
+
+    clf = Classifier.load(f"sd:{sd_folder}", class_names=CIFAR10, templates=["a photo of a {}."], batch_size=16)
+    backbone = clf.backbone
+    positions = backbone.word_positions(1)  # "automobile": its tokens inside "a photo of a automobile."
+    ids = backbone.tokenizer("a photo of a automobile.").input_ids
+    word = backbone.tokenizer("automobile", add_special_tokens=False).input_ids
+    assert [ids[i] for i in positions] == word
+    before = {n: type(p) for n, p in backbone.unet.attn_processors.items()}
+    result = explain(clf, rgb[0], "exhaustive(n=2)", "img", slots=4)
+    assert {n: type(p) for n, p in backbone.unet.attn_processors.items()} == before  # the recorders are removed
+    plain = clf.classify(rgb[:1], "exhaustive(n=2)", ["img"])[0]
+    latent = backbone.encode(rgb[:1]).shape[-2:]
+    assert result.decision.ranking == plain.ranking
+    assert list(result.attention) == plain.ranking[:3]
+    for maps in result.attention.values():  # per view timestep, a map at the latent's size; attention sums to <= 1
+        heat = torch.tensor(maps)
+        assert heat.shape == (3, *latent) and (heat >= 0).all() and (heat <= 1 + 1e-5).all() and heat.sum() > 0
+    explain_plot(result, tmp_path / "e.png")
+    assert (tmp_path / "e.png").stat().st_size > 1000 and "attention" in result.to_json()

@@ -35,6 +35,7 @@ class Explanation:
     view_timesteps: list[int] = field(default_factory=list)
     image: list = field(default_factory=list)  # the input as the model sees it, [H, W] or [H, W, 3] in [0, 1]
     names: list[str] = field(default_factory=list)  # the model's class names
+    attention: dict[int, list[list[list[float]]]] = field(default_factory=dict)  # text models: class -> word maps
 
     def to_json(self) -> dict:
         d = self.decision
@@ -44,7 +45,13 @@ class Explanation:
             trace=d.trace, timesteps=self.timesteps,
             errors={self.names[c]: [round(e, 6) for e in v] for c, v in self.errors.items()},
             difference_to_winner={self.names[c]: v for c, v in self.difference_to_winner.items()},
+            heatmap=_rounded(self.heatmap), view_timesteps=self.view_timesteps,
+            attention={self.names[c]: _rounded(v) for c, v in self.attention.items()},
         )  # fmt: skip
+
+
+def _rounded(values):
+    return [_rounded(v) for v in values] if isinstance(values, list) else round(values, 6)
 
 
 def _picture(x: torch.Tensor) -> list:
@@ -116,10 +123,11 @@ def explain(classifier, image: torch.Tensor, strategy=None, image_id: str = "ima
         eps_hat = backbone.predict_noise(x_t.expand(2, *x_t.shape[1:]), t.expand(2).to(x_t.device), cond)
         err = ((eps_hat.float() - eps.float()) ** 2).mean(1).cpu()  # [2, h, w]
         heat += err[1] - err[0]
-    views = {}
+    views, attention = {}, {}
     picks = [order[round(j * (slots - 1) / max(1, VIEW_TIMESTEPS - 1))] for j in range(VIEW_TIMESTEPS)]
+    text = hasattr(backbone, "word_attention")  # text-conditioned: where the class's words are looked at
     for c in top[:VIEW_CLASSES]:
-        views[c] = []
+        views[c], attention[c] = [], []
         for s in picks:
             t = torch.tensor([scorer.grid.timestep(s)])
             a = alphas[t].to(memo.x0.device, torch.float32).view(1, 1, 1, 1)
@@ -128,9 +136,12 @@ def explain(classifier, image: torch.Tensor, strategy=None, image_id: str = "ima
             eps_hat = backbone.predict_noise(x_t, t.to(x_t.device), backbone.condition([c]))
             x0_hat = (x_t - (1 - a).sqrt() * eps_hat.float()) / a.sqrt()
             views[c].append(_picture(_decoded(backbone, x0_hat)[0]))
+            if text:
+                attention[c].append(backbone.word_attention(x_t, t.to(x_t.device), c).tolist())
     view_timesteps = [scorer.grid.timestep(s) for s in picks]
     return Explanation(image_id, decision, [scorer.grid.timestep(s) for s in order], errors, differences,
-                       heat.tolist(), views, view_timesteps, _picture(image), classifier.class_names)  # fmt: skip
+                       heat.tolist(), views, view_timesteps, _picture(image), classifier.class_names,
+                       {c: maps for c, maps in attention.items() if maps})  # fmt: skip
 
 
 def _decoded(backbone, x0: torch.Tensor) -> torch.Tensor:
@@ -153,7 +164,7 @@ def explain_plot(explanation: Explanation | SamplerExplanation, path) -> None:
         return _sampler_plot(explanation, path, plt)
     e, names = explanation, explanation.names
     columns = max(4, len(e.view_timesteps) + 1)
-    rows = 2 + len(e.views)
+    rows = 2 + len(e.views) + len(e.attention)
     fig = plt.figure(figsize=(3 * columns, 2.6 * rows))
     grid = fig.add_gridspec(rows, columns)
     cmap = "gray" if not isinstance(e.image[0][0], list) else None
@@ -185,6 +196,12 @@ def explain_plot(explanation: Explanation | SamplerExplanation, path) -> None:
             ax = fig.add_subplot(grid[r, j])
             ax.imshow(picture, cmap=cmap, vmin=0, vmax=1)
             ax.set_title(f"{names[c]}: clean estimate at t={t}", fontsize=7)
+            ax.axis("off")
+    for r, (c, maps) in enumerate(e.attention.items(), start=2 + len(e.views)):
+        for j, (heat, t) in enumerate(zip(maps, e.view_timesteps)):
+            ax = fig.add_subplot(grid[r, j])
+            ax.imshow(heat, cmap="magma")
+            ax.set_title(f"attention on '{names[c]}' at t={t}", fontsize=7)
             ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -3,7 +3,8 @@
 Text embeddings are computed once per class (or tree node) and cached; several prompt templates per class are
 ensembled by averaging their text-encoder hidden states (one network call per timestep, as with one prompt).
 v-prediction checkpoints (SD 2.x 768) are scored in epsilon space: eps = sqrt(a) * v + sqrt(1 - a) * x_t, so
-every checkpoint's errors mean the same thing and the paper's l2-on-epsilon criterion is kept.
+every checkpoint's errors mean the same thing and the paper's l2-on-epsilon criterion is kept. `word_attention`
+reads where the UNet's cross-attention looks for a class's words (for `diffclass explain`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from diffusers.models.attention_processor import AttnProcessor
 
 from diffclass.backbones.base import BACKBONES
 from diffclass.backbones.latent import load_component, public_config, resolve_dtype, vae_encode
@@ -21,6 +23,29 @@ from diffclass.hierarchy import LabelTree
 from diffclass.hub import INFO_FILE, ModelInfo
 
 DEFAULT_TEMPLATES = ("a photo of a {}.",)
+
+
+class _WordAttention(AttnProcessor):
+    """diffusers' plain attention processor, recording for each call how much attention every query position
+    pays to the given token positions (summed over them, averaged over heads and the batch)."""
+
+    def __init__(self, positions: Sequence[int], maps: list):
+        super().__init__()
+        self.positions, self.maps = list(positions), maps
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, *args, **kwargs):
+        scores = attn.get_attention_scores
+
+        def recording(query, key, attention_mask=None):
+            probabilities = scores(query, key, attention_mask)  # [batch * heads, queries, tokens]
+            self.maps.append(probabilities[..., self.positions].sum(-1).mean(0).float().cpu())
+            return probabilities
+
+        attn.get_attention_scores = recording
+        try:
+            return super().__call__(attn, hidden_states, encoder_hidden_states, *args, **kwargs)
+        finally:
+            del attn.get_attention_scores  # the class's own method again
 
 
 def _is_sd_folder(folder: Path) -> bool:
@@ -132,6 +157,37 @@ class StableDiffusionBackbone:
             if key not in self._cache:
                 self._cache[key] = self._embed(key)
         return torch.stack([self._cache[k] for k in keys])
+
+    def word_positions(self, key: Hashable) -> list[int]:
+        """Token positions of a class's (or node's) words in its first prompt."""
+        prompt = self.prompts(key)[0]
+        name = self.info.class_names[key] if isinstance(key, int) else self._tree.prompt(key)
+        ids = self.tokenizer(prompt).input_ids
+        word = self.tokenizer(name, add_special_tokens=False).input_ids
+        start = next((i for i in range(len(ids) - len(word) + 1) if ids[i : i + len(word)] == word), None)
+        if start is None or not word:
+            raise DiffclassError(f"the prompt {prompt!r} does not contain the words of {name!r}")
+        return list(range(start, start + len(word)))
+
+    @torch.no_grad()
+    def word_attention(self, x_t: torch.Tensor, t: torch.Tensor, key: Hashable) -> torch.Tensor:
+        """[h, w] at the latent's size: the UNet's cross-attention on the class's words when denoising one x_t
+        [1, C, h, w] under that class, averaged over every cross-attention layer (each resized to the latent)."""
+        maps: list[torch.Tensor] = []
+        original = self.unet.attn_processors
+        recorder = _WordAttention(self.word_positions(key), maps)
+        self.unet.set_attn_processor({n: recorder if n.endswith("attn2.processor") else p for n, p in original.items()})
+        try:
+            self.predict_noise(x_t, t, self.condition([key]))
+        finally:
+            self.unet.set_attn_processor(original)
+        h, w = x_t.shape[-2:]
+        resized = []
+        for m in maps:
+            scale = (m.numel() / (h * w)) ** 0.5  # a layer's grid has the latent's aspect at 1/2^k of its size
+            grid = m.view(1, 1, max(1, round(h * scale)), max(1, round(w * scale)))
+            resized.append(torch.nn.functional.interpolate(grid, size=(h, w), mode="bilinear", align_corners=False))
+        return torch.cat(resized).mean(0)[0]
 
     def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         out = self.unet(x_t.to(self.dtype), t, encoder_hidden_states=cond).sample
