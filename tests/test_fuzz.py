@@ -160,3 +160,41 @@ def test_malformed_tree_files(monkeypatch, capsys, tmp_path, text):
     for command in (["tree", "validate", tmp_path / "t.json"], ["tree", "show", tmp_path / "t.json"]):
         code, out, err = run_cli(monkeypatch, capsys, *command)
         _one_line_or_success(code, err, allow_success=False)
+
+
+def _commands():
+    """Every (command path, click command) of the CLI, groups walked."""
+    import typer
+
+    from diffclass.cli import app
+
+    def walk(command, path):
+        children = getattr(command, "commands", {})
+        if not children:
+            yield path, command
+        for name, child in children.items():
+            yield from walk(child, [*path, name])
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+def _out_of_range_cases():
+    """For every command, each bounded number option given a value below its minimum, and an unknown option."""
+    cases = []
+    for path, command in _commands():
+        cases.append((path, ["--no-such-option"], "No such option"))
+        for param in command.params:
+            low = getattr(param, "min", None)
+            low = getattr(getattr(param, "type", None), "min", None) if low is None else low  # older typer
+            if low is not None and param.opts[0].startswith("--"):
+                cases.append((path, [param.opts[0], str(low - 1)], "Invalid value"))
+    return cases
+
+
+@pytest.mark.parametrize("path, args, message", _out_of_range_cases(), ids=lambda v: " ".join(map(str, v))
+                         if isinstance(v, list) else None)  # fmt: skip
+def test_every_usage_error_of_every_command_is_one_line_and_exit_2(monkeypatch, capsys, path, args, message):
+    code, out, err = run_cli(monkeypatch, capsys, *path, *args)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0] and "--help" in lines[0], err
+    assert "╭" not in err and "Traceback" not in err

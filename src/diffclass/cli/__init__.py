@@ -7,6 +7,13 @@ import logging
 import signal
 import sys
 
+from typer import Abort
+
+try:  # typer >= 0.2x bundles its own copy of click
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - older typer runs on click itself
+    from click.exceptions import UsageError
+
 from diffclass.cli import didicm, evaluate, explain, listing, models, serve, trees  # noqa: F401  (each adds its commands)
 from diffclass.cli.app import DEBUG, app
 from diffclass.errors import DiffclassError
@@ -32,7 +39,15 @@ def main() -> None:
     logger.propagate = False
     previous = signal.signal(signal.SIGINT, _interrupted)  # typer makes Ctrl-C a silent exit 130: say what is kept
     try:
-        app()
+        code = app(standalone_mode=False)  # usage errors come back as exceptions, to be said in one line
+    except UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "diffclass"
+        if not exc.format_message():  # a group called with nothing to do: its help
+            app([*command.split()[1:], "--help"])
+        print_error(f"{exc.format_message()} (see {command} --help)")
+        sys.exit(2)
+    except Abort:
+        sys.exit(130)
     except DiffclassError as exc:
         print_error(str(exc))
         sys.exit(2)
@@ -44,6 +59,7 @@ def main() -> None:
         sys.exit(1)
     finally:
         signal.signal(signal.SIGINT, previous)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _interrupted(signum, frame) -> None:
