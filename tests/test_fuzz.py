@@ -198,3 +198,60 @@ def test_every_usage_error_of_every_command_is_one_line_and_exit_2(monkeypatch, 
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and message in lines[0] and "--help" in lines[0], err
     assert "╭" not in err and "Traceback" not in err
+
+
+DIDICM_FIELDS = ["class_names", "image_size", "network", "network.num_classes", "network.in_channels",
+                 "network.width", "network.blocks_per_stage", "network.embed_dim", "network.conditioned",
+                 "network.unknown", "training"]  # fmt: skip
+
+
+@pytest.fixture
+def didicm_dir(tmp_path):
+    import shutil
+
+    from diffclass.hub import resolve_model_folder
+
+    return shutil.copytree(resolve_model_folder("plain-glyphs"), tmp_path / "plain")
+
+
+@pytest.mark.parametrize("field", DIDICM_FIELDS)
+def test_every_field_of_didicm_json_with_bad_values(monkeypatch, capsys, didicm_dir, field):
+    path = didicm_dir / "didicm.json"
+    original = path.read_text()
+    for value in [*BAD_VALUES, [100_000] * 6, 2**40]:
+        data = json.loads(original)
+        target, key = (data["network"], field.split(".")[1]) if "." in field else (data, field)
+        target[key] = float("nan") if value == "NaN" else value
+        path.write_text(json.dumps(data))
+        code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", didicm_dir, "--limit", 2)
+        _one_line_or_success(code, err)
+        if code == 0:
+            assert "glyphs" in out
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "random", "pickle", "missing", "extra tensor"])
+def test_damaged_didicm_weights_are_refused_in_one_line(monkeypatch, capsys, didicm_dir, damage):
+    import pickle
+
+    from safetensors.torch import load_file, save_file
+
+    weights = didicm_dir / "model.safetensors"
+    data = weights.read_bytes()
+    if damage == "empty":
+        weights.write_bytes(b"")
+    elif damage == "truncated":
+        weights.write_bytes(data[: len(data) // 2])
+    elif damage == "random":
+        weights.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif damage == "pickle":
+        weights.write_bytes(pickle.dumps({"weight": [1, 2, 3]}))
+    elif damage == "missing":
+        tensors = load_file(str(weights))
+        tensors.pop(sorted(tensors)[0])
+        save_file(tensors, str(weights))
+    else:
+        import torch
+
+        save_file({**load_file(str(weights)), "stowaway": torch.zeros(2)}, str(weights))
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", didicm_dir, "--limit", 2)
+    _one_line_or_success(code, err, allow_success=False)

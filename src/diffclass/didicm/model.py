@@ -7,15 +7,57 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from diffclass.didicm.network import DiDiRN, DiDiRNConfig
 from diffclass.didicm.samplers import Posterior, sample_cl, sample_cp
 from diffclass.errors import DiffclassError
-from diffclass.hub import DIDICM_FILE, resolve_model_folder
+from diffclass.hub import DIDICM_FILE, MAX_IMAGE_SIZE, check_weights_fit, is_safetensors, resolve_model_folder
 
 CONFIG_FILE = DIDICM_FILE
 WEIGHTS_FILE = "model.safetensors"
+MAX_PARAMETERS = 200_000_000  # the embedded networks hold about a million; a config past this is refused unbuilt
+
+
+def _int_in(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def meta_problem(meta: dict) -> str | None:
+    """What is wrong with a didicm.json (types, ranges, consistency, size), found before anything is allocated."""
+    names, network = meta.get("class_names"), meta.get("network")
+    if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
+        return "class_names must be a list of at least two names"
+    if len(set(names)) != len(names):
+        return "class_names repeat"
+    if not _int_in(meta.get("image_size"), 4, MAX_IMAGE_SIZE):
+        return f"image_size must be an integer in [4, {MAX_IMAGE_SIZE}], got {meta.get('image_size')!r}"
+    if not isinstance(network, dict):
+        return "network must be an object"
+    unknown = set(network) - set(DiDiRNConfig.__dataclass_fields__)
+    if unknown:
+        return f"network has unknown fields {sorted(unknown)}"
+    checks = dict(num_classes=(2, 1_000_000), in_channels=(1, 4), width=(1, 1024), embed_dim=(2, 4096))
+    for key, (low, high) in checks.items():
+        if key in network and not _int_in(network[key], low, high):
+            return f"network.{key} must be an integer in [{low}, {high}], got {network[key]!r}"
+    if network.get("num_classes") != len(names):
+        return f"network.num_classes is {network.get('num_classes')!r} but there are {len(names)} class names"
+    stages = network.get("blocks_per_stage", [2, 2, 2])
+    if not isinstance(stages, list) or not 1 <= len(stages) <= 6 or not all(_int_in(b, 1, 16) for b in stages):
+        return f"network.blocks_per_stage must be 1 to 6 integers in [1, 16], got {stages!r}"
+    if not isinstance(network.get("conditioned", True), bool):
+        return "network.conditioned must be true or false"
+    width = network.get("width", 32)
+    size = sum(b * 18 * (width * 2**i) ** 2 for i, b in enumerate(stages))  # 3x3 convolutions dominate
+    if size > MAX_PARAMETERS:
+        return (
+            f"the network would hold about {size / 1e6:.0f}M parameters, over the bound of {MAX_PARAMETERS // 10**6}M"
+        )
+    if not isinstance(meta.get("training", {}), dict):
+        return "training must be an object"
+    return None
 
 
 @dataclass
@@ -36,17 +78,25 @@ class DiDiCMModel:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> DiDiCMModel:
-        """A folder, or the name of an embedded model (`didicm-glyphs`, `plain-glyphs`)."""
+        """A folder, or the name of an embedded model (`didicm-glyphs`, `plain-glyphs`). The JSON is validated
+        before the network is built, and the weights must be safetensors that fit it tensor for tensor."""
         folder = resolve_model_folder(folder)
         try:
             meta = json.loads((folder / CONFIG_FILE).read_text())
-            config = DiDiRNConfig(**{**meta["network"], "blocks_per_stage": tuple(meta["network"]["blocks_per_stage"])})
-        except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            problem = meta_problem(meta) if isinstance(meta, dict) else "the file must hold a JSON object"
+        except (OSError, json.JSONDecodeError) as exc:
             raise DiffclassError(f"{folder}: not a DiDiCM model folder ({exc})") from None
-        network = DiDiRN(config)
+        if problem:
+            raise DiffclassError(f"{folder / CONFIG_FILE}: {problem}")
+        network = DiDiRN(
+            DiDiRNConfig(**{**meta["network"], "blocks_per_stage": tuple(meta["network"]["blocks_per_stage"])})
+        )
+        if not (folder / WEIGHTS_FILE).is_file() or not is_safetensors(folder / WEIGHTS_FILE):
+            raise DiffclassError(f"{folder}: {WEIGHTS_FILE} is missing or not a safetensors file")
+        check_weights_fit(network, folder)
         try:
             network.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, SafetensorError) as exc:
             raise DiffclassError(f"{folder}: weights do not fit the config ({str(exc).splitlines()[0]})") from None
         return cls(
             network.eval(), meta["class_names"], meta["image_size"], meta.get("dataset"), meta.get("training", {})
