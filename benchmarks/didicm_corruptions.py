@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--plain-small", type=Path, action="append", default=[])
     parser.add_argument("--small-label", default="25%")
     parser.add_argument("--diffusion", default=None, help="a diffusion model trained on all the data (e.g. glyphs)")
-    parser.add_argument("--diffusion-strategy", default="adaptive")
+    parser.add_argument("--diffusion-strategy", default="adaptive(keep=22,1;n=8,64)")
     parser.add_argument("--kind", default="downsample", choices=["noise", "blur", "downsample"])
     parser.add_argument("--severities", default="0,1,2,3,4,5")
     parser.add_argument("--limit", type=int, default=None)

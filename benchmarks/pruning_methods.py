@@ -101,7 +101,7 @@ def main() -> None:
     parser.add_argument("--ratio", type=float, default=0.25)
     parser.add_argument("--finetune-steps", type=int, default=500)
     parser.add_argument("--calibration-images", type=int, default=64)
-    parser.add_argument("--strategy", default="adaptive")
+    parser.add_argument("--strategy", default="adaptive(keep=22,1;n=8,64)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--sample-steps", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)

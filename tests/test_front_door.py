@@ -16,7 +16,7 @@ CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 
 # The library's layers, lowest first: a module may import its own layer and those below, never one above.
 LAYERS = [
-    ["errors", "registry", "timesteps", "decision", "progress", "records", "distributed", "cost", "files"],
+    ["errors", "registry", "timesteps", "decision", "progress", "records", "distributed", "cost", "files", "weighting"],
     ["hierarchy"],
     ["hub"],
     ["data"],

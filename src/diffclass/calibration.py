@@ -4,15 +4,14 @@ their network calls there (single-timestep accuracy peaks well before the noisy 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import torch
 
 from diffclass.classifier import Classifier
 from diffclass.data.base import ImageDataset
 from diffclass.replay import ErrorTable
 from diffclass.timesteps import TimestepGrid
-
-if TYPE_CHECKING:
-    import torch
+from diffclass.weighting import TimestepWeighting, fit_weights
 
 
 @dataclass
@@ -55,6 +54,19 @@ def calibrate(
     ]
     best = max(windows, key=lambda w: (w[2], -w[0]))
     return Calibration(timesteps, single, windows, (best[0], best[1]), top1(errors.mean(dim=2)))
+
+
+def learn_weights(classifier: Classifier, data: ImageDataset, grid: TimestepGrid | None = None, slots: int = 32,
+                  bins: int = 8, show_progress: bool = True) -> TimestepWeighting:  # fmt: skip
+    """Learned timestep weights for `grid` (default: the classifier's) from the unweighted errors of every class on
+    its first `slots` slots of labelled training images (see `diffclass.weighting`)."""
+    grid = grid or classifier.scorer.grid
+    slots = min(slots, grid.size)
+    table = ErrorTable.compute(classifier, data, slots=slots, grid=grid, nodes=False, progress=show_progress)
+    timesteps = [grid.timestep(s) for s in range(slots)]
+    applied = classifier.scorer.with_grid(grid).weights  # the scorer's own weighting, undone: fit on raw errors
+    raw = table.errors.double() / torch.tensor([applied[t] for t in timesteps], dtype=torch.float64)
+    return fit_weights(raw.numpy(), data.labels.numpy(), timesteps, bins, span=(grid.t_min, grid.t_max))
 
 
 def calibration_plot(calibration: Calibration, path) -> None:

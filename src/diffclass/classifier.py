@@ -20,6 +20,8 @@ from diffclass.hierarchy import LabelTree
 from diffclass.hub import weights_digest
 from diffclass.scoring import ErrorScorer, Loss, TimestepGrid
 from diffclass.strategies import Prefilter, Strategy, StrategyContext, drive, make_strategy
+from diffclass.weighting import TimestepWeighting
+from diffclass.weighting import resolve as resolve_weighting
 
 LOCKSTEP_BATCHES = 4  # first-stage batches per group of images classified in lockstep
 
@@ -37,12 +39,14 @@ class Classifier(Evaluates):
         grid: TimestepGrid | None = None,
         model_name: str = "",
         tree: LabelTree | None = None,
+        weighting: str | dict | TimestepWeighting | None = None,
     ):
         self.backbone = backbone
         if grid is None:
             t_range = backbone.info.timestep_range or (0, len(backbone.alphas_cumprod) - 1)
             grid = TimestepGrid(*t_range)
-        self.scorer = ErrorScorer(backbone, grid, loss=loss, batch_size=batch_size, seed=seed)
+        weights = resolve_weighting(weighting, backbone.info.weighting)  # default: the model's stored weights
+        self.scorer = ErrorScorer(backbone, grid, loss=loss, batch_size=batch_size, seed=seed, weighting=weights)
         self.model_name = model_name
         self.tree = tree if tree is not None else backbone.info.label_tree()
 

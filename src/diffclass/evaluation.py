@@ -204,6 +204,9 @@ def run_identity(classifier, strategy: str, dataset: ImageDataset | None = None,
         grid=repr(scorer.grid) if scorer else None,
         batch_size=None if scorer else classifier.batch_size,
     )
+    weighting = scorer.weighting.to_dict() if scorer else {"kind": "uniform"}
+    if weighting["kind"] != "uniform":  # uniform is what every record made before weightings existed used
+        identity["weighting"] = _digest(weighting)
     if dataset is not None:
         content = hashlib.sha256(dataset.images.contiguous().numpy().tobytes())
         content.update(json.dumps([dataset.ids, dataset.labels.tolist()]).encode())

@@ -37,6 +37,7 @@ def load(
     timesteps: str | TimestepGrid | None = None,
     tree: str | LabelTree | None = None,
     node_conditioning: str | None = None,
+    weighting: str | None = None,
 ) -> Classifier | DiDiCMClassifier:
     """Load any model diffclass runs, ready to classify.
 
@@ -46,13 +47,15 @@ def load(
     name such as `imagenet`, or a file) and `templates` ("a photo of a {}.", several to ensemble, or a dict of
     prompts per class); a folder saved by diffclass remembers both. `timesteps` ("MIN-MAX") narrows the grid,
     `tree` (a shipped name, a JSON file or a LabelTree) replaces the model's label tree and `node_conditioning`
-    (ancestor, mean, inverted) says how its internal nodes are conditioned.
+    (ancestor, mean, inverted) says how its internal nodes are conditioned. `weighting` (uniform, clark, learned)
+    weights each timestep's error; the default is the model's stored learned weights, else uniform.
     """
     if loss is not None and loss not in LOSSES:
         raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     if is_didicm_folder(name_or_path):
         given = [k for k, v in dict(loss=loss, timesteps=timesteps, tree=tree, node_conditioning=node_conditioning,
-                                    class_names=class_names, templates=templates).items() if v is not None]  # fmt: skip
+                                    class_names=class_names, templates=templates, weighting=weighting).items()
+                 if v is not None]  # fmt: skip
         if given:
             raise DiffclassError(f"{', '.join(given)} apply to diffusion models, not to the DiDiCM model "
                                  f"{name_or_path}")  # fmt: skip
@@ -64,7 +67,8 @@ def load(
     if isinstance(timesteps, str):
         timesteps = TimestepGrid.parse(timesteps)
     clf = Classifier.load(name_or_path, device=device, class_names=class_names, templates=templates, dtype=dtype,
-                          seed=seed, batch_size=batch_size, loss=loss or "l2", grid=timesteps)  # fmt: skip
+                          seed=seed, batch_size=batch_size, loss=loss or "l2", grid=timesteps,
+                          weighting=weighting)  # fmt: skip
     if tree is not None or node_conditioning is not None:
         label_tree = load_tree(tree, len(clf.class_names)) if isinstance(tree, str) else tree or clf.tree
         if label_tree is None:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from diffclass.backbones.base import Backbone, q_sample
 from diffclass.errors import DiffclassError
 from diffclass.timesteps import TimestepGrid
+from diffclass.weighting import TimestepWeighting
 
 Loss = Literal["l1", "l2", "huber"]
 LOSSES = ("l1", "l2", "huber")
@@ -71,6 +72,7 @@ class ErrorScorer:
         loss: Loss = "l2",
         batch_size: int = 256,
         seed: int = 0,
+        weighting: TimestepWeighting | None = None,
     ):
         if loss not in LOSSES:
             raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
@@ -85,10 +87,13 @@ class ErrorScorer:
         self.batch_size = batch_size
         self.seed = seed
         self.network_calls = 0  # forward passes (each holds up to batch_size NFEs)
+        self.weighting = weighting or TimestepWeighting()
+        self.weights = self.weighting.per_timestep(self.grid.timesteps, len(backbone.alphas_cumprod))
 
     def with_grid(self, grid: TimestepGrid) -> ErrorScorer:
         """The same scorer on another timestep grid (for a strategy with a range of its own)."""
-        return ErrorScorer(self.backbone, grid, loss=self.loss, batch_size=self.batch_size, seed=self.seed)
+        return ErrorScorer(self.backbone, grid, loss=self.loss, batch_size=self.batch_size, seed=self.seed,
+                           weighting=self.weighting)  # fmt: skip
 
     @torch.no_grad()
     def start(self, images: torch.Tensor, image_ids: Sequence[str]) -> list[ImageErrors]:
@@ -126,6 +131,6 @@ class ErrorScorer:
                     f"the network returned NaN/Inf for image {bad[0].image_id!r}, candidate {bad[1]!r}, "
                     f"timestep {self.grid.timestep(bad[2])}"
                 )
-            for (errors, c, s), value in zip(chunk, err.tolist()):
-                errors.memo[(c, s)] = value
+            for (errors, c, s), value, timestep in zip(chunk, err.tolist(), t.tolist()):
+                errors.memo[(c, s)] = value * self.weights[timestep]  # w(t) averages 1 over the grid
                 errors.nfe += 1

@@ -66,6 +66,10 @@ NodeModeOption = Annotated[
     str | None,
     typer.Option(help="How internal tree nodes are conditioned: ancestor, mean or inverted (default: what fits)."),
 ]
+WeightingOption = Annotated[
+    str | None,
+    typer.Option(help="Timestep weighting: uniform, clark (exp(-7t/T)) or learned (default: the model's stored)."),
+]
 TimestepsOption = Annotated[
     str | None,
     typer.Option(help="Timestep range MIN-MAX of the grid (default: the model's calibrated window, else all)."),

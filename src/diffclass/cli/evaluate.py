@@ -31,6 +31,7 @@ from diffclass.cli.app import (
     StrategyOption,
     TimestepsOption,
     TreeOption,
+    WeightingOption,
     app,
 )  # fmt: skip
 from diffclass.cli.common import choose_strategy, load_model, wrote
@@ -61,6 +62,7 @@ def evaluate(
     max_loss: MaxLossOption = None,
     budget: BudgetOption = None,
     speedup: SpeedupOption = None,
+    weighting: WeightingOption = None,
 ):
     """Measure top-1, top-5, NFEs, GMACs and seconds per image on a labelled test split (resumable with --out;
     shard over processes with torchrun --nproc_per_node N -m diffclass evaluate ...)."""
@@ -70,7 +72,7 @@ def evaluate(
 
     clf = load_model(model, classes=classes, prompt=prompt, prompts=prompts, dataset=dataset, device=device,
                      dtype=dtype, seed=seed, batch_size=batch_size, loss=loss, timesteps=timesteps, tree=tree,
-                     node_conditioning=node_conditioning)  # fmt: skip
+                     node_conditioning=node_conditioning, weighting=weighting)  # fmt: skip
     data = eval_dataset(clf, dataset, corruption)
     spec = choose_strategy(clf, strategy, max_loss, budget, speedup)
     keys = run_identity(clf, spec.name, data, node_conditioning=node_conditioning)
@@ -117,6 +119,7 @@ def bench(
     prompts: PromptsOption = None,
     dtype: DtypeOption = "float32",
     corruption: CorruptionOption = None,
+    weighting: WeightingOption = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Folder for every run's per-image records (one subfolder per strategy); a rerun resumes."),
@@ -134,7 +137,7 @@ def bench(
 
     clf = load_model(model, classes=classes, prompt=prompt, prompts=prompts, dataset=dataset, device=device,
                      dtype=dtype, seed=seed, batch_size=batch_size, loss=loss, timesteps=timesteps, tree=tree,
-                     node_conditioning=node_conditioning)  # fmt: skip
+                     node_conditioning=node_conditioning, weighting=weighting)  # fmt: skip
     data = eval_dataset(clf, dataset, corruption)
     specs = bench_specs(clf, strategy, sweep=sweep, original_grid=original_grid)
 
@@ -187,6 +190,7 @@ def classify(
     max_loss: MaxLossOption = None,
     budget: BudgetOption = None,
     speedup: SpeedupOption = None,
+    weighting: WeightingOption = None,
 ):
     """Predict the class of each image, with the top-k classes and their probabilities (a file that cannot be read
     is reported and skipped; the exit code is then 2)."""
@@ -203,7 +207,7 @@ def classify(
     if skipped:
         err_console.print(f"skipped {skipped} file(s) that are not images (by extension)")
     clf = load_model(model, classes=classes, prompt=prompt, prompts=prompts, device=device, dtype=dtype, seed=seed,
-                     batch_size=batch_size, loss=loss)  # fmt: skip
+                     batch_size=batch_size, loss=loss, weighting=weighting)  # fmt: skip
     spec = choose_strategy(clf, strategy, max_loss, budget, speedup)
     store = None
     if out is not None:

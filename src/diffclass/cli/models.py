@@ -103,6 +103,10 @@ def calibrate(
     grid_size: Annotated[int, typer.Option(min=1, max=4096, help="Timesteps spread evenly over the whole range.")] = 32,
     window: Annotated[int, typer.Option(min=1, help="Consecutive timesteps per candidate window.")] = 8,
     save: Annotated[bool, typer.Option(help="Store the best window with the model.")] = True,
+    weights: Annotated[
+        bool, typer.Option(help="Also learn per-bin timestep weights on the window and store them (weighting learned).")
+    ] = False,
+    bins: Annotated[int, typer.Option(min=1, max=64, help="With --weights: bins of the window, one weight each.")] = 8,
     plot: Annotated[Path | None, typer.Option(help="PNG of accuracy against timestep.")] = None,
     json_path: JsonOption = None,
     seed: SeedOption = 0,
@@ -114,7 +118,7 @@ def calibrate(
     from diffclass.loading import training_sample
     from diffclass.report import calibration_table, write_json
 
-    if save:
+    if save or weights:
         ensure_writable(model)
     clf = _diffusion_model(model, seed, batch_size)
     result = run_calibration(clf, training_sample(clf, images, seed), grid_size=grid_size, window=window)
@@ -124,10 +128,21 @@ def calibrate(
     if plot:
         calibration_plot(result, plot)
         wrote(plot)
-    if save:
-        clf.info.timestep_range = result.best_window
+    if weights:
+        from diffclass.calibration import learn_weights
+        from diffclass.timesteps import TimestepGrid
+
+        window = TimestepGrid(*result.best_window) if save else clf.scorer.grid
+        learned = learn_weights(clf, training_sample(clf, images, seed), window, bins=bins)
+        console.print("learned timestep weights: " + ", ".join(
+            f"[{a}, {b}) {w:.2f}" for a, b, w in zip(learned.edges, learned.edges[1:], learned.weights)))  # fmt: skip
+        clf.info.weighting = learned.to_dict()
+    if save or weights:
+        if save:
+            clf.info.timestep_range = result.best_window
         clf.info.save(model)
-        console.print(f"saved timestep window {list(result.best_window)} to {model}")
+        saved = [f"timestep window {list(result.best_window)}"] * save + ["learned timestep weights"] * weights
+        console.print(f"saved {' and '.join(saved)} to {model}")
 
 
 @app.command()

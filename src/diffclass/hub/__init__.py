@@ -39,6 +39,7 @@ class ModelInfo:
     pruning: dict[str, Any] = field(default_factory=dict)  # how a structurally pruned network was made
     templates: list[str] | dict[str, list[str]] | None = None  # prompt templates of a text-conditioned model
     front: dict[str, Any] | None = None  # `diffclass tune`'s Pareto front of strategies, which `auto` picks from
+    weighting: dict[str, Any] | None = None  # learned timestep weights (`diffclass calibrate --weights`)
 
     def label_tree(self):
         from diffclass.hierarchy import LabelTree
@@ -92,6 +93,13 @@ class ModelInfo:
         for key in ("scheduler", "training", "pruning"):
             if not isinstance(getattr(self, key), dict):
                 return f"{key} must be an object"
+        if self.weighting is not None:
+            from diffclass.weighting import TimestepWeighting
+
+            try:
+                TimestepWeighting.from_dict(self.weighting)
+            except DiffclassError as exc:
+                return str(exc)
         return None
 
 
