@@ -31,7 +31,7 @@ LAYERS = [
         "didicm",
     ],
     ["scoring", "strategies"],
-    ["training", "pruning"],
+    ["training", "pruning", "distillation"],
     ["evaluation"],
     ["classifier", "didicm.classifier", "replay", "calibration", "tuning", "explain"],
     ["bench", "loading", "report", "serve"],

@@ -32,12 +32,15 @@ IMAGES_PER_PASS = 8  # each image brings (classes + nodes) x slots NFEs, so a fe
 
 class ErrorTable:
     """Errors [images, candidates, slots] of every class (and every internal node of the model's tree, for
-    hierarchical strategies) on the first `slots` slots of one classifier's grid and noise bank."""
+    hierarchical strategies) on the first `slots` slots of one classifier's grid and noise bank. For an
+    all-class model one NFE fills every class of a slot, and replay counts it so."""
 
     def __init__(
-        self, errors: torch.Tensor, candidates: Sequence[Hashable], labels: torch.Tensor, image_ids: Sequence[str]
-    ):
+        self, errors: torch.Tensor, candidates: Sequence[Hashable], labels: torch.Tensor, image_ids: Sequence[str],
+        all_classes: bool = False,
+    ):  # fmt: skip
         self.errors, self.labels, self.image_ids = errors, labels, list(image_ids)
+        self.all_classes = all_classes
         self.candidates = list(candidates)
         self.index = {c: i for i, c in enumerate(self.candidates)}
         self.row = {image_id: i for i, image_id in enumerate(self.image_ids)}
@@ -77,7 +80,8 @@ class ErrorTable:
                 rows += [memo.lookup(candidates, range(slots)).float() for memo in memos]
                 bar.advance(task, len(chunk))
         labels = dataset.labels[indices].clone()
-        return cls(torch.stack(rows), candidates, labels, [dataset.ids[i] for i in indices])
+        all_classes = getattr(classifier.backbone, "all_classes", False)
+        return cls(torch.stack(rows), candidates, labels, [dataset.ids[i] for i in indices], all_classes)
 
     @classmethod
     def cached(
@@ -88,20 +92,22 @@ class ErrorTable:
         indices: Sequence[int] | None = None,
         slots: int | None = None,
         progress: bool = True,
+        nodes: bool = True,
     ) -> ErrorTable:
         """`compute`, stored under `folder` and read back on the next call with the same model weights (by digest:
         a model retrained into the same folder is recomputed), noise seed, grid, loss, tree, images and slots."""
         indices = list(range(len(dataset))) if indices is None else list(indices)
         key = dict(
             weights=weights_digest(classifier.model_name), seed=classifier.scorer.seed, loss=classifier.scorer.loss,
-            grid=repr(classifier.scorer.grid), slots=slots, tree=classifier.tree and classifier.tree.to_dict(),
+            grid=repr(classifier.scorer.grid), slots=slots,
+            tree=nodes and classifier.tree and classifier.tree.to_dict(),
             images=hashlib.sha256(json.dumps([dataset.ids[i] for i in indices]).encode()).hexdigest(),
         )  # fmt: skip
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         path = Path(folder) / f"errors-{digest}.safetensors"
         if path.is_file():
             return cls.load(path)
-        table = cls.compute(classifier, dataset, indices, slots, progress=progress)
+        table = cls.compute(classifier, dataset, indices, slots, nodes=nodes, progress=progress)
         path.parent.mkdir(parents=True, exist_ok=True)
         table.save(path)
         return table
@@ -112,7 +118,8 @@ class ErrorTable:
         return self.errors[:, columns, : slots or self.slots].double().mean(dim=2)
 
     def save(self, path: str | Path) -> None:
-        meta = {"candidates": json.dumps(self.candidates), "image_ids": json.dumps(self.image_ids)}
+        meta = {"candidates": json.dumps(self.candidates), "image_ids": json.dumps(self.image_ids),
+                "all_classes": json.dumps(self.all_classes)}  # fmt: skip
         save_file({"errors": self.errors.contiguous(), "labels": self.labels.contiguous()}, str(path), metadata=meta)
 
     @classmethod
@@ -121,7 +128,7 @@ class ErrorTable:
             with safe_open(str(path), "pt") as handle:  # one read gives the tensors and their metadata
                 meta, errors, labels = handle.metadata(), handle.get_tensor("errors"), handle.get_tensor("labels")
             candidates, image_ids = json.loads(meta["candidates"]), json.loads(meta["image_ids"])
-            return cls(errors, candidates, labels, image_ids)
+            return cls(errors, candidates, labels, image_ids, json.loads(meta.get("all_classes", "false")) is True)
         except (OSError, KeyError, TypeError, ValueError, SafetensorError) as exc:
             raise DiffclassError(f"{path} is not an error table ({exc}); delete it to recompute") from None
 
@@ -143,7 +150,8 @@ class ErrorTable:
 
 
 class _TableScorer:
-    """Stands in for an ErrorScorer: fills memos from the table and counts every newly filled pair as one NFE."""
+    """Stands in for an ErrorScorer: fills memos from the table and counts every newly filled pair as one NFE
+    (for an all-class model, every newly filled slot, which brings every class)."""
 
     def __init__(self, table: ErrorTable):
         self.table = table
@@ -156,7 +164,11 @@ class _TableScorer:
                     raise DiffclassError(f"the error table has no candidate {c!r} (computed for another tree?)")
                 if s >= table.slots:
                     raise DiffclassError(f"the error table holds {table.slots} slots; the strategy asks for slot {s}")
-                memo.memo[(c, s)] = float(table.values[table.row[memo.image_id], table.index[c], s])
+                if (c, s) in memo.memo:
+                    continue  # filled with its slot (all-class)
+                row = table.row[memo.image_id]
+                for key in table.candidates if table.all_classes else (c,):
+                    memo.memo[(key, s)] = float(table.values[row, table.index[key], s])
                 memo.nfe += 1
 
 

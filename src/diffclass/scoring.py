@@ -107,30 +107,42 @@ class ErrorScorer:
 
     @torch.no_grad()
     def compute(self, requests: Sequence[tuple[ImageErrors, Sequence[Hashable], Sequence[int]]]) -> None:
-        """Fill the memos for every requested pair, in forward passes of at most `batch_size` triples."""
+        """Fill the memos for every requested pair, in forward passes of at most `batch_size` triples (for an
+        all-class backbone, of `batch_size` (image, slot) rows, each call filling every class)."""
         triples, seen = [], set()
         for errors, candidates, slots in requests:
             for c, s in errors.missing(candidates, slots):
                 if (id(errors), c, s) not in seen:
                     seen.add((id(errors), c, s))
                     triples.append((errors, c, s))
-        alphas_cumprod = self.backbone.alphas_cumprod
+        if getattr(self.backbone, "all_classes", False):
+            self.backbone.condition(list({c: None for _, c, _ in triples}))  # a key with no head: one line
+            triples = list({(id(e), s): (e, None, s) for e, _, s in triples}.values())
         for start in range(0, len(triples), self.batch_size):
             chunk = triples[start : start + self.batch_size]
             t = torch.tensor([self.grid.timestep(s) for _, _, s in chunk])
             x0 = torch.stack([e.x0 for e, _, _ in chunk])
             eps = torch.stack([e.noise(s) for e, _, s in chunk])
-            x_t = q_sample(x0, eps, alphas_cumprod[t])
-            cond = self.backbone.condition([c for _, c, _ in chunk])
-            eps_hat = self.backbone.predict_noise(x_t.to(x0.dtype), t.to(x0.device), cond)
-            err = self._error(eps_hat, eps).cpu()
+            x_t = q_sample(x0, eps, self.backbone.alphas_cumprod[t]).to(x0.dtype)
+            if getattr(self.backbone, "all_classes", False):
+                eps_all = self.backbone.predict_all(x_t, t.to(x0.device))  # [B, classes, C, H, W]
+                classes = eps_all.shape[1]
+                err = self._error(eps_all.flatten(0, 1), eps.repeat_interleave(classes, 0)).view(len(chunk), -1)
+                filled = [[(c, s) for c in range(classes)] for _, _, s in chunk]
+            else:
+                cond = self.backbone.condition([c for _, c, _ in chunk])
+                err = self._error(self.backbone.predict_noise(x_t, t.to(x0.device), cond), eps)[:, None]
+                filled = [[(c, s)] for _, c, s in chunk]
+            err = err.cpu()
             self.network_calls += 1
             if not torch.isfinite(err).all():
-                bad = chunk[int((~torch.isfinite(err)).nonzero()[0])]
+                row, column = (int(i) for i in (~torch.isfinite(err)).nonzero()[0])
                 raise NonFiniteError(
-                    f"the network returned NaN/Inf for image {bad[0].image_id!r}, candidate {bad[1]!r}, "
-                    f"timestep {self.grid.timestep(bad[2])}"
+                    f"the network returned NaN/Inf for image {chunk[row][0].image_id!r}, candidate "
+                    f"{filled[row][column][0]!r}, timestep {int(t[row])}"
                 )
-            for (errors, c, s), value, timestep in zip(chunk, err.tolist(), t.tolist()):
-                errors.memo[(c, s)] = value * self.weights[timestep]  # w(t) averages 1 over the grid
+            for (errors, _, _), pairs, values, timestep in zip(chunk, filled, err.tolist(), t.tolist()):
+                weight = self.weights[timestep]  # w(t) averages 1 over the grid
+                for pair, value in zip(pairs, values):
+                    errors.memo[pair] = value * weight
                 errors.nfe += 1

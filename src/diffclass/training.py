@@ -39,12 +39,12 @@ class TrainConfig:
     ancestor_probability: float = 0.0  # chance of conditioning a sample on an ancestor of its class instead
 
 
-def _batch_generator(seed: int, step: int) -> torch.Generator:
+def batch_generator(seed: int, step: int) -> torch.Generator:
     """Each step's batch, timesteps and noise depend only on (seed, step), so a resumed run replays exactly."""
     return torch.Generator().manual_seed(seed * 1_000_003 + step)
 
 
-def _save_checkpoint(folder: Path, step: int, unet, ema: EMAModel, optimizer, config: TrainConfig) -> None:
+def save_checkpoint(folder: Path, step: int, unet, ema: EMAModel, optimizer, config: TrainConfig | dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in unet.state_dict().items()}
     tensors.update({f"ema.{i}": p.detach().cpu().contiguous() for i, p in enumerate(ema.shadow_params)})
@@ -53,13 +53,14 @@ def _save_checkpoint(folder: Path, step: int, unet, ema: EMAModel, optimizer, co
         for k, v in state.items():
             tensors[f"optim.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
     ema_scalars = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"}
-    meta = dict(step=step, config=asdict(config), ema=ema_scalars, param_groups=opt["param_groups"])
+    recipe = config if isinstance(config, dict) else asdict(config)
+    meta = dict(step=step, config=recipe, ema=ema_scalars, param_groups=opt["param_groups"])
     save_file(tensors, str(folder / "train_state.safetensors.tmp"))
     (folder / "train_state.safetensors.tmp").replace(folder / "train_state.safetensors")
     (folder / "train_state.json").write_text(json.dumps(meta, indent=2))
 
 
-def _load_checkpoint(folder: Path, unet, ema: EMAModel, optimizer) -> int:
+def load_checkpoint(folder: Path, unet, ema: EMAModel, optimizer) -> int:
     tensors = load_file(str(folder / "train_state.safetensors"))
     meta = json.loads((folder / "train_state.json").read_text())
     try:
@@ -115,7 +116,7 @@ def train(
     if resume:
         if not (checkpoint / "train_state.json").is_file():
             raise DiffclassError(f"nothing to resume: no checkpoint in {checkpoint}")
-        start = _load_checkpoint(checkpoint, unet, ema, optimizer)
+        start = load_checkpoint(checkpoint, unet, ema, optimizer)
         lr_schedule.last_epoch = start
         logger.info(f"resumed from step {start}")
     with torch.no_grad():  # pixels, or VAE latents computed once
@@ -127,7 +128,7 @@ def train(
     with progress_bar(show_progress) as bar:
         task = bar.add_task("train", total=config.steps, completed=start, status="")
         for step in range(start, config.steps):
-            gen = _batch_generator(config.seed, step)
+            gen = batch_generator(config.seed, step)
             idx = torch.randint(len(images), (config.batch_size,), generator=gen).to(device)
             t = torch.randint(scheduler.config.num_train_timesteps, (config.batch_size,), generator=gen).to(device)
             eps = torch.randn(images[idx].shape, generator=gen).to(device)
@@ -150,7 +151,7 @@ def train(
             ema.step(unet.parameters())
             bar.update(task, advance=1, status=f"loss {loss.item():.4f}")
             if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-                _save_checkpoint(checkpoint, step + 1, unet, ema, optimizer, config)
+                save_checkpoint(checkpoint, step + 1, unet, ema, optimizer, config)
                 if not bar.live.is_started or not err_console.is_terminal:
                     logger.info(f"step {step + 1}/{config.steps} loss {loss.item():.4f}")
     ema.copy_to(unet.parameters())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from diffclass.backbones import all_class as _all_class  # noqa: F401  (registers "all_class_unet")
 from diffclass.backbones import dit as _dit  # noqa: F401  (registers "dit")
 from diffclass.backbones import stable_diffusion as _sd  # noqa: F401  (registers "stable_diffusion")
 from diffclass.backbones.base import BACKBONES, Backbone, call_cost

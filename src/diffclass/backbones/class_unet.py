@@ -34,6 +34,16 @@ def small_unet_config(image_size: int, channels: int, num_classes: int, width: i
     )
 
 
+def pixel_input(images: torch.Tensor, info: ModelInfo, device: torch.device) -> torch.Tensor:
+    """Images as a pixel-space network takes them: resized to its size, its channel count checked."""
+    size = info.image_size
+    if images.shape[-2:] != (size, size):
+        images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    if images.shape[1] != info.channels:
+        raise DiffclassError(f"images have {images.shape[1]} channels, the model expects {info.channels}")
+    return images.to(device, torch.float32)
+
+
 @BACKBONES.register("class_unet", help="diffusers UNet2DModel with a class embedding, pixel space (diffclass folders)")
 def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> ClassConditionalUNet:
     if class_names is not None or templates is not None:
@@ -46,9 +56,11 @@ def _load(source, *, device="cpu", class_names=None, templates=None, dtype="floa
 MAX_CHANNELS, MAX_LEVELS, MAX_LAYERS_PER_BLOCK = 4096, 8, 16  # far above any class UNet, far below a hang
 
 
-def _checked_config(config: dict, info: ModelInfo, folder: Path) -> dict:
+def checked_config(config: dict, info: ModelInfo, folder: Path, out_channels: int | None = None,
+                   class_embeds: bool = True) -> dict:  # fmt: skip
     """The UNet config's sizes, checked before anything is allocated: a typo or a hostile file must not build a
-    network for minutes or exhaust memory."""
+    network for minutes or exhaust memory. `out_channels` defaults to the image's channels (one noise estimate);
+    without `class_embeds` the network must have no class embedding."""
     channels = config.get("block_out_channels")
     if not (
         isinstance(channels, (list, tuple))
@@ -61,10 +73,13 @@ def _checked_config(config: dict, info: ModelInfo, folder: Path) -> dict:
         "layers_per_block": (1, MAX_LAYERS_PER_BLOCK),
         "sample_size": (info.image_size, info.image_size),
         "in_channels": (info.channels, info.channels),
-        "out_channels": (info.channels, info.channels),
-        "num_class_embeds": (1, 10_000_000),
+        "out_channels": (out_channels or info.channels, out_channels or info.channels),
         "norm_num_groups": (1, min(channels)),
     }
+    if class_embeds:
+        checks["num_class_embeds"] = (1, 10_000_000)
+    elif config.get("num_class_embeds") is not None or config.get("class_embed_type") is not None:
+        raise DiffclassError(f"{folder}/config.json: this network takes no class embedding")
     for key, (low, high) in checks.items():
         value = config.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -156,7 +171,7 @@ class ClassConditionalUNet:
             if is_pruned_folder(folder):  # a pruned network: its config is the unpruned one, resized on load
                 unet = load_pruned_model(UNet2DModel, folder)
             else:
-                config = _checked_config(UNet2DModel.load_config(folder), info, folder)
+                config = checked_config(UNet2DModel.load_config(folder), info, folder)
                 check_weights_fit(UNet2DModel.from_config(config), folder)
                 unet = UNet2DModel.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
         except (OSError, ValueError, RuntimeError, TypeError, KeyError, AttributeError, IndexError) as exc:
@@ -182,12 +197,7 @@ class ClassConditionalUNet:
         self.info.save(folder)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        size = self.info.image_size
-        if images.shape[-2:] != (size, size):
-            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        if images.shape[1] != self.info.channels:
-            raise DiffclassError(f"images have {images.shape[1]} channels, the model expects {self.info.channels}")
-        return images.to(self.device, torch.float32)
+        return pixel_input(images, self.info, self.device)
 
     def condition(self, keys: Sequence[Hashable]) -> torch.Tensor:
         return torch.as_tensor([self.row(k) for k in keys], dtype=torch.long, device=self.device)

@@ -1,4 +1,5 @@
-"""Commands that make or tune a model: `train`, `sample`, `fit-temperature`, `calibrate`, `prune`."""
+"""Commands that make or tune a model: `train`, `sample`, `fit-temperature`, `calibrate`, `prune`, `distill`,
+`tune`."""
 
 from __future__ import annotations
 
@@ -172,6 +173,36 @@ def prune(
     if report is not None:
         console.print(report.summary())
     console.print(f"saved {'fine-tuned' if resume else 'pruned'} model to {out}")
+
+
+@app.command()
+def distill(
+    out: Annotated[Path, typer.Option(help="Folder for the all-class student and its checkpoint.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Class-conditional teacher (embedded name or folder).")],
+    steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 4000,
+    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Noised training images per step.")] = 64,
+    classes_per_image: Annotated[
+        int, typer.Option(min=1, max=4096, help="Teacher calls per image: its true class and random others.")
+    ] = 8,
+    window_fraction: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of timesteps drawn from the teacher's calibrated window.")
+    ] = 0.8,
+    lr: Annotated[float, typer.Option(min=1e-8, max=1.0, help="AdamW learning rate.")] = 1e-3,
+    ema_decay: Annotated[float, typer.Option(min=0.0, max=1.0, help="EMA decay of the saved weights.")] = 0.999,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable checkpoint every N steps.")] = 500,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in OUT.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of batches, timesteps, noise and sampled classes.")] = 0,
+    device: DeviceOption = "cpu",
+):
+    """Distil a class-conditional model into an all-class student: one network call then scores every class."""
+    from diffclass.distillation import DistillConfig
+    from diffclass.distillation import distill as run_distillation
+
+    config = DistillConfig(steps=steps, batch_size=batch_size, classes_per_image=classes_per_image,
+                           window_fraction=window_fraction, lr=lr, ema_decay=ema_decay,
+                           checkpoint_every=checkpoint_every, seed=seed, device=device)  # fmt: skip
+    run_distillation(model, out, config, resume=resume)
+    console.print(f"saved the all-class student to {out} (calibrate it: diffclass calibrate --model {out} --save)")
 
 
 @app.command()

@@ -1,0 +1,124 @@
+"""Distil a class-conditional teacher into an all-class student, whose one call predicts every class's noise.
+
+For each noised training image the teacher predicts the noise under the true class and under a sample of other
+classes; the student's heads for those classes learn to match it (MSE). Timesteps come mostly from the teacher's
+calibrated window, where classification happens. AdamW, EMA and resumable checkpoints as in training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers.training_utils import EMAModel
+
+from diffclass.backbones.all_class import AllClassUNet, class_list_digest
+from diffclass.backbones.base import q_sample
+from diffclass.backbones.class_unet import ClassConditionalUNet
+from diffclass.errors import DiffclassError
+from diffclass.hub import weights_digest
+from diffclass.progress import err_console, progress_bar
+from diffclass.training import CHECKPOINT_DIR, batch_generator, load_checkpoint, save_checkpoint
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DistillConfig:
+    steps: int = 4000
+    batch_size: int = 64
+    classes_per_image: int = 8  # the true class and this many - 1 others drawn at random
+    window_fraction: float = 0.8  # share of timesteps drawn from the teacher's window (the rest: the whole range)
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.0
+    ema_decay: float = 0.999
+    checkpoint_every: int = 500
+    seed: int = 0
+    device: str = "cpu"
+
+
+def distill(teacher_name: str | Path, out_dir: str | Path, config: DistillConfig, resume: bool = False,
+            show_progress: bool = True) -> AllClassUNet:  # fmt: skip
+    """Train an all-class student of the class-conditional model `teacher_name` on the teacher's training data
+    and save it (EMA weights) to `out_dir`, with the recipe and the teacher's weights digest in its
+    diffclass.json; `resume` continues the checkpoint there (refused if it was made from another teacher)."""
+    from diffclass.backbones import load_backbone
+    from diffclass.data import load_dataset
+
+    out_dir = Path(out_dir)
+    device = torch.device(config.device)
+    teacher = load_backbone(teacher_name, device=device)
+    if not isinstance(teacher, ClassConditionalUNet):
+        raise DiffclassError(f"{teacher_name}: distillation needs a class-conditional UNet teacher")
+    if not teacher.info.dataset:
+        raise DiffclassError(f"{teacher_name} does not name the embedded dataset it was trained on")
+    data = load_dataset(teacher.info.dataset, "train", teacher.info.image_size)
+    if data.class_names != teacher.info.class_names:
+        raise DiffclassError(f"the {data.name} training data's classes are not the teacher's")
+    recipe = dict(asdict(config), teacher=str(teacher_name), teacher_weights=weights_digest(teacher_name),
+                  teacher_classes=class_list_digest(teacher.info.class_names))  # fmt: skip
+    torch.manual_seed(config.seed)
+    student = AllClassUNet.from_teacher(teacher)
+    unet = student.denoiser.to(device).train()
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / config.warmup_steps))
+    ema = EMAModel(unet.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=3 / 4)
+    checkpoint, start = out_dir / CHECKPOINT_DIR, 0
+    if resume:
+        if not (checkpoint / "train_state.json").is_file():
+            raise DiffclassError(f"nothing to resume: no checkpoint in {checkpoint}")
+        made_from = json.loads((checkpoint / "train_state.json").read_text()).get("config", {})
+        if made_from.get("teacher_weights") != recipe["teacher_weights"]:
+            raise DiffclassError(f"the checkpoint in {checkpoint} was distilled from other teacher weights")
+        start = load_checkpoint(checkpoint, unet, ema, optimizer)
+        lr_schedule.last_epoch = start
+    images, labels = teacher.encode(data.images).to(device), data.labels.to(device)
+    alphas_cumprod = teacher.alphas_cumprod.to(device, torch.float32)
+    num_timesteps, classes = len(alphas_cumprod), len(teacher.info.class_names)
+    low, high = teacher.info.timestep_range or (0, num_timesteps - 1)
+    per_image = min(config.classes_per_image, classes)
+    started = time.time()
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task("distill", total=config.steps, completed=start, status="")
+        for step in range(start, config.steps):
+            gen = batch_generator(config.seed, step)
+            b = config.batch_size
+            idx = torch.randint(len(images), (b,), generator=gen).to(device)
+            x0, y = images[idx], labels[idx]
+            in_window = torch.rand(b, generator=gen) < config.window_fraction
+            t = torch.where(in_window, torch.randint(low, high + 1, (b,), generator=gen),
+                            torch.randint(num_timesteps, (b,), generator=gen)).to(device)  # fmt: skip
+            eps = torch.randn(x0.shape, generator=gen).to(device)
+            x_t = q_sample(x0, eps, alphas_cumprod[t])
+            others = torch.randint(classes - 1, (b, per_image - 1), generator=gen).to(device)
+            chosen = torch.cat([y[:, None], others + (others >= y[:, None]).long()], dim=1)  # [b, per_image]
+            with torch.no_grad():
+                target = teacher.predict_noise(x_t.repeat_interleave(per_image, 0), t.repeat_interleave(per_image),
+                                               chosen.flatten()).view(b, per_image, *x0.shape[1:])  # fmt: skip
+            heads = student.predict_all(x_t, t)
+            pick = chosen.view(b, per_image, 1, 1, 1).expand(-1, -1, *x0.shape[1:])
+            loss = F.mse_loss(heads.gather(1, pick), target)
+            if not torch.isfinite(loss):
+                raise DiffclassError(f"distillation diverged at step {step} (loss {loss.item()}); lower --lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+            optimizer.step()
+            lr_schedule.step()
+            ema.step(unet.parameters())
+            bar.update(task, advance=1, status=f"loss {loss.item():.5f}")
+            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+                save_checkpoint(checkpoint, step + 1, unet, ema, optimizer, recipe)
+                if not bar.live.is_started or not err_console.is_terminal:
+                    logger.info(f"step {step + 1}/{config.steps} loss {loss.item():.5f}")
+    ema.copy_to(unet.parameters())
+    unet.eval()
+    student.info.training = dict(distillation=recipe, seconds=round(time.time() - started, 1), dataset=data.name)
+    student.save_pretrained(out_dir)
+    return student

@@ -1,0 +1,132 @@
+"""All-class students: one network call predicts every class's noise; distilled from a class-conditional teacher."""
+
+import copy
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import diffclass
+from diffclass.backbones.all_class import AllClassUNet
+from diffclass.backbones.base import q_sample
+from diffclass.classifier import Classifier
+from diffclass.data import load_dataset
+from diffclass.distillation import DistillConfig, distill
+from diffclass.errors import DiffclassError
+from diffclass.replay import ErrorTable
+from tests.conftest import tiny_backbone
+from tests.test_cli import run_cli
+
+
+@pytest.fixture
+def student(backbone):
+    return AllClassUNet.from_teacher(backbone)
+
+
+def test_the_student_starts_as_its_teacher_under_the_mean_class(backbone, student):
+    x, t = torch.randn(3, 1, 8, 8), torch.tensor([10, 200, 600])
+    mean_class = copy.deepcopy(backbone)
+    weight = mean_class.unet.class_embedding.weight
+    weight.data[0] = weight.data[:5].mean(0)
+    expected = mean_class.predict_noise(x, t, torch.zeros(3, dtype=torch.long))
+    heads = student.predict_all(x, t)
+    assert heads.shape == (3, 5, 1, 8, 8)
+    assert torch.allclose(heads, expected[:, None].expand_as(heads), atol=1e-5)
+
+
+def test_one_call_fills_every_class_of_a_slot(student, images):
+    rows = []
+    original = student.predict_all
+    student.predict_all = lambda x_t, t: rows.append(len(x_t)) or original(x_t, t)
+    clf = Classifier(student, batch_size=64)
+    memo = clf.scorer.start(images[:2], ["a", "b"])
+    clf.scorer.compute([(m, [0, 3], range(4)) for m in memo])  # asks for two classes, gets all five
+    assert sum(rows) == 8 and [m.nfe for m in memo] == [4, 4]
+    assert set(memo[0].memo) == {(c, s) for c in range(5) for s in range(4)}
+    eps = memo[1].noise(2)
+    t = clf.scorer.grid.timestep(2)
+    x_t = q_sample(memo[1].x0[None], eps[None], student.alphas_cumprod[[t]])
+    direct = F.mse_loss(original(x_t, torch.tensor([t]))[0, 4], eps).item()
+    assert memo[1].memo[(4, 2)] == pytest.approx(direct, rel=1e-5)
+    decisions = clf.classify(images[:3], strategy="exhaustive(n=4)")
+    assert [d.nfe for d in decisions] == [4, 4, 4]  # an NFE is a call: slots, not classes x slots
+
+
+def test_replay_counts_a_slot_once_for_every_class(student, images):
+    from diffclass.data.base import ImageDataset
+
+    clf = Classifier(student, batch_size=64)
+    data = ImageDataset("x", images[:4], torch.tensor([0, 1, 2, 3]), [str(i) for i in range(5)], list("abcd"))
+    table = ErrorTable.compute(clf, data, slots=8, progress=False)
+    live = clf.classify(images[:4], strategy="adaptive(keep=2,1;n=2,8)", image_ids=data.ids)
+    outcomes, nfes = table.replay(clf.strategy("adaptive(keep=2,1;n=2,8)"))
+    assert nfes == [d.nfe for d in live] == [8] * 4
+    assert [o.ranking[0] for o in outcomes] == [d.label for d in live]
+
+
+def test_tree_nodes_are_refused_in_one_line(student):
+    from diffclass.hierarchy import LabelTree
+
+    tree = LabelTree.from_dict({"root": "r", "nodes": [
+        {"id": "r", "children": ["g"]}, {"id": "g", "children": ["a", "b"]},
+        *[{"id": n, "class_index": i} for i, n in enumerate("ab")]]})  # fmt: skip
+    with pytest.raises(DiffclassError, match="none for internal tree nodes"):
+        Classifier(student).use_tree(tree)
+    with pytest.raises(DiffclassError, match="heads for its 5 classes only"):
+        student.condition(["g"])
+
+
+def test_distillation_moves_every_head_towards_its_teachers_class(model_dir, tmp_path):
+    config = DistillConfig(steps=80, batch_size=16, classes_per_image=10, lr=3e-3, warmup_steps=5, ema_decay=0.9)
+    trained = distill(model_dir, tmp_path / "student", config, show_progress=False)
+    teacher = diffclass.load(model_dir).backbone
+    untrained = AllClassUNet.from_teacher(teacher)
+    generator = torch.Generator().manual_seed(0)
+    x0 = load_dataset("digits", "train", 8).images[:32]
+    eps, t = torch.randn(x0.shape, generator=generator), torch.randint(0, 1000, (32,), generator=generator)
+    x_t = q_sample(x0, eps, teacher.alphas_cumprod[t])
+    with torch.no_grad():
+        target = torch.stack([teacher.predict_noise(x_t, t, torch.full((32,), c)) for c in range(10)], 1)
+        before, after = untrained.predict_all(x_t, t), trained.predict_all(x_t, t)
+    centred = lambda e: e - e.mean(1, keepdim=True)  # noqa: E731  (what ranks classes: their differences)
+    assert F.mse_loss(after, target) < 0.8 * F.mse_loss(before, target)
+    # the untrained heads are all the mean class, so their class differences start at zero and must grow
+    assert F.mse_loss(centred(before), centred(target)) == pytest.approx(centred(target).pow(2).mean().item())
+    assert F.mse_loss(centred(after), centred(target)) < 0.95 * F.mse_loss(centred(before), centred(target))
+
+
+def test_save_load_round_trip_and_refusals(model_dir, tmp_path, monkeypatch, capsys):
+    small = ["--batch-size", 4, "--classes-per-image", 3]
+    code, out, err = run_cli(monkeypatch, capsys, "distill", "--model", model_dir, "--out", tmp_path / "s",
+                             "--steps", 2, *small, "--checkpoint-every", 1)  # fmt: skip
+    assert code == 0, err
+    code, out, err = run_cli(monkeypatch, capsys, "distill", "--model", model_dir, "--out", tmp_path / "s",
+                             "--steps", 3, *small, "--resume")  # fmt: skip
+    assert code == 0, err
+    info = json.loads((tmp_path / "s" / "diffclass.json").read_text())
+    recipe = info["training"]["distillation"]
+    assert info["backbone"] == "all_class_unet" and recipe["steps"] == 3 and recipe["teacher_weights"]
+    loaded = diffclass.load(tmp_path / "s")
+    again = diffclass.load(tmp_path / "s")
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([5, 500])
+    assert torch.equal(loaded.backbone.predict_all(x, t), again.backbone.predict_all(x, t))
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", tmp_path / "s", "--limit", 2,
+                             "--strategy", "exhaustive(n=3)", "--json", tmp_path / "e.json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads((tmp_path / "e.json").read_text())["nfe_per_image"] == 3
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", tmp_path / "s", "--limit", 1,
+                             "--strategy", "hdc")  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1
+
+    other = tiny_backbone(seed=5, classes=[str(d) for d in range(10)])
+    other.info.dataset = "digits"
+    other.save_pretrained(tmp_path / "other")
+    code, out, err = run_cli(monkeypatch, capsys, "distill", "--model", tmp_path / "other", "--out", tmp_path / "s",
+                             "--steps", 4, "--resume")  # fmt: skip
+    assert code == 2 and "other teacher weights" in err
+
+    info["class_names"] = list(reversed(info["class_names"]))  # heads no longer the teacher's classes
+    (tmp_path / "s" / "diffclass.json").write_text(json.dumps(info))
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", tmp_path / "s", "--limit", 1)
+    assert code == 2 and "does not match the teacher's" in err and len(err.strip().splitlines()) == 1
