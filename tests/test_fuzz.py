@@ -31,7 +31,7 @@ def _edit_json(path, key, value):
 
 
 INFO_FIELDS = ["class_names", "image_size", "channels", "temperature", "timestep_range", "value_range",
-               "node_embeddings", "scheduler", "dataset", "tree"]  # fmt: skip
+               "node_embeddings", "scheduler", "dataset", "tree", "text_tokens"]  # fmt: skip
 
 
 @pytest.mark.parametrize("field", INFO_FIELDS)

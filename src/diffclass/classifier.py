@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from diffclass.backbones import Backbone, ClassConditionalUNet, call_cost, load_backbone
+from diffclass.backbones.prompts import PromptConditioned
 from diffclass.data.images import content_id, load_image, to_model_input
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
@@ -87,7 +88,7 @@ class Classifier(Evaluates):
                                      "prompts (text) or leaf means (DiT) only")  # fmt: skip
             self.backbone.use_tree(tree)
             self.tree = tree
-            return "prompt" if self.backbone.info.backbone == "stable_diffusion" else "mean"
+            return "prompt" if isinstance(self.backbone, PromptConditioned) else "mean"
         if mode is None:
             trained = all(n in self.backbone.info.node_embeddings for n in tree.internal_nodes())
             mode = "ancestor" if trained else "mean"
@@ -173,19 +174,29 @@ class Classifier(Evaluates):
         return decisions
 
     def prefilter_model(self, name: str):
-        """The prefilter's classifier, loaded once; it must know the same classes and see the same input."""
+        """The prefilter's classifier, loaded once; it must know the same classes and see the same input. A
+        `clip:` filter ranks this model's own classes with its prompts (or "a photo of a {}." without any)."""
+        from diffclass.clip_filter import ClipFilter
         from diffclass.didicm.classifier import DiDiCMClassifier
         from diffclass.hub import is_didicm_folder
+        from diffclass.strategies.prefilter import CLIP_PREFIX
 
         cache = self.__dict__.setdefault("_filters", {})
-        if name not in cache:
-            sieve = DiDiCMClassifier.load(name) if is_didicm_folder(name) else Classifier.load(name)
-            if sieve.class_names != self.class_names:
-                raise DiffclassError(f"the prefilter {name} knows other classes than {self.model_name}")
-            if (sieve.info.image_size, sieve.info.channels) != (self.info.image_size, self.info.channels):
-                raise DiffclassError(f"the prefilter {name} takes another input size than {self.model_name}")
-            cache[name] = sieve
-        return cache[name]
+        if name in cache:
+            return cache[name]
+        if name.startswith(CLIP_PREFIX):
+            prompts = self.backbone.prompts if isinstance(self.backbone, PromptConditioned) else None
+            class_prompts = [prompts(c) if prompts else [f"a photo of a {n}."] for c, n in enumerate(self.class_names)]
+            device = str(next(self.backbone.denoiser.parameters()).device)
+            cache[name] = ClipFilter.from_pretrained(name[len(CLIP_PREFIX) :], self.class_names, class_prompts, device)
+            return cache[name]
+        sieve = DiDiCMClassifier.load(name) if is_didicm_folder(name) else Classifier.load(name)
+        if sieve.class_names != self.class_names:
+            raise DiffclassError(f"the prefilter {name} knows other classes than {self.model_name}")
+        if (sieve.info.image_size, sieve.info.channels) != (self.info.image_size, self.info.channels):
+            raise DiffclassError(f"the prefilter {name} takes another input size than {self.model_name}")
+        cache[name] = sieve
+        return sieve
 
     def _decision(self, outcome, nfe: int, seconds: float) -> Decision:
         temperature = self.backbone.info.temperature

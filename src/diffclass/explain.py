@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from diffclass.backbones.base import q_sample
+from diffclass.backbones.latent import vae_decode
 from diffclass.classifier import Classifier
 from diffclass.decision import Decision
 
@@ -149,7 +150,7 @@ def _decoded(backbone, x0: torch.Tensor) -> torch.Tensor:
     vae = getattr(backbone, "vae", None)
     if vae is None:
         return x0
-    return vae.decode((x0 / vae.config.scaling_factor).to(next(vae.parameters()).dtype)).sample
+    return vae_decode(vae, x0)
 
 
 def explain_plot(explanation: Explanation | SamplerExplanation, path) -> None:

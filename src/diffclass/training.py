@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers import DDIMScheduler
 from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, save_file
 
@@ -104,8 +104,7 @@ def train(
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     unet = backbone.denoiser.to(device).train()  # only the denoiser learns (a VAE and text encoder stay frozen)
-    scheduler = DDPMScheduler(**backbone.info.scheduler)
-    alphas_cumprod = scheduler.alphas_cumprod.to(device)
+    alphas_cumprod = backbone.alphas_cumprod.to(device, torch.float32)  # DDPM's, or a flow model's equivalent
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     lr_schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / max(1, config.warmup_steps))
@@ -130,7 +129,7 @@ def train(
         for step in range(start, config.steps):
             gen = batch_generator(config.seed, step)
             idx = torch.randint(len(images), (config.batch_size,), generator=gen).to(device)
-            t = torch.randint(scheduler.config.num_train_timesteps, (config.batch_size,), generator=gen).to(device)
+            t = torch.randint(len(alphas_cumprod), (config.batch_size,), generator=gen).to(device)
             eps = torch.randn(images[idx].shape, generator=gen).to(device)
             x_t = q_sample(images[idx], eps, alphas_cumprod[t])
             cond = labels[idx]

@@ -14,6 +14,7 @@ import torch
 from diffclass.backbones import all_class as _all_class  # noqa: F401  (registers "all_class_unet")
 from diffclass.backbones import dit as _dit  # noqa: F401  (registers "dit")
 from diffclass.backbones import stable_diffusion as _sd  # noqa: F401  (registers "stable_diffusion")
+from diffclass.backbones import stable_diffusion3 as _sd3  # noqa: F401  (registers "stable_diffusion3")
 from diffclass.backbones.base import BACKBONES, Backbone, call_cost
 from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.errors import DiffclassError
@@ -49,7 +50,8 @@ def load_backbone(
 ) -> Backbone:
     """An embedded name or diffclass model folder; Stable Diffusion (`sd:ID`, or a pipeline folder with unet/ and
     text_encoder/) with class names (given, or stored in the folder's diffclass.json); a DiT (`dit:ID`, a folder
-    with transformer/ and vae/), whose classes default to ImageNet's 1000."""
+    with transformer/ and vae/), whose classes default to ImageNet's 1000; Stable Diffusion 3 (`sd3:ID`, a folder
+    with transformer/ and text_encoder_2/) like Stable Diffusion."""
     kind, source = backbone_kind(name_or_path)
     return BACKBONES.get(kind).build(source, device=str(device), class_names=class_names, templates=templates,
                                      dtype=dtype)  # fmt: skip

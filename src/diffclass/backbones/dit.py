@@ -22,7 +22,7 @@ from diffclass.hub import INFO_FILE, ModelInfo
 
 
 def _is_dit_folder(folder: Path) -> bool:
-    return (folder / "transformer").is_dir() and (folder / "vae").is_dir()
+    return (folder / "transformer").is_dir() and (folder / "vae").is_dir() and not (folder / "text_encoder").is_dir()
 
 
 @BACKBONES.register("dit", help="class-conditional latent DiT + VAE (dit:HUB_ID or a pipeline folder)", prefix="dit",

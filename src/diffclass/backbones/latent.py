@@ -22,10 +22,8 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     return DTYPES[dtype]
 
 
-def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dtype: torch.dtype | None = None):
-    """`cls.from_pretrained(source, subfolder=...)`, turning a missing or unreachable part into one clear line.
-    Networks (those given a dtype) are read from safetensors only."""
-    kwargs = {} if torch_dtype is None else dict(use_safetensors=True, torch_dtype=torch_dtype)
+def quiet_hub_libraries() -> None:
+    """diffusers and transformers say only errors and draw no progress bars of their own."""
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
@@ -33,6 +31,13 @@ def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dty
     transformers_logging.set_verbosity_error()
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
+
+
+def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dtype: torch.dtype | None = None):
+    """`cls.from_pretrained(source, subfolder=...)`, turning a missing or unreachable part into one clear line.
+    Networks (those given a dtype) are read from safetensors only."""
+    kwargs = {} if torch_dtype is None else dict(use_safetensors=True, torch_dtype=torch_dtype)
+    quiet_hub_libraries()
     try:
         if is_pruned_folder(Path(source) / subfolder):  # a structurally pruned network (diffclass prune format)
             return load_pruned_model(cls, Path(source) / subfolder).to(torch_dtype or torch.float32)
@@ -45,19 +50,27 @@ def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dty
         return module
     except (OSError, ValueError) as exc:
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise DiffclassError(f"cannot load the {what} ({subfolder}/) of {source}: {first.strip()}") from None
+        part = f" ({subfolder}/)" if subfolder else ""
+        raise DiffclassError(f"cannot load the {what}{part} of {source}: {first.strip()}") from None
 
 
 @torch.no_grad()
 def vae_encode(vae, images: torch.Tensor, size: int, dtype: torch.dtype) -> torch.Tensor:
-    """x0 = mean of the VAE posterior x the VAE's scaling factor, at the model's resolution (RGB in [-1, 1])."""
+    """x0 = (mean of the VAE posterior - the VAE's shift factor, SD3's) x its scaling factor, at the model's
+    resolution (RGB in [-1, 1])."""
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
     if images.shape[-2:] != (size, size):
         images = F.interpolate(images, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
     device = next(vae.parameters()).device
     latents = vae.encode(images.to(device, dtype)).latent_dist.mean
-    return latents * vae.config.scaling_factor
+    return (latents - (vae.config.get("shift_factor") or 0.0)) * vae.config.scaling_factor
+
+
+def vae_decode(vae, x0: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] from latents scaled as `vae_encode` makes them."""
+    latents = x0 / vae.config.scaling_factor + (vae.config.get("shift_factor") or 0.0)
+    return vae.decode(latents.to(next(vae.parameters()).dtype)).sample
 
 
 def public_config(scheduler) -> dict:

@@ -1,4 +1,5 @@
-"""Class-name and prompt files for zero-shot models.
+"""Zero-shot models' classes are prompts: the class-name and prompt files, and what every text-conditioned backbone
+shares (prompts per class or tree node, embeddings computed once per key).
 
 `--classes FILE`: one class name per line (.txt) or a JSON list. `--prompts FILE`: a JSON object
 {class: [prompt, ...]} or CSV rows `class,prompt` (several rows per class ensemble them). Templates hold `{}`
@@ -9,10 +10,16 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
+import torch
+
 from diffclass.errors import DiffclassError
-from diffclass.hierarchy import shipped_class_names
+from diffclass.hierarchy import LabelTree, shipped_class_names
+from diffclass.hub import INFO_FILE, ModelInfo
+
+ONE_TEMPLATE = ("a photo of a {}.",)
 
 DEFAULT_TEMPLATES = {
     "imagenet": ["a photo of a {}."],
@@ -67,3 +74,66 @@ def read_prompts(path: str | Path) -> dict[str, list[str]]:
                 raise DiffclassError(f"{path}: row {number} should be class,prompt")
             prompts.setdefault(row[0].strip(), []).append(row[1].strip())
     return prompts
+
+
+def load_prompted(cls, source, class_names, templates, device, dtype):
+    """A text-conditioned backbone with class names and prompts as given, else those a diffclass-saved folder
+    stores in its diffclass.json (with its tree)."""
+    saved = Path(source) / INFO_FILE
+    info = ModelInfo.load(Path(source)) if saved.is_file() else None
+    names = class_names or (info.class_names if info else None)
+    if not names:
+        raise DiffclassError("a zero-shot model needs class names: pass --classes FILE or a folder: dataset")
+    templates = templates or (info.templates if info else None) or ONE_TEMPLATE
+    backbone = cls.from_pretrained(source, names, templates, device, dtype)
+    if info is not None and info.tree is not None and class_names is None:
+        backbone.use_tree(info.label_tree())
+    return backbone
+
+
+class PromptConditioned:
+    """Mixin of text-conditioned backbones: a class (or tree node) is its prompts, embedded once by `_embed`
+    and cached; internal nodes are scored with their own names in the templates."""
+
+    info: ModelInfo
+    templates: Sequence[str] | dict[str, Sequence[str]]
+
+    def _start_prompts(self, templates) -> None:
+        self.templates = templates
+        self._tree: LabelTree | None = None
+        self._cache: dict[Hashable, torch.Tensor] = {}
+        self.text_calls = 0  # keys embedded (each once)
+
+    @staticmethod
+    def stored_templates(templates) -> list | dict:
+        return {k: list(v) for k, v in templates.items()} if isinstance(templates, dict) else list(templates)
+
+    def use_tree(self, tree: LabelTree, rows=None) -> None:
+        self._tree = tree
+        self.info.tree = tree.to_dict()
+
+    def key_name(self, key: Hashable) -> str:
+        if isinstance(key, int):
+            return self.info.class_names[key]
+        if self._tree is not None and key in self._tree.nodes:
+            return self._tree.prompt(key)
+        raise DiffclassError(f"no prompt for {key!r}")
+
+    def prompts(self, key: Hashable) -> list[str]:
+        name = self.key_name(key)
+        if isinstance(self.templates, dict):
+            if name not in self.templates:
+                raise DiffclassError(f"the prompts file has no prompt for {name!r}")
+            templates = self.templates[name]
+        else:
+            templates = self.templates
+        return [t.format(name) if "{}" in t else t for t in templates]
+
+    def _embed(self, key: Hashable) -> torch.Tensor: ...
+
+    def condition(self, keys: Sequence[Hashable]) -> torch.Tensor:
+        for key in keys:
+            if key not in self._cache:
+                self._cache[key] = self._embed(key)
+                self.text_calls += 1
+        return torch.stack([self._cache[k] for k in keys])

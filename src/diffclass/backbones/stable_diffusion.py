@@ -18,11 +18,9 @@ from diffusers.models.attention_processor import AttnProcessor
 
 from diffclass.backbones.base import BACKBONES
 from diffclass.backbones.latent import load_component, public_config, resolve_dtype, vae_encode
+from diffclass.backbones.prompts import ONE_TEMPLATE, PromptConditioned, load_prompted
 from diffclass.errors import DiffclassError
-from diffclass.hierarchy import LabelTree
-from diffclass.hub import INFO_FILE, ModelInfo
-
-DEFAULT_TEMPLATES = ("a photo of a {}.",)
+from diffclass.hub import ModelInfo
 
 
 class _WordAttention(AttnProcessor):
@@ -55,22 +53,12 @@ def _is_sd_folder(folder: Path) -> bool:
 @BACKBONES.register("stable_diffusion", help="zero-shot text-to-image latent UNet (sd:HUB_ID or a pipeline folder)",
                     prefix="sd", detect=_is_sd_folder, told_classes=True, text=True)  # fmt: skip
 def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> StableDiffusionBackbone:
-    """Class names and prompts as given, else those a diffclass-saved folder stores in its diffclass.json."""
-    saved = Path(source) / INFO_FILE
-    info = ModelInfo.load(Path(source)) if saved.is_file() else None
-    names = class_names or (info.class_names if info else None)
-    if not names:
-        raise DiffclassError("a zero-shot model needs class names: pass --classes FILE or a folder: dataset")
-    templates = templates or (info.templates if info else None) or DEFAULT_TEMPLATES
-    backbone = StableDiffusionBackbone.from_pretrained(source, names, templates, device, dtype)
-    if info is not None and info.tree is not None and class_names is None:
-        backbone.use_tree(info.label_tree())
-    return backbone
+    return load_prompted(StableDiffusionBackbone, source, class_names, templates, device, dtype)
 
 
-class StableDiffusionBackbone:
+class StableDiffusionBackbone(PromptConditioned):
     def __init__(self, unet, vae, text_encoder, tokenizer, scheduler, class_names: Sequence[str],
-                 templates: Sequence[str] | dict[str, Sequence[str]] = DEFAULT_TEMPLATES,
+                 templates: Sequence[str] | dict[str, Sequence[str]] = ONE_TEMPLATE,
                  device: str = "cpu", dtype: torch.dtype = torch.float32, source: str = ""):  # fmt: skip
         self.device = torch.device(device)
         self.dtype = dtype
@@ -81,18 +69,15 @@ class StableDiffusionBackbone:
         self.prediction_type = scheduler.config.prediction_type
         self.alphas_cumprod = scheduler.alphas_cumprod.to(torch.float64)
         self.resolution = unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
-        self.templates = templates
+        self._start_prompts(templates)
         self.info = ModelInfo(
             backbone="stable_diffusion", class_names=list(class_names), image_size=self.resolution, channels=3,
             scheduler=public_config(scheduler), dataset=None, training=dict(source=str(source)),
-            templates={k: list(v) for k, v in templates.items()} if isinstance(templates, dict) else list(templates),
+            templates=self.stored_templates(templates),
         )  # fmt: skip
-        self._tree: LabelTree | None = None
-        self._cache: dict[Hashable, torch.Tensor] = {}
-        self.text_calls = 0  # prompts encoded (each once)
 
     @classmethod
-    def from_pretrained(cls, source: str | Path, class_names: Sequence[str], templates=DEFAULT_TEMPLATES,
+    def from_pretrained(cls, source: str | Path, class_names: Sequence[str], templates=ONE_TEMPLATE,
                         device: str = "cpu", dtype: str = "float32") -> StableDiffusionBackbone:  # fmt: skip
         """A hub id (needs the network or a warm cache) or a local diffusers pipeline folder."""
         from transformers import CLIPTextModel, CLIPTokenizer
@@ -121,47 +106,19 @@ class StableDiffusionBackbone:
         DDPMScheduler(**self.info.scheduler).save_pretrained(folder / "scheduler")
         self.info.save(folder)
 
-    def use_tree(self, tree: LabelTree, rows=None) -> None:
-        """Internal nodes are scored with their own names in the templates (no embedding tables to extend)."""
-        self._tree = tree
-        self.info.tree = tree.to_dict()
-
-    def prompts(self, key: Hashable) -> list[str]:
-        if isinstance(key, int):
-            name = self.info.class_names[key]
-        elif self._tree is not None and key in self._tree.nodes:
-            name = self._tree.prompt(key)
-        else:
-            raise DiffclassError(f"no prompt for {key!r}")
-        if isinstance(self.templates, dict):
-            if name not in self.templates:
-                raise DiffclassError(f"the prompts file has no prompt for {name!r}")
-            templates = self.templates[name]
-        else:
-            templates = self.templates
-        return [t.format(name) if "{}" in t else t for t in templates]
-
     @torch.no_grad()
     def _embed(self, key: Hashable) -> torch.Tensor:
         tokens = self.tokenizer(self.prompts(key), padding="max_length", truncation=True,
                                 max_length=self.tokenizer.model_max_length, return_tensors="pt")  # fmt: skip
         hidden = self.text_encoder(tokens.input_ids.to(self.device))[0]
-        self.text_calls += 1
         return hidden.mean(dim=0)  # the template ensemble
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return vae_encode(self.vae, images, self.resolution, self.dtype)
 
-    def condition(self, keys: Sequence[Hashable]) -> torch.Tensor:
-        for key in keys:
-            if key not in self._cache:
-                self._cache[key] = self._embed(key)
-        return torch.stack([self._cache[k] for k in keys])
-
     def word_positions(self, key: Hashable) -> list[int]:
         """Token positions of a class's (or node's) words in its first prompt."""
-        prompt = self.prompts(key)[0]
-        name = self.info.class_names[key] if isinstance(key, int) else self._tree.prompt(key)
+        prompt, name = self.prompts(key)[0], self.key_name(key)
         ids = self.tokenizer(prompt).input_ids
         word = self.tokenizer(name, add_special_tokens=False).input_ids
         start = next((i for i in range(len(ids) - len(word) + 1) if ids[i : i + len(word)] == word), None)

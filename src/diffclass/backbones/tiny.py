@@ -1,4 +1,4 @@
-"""Tiny Stable Diffusion and DiT components with random weights, saved as diffusers folders.
+"""Tiny Stable Diffusion (1.x and 3), DiT components with random weights, saved as diffusers folders.
 
 For tests and CPU demos: the same classes as the published models, small enough to build and train offline (the
 tokenizer is written from a character vocabulary, so nothing comes from a hub)."""
@@ -63,4 +63,57 @@ def save_tiny_dit(folder, num_classes=10, seed=0):
     ).save_pretrained(folder / "transformer")  # fmt: skip
     tiny_vae().save_pretrained(folder / "vae")
     DDPMScheduler().save_pretrained(folder / "scheduler")
+    return folder
+
+
+def tiny_clip_with_projection(tokenizer, hidden_size: int, projection_dim: int):
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    return CLIPTextModelWithProjection(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=37, num_hidden_layers=2,
+        num_attention_heads=2, max_position_embeddings=24, projection_dim=projection_dim,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    ))  # fmt: skip
+
+
+def save_tiny_stable_diffusion3(folder, seed=0):
+    """SD3's layout without T5 (the pipeline allows it): transformer/, a 16-channel VAE with shift and scaling
+    factors, two CLIP text encoders with projection and their tokenizers, a flow-matching scheduler."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel
+    from transformers import CLIPTokenizer
+
+    torch.manual_seed(seed)
+    for name in ("tokenizer", "tokenizer_2"):
+        write_tokenizer(folder / name)
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+    tiny_clip_with_projection(tokenizer, 32, 16).save_pretrained(folder / "text_encoder")
+    tiny_clip_with_projection(tokenizer, 32, 16).save_pretrained(folder / "text_encoder_2")
+    SD3Transformer2DModel(
+        sample_size=8, patch_size=2, in_channels=16, out_channels=16, num_layers=2, attention_head_dim=8,
+        num_attention_heads=4, joint_attention_dim=64, caption_projection_dim=32, pooled_projection_dim=32,
+        pos_embed_max_size=16,
+    ).save_pretrained(folder / "transformer")  # fmt: skip
+    AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(16, 32), layers_per_block=1,
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=8,
+        sample_size=16, shift_factor=0.06, scaling_factor=1.5, use_quant_conv=False, use_post_quant_conv=False,
+    ).save_pretrained(folder / "vae")  # fmt: skip
+    FlowMatchEulerDiscreteScheduler(shift=3.0).save_pretrained(folder / "scheduler")
+    return folder
+
+
+def save_tiny_clip(folder, seed=0):
+    """A CLIPModel with a 16x16 image tower, its tokenizer and image processor (the prefilter's layout)."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
+
+    torch.manual_seed(seed)
+    write_tokenizer(folder)
+    tokenizer = CLIPTokenizer.from_pretrained(folder)
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                num_attention_heads=2, max_position_embeddings=24, bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    vision = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2, image_size=16,
+                  patch_size=4)  # fmt: skip
+    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}).save_pretrained(folder)
     return folder

@@ -40,6 +40,7 @@ class ModelInfo:
     templates: list[str] | dict[str, list[str]] | None = None  # prompt templates of a text-conditioned model
     front: dict[str, Any] | None = None  # `diffclass tune`'s Pareto front of strategies, which `auto` picks from
     weighting: dict[str, Any] | None = None  # learned timestep weights (`diffclass calibrate --weights`)
+    text_tokens: int | None = None  # SD3: T5 tokens per prompt (zeros without T5), the pipeline's max_sequence_length
 
     def label_tree(self):
         from diffclass.hierarchy import LabelTree
@@ -90,6 +91,8 @@ class ModelInfo:
         rows = self.node_embeddings
         if not isinstance(rows, dict) or not all(_is_int(r) and r >= len(names) for r in rows.values()):
             return "node_embeddings must map tree node ids to embedding rows after the classes'"
+        if self.text_tokens is not None and not (_is_int(self.text_tokens) and 1 <= self.text_tokens <= 512):
+            return f"text_tokens must be null or an integer in [1, 512], got {self.text_tokens!r}"
         for key in ("scheduler", "training", "pruning"):
             if not isinstance(getattr(self, key), dict):
                 return f"{key} must be an object"

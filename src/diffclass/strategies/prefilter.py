@@ -1,7 +1,8 @@
 """`prefilter`: a cheap discriminative classifier names each image's top k classes, and a diffusion strategy then
 scores only those (Li et al. 2023 prefilter ImageNet with CLIP's top 20). Any model diffclass loads can filter:
 the plain twin or a DiDiCM model costs one to a few calls. The classifier runs the filter, since a strategy never
-sees images; the filter's calls and MACs are added to each image's cost."""
+sees images; the filter's calls and MACs are added to each image's cost. For zero-shot models, CLIP
+(`by=clip:HUB_ID_OR_FOLDER`) ranks the classes by their prompts (`diffclass.clip_filter`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from diffclass.strategies.auto import chosen_spec
 from diffclass.strategies.base import STRATEGIES, Run, Strategy, StrategyContext
 
 THEN_STAGES = ("exhaustive", "adaptive", "beam", "sequential")
+CLIP_PREFIX = "clip:"  # by=clip:HUB_ID_OR_FOLDER
 
 
 class Prefilter(Strategy):
@@ -32,7 +34,9 @@ class Prefilter(Strategy):
 
 @STRATEGIES.register(
     "prefilter",
-    Option("by", None, text, "the model that names the top k classes (an embedded name or a folder)"),
+    Option(
+        "by", None, text, "the model that names the top k classes: an embedded name, a folder, or clip:HUB_ID_OR_FOLDER"
+    ),
     Option("k", 10, integer(1, 1_000_000), "classes the filter keeps per image"),
     Option("then", "exhaustive", text, "what ranks the kept classes: exhaustive, adaptive, beam, sequential or auto"),
     help="a cheap classifier keeps each image's top k classes, then a diffusion strategy ranks them",
@@ -42,10 +46,11 @@ def _build(options: dict, context: StrategyContext, rest: dict) -> Prefilter:
 
     if not options["by"]:
         raise DiffclassError("prefilter needs by=MODEL, e.g. prefilter(by=plain-glyphs;k=10;then=exhaustive(n=32))")
-    try:
-        resolve_model_folder(options["by"])  # an embedded or saved model: a filter must be local and cheap
-    except DiffclassError as exc:
-        raise DiffclassError(f"prefilter by={options['by']}: {exc}") from None
+    if not options["by"].startswith(CLIP_PREFIX):  # CLIP: a hub id or folder, loaded (or refused) when it runs
+        try:
+            resolve_model_folder(options["by"])  # an embedded or saved model: a filter must be local and cheap
+        except DiffclassError as exc:
+            raise DiffclassError(f"prefilter by={options['by']}: {exc}") from None
     then, then_options = parse_spec(options["then"])
     if then == "auto":  # the most accurate stage of the model's front that a prefilter can run, for the budget
         values, _ = STRATEGIES.get("auto").parse(then_options)
