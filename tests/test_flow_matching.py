@@ -103,3 +103,17 @@ def test_the_training_loop_trains_a_flow_model(sd3_folder, tmp_path):
           show_progress=False)  # fmt: skip
     assert any(not torch.equal(a, b) for a, b in zip(before, backbone.transformer.parameters()))
     assert isinstance(diffclass.load(tmp_path / "model").backbone, StableDiffusion3Backbone)
+
+
+def test_a_saved_folder_keeps_its_tuning_whatever_order_the_classes_come_in(sd3_folder, tmp_path):
+    from diffclass.weighting import TimestepWeighting
+
+    backbone = load_backbone(sd3_folder, class_names=["red", "blue"])
+    backbone.info.temperature, backbone.info.timestep_range = 0.25, (100, 600)
+    backbone.info.weighting = TimestepWeighting("learned", [100, 350, 601], [0.5, 1.5], images=4).to_dict()
+    backbone.info.text_tokens = 8
+    backbone.save_pretrained(tmp_path / "tuned")
+    again = diffclass.load(tmp_path / "tuned", class_names=["blue", "red"])  # a folder: dataset sorts them
+    assert again.info.temperature == 0.25 and again.info.timestep_range == (100, 600)
+    assert again.scorer.weighting.kind == "learned" and again.backbone.info.text_tokens == 8
+    assert again.backbone.condition([0]).shape[1] == (24 + 8) * 64 + 32  # CLIP tokens, then 8 zeros for T5

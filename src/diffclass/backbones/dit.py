@@ -34,8 +34,10 @@ def _load(source, *, device="cpu", class_names=None, templates=None, dtype="floa
     info = ModelInfo.load(Path(source)) if saved.is_file() else None
     names = class_names or (info.class_names if info else None) or shipped_class_names("imagenet")
     backbone = DiTBackbone.from_pretrained(source, names, device, dtype)
-    if info is not None and info.tree is not None and class_names is None:
-        backbone.use_tree(info.label_tree())
+    if info is not None:
+        backbone.info.keep_tuning_of(info)
+        if info.tree is not None and class_names is None:
+            backbone.use_tree(info.label_tree())
     return backbone
 
 

@@ -78,7 +78,7 @@ def read_prompts(path: str | Path) -> dict[str, list[str]]:
 
 def load_prompted(cls, source, class_names, templates, device, dtype):
     """A text-conditioned backbone with class names and prompts as given, else those a diffclass-saved folder
-    stores in its diffclass.json (with its tree)."""
+    stores in its diffclass.json (with its tree and its tuning)."""
     saved = Path(source) / INFO_FILE
     info = ModelInfo.load(Path(source)) if saved.is_file() else None
     names = class_names or (info.class_names if info else None)
@@ -86,8 +86,10 @@ def load_prompted(cls, source, class_names, templates, device, dtype):
         raise DiffclassError("a zero-shot model needs class names: pass --classes FILE or a folder: dataset")
     templates = templates or (info.templates if info else None) or ONE_TEMPLATE
     backbone = cls.from_pretrained(source, names, templates, device, dtype)
-    if info is not None and info.tree is not None and class_names is None:
-        backbone.use_tree(info.label_tree())
+    if info is not None:
+        backbone.info.keep_tuning_of(info)
+        if info.tree is not None and class_names is None:
+            backbone.use_tree(info.label_tree())
     return backbone
 
 

@@ -42,6 +42,14 @@ class ModelInfo:
     weighting: dict[str, Any] | None = None  # learned timestep weights (`diffclass calibrate --weights`)
     text_tokens: int | None = None  # SD3: T5 tokens per prompt (zeros without T5), the pipeline's max_sequence_length
 
+    def keep_tuning_of(self, saved: ModelInfo) -> None:
+        """What a saved folder learned about its own weights, taken over by a hub-layout model loaded from it: the
+        temperature, window and timestep weights (whatever classes are asked), and the front (for its classes)."""
+        for key in ("temperature", "timestep_range", "weighting", "dataset", "training"):
+            setattr(self, key, getattr(saved, key))
+        if saved.class_names == self.class_names:
+            self.front = saved.front
+
     def label_tree(self):
         from diffclass.hierarchy import LabelTree
 
