@@ -188,3 +188,23 @@ def test_explain_on_stable_diffusion_shows_the_class_words_cross_attention(sd_fo
         assert heat.shape == (3, *latent) and (heat >= 0).all() and (heat <= 1 + 1e-5).all() and heat.sum() > 0
     explain_plot(result, tmp_path / "e.png")
     assert (tmp_path / "e.png").stat().st_size > 1000 and "attention" in result.to_json()
+
+
+@pytest.mark.parametrize(("part", "key", "value", "message"), [
+    ("unet", "layers_per_block", 100_000, "too large: layers_per_block = 100000"),
+    ("unet", "block_out_channels", [32, 10_000_000], "too large: block_out_channels"),
+    ("unet", "block_out_channels", [65536, 65536], "would hold .*B parameters, over the bound"),
+    ("text_encoder", "num_hidden_layers", 5000, "too large: num_hidden_layers = 5000"),
+    ("vae", "block_out_channels", "wide", "cannot build the VAE"),
+])  # fmt: skip
+def test_an_oversized_or_broken_hub_layout_config_is_refused_before_it_is_built(sd_folder, tmp_path, part, key,
+                                                                                value, message):  # fmt: skip
+    import json
+
+    broken = tmp_path / "broken"
+    shutil.copytree(sd_folder, broken)
+    config = json.loads((broken / part / "config.json").read_text())
+    config[key] = value
+    (broken / part / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DiffclassError, match=message):
+        load_backbone(broken, class_names=["a"])

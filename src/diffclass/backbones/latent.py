@@ -33,6 +33,50 @@ def quiet_hub_libraries() -> None:
     transformers_logging.disable_progress_bar()
 
 
+MAX_NETWORK_PARAMETERS = 30_000_000_000  # SD3.5-large's transformer holds 8B, T5-XXL 4.7B
+MAX_DEPTH, MAX_WIDTH = 256, 1_000_000  # layers / blocks / heads per config entry; any other integer size
+
+
+def _oversized_entry(config: dict, prefix: str = "") -> str | None:
+    """The first integer (or list of integers) in a config past the bounds, as `key = value`."""
+    for key, value in config.items():
+        if isinstance(value, dict):
+            found = _oversized_entry(value, f"{prefix}{key}.")
+            if found:
+                return found
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+        bound = MAX_DEPTH if any(w in str(key) for w in ("layers", "per_block", "blocks", "heads")) else MAX_WIDTH
+        if any(v > bound for v in ints):
+            return f"{prefix}{key} = {value!r} (bound {bound:,})"
+    return None
+
+
+def refuse_oversized(cls, folder: Path, what: str) -> None:
+    """Refuse a network whose config asks for more than any published model, before anything is allocated: every
+    size in the config is bounded, then the network is built on the meta device (no memory) and counted."""
+    try:
+        if hasattr(cls, "load_config"):  # diffusers
+            config = cls.load_config(folder)
+        else:  # transformers
+            config = cls.config_class.from_pretrained(folder).to_dict()
+    except (OSError, ValueError, TypeError) as exc:
+        raise DiffclassError(f"{folder}/config.json: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+    entry = _oversized_entry(config)
+    if entry:
+        raise DiffclassError(f"{folder}/config.json: the {what} is too large: {entry}")
+    try:
+        with torch.device("meta"):
+            module = cls.from_config(config) if hasattr(cls, "load_config") else cls(cls.config_class(**config))
+    except Exception as exc:  # a config diffusers or transformers cannot build from is refused the same way
+        raise DiffclassError(f"{folder}/config.json: cannot build the {what}: {str(exc).splitlines()[0]}") from None
+    count = sum(p.numel() for p in module.parameters())
+    if count > MAX_NETWORK_PARAMETERS:
+        raise DiffclassError(f"{folder}/config.json: the {what} would hold {count / 1e9:.1f}B parameters, over the "
+                             f"bound of {MAX_NETWORK_PARAMETERS / 1e9:.0f}B")  # fmt: skip
+
+
 def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dtype: torch.dtype | None = None):
     """`cls.from_pretrained(source, subfolder=...)`, turning a missing or unreachable part into one clear line.
     Networks (those given a dtype) are read from safetensors only."""
@@ -44,6 +88,7 @@ def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dty
         local = Path(source) / subfolder
         if torch_dtype is not None and local.is_dir():  # a network in a local folder: safetensors that fit it
             refuse_pickles(local)
+            refuse_oversized(cls, local, what)
         module = cls.from_pretrained(str(source), subfolder=subfolder, **kwargs)
         if torch_dtype is not None and local.is_dir():
             check_weights_fit(module, local)
