@@ -38,6 +38,19 @@ def test_collapse_chains_keeps_every_class_once():
     assert collapsed.leaves_under("root") == [0, 1, 2] and "tree" not in collapsed.nodes
 
 
+def test_collapse_chains_is_iterative_on_a_chain_deeper_than_the_recursion_limit():
+    import sys
+
+    depth = sys.getrecursionlimit() + 500
+    nodes = [TreeNode("root", "root", ["c0", "kept"]), TreeNode("kept", "kept", class_index=0)]
+    nodes += [TreeNode(f"c{i}", f"c{i}", [f"c{i + 1}"]) for i in range(depth)]  # single internal children
+    nodes += [TreeNode(f"c{depth}", "fork", ["a", "b"]), TreeNode("a", "a", class_index=1),
+              TreeNode("b", "b", class_index=2)]  # fmt: skip
+    collapsed = LabelTree(nodes, 3).collapse_chains()
+    assert collapsed.children("root") == ["c0", "kept"] and collapsed.children("c0") == ["a", "b"]
+    assert sorted(collapsed.leaves_under("root")) == [0, 1, 2] and len(collapsed.nodes) == 5
+
+
 def test_json_round_trip(tmp_path):
     small_tree().save(tmp_path / "t.json")
     again = LabelTree.load(tmp_path / "t.json")

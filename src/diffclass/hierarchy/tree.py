@@ -153,16 +153,20 @@ class LabelTree:
         whose only child is a leaf is replaced by that leaf."""
         nodes = {k: TreeNode(v.id, v.name, list(v.children), v.class_index, v.prompt) for k, v in self.nodes.items()}
 
-        def collapse(node_id: str) -> str:
+        def absorb(node_id: str) -> str:
+            """Take over the children of single internal children; a non-root node left with one child (a leaf)
+            gives way to it."""
             node = nodes[node_id]
             while len(node.children) == 1 and not nodes[node.children[0]].is_leaf:
                 node.children = list(nodes[node.children[0]].children)
-            if len(node.children) == 1 and node_id != self.root:
-                return node.children[0]
-            node.children = [collapse(c) for c in node.children]
-            return node_id
+            return node.children[0] if len(node.children) == 1 and node_id != self.root else node_id
 
-        collapse(self.root)
+        absorb(self.root)
+        stack = [self.root]  # iterative: trees deeper than Python's recursion limit collapse too
+        while stack:
+            node = nodes[stack.pop()]
+            node.children = [absorb(c) for c in node.children]
+            stack.extend(node.children)
         keep, stack = set(), [self.root]
         while stack:
             keep.add(stack[-1])
