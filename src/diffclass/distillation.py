@@ -7,7 +7,6 @@ calibrated window, where classification happens. AdamW, EMA and resumable checkp
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -15,15 +14,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from diffusers.training_utils import EMAModel
 
 from diffclass.backbones.all_class import AllClassUNet, class_list_digest
 from diffclass.backbones.base import q_sample
 from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.errors import DiffclassError
 from diffclass.hub import weights_digest
-from diffclass.progress import err_console, progress_bar
-from diffclass.training import CHECKPOINT_DIR, batch_generator, load_checkpoint, save_checkpoint
+from diffclass.progress import progress_bar
+from diffclass.training import CHECKPOINT_DIR, Optimisation, batch_generator
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +64,13 @@ def distill(teacher_name: str | Path, out_dir: str | Path, config: DistillConfig
     torch.manual_seed(config.seed)
     student = AllClassUNet.from_teacher(teacher)
     unet = student.denoiser.to(device).train()
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / config.warmup_steps))
-    ema = EMAModel(unet.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=3 / 4)
-    checkpoint, start = out_dir / CHECKPOINT_DIR, 0
+    optimisation = Optimisation(unet, config, out_dir / CHECKPOINT_DIR, recipe, "distillation")
+    start = 0
     if resume:
-        if not (checkpoint / "train_state.json").is_file():
-            raise DiffclassError(f"nothing to resume: no checkpoint in {checkpoint}")
-        made_from = json.loads((checkpoint / "train_state.json").read_text()).get("config", {})
-        if made_from.get("teacher_weights") != recipe["teacher_weights"]:
-            raise DiffclassError(f"the checkpoint in {checkpoint} was distilled from other teacher weights")
-        start = load_checkpoint(checkpoint, unet, ema, optimizer)
-        lr_schedule.last_epoch = start
+        if optimisation.saved_recipe().get("teacher_weights") != recipe["teacher_weights"]:
+            raise DiffclassError(f"the checkpoint in {optimisation.checkpoint} was distilled from other teacher "
+                                 "weights")  # fmt: skip
+        start = optimisation.resume()
     images, labels = teacher.encode(data.images).to(device), data.labels.to(device)
     alphas_cumprod = teacher.alphas_cumprod.to(device, torch.float32)
     num_timesteps, classes = len(alphas_cumprod), len(teacher.info.class_names)
@@ -104,21 +97,8 @@ def distill(teacher_name: str | Path, out_dir: str | Path, config: DistillConfig
             heads = student.predict_all(x_t, t)
             pick = chosen.view(b, per_image, 1, 1, 1).expand(-1, -1, *x0.shape[1:])
             loss = F.mse_loss(heads.gather(1, pick), target)
-            if not torch.isfinite(loss):
-                raise DiffclassError(f"distillation diverged at step {step} (loss {loss.item()}); lower --lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-            optimizer.step()
-            lr_schedule.step()
-            ema.step(unet.parameters())
-            bar.update(task, advance=1, status=f"loss {loss.item():.5f}")
-            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-                save_checkpoint(checkpoint, step + 1, unet, ema, optimizer, recipe)
-                if not bar.live.is_started or not err_console.is_terminal:
-                    logger.info(f"step {step + 1}/{config.steps} loss {loss.item():.5f}")
-    ema.copy_to(unet.parameters())
-    unet.eval()
+            optimisation.step(loss, step, bar, task)
+    optimisation.finish()
     student.info.training = dict(distillation=recipe, seconds=round(time.time() - started, 1), dataset=data.name)
     student.save_pretrained(out_dir)
     return student

@@ -89,6 +89,54 @@ def _ancestor_table(backbone, device) -> tuple[torch.Tensor | None, torch.Tensor
     return table, torch.tensor([len(r) for r in rows], device=device)
 
 
+class Optimisation:
+    """What training and distillation share: AdamW with warmup, gradient clipping and an EMA of the weights (the
+    saved model), checkpointed every `checkpoint_every` steps with the recipe, resumable."""
+
+    def __init__(self, network: torch.nn.Module, config, checkpoint: Path, recipe, what: str):
+        self.network, self.config, self.checkpoint, self.recipe, self.what = network, config, checkpoint, recipe, what
+        self.optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / max(1, config.warmup_steps))
+        )
+        self.ema = EMAModel(network.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=3 / 4)
+
+    def saved_recipe(self) -> dict:
+        """The recipe the checkpoint was made with (refused in one line when there is no checkpoint)."""
+        state = self.checkpoint / "train_state.json"
+        if not state.is_file():
+            raise DiffclassError(f"nothing to resume: no checkpoint in {self.checkpoint}")
+        return json.loads(state.read_text()).get("config", {})
+
+    def resume(self) -> int:
+        self.saved_recipe()
+        start = load_checkpoint(self.checkpoint, self.network, self.ema, self.optimizer)
+        self.lr_schedule.last_epoch = start
+        logger.info(f"resumed from step {start}")
+        return start
+
+    def step(self, loss: torch.Tensor, step: int, bar, task) -> None:
+        """One optimiser step on `loss` (a non-finite loss stops the run), progress, and the checkpoint when due."""
+        if not torch.isfinite(loss):
+            raise DiffclassError(f"{self.what} diverged at step {step} (loss {loss.item()}); lower --lr")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.network.parameters(), 1.0)
+        self.optimizer.step()
+        self.lr_schedule.step()
+        self.ema.step(self.network.parameters())
+        bar.update(task, advance=1, status=f"loss {loss.item():.5f}")
+        if (step + 1) % self.config.checkpoint_every == 0 or step + 1 == self.config.steps:
+            save_checkpoint(self.checkpoint, step + 1, self.network, self.ema, self.optimizer, self.recipe)
+            if not bar.live.is_started or not err_console.is_terminal:
+                logger.info(f"step {step + 1}/{self.config.steps} loss {loss.item():.5f}")
+
+    def finish(self) -> None:
+        """The EMA weights into the network, ready to save."""
+        self.ema.copy_to(self.network.parameters())
+        self.network.eval()
+
+
 def train(
     backbone,
     dataset: ImageDataset,
@@ -105,19 +153,8 @@ def train(
     torch.manual_seed(config.seed)
     unet = backbone.denoiser.to(device).train()  # only the denoiser learns (a VAE and text encoder stay frozen)
     alphas_cumprod = backbone.alphas_cumprod.to(device, torch.float32)  # DDPM's, or a flow model's equivalent
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    lr_schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / max(1, config.warmup_steps))
-    )
-    ema = EMAModel(unet.parameters(), decay=config.ema_decay, use_ema_warmup=True, power=3 / 4)
-    start = 0
-    checkpoint = out_dir / CHECKPOINT_DIR
-    if resume:
-        if not (checkpoint / "train_state.json").is_file():
-            raise DiffclassError(f"nothing to resume: no checkpoint in {checkpoint}")
-        start = load_checkpoint(checkpoint, unet, ema, optimizer)
-        lr_schedule.last_epoch = start
-        logger.info(f"resumed from step {start}")
+    optimisation = Optimisation(unet, config, out_dir / CHECKPOINT_DIR, config, "training")
+    start = optimisation.resume() if resume else 0
     with torch.no_grad():  # pixels, or VAE latents computed once
         images = torch.cat([backbone.encode(dataset.images[i : i + 256]) for i in range(0, len(dataset), 256)])
     images = images.to(device)
@@ -140,21 +177,8 @@ def train(
                 pick = (torch.rand(len(cond), generator=gen).to(device) * counts).long()
                 cond = torch.where(swap, ancestor_table[cond, pick.clamp(max=ancestor_table.shape[1] - 1)], cond)
             loss = F.mse_loss(backbone.predict_noise(x_t, t, backbone.condition(cond.tolist())), eps)
-            if not torch.isfinite(loss):
-                raise DiffclassError(f"training diverged at step {step} (loss {loss.item()}); lower --lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-            optimizer.step()
-            lr_schedule.step()
-            ema.step(unet.parameters())
-            bar.update(task, advance=1, status=f"loss {loss.item():.4f}")
-            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
-                save_checkpoint(checkpoint, step + 1, unet, ema, optimizer, config)
-                if not bar.live.is_started or not err_console.is_terminal:
-                    logger.info(f"step {step + 1}/{config.steps} loss {loss.item():.4f}")
-    ema.copy_to(unet.parameters())
-    unet.eval()
+            optimisation.step(loss, step, bar, task)
+    optimisation.finish()
     backbone.info.training = dict(asdict(config), seconds=round(time.time() - started, 1), dataset=dataset.name)
     backbone.info.dataset = dataset.name
     backbone.save_pretrained(out_dir)

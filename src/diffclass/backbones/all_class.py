@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
-from diffclass.backbones.base import BACKBONES
+from diffclass.backbones.base import BACKBONES, refuse_hub_options
 from diffclass.backbones.class_unet import DEFAULT_SCHEDULER, ClassConditionalUNet, checked_config, pixel_input
 from diffclass.errors import DiffclassError
 from diffclass.hub import ModelInfo, check_weights_fit, refuse_pickles
@@ -30,10 +30,7 @@ def class_list_digest(class_names: Sequence[str]) -> str:
 
 @BACKBONES.register("all_class_unet", help="UNet2DModel with one output head per class: one call scores every class")
 def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> AllClassUNet:
-    if class_names is not None or templates is not None:
-        raise DiffclassError("class names and prompts apply to zero-shot models; an all-class model has its own")
-    if dtype != "float32":
-        raise DiffclassError(f"--dtype {dtype} applies to latent models; all-class UNets run in float32")
+    refuse_hub_options("an all-class model", class_names, templates, dtype)
     return AllClassUNet.from_pretrained(source, device=device)
 
 

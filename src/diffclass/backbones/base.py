@@ -42,6 +42,33 @@ def embedding_row(key: Hashable, node_rows: dict[str, int], tree) -> int:
     raise DiffclassError(f"the model has no embedding for tree node {key!r}")
 
 
+def refuse_hub_options(kind: str, class_names, templates, dtype: str) -> None:
+    """Models that carry their own classes and run in float32 refuse what only zero-shot and latent models take."""
+    if class_names is not None or templates is not None:
+        raise DiffclassError(f"class names and prompts apply to zero-shot models; {kind} has its own")
+    if dtype != "float32":
+        raise DiffclassError(f"--dtype {dtype} applies to latent models; {kind} runs in float32")
+
+
+def saved_info(source) -> ModelInfo | None:
+    """The diffclass.json a hub-layout folder saved by diffclass holds (None for a hub id or a plain folder)."""
+    from pathlib import Path
+
+    from diffclass.hub import INFO_FILE
+
+    return ModelInfo.load(Path(source)) if (Path(source) / INFO_FILE).is_file() else None
+
+
+def adopt_saved(backbone, info: ModelInfo | None, class_names) -> Backbone:
+    """A hub-layout backbone takes over what its saved folder learned: tuning, and its tree unless classes were
+    given."""
+    if info is not None:
+        backbone.info.keep_tuning_of(info)
+        if info.tree is not None and class_names is None:
+            backbone.use_tree(info.label_tree())
+    return backbone
+
+
 def q_sample(x0: torch.Tensor, eps: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """x_t = sqrt(a) x0 + sqrt(1 - a) eps, with a = alphas_cumprod[t] per sample (DDPM's forward process)."""
     a = a.to(x0.device, torch.float32).view((-1,) + (1,) * (x0.dim() - 1))

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 
-from diffclass.backbones.base import BACKBONES, embedding_row
+from diffclass.backbones.base import BACKBONES, embedding_row, refuse_hub_options
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
 from diffclass.hub import ModelInfo, check_weights_fit, refuse_pickles
@@ -46,10 +46,7 @@ def pixel_input(images: torch.Tensor, info: ModelInfo, device: torch.device) -> 
 
 @BACKBONES.register("class_unet", help="diffusers UNet2DModel with a class embedding, pixel space (diffclass folders)")
 def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> ClassConditionalUNet:
-    if class_names is not None or templates is not None:
-        raise DiffclassError("class names and prompts apply to zero-shot models; a class-conditional model has its own")
-    if dtype != "float32":
-        raise DiffclassError(f"--dtype {dtype} applies to latent models; class-conditional UNets run in float32")
+    refuse_hub_options("a class-conditional model", class_names, templates, dtype)
     return ClassConditionalUNet.from_pretrained(source, device=device)
 
 

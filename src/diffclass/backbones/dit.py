@@ -14,11 +14,11 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, DiTTransformer2DModel
 from diffusers.models.embeddings import LabelEmbedding
 
-from diffclass.backbones.base import BACKBONES, embedding_row
+from diffclass.backbones.base import BACKBONES, adopt_saved, embedding_row, saved_info
 from diffclass.backbones.latent import load_component, public_config, resolve_dtype, vae_encode
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree, shipped_class_names
-from diffclass.hub import INFO_FILE, ModelInfo
+from diffclass.hub import ModelInfo
 
 
 def _is_dit_folder(folder: Path) -> bool:
@@ -30,15 +30,9 @@ def _is_dit_folder(folder: Path) -> bool:
 def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> DiTBackbone:
     if templates is not None:
         raise DiffclassError("prompts apply to text-conditioned models; a DiT is conditioned on class labels")
-    saved = Path(source) / INFO_FILE
-    info = ModelInfo.load(Path(source)) if saved.is_file() else None
+    info = saved_info(source)
     names = class_names or (info.class_names if info else None) or shipped_class_names("imagenet")
-    backbone = DiTBackbone.from_pretrained(source, names, device, dtype)
-    if info is not None:
-        backbone.info.keep_tuning_of(info)
-        if info.tree is not None and class_names is None:
-            backbone.use_tree(info.label_tree())
-    return backbone
+    return adopt_saved(DiTBackbone.from_pretrained(source, names, device, dtype), info, class_names)
 
 
 class DiTBackbone:

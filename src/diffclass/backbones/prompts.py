@@ -17,7 +17,7 @@ import torch
 
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree, shipped_class_names
-from diffclass.hub import INFO_FILE, ModelInfo
+from diffclass.hub import ModelInfo
 
 ONE_TEMPLATE = ("a photo of a {}.",)
 
@@ -79,18 +79,14 @@ def read_prompts(path: str | Path) -> dict[str, list[str]]:
 def load_prompted(cls, source, class_names, templates, device, dtype):
     """A text-conditioned backbone with class names and prompts as given, else those a diffclass-saved folder
     stores in its diffclass.json (with its tree and its tuning)."""
-    saved = Path(source) / INFO_FILE
-    info = ModelInfo.load(Path(source)) if saved.is_file() else None
+    from diffclass.backbones.base import adopt_saved, saved_info
+
+    info = saved_info(source)
     names = class_names or (info.class_names if info else None)
     if not names:
         raise DiffclassError("a zero-shot model needs class names: pass --classes FILE or a folder: dataset")
     templates = templates or (info.templates if info else None) or ONE_TEMPLATE
-    backbone = cls.from_pretrained(source, names, templates, device, dtype)
-    if info is not None:
-        backbone.info.keep_tuning_of(info)
-        if info.tree is not None and class_names is None:
-            backbone.use_tree(info.label_tree())
-    return backbone
+    return adopt_saved(cls.from_pretrained(source, names, templates, device, dtype), info, class_names)
 
 
 class PromptConditioned:
