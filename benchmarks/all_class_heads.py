@@ -58,7 +58,9 @@ def plot(rows: list[dict], student: str, path: Path) -> None:
                                 (TWIN, "(default)", "tab:gray")):  # fmt: skip
         points = sorted((r["severity"], r["top1"] * 100) for r in rows if r.get("severity") is not None
                         and r["model"] == model and r["asked"] == spec)  # fmt: skip
-        robust.plot(*zip(*points), marker="o", color=colour, label=f"{model}: {spec.strip('()')}")
+        robust.plot(
+            *zip(*points), marker="o", color=colour, label=f"{model}: {'default' if spec == '(default)' else spec}"
+        )
     for row in (r for r in rows if r["model"] == TEACHER and r["asked"].startswith(REFERENCE) and r.get("severity")):
         robust.scatter(row["severity"], row["top1"] * 100, marker="*", s=120, color="tab:red",
                        label=f"{TEACHER}: {REFERENCE}")  # fmt: skip

@@ -76,3 +76,25 @@ def test_the_digits_table_is_its_json():
         run = found[spec_of(cells[0])]
         assert cells[1:6] == [str(run["n_images"]), percent(run["top1"]), percent(run["top5"]),
                               f"{run['nfe_per_image']:.1f}", f"{run['seconds_per_image']:.3f}"]  # fmt: skip
+
+
+def test_the_all_class_tables_are_their_json():
+    found = json.loads((ROOT / "results/all_class_heads.json").read_text())["rows"]
+    reference = found[0]
+    clean = {(r["model"], r["strategy"]): r for r in found if r["corruption"] == "none" and r["images"] == 424}
+    rows = table(ROOT / "docs/results/all_class.md", "| model | strategy | top-1 |")
+    assert len(rows) == len(clean)
+    for cells in rows:
+        run = clean[(cells[0], spec_of(cells[1]))]
+        assert cells[2:5] == [
+            percent(run["top1"]),
+            percent(run["top5"]),
+            f"{100 * (run['top1'] - reference['top1']):+.2f}",
+        ]
+        assert cells[6:] == [three_figures(run["gmacs_per_image"]),
+                             f"{reference['gmacs_per_image'] / run['gmacs_per_image']:,.1f}×"]  # fmt: skip
+    live = {(r["model"], r["severity"]): r for r in found
+            if r.get("severity") is not None and not r["asked"].startswith("exhaustive(n=32) (")}  # fmt: skip
+    for cells in table(ROOT / "docs/results/all_class.md", "| severity |"):
+        for model, cell in zip(("glyphs-allclass", "glyphs", "plain-glyphs"), cells[1:4]):
+            assert cell == percent(live[(model, int(cells[0]))]["top1"]), (model, cells[0])

@@ -105,7 +105,8 @@ def test_light_commands_import_no_torch(argv, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
 
 
-@pytest.mark.parametrize("name", ["digits", "glyphs", "glyphs-pruned", "didicm-glyphs", "plain-glyphs"])
+@pytest.mark.parametrize("name", ["digits", "glyphs", "glyphs-pruned", "glyphs-allclass", "didicm-glyphs",
+                                  "plain-glyphs"])  # fmt: skip
 def test_every_embedded_model_loads_by_name_and_classifies(name):
     clf = diffclass.load(name)
     info = clf.info

@@ -52,4 +52,5 @@ def models() -> None:
         table.add_row(name)
     console.print(table)
     console.print("also: a model folder saved by diffclass, sd:HUB_ID_OR_FOLDER (Stable Diffusion, zero-shot), "
-                  "dit:HUB_ID_OR_FOLDER (DiT), a DiDiCM folder", highlight=False)  # fmt: skip
+                  "sd3:HUB_ID_OR_FOLDER (Stable Diffusion 3, flow matching), dit:HUB_ID_OR_FOLDER (DiT), a DiDiCM "
+                  "folder", highlight=False)  # fmt: skip
