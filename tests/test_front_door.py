@@ -22,6 +22,7 @@ LAYERS = [
     ["data"],
     [
         "backbones",
+        "clip_filter",
         "didicm.model",
         "didicm.network",
         "didicm.process",

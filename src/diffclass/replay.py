@@ -95,11 +95,12 @@ class ErrorTable:
         nodes: bool = True,
     ) -> ErrorTable:
         """`compute`, stored under `folder` and read back on the next call with the same model weights (by digest:
-        a model retrained into the same folder is recomputed), noise seed, grid, loss, tree, images and slots."""
+        a model retrained into the same folder is recomputed), noise seed, grid, loss, weighting, tree, images and
+        slots."""
         indices = list(range(len(dataset))) if indices is None else list(indices)
         key = dict(
             weights=weights_digest(classifier.model_name), seed=classifier.scorer.seed, loss=classifier.scorer.loss,
-            grid=repr(classifier.scorer.grid), slots=slots,
+            grid=repr(classifier.scorer.grid), slots=slots, weighting=classifier.scorer.weighting.to_dict(),
             tree=nodes and classifier.tree and classifier.tree.to_dict(),
             images=hashlib.sha256(json.dumps([dataset.ids[i] for i in indices]).encode()).hexdigest(),
         )  # fmt: skip

@@ -55,7 +55,10 @@ def _oversized_entry(config: dict, prefix: str = "") -> str | None:
 
 def refuse_oversized(cls, folder: Path, what: str) -> None:
     """Refuse a network whose config asks for more than any published model, before anything is allocated: every
-    size in the config is bounded, then the network is built on the meta device (no memory) and counted."""
+    size in the config is bounded, then the network is built on the meta device (no memory) and counted. A folder
+    without a config is left to the loader, which names what is missing."""
+    if not (folder / "config.json").is_file():
+        return
     try:
         if hasattr(cls, "load_config"):  # diffusers
             config = cls.load_config(folder)
