@@ -98,3 +98,14 @@ def test_the_all_class_tables_are_their_json():
     for cells in table(ROOT / "docs/results/all_class.md", "| severity |"):
         for model, cell in zip(("glyphs-allclass", "glyphs", "plain-glyphs"), cells[1:4]):
             assert cell == percent(live[(model, int(cells[0]))]["top1"]), (model, cells[0])
+
+
+def test_the_weighting_table_is_its_json():
+    found = {
+        (r["weighting"], r["strategy"]): r
+        for r in json.loads((ROOT / "results/weighting_glyphs.json").read_text())["rows"]
+    }
+    rows = table(ROOT / "docs/engine.md", "| weighting | exhaustive(n=8)")
+    assert [cells[0] for cells in rows] == ["uniform", "clark", "learned"]
+    for cells in rows:
+        assert cells[1:] == [percent(found[(cells[0], f"exhaustive(n={n})")]["top1"]) for n in (8, 16, 32)]
