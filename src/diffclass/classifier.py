@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from diffclass.backbones import Backbone, ClassConditionalUNet, call_cost, load_backbone
-from diffclass.backbones.prompts import PromptConditioned
+from diffclass.backbones.prompts import ONE_TEMPLATE, PromptConditioned
 from diffclass.data.images import content_id, load_image, to_model_input
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
@@ -186,7 +186,8 @@ class Classifier(Evaluates):
             return cache[name]
         if name.startswith(CLIP_PREFIX):
             prompts = self.backbone.prompts if isinstance(self.backbone, PromptConditioned) else None
-            class_prompts = [prompts(c) if prompts else [f"a photo of a {n}."] for c, n in enumerate(self.class_names)]
+            class_prompts = [prompts(c) if prompts else [t.format(n) for t in ONE_TEMPLATE]
+                             for c, n in enumerate(self.class_names)]  # fmt: skip
             device = str(next(self.backbone.denoiser.parameters()).device)
             cache[name] = ClipFilter.from_pretrained(name[len(CLIP_PREFIX) :], self.class_names, class_prompts, device)
             return cache[name]

@@ -4,13 +4,14 @@ forward noising q(x_t | x0) and the cost of one call."""
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import torch
 
 from diffclass.cost import network_size
 from diffclass.errors import DiffclassError
-from diffclass.hub import ModelInfo
+from diffclass.hub import INFO_FILE, ModelInfo
 from diffclass.registry import Registry
 
 # name -> loader(source, *, device, class_names, templates, dtype); extra: `prefix` of hub ids, `detect(folder)`
@@ -52,10 +53,6 @@ def refuse_hub_options(kind: str, class_names, templates, dtype: str) -> None:
 
 def saved_info(source) -> ModelInfo | None:
     """The diffclass.json a hub-layout folder saved by diffclass holds (None for a hub id or a plain folder)."""
-    from pathlib import Path
-
-    from diffclass.hub import INFO_FILE
-
     return ModelInfo.load(Path(source)) if (Path(source) / INFO_FILE).is_file() else None
 
 

@@ -27,7 +27,7 @@ from diffclass.backbones.base import BACKBONES
 from diffclass.backbones.latent import load_component, public_config, quiet_hub_libraries, resolve_dtype, vae_encode
 from diffclass.backbones.prompts import ONE_TEMPLATE, PromptConditioned, load_prompted
 from diffclass.errors import DiffclassError
-from diffclass.hub import INFO_FILE, ModelInfo
+from diffclass.hub import ModelInfo
 
 
 def _is_sd3_folder(folder: Path) -> bool:
@@ -74,7 +74,7 @@ class StableDiffusion3Backbone(PromptConditioned):
     def from_pretrained(cls, source: str | Path, class_names: Sequence[str], templates=ONE_TEMPLATE,
                         device: str = "cpu", dtype: str = "float32") -> StableDiffusion3Backbone:  # fmt: skip
         """A hub id (needs the network or a warm cache) or a local SD3 pipeline folder; T5 (text_encoder_3/) is
-        loaded when the folder has it; a diffclass-saved folder keeps its T5 token count."""
+        loaded when the folder has it (a diffclass-saved folder's T5 token count is restored by `adopt_saved`)."""
         quiet_hub_libraries()  # before the pipeline's import, which warns about image processors it does not need
         from diffusers import StableDiffusion3Pipeline
         from transformers import CLIPTextModelWithProjection, CLIPTokenizer, T5EncoderModel, T5TokenizerFast
@@ -96,9 +96,7 @@ class StableDiffusion3Backbone(PromptConditioned):
             tokenizer_3=load_component(T5TokenizerFast, source, "tokenizer_3", "T5 tokenizer") if with_t5 else None,
         )  # fmt: skip
         pipeline.set_progress_bar_config(disable=True)
-        saved = Path(source) / INFO_FILE
-        tokens = (ModelInfo.load(Path(source)).text_tokens if saved.is_file() else None) or 256
-        return cls(pipeline, class_names, templates, device, torch_dtype, source, tokens)
+        return cls(pipeline, class_names, templates, device, torch_dtype, source)
 
     @property
     def denoiser(self) -> torch.nn.Module:

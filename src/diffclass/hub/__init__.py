@@ -44,9 +44,12 @@ class ModelInfo:
 
     def keep_tuning_of(self, saved: ModelInfo) -> None:
         """What a saved folder learned about its own weights, taken over by a hub-layout model loaded from it: the
-        temperature, window and timestep weights (whatever classes are asked), and the front (for its classes)."""
+        temperature, window and timestep weights (whatever classes are asked), the T5 token count it was trained
+        with, and the front (for its classes)."""
         for key in ("temperature", "timestep_range", "weighting", "dataset", "training"):
             setattr(self, key, getattr(saved, key))
+        if saved.text_tokens is not None:
+            self.text_tokens = saved.text_tokens
         if saved.class_names == self.class_names:
             self.front = saved.front
 
