@@ -256,3 +256,40 @@ def test_damaged_didicm_weights_are_refused_in_one_line(monkeypatch, capsys, did
         assert _damage_bytes(weights, damage)
     code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", didicm_dir, "--limit", 2)
     _one_line_or_success(code, err, allow_success=False)
+
+
+INPUT_PATHS = {"model", "images", "image", "path"}  # path parameters that are read, never written
+
+
+def _output_options():
+    """Every option of every command that names a file or folder to write, with which of the two it wants."""
+    return [(path, param.opts[0], param.callback.output) for path, command in _commands() for param in command.params
+            if hasattr(param.callback, "output")]  # fmt: skip
+
+
+def _names_a_path(param) -> bool:
+    if hasattr(param, "type"):  # click's parameters
+        return type(param.type).__name__ == "Path"
+    return "Path" in str(param.type_descriptor.annotation)  # typer's own bundled click
+
+
+def test_every_path_parameter_is_an_input_or_a_checked_output():
+    for path, command in _commands():
+        for param in command.params:
+            if _names_a_path(param) and param.name not in INPUT_PATHS:
+                assert hasattr(param.callback, "output"), f"{' '.join(path)} {param.opts[0]} writes unchecked"
+    assert {kind for *_, kind in _output_options()} == {"file", "folder"}
+
+
+@pytest.mark.parametrize("path, option, kind", _output_options(), ids=lambda v: " ".join(v) if isinstance(v, list)
+                         else None)  # fmt: skip
+def test_every_output_option_refuses_an_unwritable_path_before_any_work(monkeypatch, capsys, tmp_path, path, option,
+                                                                         kind):  # fmt: skip
+    a_file, a_folder = tmp_path / "a-file", tmp_path / "a-folder"
+    a_file.write_text("x")
+    a_folder.mkdir()
+    for value in (a_file / "inside", a_file / "deeper" / "x", a_file if kind == "folder" else a_folder):
+        code, _, err = run_cli(monkeypatch, capsys, *path, option, value)
+        _one_line_or_success(code, err, allow_success=False)
+        assert option in err and ("is a file" in err or "is a folder" in err), err
+    assert a_file.read_text() == "x" and list(a_folder.iterdir()) == [] and len(list(tmp_path.iterdir())) == 2

@@ -85,7 +85,7 @@ def test_unwritable_output_folder(model_dir, tmp_path):
     (locked / "out").write_text("a file, not a folder")
     run = evaluate(model_dir, locked / "out", "--limit", "2")
     assert run.wait(timeout=120) == 2
-    assert "cannot write results" in run.stderr.read()
+    assert "is a file; a folder is needed here" in run.stderr.read()  # refused before any work
 
 
 def test_a_store_used_as_a_context_closes_its_file_even_when_the_run_fails(tmp_path):
@@ -192,3 +192,114 @@ def test_a_second_run_on_the_same_out_folder_is_refused_while_the_first_writes(t
     with RecordStore(tmp_path / "out", {"a": 1}) as again:  # released when the first one closes
         again.append([{"id": "x"}])
     assert len((tmp_path / "out" / "records.jsonl").read_text().splitlines()) == 1
+
+
+BAD = [None, "x", -1, 10**9, [], {}, 1.5, True, float("nan"), float("inf"), [[0, 2.0]], [["x", 0.5]], [{"label": 99}]]
+
+
+def _damaged(record: dict, valid_anyway: dict, ignored=("run",)):
+    """Generated damage to one stored record of this run: every field dropped or given every value that is not a
+    valid one for it, and the line cut short. `valid_anyway`: values that are odd but true for a field (None for an
+    optional field, which may then also be dropped)."""
+    for field in [f for f in record if f not in ignored]:
+        if None not in valid_anyway.get(field, ()):
+            yield f"no {field}", json.dumps({k: v for k, v in record.items() if k != field})
+        for value in BAD:
+            if value not in valid_anyway.get(field, ()):
+                yield f"{field}={value!r}", json.dumps({**record, field: value})
+    line = json.dumps(record)
+    for cut in range(1, 8):
+        yield f"cut at {cut}/8", line[: len(line) * cut // 8]
+
+
+def test_damaged_records_of_this_run_are_redone_and_never_counted(tmp_path):
+    from diffclass import load
+    from diffclass.data import load_dataset
+    from diffclass.evaluation import evaluate, run_identity
+    from diffclass.records import RecordStore
+
+    clf = load("digits")
+    images = load_dataset("digits", "test", 8).subset(range(3))
+    options = run_identity(clf, "exhaustive(n=1)", images)
+
+    def run():
+        with RecordStore(tmp_path / "out", options) as store:
+            return evaluate(clf, images, "exhaustive(n=1)", store=store, show_progress=False)
+
+    want, clean = run(), _lines(tmp_path / "out")
+    first = json.loads(clean[0])
+    other_label = ("label=other", json.dumps({**first, "label": (first["label"] + 1) % 10}))  # a record that lies
+    odd_but_true = {"seconds": (10**9, 1.5), "nfe": (10**9,), "macs": (None, 10**9)}
+    cases = [other_label, *_damaged(first, odd_but_true)]
+    assert len(cases) > 70
+    for name, line in cases:
+        (tmp_path / "out" / "records.jsonl").write_text("\n".join([line, *clean[1:]]) + "\n")
+        got = run()
+        for key in ("n_images", "top1", "top5", "nfe_per_image", "gmacs_per_image"):
+            assert getattr(got, key) == getattr(want, key), (name, key)
+        redone = [json.loads(row) for row in _lines(tmp_path / "out")[3:]]
+        assert [row["id"] for row in redone] == [first["id"]], name  # that image, once
+
+
+def test_damaged_classify_records_are_redone(tmp_path):
+    from PIL import Image
+
+    from diffclass import load
+    from diffclass.evaluation import classify_files
+    from diffclass.records import RecordStore
+
+    clf = load("digits")
+    files = [tmp_path / f"{shade}.png" for shade in (0, 128, 255)]
+    for shade, path in zip((0, 128, 255), files):
+        Image.new("L", (8, 8), shade).save(path)
+
+    def run():
+        with RecordStore(tmp_path / "out", {"model": "digits"}) as store:
+            return classify_files(clf, files, "exhaustive(n=1)", store=store, show_progress=False)
+
+    (want, _), clean = run(), _lines(tmp_path / "out")
+    first = json.loads(clean[0])
+    lies = {**first, "prediction": clf.class_names[(first["label"] + 1) % 10]}
+    cases = [("prediction=other", json.dumps(lies)), *_damaged(first, {"nfe": (10**9,)}, ("run", "path", "converted"))]
+    assert len(cases) > 60
+    for name, line in cases:
+        (tmp_path / "out" / "records.jsonl").write_text("\n".join([line, *clean[1:]]) + "\n")
+        got, problems = run()
+        assert problems == [] and got == want, name
+        assert [json.loads(row)["id"] for row in _lines(tmp_path / "out")[3:]] == [first["id"]], name
+
+
+def test_a_full_disk_mid_run_keeps_the_records_and_a_rerun_completes_them(monkeypatch, capsys, model_dir, tmp_path):
+    import errno
+
+    import diffclass.records
+    from tests.test_cli import run_cli
+
+    args = ("--model", model_dir, "--limit", 12, "--strategy", "exhaustive(n=2)", "--batch-size", 16)
+    assert run_cli(monkeypatch, capsys, "evaluate", *args, "--out", tmp_path / "whole")[0] == 0
+
+    class FillsUp:
+        """A records file on a disk that fills up after a few lines: the last line is half-written, then ENOSPC."""
+
+        def __init__(self, handle, room):
+            self.handle, self.room = handle, room
+
+        def write(self, text):
+            if self.room == 0:
+                self.handle.write(text[: len(text) // 2])
+                self.handle.flush()
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.room -= 1
+            return self.handle.write(text)
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(diffclass.records, "open", lambda *a, **k: FillsUp(open(*a, **k), room=5), raising=False)
+        code, _, err = run_cli(monkeypatch, capsys, "evaluate", *args, "--out", tmp_path / "full")
+    assert code == 2 and "No space left on device" in err and "records so far are kept" in err, err
+    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1 and "Traceback" not in err
+    assert len(_lines(tmp_path / "full")) == 6  # five whole lines and the half-written one
+    assert run_cli(monkeypatch, capsys, "evaluate", *args, "--out", tmp_path / "full")[0] == 0
+    assert records(tmp_path / "full") == records(tmp_path / "whole")  # none missing, none twice, the same results

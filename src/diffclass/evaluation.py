@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -62,21 +63,39 @@ def record_of(image_id: str, label: int, decision: Decision) -> EvalRecord:
     return EvalRecord(image_id, label, decision.label, top5, decision.nfe, round(decision.seconds, 5), decision.macs)
 
 
-def record_from_json(data: dict) -> EvalRecord | None:
-    """The record a stored line holds, or None when its fields are not a record's (the image is then redone)."""
+def record_from_json(data: dict, label: int, num_classes: int) -> EvalRecord | None:
+    """The record a stored line holds for an image of class `label`, or None when its fields are not such a
+    record's (wrong types, another label, classes out of range, non-finite numbers): the image is then redone."""
+
+    def count(value) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(value)
+        return value
+
+    def real(value) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+            raise ValueError(value)
+        return float(value)
+
+    def klass(value) -> int:
+        if count(value) >= num_classes:
+            raise ValueError(value)
+        return value
+
     try:
         record = EvalRecord(
             data["id"],
-            int(data["label"]),
-            int(data["prediction"]),
-            [(int(c), float(p)) for c, p in data["top5"]],
-            int(data["nfe"]),
-            float(data["seconds"]),
-            None if data.get("macs") is None else int(data["macs"]),
+            klass(data["label"]),
+            klass(data["prediction"]),
+            [(klass(c), real(p)) for c, p in data["top5"]],
+            count(data["nfe"]),
+            real(data["seconds"]),
+            None if data.get("macs") is None else count(data["macs"]),
         )
     except (KeyError, TypeError, ValueError):
         return None
-    return record
+    complete = len(record.top5) == min(5, num_classes) and all(p <= 1 for _, p in record.top5)
+    return record if record.label == label and complete else None
 
 
 def summarise(
@@ -132,7 +151,9 @@ def evaluate(
         dataset = dataset.subset(range(min(limit, len(dataset))))
     rank, world = shard
     mine = list(range(rank, len(dataset), world))
-    stored = {i: record_from_json(r) for i, r in (store.done() if store else {}).items()}
+    labels = dict(zip(dataset.ids, dataset.labels.tolist()))
+    stored = store.done() if store else {}
+    stored = {i: record_from_json(r, labels[i], len(classifier.class_names)) for i, r in stored.items() if i in labels}
     done = {i: r for i, r in stored.items() if r is not None}
     todo = [i for i in mine if dataset.ids[i] not in done]
     records = [done[dataset.ids[i]] for i in mine if dataset.ids[i] in done]
@@ -234,14 +255,32 @@ class FileResult:
     id: str = ""  # the image's content id: records are keyed by what the image is, not where it lies
 
 
-def _file_result(stored: dict | None, path: Path, notes: list[str]) -> FileResult | None:
-    """A recorded result for this file (same content, found anywhere), or None when there is none or it is damaged."""
+def _file_result(stored: dict | None, path: Path, notes: list[str], class_names: list[str]) -> FileResult | None:
+    """A recorded result for this file (same content, found anywhere), or None when there is none or it is not a
+    result of this model's classes (damaged, wrong types): the image is then redone."""
     if stored is None:
         return None
+
+    def named(label, name) -> bool:
+        return (
+            not isinstance(label, bool)
+            and isinstance(label, int)
+            and 0 <= label < len(class_names)
+            and class_names[label] == name
+        )
+
     try:
-        return FileResult(**{**stored, "path": str(path), "converted": notes})
-    except TypeError:
+        result = FileResult(**{**stored, "path": str(path), "converted": notes})
+        valid = (
+            named(result.label, result.prediction)
+            and all(named(entry["label"], entry["name"]) and 0 <= entry["probability"] <= 1 for entry in result.top)
+            and not isinstance(result.nfe, bool)
+            and isinstance(result.nfe, int)
+            and result.nfe >= 0
+        )
+    except (TypeError, KeyError):
         return None
+    return result if valid and result.top else None
 
 
 def classify_files(
@@ -272,7 +311,7 @@ def classify_files(
                     problems.append(str(exc))
                     logger.error(str(exc))
                     continue
-                stored = _file_result(done.get(item.image_id), files[k], item.notes)
+                stored = _file_result(done.get(item.image_id), files[k], item.notes, classifier.class_names)
                 if stored is not None:
                     results[k] = stored
                 else:

@@ -19,3 +19,20 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise DiffclassError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def check_output(path: str | Path, folder: bool = False) -> Path:
+    """Refuse an output path that cannot be written *before* any work is done, so that nothing computed is lost:
+    a file where a folder is wanted (or the reverse), a parent that is a file, a folder that is not writable."""
+    path = Path(path)
+    wanted, other = ("folder", "file") if folder else ("file", "folder")
+    if path.exists() and path.is_dir() != folder:
+        raise DiffclassError(f"{path} is a {other}; a {wanted} is needed here")
+    existing = path if folder else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise DiffclassError(f"cannot write {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DiffclassError(f"cannot write {path}: {existing} is not writable")
+    return path

