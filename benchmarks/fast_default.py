@@ -106,7 +106,7 @@ def run_row(model: str, spec: str | None, corruption: str | None, limit: int | N
     classifier = cache.setdefault(model, diffclass.load(model))
     data = eval_dataset(classifier, None, corruption)
     strategy = classifier.strategy(spec)
-    keys = run_identity(classifier, strategy.name, data)
+    keys = run_identity(classifier, strategy.name)
     folder = records / model / (corruption or "clean") / strategy.name.replace("/", "_")
     with RecordStore(folder, keys) as store:
         summary = evaluate(classifier, data, strategy, limit=limit, store=store)

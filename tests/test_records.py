@@ -52,13 +52,16 @@ def test_a_killed_evaluation_resumes_without_losing_or_repeating_images(model_di
     assert got == want
 
 
-def test_a_rerun_with_other_options_refuses_to_mix(model_dir, tmp_path):
+def test_a_rerun_with_other_options_computes_its_own_records_and_switching_back_reuses_them(model_dir, tmp_path):
     first = evaluate(model_dir, tmp_path / "out", "--limit", "4", "--strategy", "exhaustive(n=2)")
     assert first.wait(timeout=120) == 0
     other = evaluate(model_dir, tmp_path / "out", "--limit", "4", "--strategy", "exhaustive(n=3)")
-    assert other.wait(timeout=120) == 2
+    assert other.wait(timeout=120) == 0
     err = other.stderr.read()
     assert "other options (strategy)" in err and "Traceback" not in err
+    assert len(_lines(tmp_path / "out")) == 8  # four of each, none reused across strategies
+    back = evaluate(model_dir, tmp_path / "out", "--limit", "4", "--strategy", "exhaustive(n=2)")
+    assert back.wait(timeout=120) == 0 and len(_lines(tmp_path / "out")) == 8  # the first run's records, reused
     again = evaluate(model_dir, tmp_path / "out", "--limit", "4", "--strategy", "exhaustive(n=3)", "--overwrite")
     assert again.wait(timeout=120) == 0
     assert len(records(tmp_path / "out")) == 4
@@ -121,7 +124,7 @@ def test_every_record_carries_its_run_and_no_other_run_reuses_it(monkeypatch, ca
     backbone.unet.conv_out.bias.data += 1.0
     backbone.save_pretrained(model_dir)
     code, _, err = run_cli(monkeypatch, capsys, *args[:-2], "--seed", 7, "--out", out)
-    assert code == 2 and "other options (weights)" in err
+    assert code == 0 and "other options (weights)" in err and len(_lines(out)) == 9  # all three redone
 
 
 @pytest.mark.parametrize(
@@ -148,7 +151,7 @@ def test_a_line_that_is_not_a_record_of_this_run_is_redone_not_fatal(monkeypatch
     assert [json.loads(line) for line in _lines(out) if line != garbage][1]["id"] == json.loads(good[1])["id"]
 
 
-def test_two_image_folders_with_the_same_name_do_not_share_records(monkeypatch, capsys, model_dir, tmp_path):
+def test_changed_images_are_redone_and_only_they(monkeypatch, capsys, model_dir, tmp_path):
     from PIL import Image
 
     from tests.test_cli import run_cli
@@ -160,8 +163,14 @@ def test_two_image_folders_with_the_same_name_do_not_share_records(monkeypatch, 
     out = tmp_path / "out"
     base = ("evaluate", "--model", model_dir, "--strategy", "exhaustive(n=1)", "--out", out, "--dataset")
     assert run_cli(monkeypatch, capsys, *base, f"folder:{tmp_path / 'a' / 'digits'}")[0] == 0
+    # another folder of the same name and file names: other pixels, so every image is redone
+    assert run_cli(monkeypatch, capsys, *base, f"folder:{tmp_path / 'b' / 'digits'}")[0] == 0
+    assert len(_lines(out)) == 20
+    Image.new("L", (8, 8), 128).save(tmp_path / "b" / "digits" / "3" / "x.png")  # one image changes
     code, _, err = run_cli(monkeypatch, capsys, *base, f"folder:{tmp_path / 'b' / 'digits'}")
-    assert code == 2 and "other options (images)" in err
+    assert code == 0 and len(_lines(out)) == 21 and json.loads(_lines(out)[-1])["id"].endswith("/3/x.png"), err
+    assert run_cli(monkeypatch, capsys, *base, f"folder:{tmp_path / 'a' / 'digits'}")[0] == 0
+    assert len(_lines(out)) == 21  # the first folder's records are still there, and still its
 
 
 def test_classify_records_follow_the_image_content_not_its_path(monkeypatch, capsys, model_dir, tmp_path):
@@ -220,7 +229,7 @@ def test_damaged_records_of_this_run_are_redone_and_never_counted(tmp_path):
 
     clf = load("digits")
     images = load_dataset("digits", "test", 8).subset(range(3))
-    options = run_identity(clf, "exhaustive(n=1)", images)
+    options = run_identity(clf, "exhaustive(n=1)")
 
     def run():
         with RecordStore(tmp_path / "out", options) as store:

@@ -75,7 +75,8 @@ def test_calibrate_weights_stores_them_and_evaluate_uses_them(monkeypatch, capsy
     code, out, err = run_cli(monkeypatch, capsys, *args, "--weighting", "learned", "--json", tmp_path / "learned.json")
     assert code == 0, err
     code, out, err = run_cli(monkeypatch, capsys, *args, "--weighting", "uniform")
-    assert code == 2 and "other options (weighting)" in err  # records made under one weighting are not reused
+    assert code == 0 and "other options (weighting)" in err  # records made under one weighting are not reused
+    assert sum(len(f.read_text().splitlines()) for f in (tmp_path / "a").glob("records*.jsonl")) == 4
     code, out, err = run_cli(monkeypatch, capsys, *args[:-1], tmp_path / "b", "--weighting", "uniform",
                              "--json", tmp_path / "uniform.json")  # fmt: skip
     assert code == 0, err

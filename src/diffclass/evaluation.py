@@ -34,6 +34,7 @@ class EvalRecord:
     nfe: int
     seconds: float
     macs: int | None = None  # when calls of different networks were mixed (a prefilter): their MACs, summed
+    image: str = ""  # the content digest of the image it was made from: a changed image is redone, not answered
 
 
 @dataclass
@@ -57,15 +58,22 @@ class EvalSummary:
         return data
 
 
-def record_of(image_id: str, label: int, decision: Decision) -> EvalRecord:
+def record_of(image_id: str, label: int, decision: Decision, image: str) -> EvalRecord:
     """Probabilities are rounded so that records do not depend on float noise from the batch composition."""
     top5 = [(c, round(p, 4)) for c, p in decision.top(5)]
-    return EvalRecord(image_id, label, decision.label, top5, decision.nfe, round(decision.seconds, 5), decision.macs)
+    seconds = round(decision.seconds, 5)
+    return EvalRecord(image_id, label, decision.label, top5, decision.nfe, seconds, decision.macs, image)
 
 
-def record_from_json(data: dict, label: int, num_classes: int) -> EvalRecord | None:
-    """The record a stored line holds for an image of class `label`, or None when its fields are not such a
-    record's (wrong types, another label, classes out of range, non-finite numbers): the image is then redone."""
+def image_digest(image: torch.Tensor) -> str:
+    """What a record is made from, by content: the same pixels (after loading and any corruption) give the same."""
+    return hashlib.sha256(image.contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def record_from_json(data: dict, label: int, image: str, num_classes: int) -> EvalRecord | None:
+    """The record a stored line holds for an image of class `label` and content digest `image`, or None when its
+    fields are not such a record's (another image or label, wrong types, classes out of range, non-finite
+    numbers): the image is then redone."""
 
     def count(value) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -91,11 +99,12 @@ def record_from_json(data: dict, label: int, num_classes: int) -> EvalRecord | N
             count(data["nfe"]),
             real(data["seconds"]),
             None if data.get("macs") is None else count(data["macs"]),
+            data.get("image"),
         )
     except (KeyError, TypeError, ValueError):
         return None
     complete = len(record.top5) == min(5, num_classes) and all(p <= 1 for _, p in record.top5)
-    return record if record.label == label and complete else None
+    return record if record.label == label and record.image == image and complete else None
 
 
 def summarise(
@@ -151,10 +160,17 @@ def evaluate(
         dataset = dataset.subset(range(min(limit, len(dataset))))
     rank, world = shard
     mine = list(range(rank, len(dataset), world))
-    labels = dict(zip(dataset.ids, dataset.labels.tolist()))
+    digests = [image_digest(dataset.images[i]) for i in mine]
+    done = {}
     stored = store.done() if store else {}
-    stored = {i: record_from_json(r, labels[i], len(classifier.class_names)) for i, r in stored.items() if i in labels}
-    done = {i: r for i, r in stored.items() if r is not None}
+    for i, digest in zip(mine, digests):
+        image_id = dataset.ids[i]
+        for candidate in reversed(stored.get(image_id, [])):  # the newest one made from this very image
+            record = record_from_json(candidate, int(dataset.labels[i]), digest, len(classifier.class_names))
+            if record is not None:
+                done[image_id] = record
+                break
+    digests = dict(zip(mine, digests))
     todo = [i for i in mine if dataset.ids[i] not in done]
     records = [done[dataset.ids[i]] for i in mine if dataset.ids[i] in done]
     step = classifier.images_per_pass()
@@ -163,7 +179,7 @@ def evaluate(
         for start in range(0, len(todo), step):
             chunk = todo[start : start + step]
             decisions = classifier.classify(dataset.images[chunk], strategy, [dataset.ids[i] for i in chunk])
-            new = [record_of(dataset.ids[i], int(dataset.labels[i]), d) for i, d in zip(chunk, decisions)]
+            new = [record_of(dataset.ids[i], int(dataset.labels[i]), d, digests[i]) for i, d in zip(chunk, decisions)]
             if store:
                 store.append(new)
             records += new
@@ -205,10 +221,11 @@ def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def run_identity(classifier, strategy: str, dataset: ImageDataset | None = None, **extra) -> dict:
-    """Every input that can change a record, for a record store's options: the model (its weights digest, classes,
-    prompts, tree and temperature), the scoring (seed, loss, grid; a DiDiCM model's batch, which seeds its chains),
-    the strategy and, when given, the images themselves (their content and ids, not the folder's name)."""
+def run_identity(classifier, strategy: str, **extra) -> dict:
+    """Every input besides the image that can change a record, for a record store's options: the model (its weights
+    digest, classes, prompts, tree and temperature), the scoring (seed, loss, grid; a DiDiCM model's batch, which
+    seeds its chains) and the strategy. The image itself is in each record, by content (`image_digest`), so a
+    changed image is redone and only it."""
     info = classifier.info
     scorer = getattr(classifier, "scorer", None)
     identity = dict(
@@ -228,10 +245,6 @@ def run_identity(classifier, strategy: str, dataset: ImageDataset | None = None,
     weighting = scorer.weighting.to_dict() if scorer else {"kind": "uniform"}
     if weighting["kind"] != "uniform":  # uniform is what every record made before weightings existed used
         identity["weighting"] = _digest(weighting)
-    if dataset is not None:
-        content = hashlib.sha256(dataset.images.contiguous().numpy().tobytes())
-        content.update(json.dumps([dataset.ids, dataset.labels.tolist()]).encode())
-        identity.update(dataset=dataset.name, images=content.hexdigest()[:16])
     return {**identity, **extra}
 
 
@@ -255,11 +268,9 @@ class FileResult:
     id: str = ""  # the image's content id: records are keyed by what the image is, not where it lies
 
 
-def _file_result(stored: dict | None, path: Path, notes: list[str], class_names: list[str]) -> FileResult | None:
-    """A recorded result for this file (same content, found anywhere), or None when there is none or it is not a
-    result of this model's classes (damaged, wrong types): the image is then redone."""
-    if stored is None:
-        return None
+def _file_result(stored: dict, path: Path, notes: list[str], class_names: list[str]) -> FileResult | None:
+    """A recorded result for this file (same content, found anywhere), or None when it is not a result of this
+    model's classes (damaged, wrong types)."""
 
     def named(label, name) -> bool:
         return (
@@ -311,7 +322,10 @@ def classify_files(
                     problems.append(str(exc))
                     logger.error(str(exc))
                     continue
-                stored = _file_result(done.get(item.image_id), files[k], item.notes, classifier.class_names)
+                found = (
+                    _file_result(r, files[k], item.notes, classifier.class_names) for r in done.get(item.image_id, [])
+                )
+                stored = next((r for r in found if r is not None), None)
                 if stored is not None:
                     results[k] = stored
                 else:

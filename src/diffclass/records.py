@@ -1,10 +1,11 @@
 """Resumable evaluation results: one JSON line per image, flushed as it is made, keyed by the options' hash.
 
-A rerun of the same command skips the images already recorded; a rerun with different options refuses to mix
-its results with the old ones. Every record carries the hash of the options that made it, so a record is only
-reused by a run with the same options, whatever happened to `options.json`; a line that is not a record of this
-run (cut by a crash, damaged, from other options) is skipped and redone. Under `torchrun` every rank appends to
-its own file and all files are read back.
+A rerun of the same command skips the images already recorded. Every record carries the hash of the options that
+made it, so a record is only reused by a run with the same options, whatever happened to `options.json`: a rerun
+with other options computes its own records beside the old ones (which a later run with the old options reuses),
+and a line that is not a record of this run (cut by a crash, damaged, from other options) is skipped and redone.
+`options.json` says which options the folder's last run used. Under `torchrun` every rank appends to its own file
+and all files are read back.
 """
 
 from __future__ import annotations
@@ -40,14 +41,13 @@ class RecordStore:
                     old.unlink(missing_ok=True)
             path = self.folder / OPTIONS_FILE
             old = _read_options(path) if path.is_file() and not overwrite else None
-            if old is not None:
-                if old.get("hash") != self.options["hash"]:
-                    changed = sorted(k for k in set(old) | set(options) if k != "hash" and old.get(k) != options.get(k))
-                    raise DiffclassError(
-                        f"{self.folder} holds results made with other options ({', '.join(changed)}); "
-                        "use another --out folder or --overwrite"
-                    )
-            elif rank == 0:  # new, or damaged (a kill mid-write): the records carry their own hash
+            if old is not None and old.get("hash") != self.options["hash"]:
+                changed = sorted(k for k in set(old) | set(options) if k != "hash" and old.get(k) != options.get(k))
+                logger.info(
+                    f"{self.folder} holds records made with other options ({', '.join(changed)}): they are kept "
+                    "and not used; this run's records are computed beside them"
+                )
+            if rank == 0 and (old is None or old.get("hash") != self.options["hash"]):  # new, changed or damaged
                 write_text_atomic(path, json.dumps(self.options, indent=2) + "\n")
             self.path = self.folder / (f"records.rank{rank}.jsonl" if rank else "records.jsonl")
             self._drop_partial_line()
@@ -68,8 +68,9 @@ class RecordStore:
     def hash(self) -> str:
         return self.options["hash"]
 
-    def done(self) -> dict[str, dict]:
-        """Every record of this run in every rank's file, by image id (without the run hash)."""
+    def done(self) -> dict[str, list[dict]]:
+        """Every record of this run in every rank's file (without the run hash), by image id, oldest first: an id
+        may have several, made from different images under that name, of which the caller picks its own."""
         records, skipped = {}, 0
         for path in sorted(self.folder.glob("records*.jsonl")):
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -84,7 +85,7 @@ class RecordStore:
                 ):
                     skipped += 1
                     continue
-                records[record["id"]] = record
+                records.setdefault(record["id"], []).append(record)
         if skipped:
             logger.warning(f"{self.folder}: {skipped} line(s) are not records of this run; their images are redone")
         return records

@@ -77,7 +77,7 @@ def evaluate(
                      node_conditioning=node_conditioning, weighting=weighting)  # fmt: skip
     data = eval_dataset(clf, dataset, corruption)
     spec = choose_strategy(clf, strategy, max_loss, budget, speedup)
-    keys = run_identity(clf, spec.name, data, node_conditioning=node_conditioning)
+    keys = run_identity(clf, spec.name, node_conditioning=node_conditioning)
     summary = evaluate_sharded(clf, data, spec, limit=limit, out=out, record_options=keys, overwrite=overwrite,
                                device=device)  # fmt: skip
     if summary is None:  # not rank 0 of a torchrun job
@@ -153,7 +153,7 @@ def bench(
     def store_for(strategy_name: str):
         if out is None:
             return None
-        keys = run_identity(clf, strategy_name, data, node_conditioning=node_conditioning)
+        keys = run_identity(clf, strategy_name, node_conditioning=node_conditioning)
         return RecordStore(run_folder(out, strategy_name), keys, overwrite=overwrite)
 
     def save(summaries):
