@@ -109,3 +109,24 @@ def test_the_weighting_table_is_its_json():
     assert [cells[0] for cells in rows] == ["uniform", "clark", "learned"]
     for cells in rows:
         assert cells[1:] == [percent(found[(cells[0], f"exhaustive(n={n})")]["top1"]) for n in (8, 16, 32)]
+
+
+def test_the_combined_speedup_table_is_its_json():
+    found = {
+        (r["model"].split()[0], r["strategy"]): r
+        for r in json.loads((ROOT / "results/combined_speedup.json").read_text())
+    }
+    ex32, ex64 = found[("unpruned", "exhaustive(n=32)")], found[("unpruned", "exhaustive(n=64;t=0-999)")]
+    rows = table(
+        ROOT / "docs/results/pruning.md", "| model | strategy | top-1 | NFEs/image | GMACs/image | less compute than"
+    )
+    assert len(rows) == len(found) == 7
+    for cells in rows:
+        run = found[(cells[0], spec_of(cells[1]))]
+        ratios = f"{ex32['compute'] / run['compute']:.1f}× / {ex64['compute'] / run['compute']:.1f}×"
+        assert cells[2:] == [
+            percent(run["top1"]),
+            f"{run['nfe_per_image']:,.0f}",
+            f"{run['compute'] / 1e9:.2f}",
+            ratios,
+        ]
