@@ -61,15 +61,19 @@ class ErrorTable:
         grid: TimestepGrid | None = None,
         nodes: bool = True,
         progress: bool = True,
+        candidates: Sequence[Hashable] | None = None,
     ) -> ErrorTable:
-        """Errors of every class (and, with `nodes`, every internal node of the classifier's tree) on the first
-        `slots` slots (default: all) of the classifier's grid, or of `grid` with the same noise bank."""
+        """Errors of every class (and, with `nodes`, every internal node of the classifier's tree), or of the
+        given `candidates` only, on the first `slots` slots (default: all) of the classifier's grid, or of `grid`
+        with the same noise bank."""
         scorer = classifier.scorer if grid is None else classifier.scorer.with_grid(grid)
         indices = list(range(len(dataset))) if indices is None else list(indices)
         slots = scorer.grid.size if slots is None else slots
-        candidates: list[Hashable] = list(range(len(classifier.class_names)))
-        if nodes and classifier.tree is not None:
-            candidates += classifier.tree.internal_nodes()
+        if candidates is None:
+            candidates = list(range(len(classifier.class_names)))
+            if nodes and classifier.tree is not None:
+                candidates += classifier.tree.internal_nodes()
+        candidates = list(candidates)
         rows = []
         with progress_bar(progress) as bar:
             task = bar.add_task("error table", total=len(indices), status=f"{len(candidates)} x {slots} NFEs/image")
@@ -184,19 +188,27 @@ class LevelCheck:
     survives: dict[str, float]  # rule spec -> fraction of images whose true node it keeps
 
 
+def level_keys(tree) -> dict[int, list[Hashable]]:
+    """The candidates (internal node ids, class indices for leaves) of each level of `tree` below the root and
+    above the leaves that has two or more nodes: what `check_tree` scores, and all an error table for it needs."""
+    levels = {}
+    for level in range(1, tree.max_depth):
+        frontier = tree.frontier(level)
+        if len(frontier) >= 2:
+            levels[level] = [tree.nodes[n].class_index if tree.nodes[n].is_leaf else n for n in frontier]
+    return levels
+
+
 def check_tree(table: ErrorTable, tree, slots: int | None = None, rules: Sequence[str] = ("top-fraction", "within-std")
                ) -> list[LevelCheck]:  # fmt: skip
-    """Per level of `tree` (below the root, above the leaves), from a table holding the tree's nodes: is each
-    level scoreable on the first `slots` slots, the ones a hierarchical stage would use?"""
+    """Per level of `tree` (below the root, above the leaves), from a table holding that level's candidates
+    (`level_keys`): is each level scoreable on the first `slots` slots, the ones a hierarchical stage would use?"""
     from diffclass.strategies import RULES
 
     built = {spec: RULES.create(spec) for spec in rules}
     checks = []
-    for level in range(1, tree.max_depth):
+    for level, keys in level_keys(tree).items():
         frontier = tree.frontier(level)
-        if len(frontier) < 2:
-            continue
-        keys = [tree.nodes[n].class_index if tree.nodes[n].is_leaf else n for n in frontier]
         owner = {c: i for i, node in enumerate(frontier) for c in tree.leaves_under(node)}
         means = table.mean_errors(keys, slots)
         truth = [owner[int(y)] for y in table.labels]
@@ -205,3 +217,12 @@ def check_tree(table: ErrorTable, tree, slots: int | None = None, rules: Sequenc
                     for spec, rule in built.items()}  # fmt: skip
         checks.append(LevelCheck(level, len(frontier), first / len(truth), survives))
     return checks
+
+
+def tree_check(classifier, dataset: ImageDataset, indices: Sequence[int] | None = None, slots: int = 8,
+               progress: bool = True) -> list[LevelCheck]:  # fmt: skip
+    """`check_tree` for the classifier's own tree, scoring only the candidates its levels need (the classes only
+    where a level holds leaves), on the first `slots` slots of its grid."""
+    keys = list(dict.fromkeys(key for level in level_keys(classifier.tree).values() for key in level))
+    table = ErrorTable.compute(classifier, dataset, indices, slots, candidates=keys, progress=progress)
+    return check_tree(table, classifier.tree, slots)

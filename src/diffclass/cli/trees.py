@@ -93,7 +93,7 @@ def tree_check(
     """Is each level of a tree scoreable? Per level: how often the true class's node ranks first among the level's
     nodes, and how often each pruning rule (at its default) keeps it, on the model's test split."""
     from diffclass.loading import eval_dataset, load
-    from diffclass.replay import ErrorTable, check_tree
+    from diffclass.replay import tree_check
     from diffclass.report import tree_check_table, write_json
 
     clf = load(model, seed=seed, tree=tree, node_conditioning=node_conditioning)
@@ -101,9 +101,9 @@ def tree_check(
         raise DiffclassError(f"{model} has no label tree; pass --tree")
     data = eval_dataset(clf, None)
     indices = range(min(limit, len(data))) if limit else None
-    table = ErrorTable.compute(clf, data, indices, slots)
-    checks = check_tree(table, clf.tree, slots)
-    console.print(tree_check_table(checks, f"{data.name}, model {model}: {slots} slots, {len(table.labels)} images"))
+    checks = tree_check(clf, data, indices, slots)
+    images = len(data) if indices is None else len(indices)
+    console.print(tree_check_table(checks, f"{data.name}, model {model}: {slots} slots, {images} images"))
     if json_path:
         write_json(json_path, dict(timesteps=sorted(clf.scorer.grid.timesteps[:slots]),
                                    levels=[vars(c) for c in checks]))  # fmt: skip
