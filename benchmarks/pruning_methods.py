@@ -28,7 +28,7 @@ from diffclass.backbones import call_cost, load_backbone
 from diffclass.bench import run_folder
 from diffclass.classifier import Classifier
 from diffclass.data import load_dataset
-from diffclass.evaluation import evaluate
+from diffclass.evaluation import evaluate, run_identity
 from diffclass.progress import console
 from diffclass.pruning.finetune import finetune, prune_to_folder
 from diffclass.records import RecordStore
@@ -115,14 +115,10 @@ def main() -> None:
     names = ["original"] + [label(m, t) for m, t in METHODS]
     data = load_dataset(original.info.dataset, "test", original.info.image_size)
     rows = []
-    for name, backbone in zip(names, backbones):
+    for name, source, backbone in zip(names, [args.model, *map(str, folders)], backbones):
         macs, params = call_cost(backbone)
-        store = RecordStore(
-            run_folder(args.work / "records" / name, args.strategy),
-            dict(model=name, dataset=data.name, strategy=args.strategy, seed=args.seed, ratio=args.ratio,
-                 finetune_steps=args.finetune_steps),
-        )  # fmt: skip
-        clf = Classifier(backbone, seed=args.seed, model_name=name)
+        clf = Classifier(backbone, seed=args.seed, model_name=source)  # records keyed by its weights digest
+        store = RecordStore(run_folder(args.work / "records" / name, args.strategy), run_identity(clf, args.strategy))
         with store:
             summary = evaluate(clf, data, args.strategy, limit=args.limit, store=store)
         ssim = 1.0 if backbone is original else generation_ssim(original, backbone, args.seed, args.sample_steps)

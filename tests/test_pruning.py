@@ -157,3 +157,15 @@ def test_a_stable_diffusion_unet_prunes_and_loads_from_its_pipeline_folder(tmp_p
     with torch.no_grad():
         expected = backbone.predict_noise(x_t, torch.tensor([5, 500]), backbone.condition([0, 1]))
         assert torch.equal(again.predict_noise(x_t, torch.tensor([5, 500]), again.condition([0, 1])), expected)
+
+
+@pytest.mark.parametrize("method", IMPORTANCES.names())
+def test_every_method_cuts_the_same_channels_for_the_same_seed(method):
+    """`random` too: the seed, not whatever ran before, decides what it removes."""
+    cut = []
+    for noise_before in (0, 1):
+        backbone = tiny_backbone()
+        torch.manual_seed(noise_before)  # the global generator in another state each time
+        prune_backbone(backbone, method, 0.5, *calibration(), calibration_steps=10)
+        cut.append(outputs(backbone))
+    assert torch.equal(cut[0], cut[1])

@@ -197,7 +197,9 @@ def prune_backbone(
         where = f"stopped at t={cutoff}" if cutoff is not None else "every step informative"
         logger.info(f"{method}: gradients from {len(used)} timesteps ({where})")
 
-    pruner.step()
+    with torch.random.fork_rng(devices=[]):  # `random` draws from torch's global generator: seed it, same cut
+        torch.manual_seed(seed)
+        pruner.step()
     network.zero_grad(set_to_none=True)
     _fix_resamplers(network)
     macs_after, params_after = network_size(_OneCall(backbone), example)
