@@ -130,3 +130,28 @@ def test_the_combined_speedup_table_is_its_json():
             f"{run['compute'] / 1e9:.2f}",
             ratios,
         ]
+
+
+def test_the_tree_levels_table_is_its_json():
+    found = json.loads((ROOT / "results/tree_levels.json").read_text())["rows"]
+    by_key = {(r["tree"], r["mode"], str(r["level"])): r for r in found}
+    rows = table(ROOT / "docs/results/glyphs.md", "| tree | conditioning | level | nodes |")
+    assert len(rows) == len(found) >= 10
+    for cells in rows:
+        run = by_key[(cells[0].split()[0], cells[1].split()[0], cells[2])]
+        assert cells[3:] == [
+            str(run["nodes"]),
+            *(f"{100 * run[k]:.1f}%" for k in ("first", "top_fraction", "within_std")),
+        ]
+
+
+def test_the_didicm_noise_table_is_its_json():
+    found = json.loads((ROOT / "results/didicm_corruptions.json").read_text())["runs"]
+    by_key = {(r["row"], r["severity"]): r for r in found if r["data"] == "100%"}
+    rows = table(ROOT / "docs/results/didicm.md", "| 100% of the training data | NFEs | 0 |")
+    assert len(rows) == 7
+    for cells in rows:
+        for severity, cell in enumerate(cells[2:]):
+            run = by_key[(cells[0].replace("`", ""), severity)]
+            assert cell == f"{100 * run['top1']:.1f}% ({100 * run['top5']:.0f}%)", (cells[0], severity)
+        assert cells[1] == f"{run['nfe_per_image']:,.0f}"
