@@ -155,3 +155,26 @@ def test_the_didicm_noise_table_is_its_json():
             run = by_key[(cells[0].replace("`", ""), severity)]
             assert cell == f"{100 * run['top1']:.1f}% ({100 * run['top5']:.0f}%)", (cells[0], severity)
         assert cells[1] == f"{run['nfe_per_image']:,.0f}"
+
+
+def test_the_designed_and_induced_tree_table_is_their_json():
+    designed, induced = runs("glyphs_bench_designed.json"), runs("glyphs_bench_induced.json")
+    rows = table(ROOT / "docs/results/strategies.md", "| HDC spec | designed tree")
+    assert len(rows) == len(designed) == len(induced) == 3
+    for cells in rows:
+        spec = spec_of(cells[0])
+        for cell, run in zip(cells[1:], (designed[spec], induced[spec])):
+            assert cell == f"{percent(run['top1'])} @ {run['nfe_per_image']:.0f}", spec
+
+
+def test_the_pruning_methods_table_is_its_json():
+    found = json.loads((ROOT / "results/pruning_methods.json").read_text())
+    by_model = {r["model"]: r for r in found["rows"]}
+    base = by_model["original"]
+    rows = table(ROOT / "docs/results/pruning.md", "| model | params | MACs/call | top-1 |")
+    assert len(rows) == len(by_model) == 7
+    for cells in rows:
+        run = by_model[cells[0]]
+        assert cells[1:] == [f"{run['params'] / 1e3:.0f}K", f"{run['macs'] / 1e6:.2f}M ({base['macs'] / run['macs']:.2f}×)",
+                             percent(run["top1"]), percent(run["top5"]), f"{run['ssim']:.3f}",
+                             f"{run['seconds_per_call'] / base['seconds_per_call']:.2f}"]  # fmt: skip
