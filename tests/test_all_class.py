@@ -53,6 +53,20 @@ def test_one_call_fills_every_class_of_a_slot(student, images):
     assert [d.nfe for d in decisions] == [4, 4, 4]  # an NFE is a call: slots, not classes x slots
 
 
+def test_an_all_class_model_runs_k_times_as_many_images_in_lockstep_with_the_same_results(backbone, student, images):
+    head = student.unet.conv_out.weight  # heads apart, so that no two classes tie
+    head.data += 0.1 * torch.randn(head.shape, generator=torch.Generator().manual_seed(0))
+    teacher, clf = Classifier(backbone, batch_size=8), Classifier(student, batch_size=8)
+    assert (clf.images_per_pass(), teacher.images_per_pass()) == (32, 32 // 5)  # a row per (image, slot), not per class
+    spec, ids = "adaptive(keep=2,1;n=2,4)", [str(i) for i in range(9)]
+    together = clf.classify(images, spec, ids)
+    alone = [clf.classify(images[i : i + 1], spec, ids[i : i + 1])[0] for i in range(9)]
+    assert [(d.label, d.nfe) for d in together] == [(d.label, d.nfe) for d in alone]
+    for a, b in zip(together, alone):  # the same errors, up to float noise from the batch composition
+        assert [c for c, _ in a.top(5)] == [c for c, _ in b.top(5)]
+        assert [p for _, p in a.top(5)] == pytest.approx([p for _, p in b.top(5)], abs=1e-6)
+
+
 def test_replay_counts_a_slot_once_for_every_class(student, images):
     from diffclass.data.base import ImageDataset
 

@@ -124,8 +124,10 @@ class Classifier(Evaluates):
     def images_per_pass(self) -> int:
         """How many images to run in lockstep: enough that the first stage fills about four batches, so that later
         stages, which score only the surviving classes (one timestep at a time for beam), still fill a batch
-        instead of paying the per-call overhead on a few rows. Results do not depend on it (see scoring)."""
-        return max(1, LOCKSTEP_BATCHES * self.scorer.batch_size // len(self.class_names))
+        instead of paying the per-call overhead on a few rows. An all-class network scores every class of an
+        (image, slot) in one row, so it takes K times as many images. Results do not depend on it (see scoring)."""
+        rows_per_slot = 1 if getattr(self.backbone, "all_classes", False) else len(self.class_names)
+        return max(1, LOCKSTEP_BATCHES * self.scorer.batch_size // rows_per_slot)
 
     def prepare(self, images: Sequence[str | Path | Image.Image]) -> torch.Tensor:
         """Files or PIL images of any size and mode -> the model's [B, C, H, W] input in [-1, 1]."""
