@@ -187,3 +187,20 @@ def test_the_fully_fine_tuned_pruned_model_is_its_json():
         run = json.loads((ROOT / "results" / name).read_text())
         assert run["model"] == "glyphs-pruned" and run["n_images"] == 212
         assert percent(run["top1"]) in text and percent(run["top5"]) in text, name
+
+
+def test_the_lockstep_timings_are_their_json():
+    found = json.loads((ROOT / "results/glyphs_lockstep.json").read_text())
+    text = " ".join((ROOT / "docs/results/strategies.md").read_text().split())
+    ms = {r["strategy"]: 1000 * r["seconds_per_image"] / r["nfe_per_image"] for r in found}
+    beams = [v for k, v in ms.items() if "beam" in k]
+    assert f"cost {min(beams):.2f}–{max(beams):.2f} ms per NFE" in text
+    assert (
+        f"{ms['exhaustive(n=16)']:.2f} for exhaustive and {ms['adaptive(keep=10,1;n=4,16)']:.2f} for adaptive" in text
+    )
+    spans = []
+    for reference in found[:2]:  # exhaustive, adaptive
+        ratios = [r["seconds_per_image"] / reference["seconds_per_image"] * reference["nfe_per_image"]
+                  / r["nfe_per_image"] for r in found[2:]]  # fmt: skip
+        spans.append(f"{min(ratios):.2f}–{max(ratios):.2f}×")
+    assert f"within {spans[0]} of its NFE ratio against exhaustive and {spans[1]} against adaptive" in text
