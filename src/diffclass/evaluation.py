@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from diffclass.data.base import ImageDataset
-from diffclass.data.images import load_image
+from diffclass.data.images import content_id, load_image
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
 from diffclass.hub import weights_digest
@@ -63,11 +63,6 @@ def record_of(image_id: str, label: int, decision: Decision, image: str) -> Eval
     top5 = [(c, round(p, 4)) for c, p in decision.top(5)]
     seconds = round(decision.seconds, 5)
     return EvalRecord(image_id, label, decision.label, top5, decision.nfe, seconds, decision.macs, image)
-
-
-def image_digest(image: torch.Tensor) -> str:
-    """What a record is made from, by content: the same pixels (after loading and any corruption) give the same."""
-    return hashlib.sha256(image.contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
 def record_from_json(data: dict, label: int, image: str, num_classes: int) -> EvalRecord | None:
@@ -160,17 +155,16 @@ def evaluate(
         dataset = dataset.subset(range(min(limit, len(dataset))))
     rank, world = shard
     mine = list(range(rank, len(dataset), world))
-    digests = [image_digest(dataset.images[i]) for i in mine]
+    digests = {i: content_id(dataset.images[i]) for i in mine}  # a record holds the pixels it was made from
     done = {}
     stored = store.done() if store else {}
-    for i, digest in zip(mine, digests):
+    for i, digest in digests.items():
         image_id = dataset.ids[i]
         for candidate in reversed(stored.get(image_id, [])):  # the newest one made from this very image
             record = record_from_json(candidate, int(dataset.labels[i]), digest, len(classifier.class_names))
             if record is not None:
                 done[image_id] = record
                 break
-    digests = dict(zip(mine, digests))
     todo = [i for i in mine if dataset.ids[i] not in done]
     records = [done[dataset.ids[i]] for i in mine if dataset.ids[i] in done]
     step = classifier.images_per_pass()
@@ -224,7 +218,7 @@ def _digest(value) -> str:
 def run_identity(classifier, strategy: str, **extra) -> dict:
     """Every input besides the image that can change a record, for a record store's options: the model (its weights
     digest, classes, prompts, tree and temperature), the scoring (seed, loss, grid; a DiDiCM model's batch, which
-    seeds its chains) and the strategy. The image itself is in each record, by content (`image_digest`), so a
+    seeds its chains) and the strategy. The image itself is in each record, by content (`content_id`), so a
     changed image is redone and only it."""
     info = classifier.info
     scorer = getattr(classifier, "scorer", None)
@@ -322,9 +316,8 @@ def classify_files(
                     problems.append(str(exc))
                     logger.error(str(exc))
                     continue
-                found = (
-                    _file_result(r, files[k], item.notes, classifier.class_names) for r in done.get(item.image_id, [])
-                )
+                candidates = reversed(done.get(item.image_id, []))  # the newest valid one, as evaluate takes
+                found = (_file_result(r, files[k], item.notes, classifier.class_names) for r in candidates)
                 stored = next((r for r in found if r is not None), None)
                 if stored is not None:
                     results[k] = stored
