@@ -4,9 +4,14 @@
 
 Starts `diffclass serve` on 127.0.0.1 (a free port) in a subprocess, sends the same `--requests` distinct test
 images at each concurrency level (after one warm-up request), and reports requests per second, p50/p95 latency
-and whether every request was answered exactly once with its own image's result (by the image's content id).
-Then it sends the bad uploads (empty, not an image, truncated, over the size limit) and checks that each is a 400
+and whether every request was answered exactly once with its own image's result (by the image's content id). Each
+client keeps one connection open, as a browser does. Then it sends the bad uploads (empty, not an image, truncated, over the size limit) and checks that each is a 400
 and that the server is still healthy. Every request has a timeout and the whole run a bound (--max-seconds).
+
+With the server stopped, it then measures the most batching can give on this machine: the same images classified
+in-process one per call and in lockstep groups of the largest client count, seconds per image side by side (the
+predictions must be equal). When the two are close, the network's cost grows with the rows of a pass and more
+clients cannot raise throughput much, whatever the server does.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -62,10 +68,14 @@ def wait_healthy(url: str, process: subprocess.Popen, seconds: float) -> dict:
 
 
 def level(url: str, pngs: list[bytes], ids: list[str], clients: int, timeout: float) -> dict:
+    connections = threading.local()  # one open connection per client thread
+
     def send(index: int) -> tuple[int, float, dict]:
+        if not hasattr(connections, "client"):
+            connections.client = httpx.Client(timeout=timeout)
         began = time.perf_counter()
-        reply = httpx.post(f"{url}/classify", files={"image": (f"{index}.png", pngs[index], "image/png")},
-                           timeout=timeout)  # fmt: skip
+        reply = connections.client.post(f"{url}/classify",
+                                        files={"image": (f"{index}.png", pngs[index], "image/png")})  # fmt: skip
         return index, time.perf_counter() - began, reply.json() if reply.status_code == 200 else {}
 
     began = time.perf_counter()
@@ -78,6 +88,29 @@ def level(url: str, pngs: list[bytes], ids: list[str], clients: int, timeout: fl
                 unique_ids=len({a[2].get("id") for a in answers}), seconds=round(seconds, 3),
                 requests_per_second=round(len(pngs) / seconds, 3), p50_seconds=round(statistics.median(latencies), 4),
                 p95_seconds=round(latencies[int(0.95 * (len(latencies) - 1))], 4))  # fmt: skip
+
+
+def batching_ceiling(model: str, strategy: str, pngs: list[bytes], group: int) -> dict:
+    """Seconds per image classified in-process one per call and `group` per call (lockstep), side by side."""
+    import torch
+
+    import diffclass
+
+    classifier = diffclass.load(model)
+    size, channels = classifier.info.image_size, classifier.info.channels
+    images = torch.stack([image_from_bytes(p, f"{i}.png", size, channels).tensor for i, p in enumerate(pngs)])
+    classifier.classify(images[:1], strategy)  # warm-up
+    timings, predictions = {}, {}
+    for per_call in (1, group):
+        began = time.perf_counter()
+        decisions = [d for start in range(0, len(images), per_call)
+                     for d in classifier.classify(images[start : start + per_call], strategy)]  # fmt: skip
+        timings[per_call] = (time.perf_counter() - began) / len(images)
+        predictions[per_call] = [d.label for d in decisions]
+    return dict(images=len(images), group=group, seconds_per_image_one_per_call=round(timings[1], 4),
+                seconds_per_image_grouped=round(timings[group], 4),
+                ceiling=round(timings[1] / timings[group], 3),
+                same_predictions=predictions[1] == predictions[group])  # fmt: skip
 
 
 def bad_uploads(url: str, png: bytes) -> list[dict]:
@@ -130,12 +163,16 @@ def main() -> None:
         process.terminate()
         process.wait(timeout=30)
     ratio = levels[-1]["requests_per_second"] / levels[0]["requests_per_second"] if len(levels) > 1 else None
+    ceiling = batching_ceiling(args.model, health["strategy"], pngs, levels[-1]["clients"])
     result = dict(model=args.model, strategy=health["strategy"], levels=levels, bad_uploads=bad,
-                  healthy_after_bad_uploads=healthy,
-                  throughput_ratio_most_vs_one_client=ratio and round(ratio, 3))  # fmt: skip
+                  healthy_after_bad_uploads=healthy, throughput_ratio_most_vs_one_client=ratio and round(ratio, 3),
+                  batching_ceiling=ceiling)  # fmt: skip
     for case in bad:
         console.print(f"bad upload, {case['case']}: HTTP {case['status']}, {case['error']!r}", markup=False)
     console.print(f"throughput at {levels[-1]['clients']} clients / 1 client: {ratio:.2f}x; healthy after: {healthy}")
+    console.print(f"in-process, {ceiling['group']} images per call against one: {ceiling['ceiling']:.2f}x "
+                  f"({ceiling['seconds_per_image_one_per_call']:.3f} s against {ceiling['seconds_per_image_grouped']:.3f} s "
+                  f"per image; same predictions: {ceiling['same_predictions']})")  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     console.print(f"wrote {args.json}")

@@ -206,3 +206,21 @@ def test_the_lockstep_timings_are_their_json():
                   / r["nfe_per_image"] for r in found[2:]]  # fmt: skip
         spans.append(f"{min(ratios):.2f}–{max(ratios):.2f}×")
     assert f"within {spans[0]} of its NFE ratio against exhaustive and {spans[1]} against adaptive" in text
+
+
+@pytest.mark.parametrize("name, model", [("serve_load.json", "glyphs"), ("serve_load_allclass.json", "glyphs-allclass")])
+def test_the_load_check_tables_are_their_json(name, model):
+    run = json.loads((ROOT / "results" / name).read_text())
+    path = ROOT / "docs/explain.md"
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in path.read_text().splitlines()
+            if line.startswith(f"| {model} | ")]  # fmt: skip
+    assert rows and len(rows) == len(run["levels"])
+    for cells, level in zip(rows, run["levels"]):
+        assert cells[1:] == [str(level["clients"]), f"{level['requests_per_second']:.2f}",
+                             f"{level['p50_seconds']:.2f} s", f"{level['p95_seconds']:.2f} s",
+                             f"{level['answered_with_own_image']}/{level['requests']}"]  # fmt: skip
+    text = " ".join(path.read_text().split())
+    ceiling = run["batching_ceiling"]
+    assert ceiling["same_predictions"] and run["healthy_after_bad_uploads"]
+    assert f"{run['throughput_ratio_most_vs_one_client']:.2f}×" in text and f"{ceiling['ceiling']:.2f}×" in text
+    assert f"{ceiling['seconds_per_image_one_per_call']:.3f} s" in text

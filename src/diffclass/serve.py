@@ -1,8 +1,9 @@
 """A local web page and JSON API that classify uploaded images (FastAPI; no `from __future__ import annotations`
 here: FastAPI reads the route signatures at run time).
 
-One worker thread owns the model. Requests that arrive together are queued and classified in one call, so their
-images run in lockstep through the engine and share forward passes. Bad uploads get HTTP 400 with a one-line
+One worker thread owns the model. Requests that arrive while it is busy are queued and classified together in its
+next call, so their images run in lockstep through the engine and share forward passes; a request that finds the
+worker idle starts at once (no waiting for company). Bad uploads get HTTP 400 with a one-line
 JSON error, and the server keeps serving.
 """
 
@@ -14,7 +15,6 @@ from concurrent.futures import Future
 from diffclass.errors import DiffclassError
 
 MAX_UPLOAD = 10 * 1024 * 1024  # bytes
-GATHER_SECONDS = 0.02  # how long the worker waits for more requests to join a batch
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>diffclass</title>
@@ -46,7 +46,7 @@ document.body.ondrop = e => { e.preventDefault(); send(e.dataTransfer.files[0]);
 
 
 class Batcher:
-    """The one thread that runs the model: requests waiting together are classified in one call."""
+    """The one thread that runs the model: the requests waiting when it is free are classified in one call."""
 
     def __init__(self, classifier, strategy: str | None, top_k: int = 5):
         self.classifier, self.top_k = classifier, top_k
@@ -67,7 +67,7 @@ class Batcher:
             batch = [self.requests.get()]
             try:
                 while len(batch) < self.classifier.images_per_pass():
-                    batch.append(self.requests.get(timeout=GATHER_SECONDS))
+                    batch.append(self.requests.get_nowait())
             except queue.Empty:
                 pass
             self.batches.append(len(batch))
