@@ -5,8 +5,9 @@
 Starts `diffclass serve` on 127.0.0.1 (a free port) in a subprocess, sends the same `--requests` distinct test
 images at each concurrency level (after one warm-up request), and reports requests per second, p50/p95 latency
 and whether every request was answered exactly once with its own image's result (by the image's content id). Each
-client keeps one connection open, as a browser does. Then it sends the bad uploads (empty, not an image, truncated, over the size limit) and checks that each is a 400
-and that the server is still healthy. Every request has a timeout and the whole run a bound (--max-seconds).
+client keeps one connection open, as a browser does. Then it sends the bad uploads (empty, not an image, truncated,
+over the size limit) and checks that each is a 400 and that the server is still healthy. Every request has a
+timeout and the whole run a bound (--max-seconds).
 
 With the server stopped, it then measures the most batching can give on this machine: the same images classified
 in-process one per call and in lockstep groups of the largest client count, seconds per image side by side (the
@@ -170,9 +171,10 @@ def main() -> None:
     for case in bad:
         console.print(f"bad upload, {case['case']}: HTTP {case['status']}, {case['error']!r}", markup=False)
     console.print(f"throughput at {levels[-1]['clients']} clients / 1 client: {ratio:.2f}x; healthy after: {healthy}")
+    one, grouped = ceiling["seconds_per_image_one_per_call"], ceiling["seconds_per_image_grouped"]
     console.print(f"in-process, {ceiling['group']} images per call against one: {ceiling['ceiling']:.2f}x "
-                  f"({ceiling['seconds_per_image_one_per_call']:.3f} s against {ceiling['seconds_per_image_grouped']:.3f} s "
-                  f"per image; same predictions: {ceiling['same_predictions']})")  # fmt: skip
+                  f"({one:.3f} s against {grouped:.3f} s per image; "
+                  f"same predictions: {ceiling['same_predictions']})")  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     console.print(f"wrote {args.json}")

@@ -208,7 +208,9 @@ def test_the_lockstep_timings_are_their_json():
     assert f"within {spans[0]} of its NFE ratio against exhaustive and {spans[1]} against adaptive" in text
 
 
-@pytest.mark.parametrize("name, model", [("serve_load.json", "glyphs"), ("serve_load_allclass.json", "glyphs-allclass")])
+@pytest.mark.parametrize(
+    "name, model", [("serve_load.json", "glyphs"), ("serve_load_allclass.json", "glyphs-allclass")]
+)
 def test_the_load_check_tables_are_their_json(name, model):
     run = json.loads((ROOT / "results" / name).read_text())
     path = ROOT / "docs/explain.md"
