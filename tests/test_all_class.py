@@ -1,6 +1,7 @@
 """All-class students: one network call predicts every class's noise; distilled from a class-conditional teacher."""
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -144,3 +145,46 @@ def test_save_load_round_trip_and_refusals(model_dir, tmp_path, monkeypatch, cap
     (tmp_path / "s" / "diffclass.json").write_text(json.dumps(info))
     code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", tmp_path / "s", "--limit", 1)
     assert code == 2 and "does not match the teacher's" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_ranking_term_teaches_the_heads_to_rank_the_true_class_first(model_dir, tmp_path):
+    plain = DistillConfig(steps=100, batch_size=16, classes_per_image=3, lr=3e-3, warmup_steps=5, ema_decay=0.0)
+    ranked = dataclasses.replace(plain, rank_weight=100.0, rank_temperature=0.01)
+    students = [distill(model_dir, tmp_path / name, config, show_progress=False)
+                for name, config in (("plain", plain), ("ranked", ranked))]  # fmt: skip
+    data = load_dataset("digits", "train", 8)
+    generator = torch.Generator().manual_seed(1)
+    x0, y = data.images[:64], data.labels[:64]
+    eps, t = torch.randn(x0.shape, generator=generator), torch.randint(0, 1000, (64,), generator=generator)
+    x_t = q_sample(x0, eps, students[0].alphas_cumprod[t])
+    losses = []
+    for student in students:
+        with torch.no_grad():
+            errors = (student.predict_all(x_t, t) - eps[:, None]).pow(2).flatten(2).mean(2)
+        losses.append(F.cross_entropy(-errors / 0.01, y).item())
+    assert losses[1] < 0.8 * losses[0]
+    recipe = json.loads((tmp_path / "ranked" / "diffclass.json").read_text())["training"]["distillation"]
+    assert recipe["rank_weight"] == 100.0 and recipe["rank_temperature"] == 0.01
+
+
+def test_fine_tuning_starts_from_a_student_of_the_same_teacher_only(model_dir, tmp_path, monkeypatch, capsys):
+    small = ["--batch-size", 4, "--classes-per-image", 3]
+    code, _, err = run_cli(monkeypatch, capsys, "distill", "--model", model_dir, "--out", tmp_path / "s",
+                           "--steps", 2, *small)  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_cli(monkeypatch, capsys, "distill", "--model", model_dir, "--out", tmp_path / "f",
+                           "--steps", 1, *small, "--init", tmp_path / "s", "--lr", 1e-8)  # fmt: skip
+    assert code == 0, err
+    start, tuned = diffclass.load(tmp_path / "s").backbone, diffclass.load(tmp_path / "f").backbone
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([5, 500])
+    torch.testing.assert_close(tuned.predict_all(x, t), start.predict_all(x, t), atol=1e-5, rtol=0)  # went on from s
+    recipe = json.loads((tmp_path / "f" / "diffclass.json").read_text())["training"]["distillation"]
+    assert recipe["init"] == str(tmp_path / "s") and recipe["init_weights"]
+
+    other = tiny_backbone(seed=5, classes=[str(d) for d in range(10)])
+    other.info.dataset = "digits"
+    other.save_pretrained(tmp_path / "other")
+    for init, message in ((tmp_path / "s", "was not distilled from"), (model_dir, "is not an all-class student")):
+        code, _, err = run_cli(monkeypatch, capsys, "distill", "--model", tmp_path / "other", "--out", tmp_path / "g",
+                               "--steps", 1, *small, "--init", init)  # fmt: skip
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -200,6 +200,15 @@ def distill(
     ] = 0.8,
     lr: Annotated[float, typer.Option(min=1e-8, max=1.0, help="AdamW learning rate.")] = 1e-3,
     ema_decay: Annotated[float, typer.Option(min=0.0, max=1.0, help="EMA decay of the saved weights.")] = 0.999,
+    rank_weight: Annotated[
+        float, typer.Option(min=0.0, max=1e3, help="Weight of the term that ranks the true class first (0: off).")
+    ] = 0.0,
+    rank_temperature: Annotated[
+        float, typer.Option(min=1e-8, max=1e3, help="Softmax temperature of the ranking term, in error units.")
+    ] = 0.003,
+    init: Annotated[
+        str | None, typer.Option(help="Start from this all-class student of the same teacher (fine-tuning).")
+    ] = None,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable checkpoint every N steps.")] = 500,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in OUT.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of batches, timesteps, noise and sampled classes.")] = 0,
@@ -210,8 +219,9 @@ def distill(
     from diffclass.distillation import distill as run_distillation
 
     config = DistillConfig(steps=steps, batch_size=batch_size, classes_per_image=classes_per_image,
-                           window_fraction=window_fraction, lr=lr, ema_decay=ema_decay,
-                           checkpoint_every=checkpoint_every, seed=seed, device=device)  # fmt: skip
+                           window_fraction=window_fraction, lr=lr, ema_decay=ema_decay, rank_weight=rank_weight,
+                           rank_temperature=rank_temperature, init=init, checkpoint_every=checkpoint_every,
+                           seed=seed, device=device)  # fmt: skip
     run_distillation(model, out, config, resume=resume)
     console.print(f"saved the all-class student to {out} (calibrate it: diffclass calibrate --model {out} --save)")
 
