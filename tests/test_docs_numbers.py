@@ -100,6 +100,19 @@ def test_the_all_class_tables_are_their_json():
             assert cell == percent(live[(model, int(cells[0]))]["top1"]), (model, cells[0])
 
 
+def test_the_ranking_term_table_is_its_json():
+    folder = ROOT / "results/all_class_ranking"
+    rows = table(ROOT / "docs/results/all_class.md", "| `--rank-weight` |")
+    assert len(rows) == 6
+    for cells in rows:
+        name = f"rank-{cells[0]}" + ("-3600" if cells[1] == "3,600" else "")
+        run = json.loads((folder / f"{name}.json").read_text())
+        assert run["n_images"] == 424 and run["strategy"] == "exhaustive(n=32)"
+        assert cells[2:4] == [percent(run["top1"]), percent(run["top5"])], name
+        noisy = folder / f"{name}-noise3.json"
+        assert cells[4] == (percent(json.loads(noisy.read_text())["top1"]) if noisy.is_file() else ""), name
+
+
 def test_the_weighting_table_is_its_json():
     found = {
         (r["weighting"], r["strategy"]): r

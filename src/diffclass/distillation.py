@@ -3,9 +3,9 @@
 For each noised training image the teacher predicts the noise under the true class and under a sample of other
 classes; the student's heads for those classes learn to match it (MSE). Timesteps come mostly from the teacher's
 calibrated window, where classification happens. Matching the noise is not the same as ranking the classes (their
-errors differ by about 1% of the error), so an optional term also asks the student's errors over all its heads to
-rank the true class first: cross-entropy of softmax(-error / rank_temperature), on window timesteps only, free
-because one call gives every head. AdamW, EMA and resumable checkpoints as in training.
+errors differ by a small fraction of the error), so an optional term also asks the student's errors over all its
+heads to rank the true class first: cross-entropy of softmax(-error / rank_temperature), on window timesteps only,
+free because one call gives every head. AdamW, EMA and resumable checkpoints as in training.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class DistillConfig:
     weight_decay: float = 0.0
     ema_decay: float = 0.999
     rank_weight: float = 0.0  # weight of the ranking term (0: plain noise distillation)
-    rank_temperature: float = 0.003  # about a fifth of the spread of one slot's errors across glyph classes
+    rank_temperature: float = 0.003  # in units of the per-pixel squared error
     init: str | None = None  # an all-class student of the same teacher to start from (default: the teacher's copy)
     checkpoint_every: int = 500
     seed: int = 0
