@@ -1,6 +1,6 @@
 """Pick the most accurate strategy within a compute budget, on test images kept apart from those it is reported on.
 
-    python benchmarks/budget_strategy.py --model runs/glyphs-pruned-2200 --reference-model glyphs \
+    python benchmarks/budget_strategy.py --model glyphs-pruned --reference-model glyphs \
         --reference "exhaustive(n=32)" --speedup 20 --skip 106 \
         [--json results/budget_strategy.json] [--plot docs/budget_strategy.png]
 

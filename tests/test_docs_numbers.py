@@ -239,3 +239,21 @@ def test_the_load_check_tables_are_their_json(name, model):
     assert ceiling["same_predictions"] and run["healthy_after_bad_uploads"]
     assert f"{run['throughput_ratio_most_vs_one_client']:.2f}×" in text and f"{ceiling['ceiling']:.2f}×" in text
     assert f"{ceiling['seconds_per_image_one_per_call']:.3f} s" in text
+
+
+def test_the_budget_search_is_its_json():
+    run = json.loads((ROOT / "results/budget_strategy.json").read_text())
+    text = " ".join((ROOT / "docs/results/pruning.md").read_text().split())
+    reference, chosen, rows = run["reference"], run["chosen"], run["candidates"]
+    assert f"`exhaustive(n=32)` scores {percent(reference['top1'])}" in text
+    assert f"replays {len(rows)} candidates" in text and f"({run['budget_nfe']:.0f} NFEs/image" in text
+    points = f"{100 * (chosen['top1'] - reference['top1']):+.2f}".replace("-", "−")
+    assert f"`{chosen['strategy']}`" in text
+    assert f"scores {percent(chosen['top1'])} on the pruned model at {chosen['nfe_per_image']:.0f} NFEs" in text
+    assert f"({points} points, {chosen['compute_ratio']:.1f}× less compute)" in text
+    within = [r for r in rows if r["nfe_per_image"] <= run["budget_nfe"]]
+    for kind in ("hdc(", "beam("):
+        best = next(r for r in within if r["strategy"].startswith(kind))
+        assert f"{percent(best['top1'])} (`{best['strategy']}`, {best['nfe_per_image']:.0f} NFEs" in text, kind
+    best = next(r for r in within if r["strategy"].startswith("hdc+beam("))
+    assert f"the best descent+beam {percent(best['top1'])}" in text
