@@ -103,8 +103,8 @@ def distill(teacher_name: str | Path, out_dir: str | Path, config: DistillConfig
             heads = student.predict_all(x_t, t)
             pick = chosen.view(b, per_image, 1, 1, 1).expand(-1, -1, *x0.shape[1:])
             loss = F.mse_loss(heads.gather(1, pick), target)
-            window = in_window.to(device)
-            if config.rank_weight > 0 and window.any():
+            if config.rank_weight > 0 and in_window.any():
+                window = in_window.to(device)
                 errors = (heads[window] - eps[window, None]).pow(2).flatten(2).mean(2)  # [in window, classes]
                 ranking = F.cross_entropy(-errors / config.rank_temperature, y[window])
                 loss = loss + config.rank_weight * ranking

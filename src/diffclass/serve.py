@@ -3,8 +3,8 @@ here: FastAPI reads the route signatures at run time).
 
 One worker thread owns the model. Requests that arrive while it is busy are queued and classified together in its
 next call, so their images run in lockstep through the engine and share forward passes; a request that finds the
-worker idle starts at once (no waiting for company). Bad uploads get HTTP 400 with a one-line
-JSON error, and the server keeps serving.
+worker idle starts at once (no waiting for company). Bad uploads get HTTP 400 with a one-line JSON error, and the
+server keeps serving.
 """
 
 import io
