@@ -162,18 +162,26 @@ class _TableScorer:
         self.table = table
 
     def compute(self, requests) -> None:
-        table = self.table
+        table, index, held = self.table, self.table.index, self.table.slots
         for memo, candidates, slots in requests:
-            for c, s in memo.missing(candidates, slots):
-                if c not in table.index:
-                    raise DiffclassError(f"the error table has no candidate {c!r} (computed for another tree?)")
-                if s >= table.slots:
-                    raise DiffclassError(f"the error table holds {table.slots} slots; the strategy asks for slot {s}")
+            values = table.values[table.row[memo.image_id]]  # [candidates, slots] of this image
+            unknown = [c for c in candidates if c not in index]
+            if unknown:
+                raise DiffclassError(f"the error table has no candidate {unknown[0]!r} (computed for another tree?)")
+            beyond = [s for s in slots if s >= held]
+            if beyond:
+                raise DiffclassError(f"the error table holds {held} slots; the strategy asks for slot {beyond[0]}")
+            missing = memo.missing(candidates, slots)
+            if not table.all_classes:  # one NFE per pair: fill them all in one read
+                rows, columns = [index[c] for c, _ in missing], [s for _, s in missing]
+                memo.memo.update(zip(missing, values[rows, columns].tolist()))
+                memo.nfe += len(missing)
+                continue
+            for c, s in missing:
                 if (c, s) in memo.memo:
-                    continue  # filled with its slot (all-class)
-                row = table.row[memo.image_id]
-                for key in table.candidates if table.all_classes else (c,):
-                    memo.memo[(key, s)] = float(table.values[row, table.index[key], s])
+                    continue  # filled with its slot
+                for key in table.candidates:
+                    memo.memo[(key, s)] = float(values[index[key], s])
                 memo.nfe += 1
 
 

@@ -31,15 +31,20 @@ def cache_folder() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "diffclass" / "tables"
 
 
+def slot_counts(slots: int) -> list[int]:
+    """Stage sizes about √2 apart (2, 3, 4, 6, 8, 12, …): powers of two alone leave gaps of 2× in cost between
+    neighbouring schedules, and the cheapest schedule within a loss often sits in one."""
+    return [n for n in (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128) if n <= slots]
+
+
 def candidate_specs(num_classes: int, slots: int, tree: bool) -> list[str]:
     """The family a tuning replays: exhaustive budgets, two- and three-stage adaptive schedules, sequential
     t-tests, middle-out beams, and (with a tree) dynamic HDC descents into small final stages."""
-    ns = [n for n in (2, 4, 8, 16, 32, 64, 128) if n <= slots]
-    keeps = sorted({k for k in (2, 3, 5, max(2, num_classes // 20), max(2, num_classes // 10), max(2, num_classes // 5))
-                    if k < num_classes})  # fmt: skip
+    ns = slot_counts(slots)
+    keeps = sorted({k for k in (2, 3, 5, *(max(2, num_classes // d) for d in (20, 10, 7, 5))) if k < num_classes})
     specs = [f"exhaustive(n={n})" for n in ns]
     for k in keeps:
-        for first in (1, 2, 4, 8):
+        for first in (1, 2, 3, 4, 6, 8):
             specs += [f"adaptive(keep={k},1;n={first},{n})" for n in ns if n > first]
             specs += [f"adaptive(keep={k},{k2},1;n={first},{mid},{n})" for k2 in (2, 3) if k2 < k
                       for mid in ns if first < mid for n in ns if n > mid]  # fmt: skip

@@ -80,9 +80,9 @@ class Strategy:
 
 def rank_by_mean(candidates: Sequence[Hashable], errors: torch.Tensor) -> tuple[list[Hashable], dict]:
     """Candidates sorted by mean error (stable: ties keep the candidates' order)."""
-    means = errors.mean(dim=1)
-    order = sorted(range(len(candidates)), key=lambda i: (means[i].item(), i))
-    return [candidates[i] for i in order], {candidates[i]: means[i].item() for i in order}
+    means = errors.mean(dim=1).tolist()
+    order = sorted(range(len(candidates)), key=lambda i: (means[i], i))
+    return [candidates[i] for i in order], {candidates[i]: means[i] for i in order}
 
 
 def drive(
