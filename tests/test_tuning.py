@@ -4,7 +4,9 @@ import json
 
 import pytest
 
+import diffclass
 from diffclass.errors import DiffclassError
+from diffclass.loading import training_sample
 from diffclass.strategies.auto import choose
 from tests.test_cli import run_cli
 
@@ -27,6 +29,16 @@ def test_auto_picks_what_the_front_says_for_each_kind_of_budget():
         choose([])
 
 
+def test_the_allowed_loss_counts_from_exhaustive_so_more_candidates_never_make_the_default_costlier():
+    # exhaustive scored 90.5% on the tuning images: the cheapest within 0.5 points of it is the 90% schedule
+    assert choose(FRONT, reference_top1=0.905)["spec"] == "adaptive(keep=2,1;n=2,8)"
+    lucky = [*FRONT, dict(spec="exhaustive(n=32)", top1=0.95, nfe_per_image=320)]  # a maximum over noisy replays
+    assert choose(lucky, reference_top1=0.905)["spec"] == "adaptive(keep=2,1;n=2,8)"
+    assert choose(lucky)["spec"] == "exhaustive(n=32)"  # counted from the front's best, the lucky point decides
+    # nothing within the loss of exhaustive (a family tuned without it): the front's most accurate
+    assert choose(FRONT[:2], reference_top1=0.99)["spec"] == "adaptive(keep=2,1;n=2,8)"
+
+
 def test_tune_stores_a_front_that_auto_then_runs_by_default(monkeypatch, capsys, model_dir, tmp_path):
     code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8)
     assert code == 0, err
@@ -39,7 +51,11 @@ def test_tune_stores_a_front_that_auto_then_runs_by_default(monkeypatch, capsys,
                              tmp_path / "s.json")  # fmt: skip
     assert code == 0, err
     ran = json.loads((tmp_path / "s.json").read_text())["strategy"]
-    assert ran == choose(points)["spec"]  # the chosen spec is what tables and JSON name
+    assert ran == choose(points, reference_top1=front["reference_top1"])["spec"]  # what tables and JSON name
+    clf = diffclass.load(model_dir)  # the reference is exhaustive on every tuned slot of the same training images
+    data = training_sample(clf, 6, 0)
+    live = clf.classify(data.images, "exhaustive(n=8)", data.ids)
+    assert front["reference_top1"] == round(sum(d.label == int(y) for d, y in zip(live, data.labels)) / 6, 4)
 
 
 def test_a_front_for_other_weights_or_no_front_is_one_line(monkeypatch, capsys, model_dir):

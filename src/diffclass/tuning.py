@@ -1,5 +1,6 @@
 """Tuning once per model: replay a family of strategies on one error table of training images and keep the Pareto
-front of top-1 against NFEs, stored with the model, so `auto` can pick a fast strategy for any budget.
+front of top-1 against NFEs, stored with the model with exhaustive's top-1 on the same table (what `auto`'s
+allowed loss counts from), so `auto` can pick a fast strategy for any budget.
 
 The table holds every class (and tree node) on the first `slots` slots of the model's grid under its noise bank,
 so every replayed strategy ranks and counts exactly as a live run would; test images are never used. With a
@@ -142,12 +143,13 @@ def tune(
                 continue
             points.append(dict(spec=strategy.name, top1=round(top1, 4), nfe_per_image=round(nfe, 2),
                                gmacs_per_image=round(gmacs, 4)))  # fmt: skip
-    macs = classifier.macs_per_call
     reference = classes * slots  # exhaustive on every slot the table holds
-    original_macs = classifier.info.pruning.get("macs_before", macs)  # a pruned model is priced against its original
+    reference_top1, _ = table.top1(classifier.strategy(f"exhaustive(n={slots})"))
+    # a pruned model is priced against its unpruned original
+    original_macs = classifier.info.pruning.get("macs_before", classifier.macs_per_call)
     return dict(
         weights=weights_digest(classifier.model_name), images=len(data), split="train",
         seed=classifier.scorer.seed, grid=repr(classifier.scorer.grid), slots=slots, reference_nfe=reference,
-        reference_gmacs=round(reference * original_macs / 1e9, 4), prefilter=prefilter,
-        candidates=len(specs), points=pareto(points),
+        reference_gmacs=round(reference * original_macs / 1e9, 4), reference_top1=round(reference_top1, 4),
+        prefilter=prefilter, candidates=len(specs), points=pareto(points),
     )  # fmt: skip
