@@ -125,16 +125,23 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=False)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=False)
     for ax, corruption in zip(axes, ("none", CORRUPTION)):
-        for row in (r for r in rows if r["corruption"] == corruption):
+        shown = [r for r in rows if r["corruption"] == corruption]
+        shown = [r for r in shown if r["images"] == shown[0]["images"]]  # the originals ran on fewer images
+        for n, row in enumerate(sorted(shown, key=lambda r: (r["gmacs_per_image"], r["top1"]))):
             marker = {"glyphs": "o", "glyphs-pruned": "s", TWIN: "^"}[row["model"]]
             colour = "tab:green" if row["strategy"].startswith("prefilter") else "tab:blue"
             colour = "tab:red" if row["strategy"] == REFERENCE and row["model"] == "glyphs" else colour
             ax.scatter(row["gmacs_per_image"], row["top1"] * 100, marker=marker, color=colour)
             label = f"{row['model']}: {row['asked'] if row['asked'] != '(default)' else 'default'}"
-            ax.annotate(label.replace(f"by={TWIN};", ""), (row["gmacs_per_image"], row["top1"] * 100), fontsize=6,
-                        xytext=(3, 2), textcoords="offset points")  # fmt: skip
+            ax.annotate(
+                label.replace(f"by={TWIN};", ""),
+                (row["gmacs_per_image"], row["top1"] * 100),
+                fontsize=6,
+                xytext=(4, 6 if n % 2 else -9),
+                textcoords="offset points",
+            )  # neighbours alternate sides
         ax.set_xscale("log")
         ax.set_xlabel("GMACs per image (log)")
         ax.set_ylabel("top-1 (%)")

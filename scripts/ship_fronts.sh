@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How the embedded models' tuned fronts (and glyphs-pruned's temperature) were made: each model is copied out of
 # the package, tuned on training images only, and its diffclass.json copied back. Rerun after retraining.
-#   bash scripts/ship_fronts.sh        (about 35 min on 2 CPU cores)
+#   bash scripts/ship_fronts.sh        (about 70 min on 2 CPU cores, most of it the two glyph error tables)
 set -euo pipefail
 assets=src/diffclass/assets
 mkdir -p runs/ship
