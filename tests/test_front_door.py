@@ -120,6 +120,16 @@ def test_every_embedded_model_loads_by_name_and_classifies(name):
     assert abs(sum(decisions[0].probabilities.values()) - 1) < 1e-6
 
 
+def test_a_saved_copy_of_an_embedded_model_carries_no_local_path(tmp_path):
+    original = diffclass.load("glyphs")
+    original.backbone.save_pretrained(tmp_path / "copy")
+    config = (tmp_path / "copy" / "config.json").read_text()
+    assert "_name_or_path" not in config and "assets" not in config
+    again = diffclass.load(tmp_path / "copy")
+    images = torch.zeros(1, original.info.channels, original.info.image_size, original.info.image_size)
+    _same_decisions(original, again, torch.cat([images, images]), "exhaustive(n=2)")
+
+
 def _same_decisions(a, b, images, spec):
     first, second = a.classify(images, spec, ["x", "y"]), b.classify(images, spec, ["x", "y"])
     assert [d.ranking for d in first] == [d.ranking for d in second]
@@ -131,6 +141,7 @@ def test_a_saved_stable_diffusion_folder_reads_its_classes_prompts_and_tree_back
     original = diffclass.load(f"sd:{tmp_path / 'hub'}", class_names="cifar10", templates=["a tiny {}."],
                               tree="cifar10", batch_size=16)  # fmt: skip
     original.backbone.save_pretrained(tmp_path / "saved")
+    assert not any("_name_or_path" in c.read_text() for c in (tmp_path / "saved").glob("*/config.json"))
     again = diffclass.load(tmp_path / "saved", batch_size=16)
     assert again.class_names == CIFAR10 and again.info.templates == ["a tiny {}."]
     assert again.tree is not None and again.tree.to_dict() == original.tree.to_dict()

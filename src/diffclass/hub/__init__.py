@@ -59,7 +59,10 @@ class ModelInfo:
         return None if self.tree is None else LabelTree.from_dict(self.tree, len(self.class_names))
 
     def save(self, folder: Path) -> None:
+        """Writes diffclass.json, the last file of a saved model folder, and drops the local paths the libraries
+        left in its configs (`drop_local_paths`)."""
         write_text_atomic(Path(folder) / INFO_FILE, json.dumps(asdict(self), indent=2) + "\n")
+        drop_local_paths(Path(folder))
 
     @classmethod
     def load(cls, folder: Path) -> ModelInfo:
@@ -261,3 +264,16 @@ def check_weights_fit(module, folder: Path) -> None:
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise DiffclassError(f"{folder}: the weights do not fit the config: {problems[0]}{more}")
+
+
+def drop_local_paths(folder: Path) -> None:
+    """diffusers and transformers save `_name_or_path`, where a model was loaded from (often an absolute path on
+    the saving machine), into each config.json; a folder meant to be shared should not carry it. Only configs
+    that parse are touched."""
+    for path in [folder / "config.json", *sorted(folder.glob("*/config.json"))]:
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(config, dict) and config.pop("_name_or_path", None) is not None:
+            write_text_atomic(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
