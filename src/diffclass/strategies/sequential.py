@@ -68,10 +68,10 @@ class Sequential(Strategy):
                 import torch
 
                 table = torch.tensor([seen[c] for c in alive])
-                means = table.mean(dim=1)
-                leader = min(range(len(alive)), key=lambda i: (means[i].item(), i))
+                means = table.mean(dim=1).tolist()
+                leader = min(range(len(alive)), key=lambda i: (means[i], i))
                 worse = worse_than_leader(table, leader, self.p)
-                dropped += [(c, means[i].item()) for i, c in enumerate(alive) if worse[i]]
+                dropped += [(c, means[i]) for i, c in enumerate(alive) if worse[i]]
                 alive = [c for i, c in enumerate(alive) if not worse[i]]
             trace.append(dict(candidates=len(alive), slots=used))
             if len(alive) == 1 or used >= self.max_slots:
