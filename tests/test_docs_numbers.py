@@ -257,3 +257,15 @@ def test_the_budget_search_is_its_json():
         assert f"{percent(best['top1'])} (`{best['strategy']}`, {best['nfe_per_image']:.0f} NFEs" in text, kind
     best = next(r for r in within if r["strategy"].startswith("hdc+beam("))
     assert f"the best descent+beam {percent(best['top1'])}" in text
+
+
+def test_the_unpruned_budget_search_sentence_is_its_json():
+    run = json.loads((ROOT / "results/budget_strategy_unpruned.json").read_text())
+    text = " ".join((ROOT / "docs/results/pruning.md").read_text().split())
+    chosen, within = run["chosen"], [r for r in run["candidates"] if r["nfe_per_image"] <= run["budget_nfe"]]
+    assert run["model"] == "glyphs" and f"has {run['budget_nfe']:.0f} NFEs/image to spend" in text
+    best = f"`{chosen['strategy']}` at {chosen['nfe_per_image']:.0f} NFEs, scores {percent(chosen['top1'])}"
+    assert f"its best, {best}" in text
+    assert f"{100 * (run['reference']['top1'] - chosen['top1']):.1f} points below exhaustive" in text
+    adaptive = max((r for r in within if r["strategy"].startswith("adaptive(")), key=lambda r: r["top1"])
+    assert f"(the best adaptive schedule: {percent(adaptive['top1'])})" in text
