@@ -269,3 +269,14 @@ def test_the_unpruned_budget_search_sentence_is_its_json():
     assert f"{100 * (run['reference']['top1'] - chosen['top1']):.1f} points below exhaustive" in text
     adaptive = max((r for r in within if r["strategy"].startswith("adaptive(")), key=lambda r: r["top1"])
     assert f"(the best adaptive schedule: {percent(adaptive['top1'])})" in text
+
+
+def test_the_engine_page_reads_the_loss_rule_off_the_shipped_glyphs_front():
+    from diffclass.strategies.auto import choose
+
+    front = json.loads((ROOT / "src/diffclass/assets/glyphs/diffclass.json").read_text())["front"]
+    points, text = front["points"], " ".join((ROOT / "docs/engine.md").read_text().split())
+    old, new = choose(points), choose(points, reference_top1=front["reference_top1"])
+    best = max(p["top1"] for p in points)
+    assert f"best is {percent(best)}: counted from it, the default would be a {old['nfe_per_image']:.0f}" in text
+    assert f"from exhaustive's {percent(front['reference_top1'])}, it is the {new['nfe_per_image']:.0f}-NFE" in text

@@ -177,11 +177,8 @@ class _TableScorer:
                 memo.memo.update(zip(missing, values[rows, columns].tolist()))
                 memo.nfe += len(missing)
                 continue
-            for c, s in missing:
-                if (c, s) in memo.memo:
-                    continue  # filled with its slot
-                for key in table.candidates:
-                    memo.memo[(key, s)] = float(values[index[key], s])
+            for s in dict.fromkeys(s for _, s in missing):  # one NFE fills every class of a slot
+                memo.memo.update(zip(((key, s) for key in table.candidates), values[:, s].tolist()))
                 memo.nfe += 1
 
 
