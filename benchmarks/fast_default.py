@@ -11,11 +11,11 @@ clean and under Gaussian noise of severity 3. Sequential against adaptive at mat
 clean table: each family's cheapest schedule within 0.5 points of the reference. Live rows: the untuned
 fallback adaptive(keep=22,1;n=4,32), `auto` on `glyphs` and `glyphs-pruned` at their default and at speedup 20
 and 50, the plain twin alone and as a prefilter (k = 5, 10, 20) before exhaustive(n=32) and before `auto`; under
-noise (on the first --noisy-limit images, the noisy table included) the twin, the default and the exhaustive
-prefilters. The original method's full-grid exhaustive(n=64;t=0-999) and the paper-default
-adaptive(keep=22,1;n=8,64) cost 6,784 and 2,080 NFEs per image, so they run on the first --original-limit
-images, beside the reference replayed on the same images. Per-image records and the
-tables under --records let an interrupted run resume.
+noise (on the first --noisy-limit images, the noisy table included) the twin, both models' defaults, the
+pruned model at speedup 20 (its front holds twin prefilters) and the exhaustive prefilters. The original
+method's full-grid exhaustive(n=64;t=0-999) and the paper-default adaptive(keep=22,1;n=8,64) cost 6,784 and
+2,080 NFEs per image, so they run on the first --original-limit images, beside the reference replayed on the
+same images. Per-image records and the tables under --records let an interrupted run resume.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ CLEAN = [
     *[("glyphs", f"prefilter(by={TWIN};k={k};then={REFERENCE})") for k in (5, 10, 20)],
     *[("glyphs", f"prefilter(by={TWIN};k={k};then=auto)") for k in (5, 10, 20)],
 ]
-NOISY = [(TWIN, None), ("glyphs", None),
+NOISY = [(TWIN, None), ("glyphs", None), ("glyphs-pruned", None), ("glyphs-pruned", "auto(speedup=20)"),
          *[("glyphs", f"prefilter(by={TWIN};k={k};then={REFERENCE})") for k in (5, 10, 20)]]  # fmt: skip
 CORRUPTION = "noise:3"
 CHECKED_IMAGES = 32  # the live reference run that the table must reproduce

@@ -260,3 +260,40 @@ def test_the_shipped_glyph_models_load_by_name_and_classify_held_out_styles(monk
     assert evaluate(plain, test, "plain", limit=100, show_progress=False).top1 >= 0.85
     code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", "didicm-glyphs", "--limit", 4)
     assert code == 0 and "cp(steps=8)" in out, err
+
+
+def test_hold_out_keeps_whole_groups_out_of_training_and_records_them(monkeypatch):
+    """A held-out style must be wholly unseen (a classifier that saw other renders of a font would know it)."""
+    from diffclass.data.base import ImageDataset
+    from diffclass.didicm import training
+    from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
+
+    labels = torch.arange(24) % 3
+    groups = [f"style{i // 6}" for i in range(24)]  # four styles of six images
+    data = ImageDataset("toy", torch.randn(24, 1, 8, 8), labels, ["a", "b", "c"], [str(i) for i in range(24)], groups)
+    seen = []
+    real_augment = training._augment
+    monkeypatch.setattr(training, "_augment", lambda images, *a: seen.append(images) or real_augment(images, *a))
+    model = train_didicm(data, DiDiCMTrainConfig(steps=20, batch_size=4, width=8, baseline=True, hold_out=0.25),
+                         show_progress=False)  # fmt: skip
+    (held,) = model.training["held_out"]
+    assert held in groups and model.training["train_images"] == 18
+    held_images = data.images[[i for i, g in enumerate(groups) if g == held]]
+    trained_on = torch.cat(seen)
+    assert not (trained_on[:, None] == held_images[None]).flatten(2).all(2).any()  # none of its images in a batch
+    outside, inside = data.split_held_out([held])
+    assert (
+        len(outside) == 18
+        and set(inside.groups) == {held}
+        and inside.ids == [data.ids[i] for i, g in enumerate(groups) if g == held]
+    )
+
+
+def test_split_held_out_refuses_names_the_data_does_not_hold():
+    from diffclass.data.base import ImageDataset
+    from diffclass.errors import DiffclassError
+
+    data = ImageDataset("toy", torch.zeros(4, 1, 2, 2), torch.zeros(4).long(), ["a"], list("wxyz"))
+    assert data.held_out(0.5, seed=0) == sorted(data.held_out(0.5, seed=0)) and len(data.held_out(0.5)) == 2
+    with pytest.raises(DiffclassError, match="none of the held-out names"):
+        data.split_held_out(["q"])

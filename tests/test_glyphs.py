@@ -8,8 +8,8 @@ from diffclass.data.glyphs import STYLES, TEST_STYLES, _render, glyph_classes
 def test_glyphs_split_by_font_style():
     train, test = load_dataset("glyphs", "train"), load_dataset("glyphs", "test")
     assert len(train.class_names) >= 100 and train.class_names == test.class_names
-    assert set(test.styles) == set(TEST_STYLES) and not set(train.styles) & set(TEST_STYLES)
-    assert set(train.styles) == set(STYLES) - set(TEST_STYLES)
+    assert set(test.groups) == set(TEST_STYLES) and not set(train.groups) & set(TEST_STYLES)
+    assert set(train.groups) == set(STYLES) - set(TEST_STYLES)
     assert sorted(set(test.labels.tolist())) == list(range(len(test.class_names)))  # every class is tested
     assert len(test) >= 400 and test.images.shape[1:] == (1, 16, 16)
     assert -1 <= test.images.min() and test.images.max() <= 1 and test.images.std() > 0.1

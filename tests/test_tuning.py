@@ -1,6 +1,8 @@
 """Tuning a model once (a Pareto front replayed on training images) and `auto` picking from it."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -128,26 +130,75 @@ def test_prefilter_then_auto_takes_the_best_stage_a_prefilter_can_run(model_dir)
     assert strategy.then.name == "exhaustive(n=8)" and strategy.k == 4  # the hdc point is not a later stage
 
 
-def test_tune_with_a_prefilter_adds_priced_compositions_and_reuses_its_table(monkeypatch, capsys, model_dir):
+def held_out_twin(folder, image_size: int):
+    """A tiny plain classifier of the digits classes trained without a quarter of the training images."""
+    from diffclass.data import load_dataset
+    from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
+
+    config = DiDiCMTrainConfig(steps=2, batch_size=4, width=8, baseline=True, hold_out=0.25)
+    data = load_dataset("digits", "train", image_size)
+    train_didicm(data, config, show_progress=False).save_pretrained(folder)
+    return folder
+
+
+def test_tune_with_a_prefilter_adds_priced_compositions_and_reuses_its_table(monkeypatch, capsys, model_dir, tmp_path):
+    from diffclass.data import load_dataset
+    from diffclass.hub import weights_digest
+
+    twin = held_out_twin(tmp_path / "twin", diffclass.load(model_dir).info.image_size)
+    code, out, err = run_cli(
+        monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8, "--prefilter", twin, "--seed", 1
+    )  # a draw of all training images: some it saw
+    assert code == 2 and "may have been trained on these tuning images" in err and "Traceback" not in err, err
+    cached = Path(os.environ["XDG_CACHE_HOME"]) / "diffclass" / "tables"
+    assert json.loads((model_dir / "diffclass.json").read_text())["front"] is None
+    assert not list(cached.glob("errors-*"))  # refused before the table's work
     code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8,
-                             "--prefilter", model_dir)  # fmt: skip
+                             "--prefilter", twin, "--prefilter-ranker", twin)  # fmt: skip
     assert code == 0, err
     front = json.loads((model_dir / "diffclass.json").read_text())["front"]
-    assert front["prefilter"] == str(model_dir)
+    assert front["prefilter"] == str(twin) and front["prefilter_ranker"] == weights_digest(twin)
+    held_out = set(json.loads((twin / "didicm.json").read_text())["training"]["held_out"])
+    train = load_dataset("digits", "train")
+    assert 0 < len(held_out) == round(0.25 * len(train))  # digits has no groups: whole images are held out
+    from diffclass.classifier import Classifier
+    from diffclass.loading import tuning_images
+
+    tuned_on = tuning_images(Classifier.load(model_dir), 6, 0, str(twin))
+    assert len(tuned_on) == 6 and held_out.issuperset(tuned_on.ids)  # the twin never saw an image tuned on
     assert front["reference_gmacs"] > 0
     for point in front["points"]:
         if point["spec"].startswith("prefilter"):  # the filter's calls are paid for in NFEs and GMACs
             assert point["nfe_per_image"] > 0 and point["gmacs_per_image"] > 0
-    import os
-    from pathlib import Path
-
-    tables = list((Path(os.environ["XDG_CACHE_HOME"]) / "diffclass" / "tables").glob("errors-*.safetensors"))
+    tables = list(cached.glob("errors-*.safetensors"))
     assert len(tables) == 1
     stamp = tables[0].stat().st_mtime_ns
-    code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8)
+    code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8,
+                             "--prefilter", twin, "--prefilter-ranker", twin)  # fmt: skip
     assert code == 0 and tables[0].stat().st_mtime_ns == stamp  # the same weights, images and slots: reused
+    code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8)
+    assert code == 0, err
     plain = json.loads((model_dir / "diffclass.json").read_text())["front"]
     assert plain["prefilter"] is None and front["candidates"] > plain["candidates"]  # rerunning replaces the front
+
+
+def test_a_prefilter_ranker_ranks_and_is_priced_in_place_of_the_prefilter(model_dir, tmp_path):
+    """The front names the prefilter but its points are the held-out twin's: one call, not the prefilter's own."""
+    import re
+
+    from diffclass.classifier import Classifier
+    from diffclass.loading import tuning_images
+    from diffclass.tuning import tune
+
+    clf = Classifier.load(model_dir, batch_size=64)
+    twin = str(held_out_twin(tmp_path / "twin", clf.info.image_size))
+    data = tuning_images(clf, 5, 0, twin)
+    front = tune(clf, data, slots=4, specs=["exhaustive(n=4)"], prefilter=str(model_dir), prefilter_ranker=twin,
+                 cache=tmp_path / "tables", progress=False)  # fmt: skip
+    priced = [(p, re.search(r"k=(\d+);then=exhaustive\(n=(\d+)\)", p["spec"])) for p in front["points"]]
+    priced = [(p, int(m[1]) * int(m[2])) for p, m in priced if m]
+    assert priced and all(p["spec"].startswith(f"prefilter(by={model_dir};") for p, _ in priced)
+    assert all(p["nfe_per_image"] == stage + 1 for p, stage in priced)  # the twin's one call per image
 
 
 def test_a_replayed_prefilter_costs_and_ranks_as_a_live_run(model_dir):
@@ -169,3 +220,18 @@ def test_a_replayed_prefilter_costs_and_ranks_as_a_live_run(model_dir):
     filter_nfe = 10 * 8 + 2 * 56  # the filter's own default, adaptive(keep=2,1;n=8,64)
     assert nfe == sum(d.nfe for d in live) / len(live) == 3 * 2 + 2 * 6 + filter_nfe
     assert gmacs == pytest.approx(sum(d.macs for d in live) / len(live) / 1e9)
+
+
+def test_a_prefilter_ranker_needs_its_prefilter_and_a_held_out_part(monkeypatch, capsys, model_dir, tmp_path):
+    from diffclass.data import load_dataset
+    from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
+
+    size = diffclass.load(model_dir).info.image_size
+    plain = DiDiCMTrainConfig(steps=1, batch_size=4, width=8, baseline=True)  # held nothing out
+    train_didicm(load_dataset("digits", "train", size), plain, show_progress=False).save_pretrained(tmp_path / "all")
+    for extra, why in (
+        (["--prefilter-ranker", tmp_path / "all"], "name the prefilter too"),
+        (["--prefilter", tmp_path / "all", "--prefilter-ranker", tmp_path / "all"], "held nothing out"),
+    ):
+        code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 4, "--slots", 4, *extra)
+        assert code == 2 and why in err and "Traceback" not in err, err  # fmt: skip

@@ -128,11 +128,25 @@ def eval_dataset(classifier, dataset: str | None = None, corruption: str | None 
     return corrupt(data, corruption)
 
 
-def training_sample(classifier, images: int, seed: int = 0) -> ImageDataset:
-    """`images` training images of the model's own dataset, drawn by seed (temperature fitting, calibration)."""
+def training_sample(classifier, images: int, seed: int = 0, within: list[str] | None = None) -> ImageDataset:
+    """`images` training images of the model's own dataset, drawn by seed (temperature fitting, calibration,
+    tuning), from the held-out groups or images `within` names when given."""
     import torch
 
     info = classifier.info
     data = load_dataset(info.dataset or "digits", "train", info.image_size)
+    if within is not None:
+        _, data = data.split_held_out(within)
     pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:images]
     return data.subset(pick.tolist())
+
+
+def tuning_images(classifier, images: int, seed: int = 0, prefilter_ranker: str | None = None) -> ImageDataset:
+    """The training images a tuning replays on: drawn from all of them, or, with a prefilter ranker, from the
+    part it was trained without."""
+    if prefilter_ranker is None:
+        return training_sample(classifier, images, seed)
+    held_out = (classifier.prefilter_model(prefilter_ranker).info.training or {}).get("held_out")
+    if not held_out:
+        raise DiffclassError(f"{prefilter_ranker} held nothing out of its training (train it with --hold-out)")
+    return training_sample(classifier, images, seed, within=held_out)

@@ -5,6 +5,9 @@ allowed loss counts from), so `auto` can pick a fast strategy for any budget.
 The table holds every class (and tree node) on the first `slots` slots of the model's grid under its noise bank,
 so every replayed strategy ranks and counts exactly as a live run would; test images are never used. With a
 prefilter model, its rankings of the same images are computed once and the family gains prefilter compositions.
+A prefilter trained on the tuning images would rank them better than it ranks new ones (a plain classifier gets
+all of glyphs' training images right and 94% of its test images), so its rankings come from a twin trained
+without them (`--prefilter-ranker`, trained with `--hold-out`), and the table is made of the images it never saw.
 The front is kept on compute (GMACs per image), which prices a filter's calls and a pruned network's cheaper ones.
 """
 
@@ -96,6 +99,21 @@ class FilterRun:
         return cls([d.ranking for d in decisions], sum(d.nfe for d in decisions) / len(decisions), sieve.macs_per_call)
 
 
+def unseen_by(model, name: str, data: ImageDataset) -> None:
+    """Refuse a prefilter ranker that was trained on any of the tuning images: its tuned accuracy would not hold
+    on new images. Models trained on another dataset (or none: zero-shot filters) pass."""
+    info = getattr(model, "info", None)
+    if info is None or info.dataset != data.name:
+        return
+    held_out = set((info.training or {}).get("held_out", ()))
+    keys = data.groups if data.groups is not None else data.ids
+    if not held_out or not held_out.issuperset(keys):
+        raise DiffclassError(
+            f"{name} may have been trained on these tuning images (it holds none of them out), so it would rank them "
+            "better than new ones: pass --prefilter-ranker, its twin trained with --hold-out"
+        )
+
+
 def replay_cost(table: ErrorTable, strategy, macs_per_call: int, filters: dict[str, FilterRun] | None = None
                 ) -> tuple[float, float, float]:  # fmt: skip
     """(top-1, NFEs per image, GMACs per image) of a strategy replayed on the table, as a live run gives them; a
@@ -118,19 +136,25 @@ def tune(
     prefilter: str | None = None,
     cache: str | Path | None = None,
     progress: bool = True,
+    prefilter_ranker: str | None = None,
 ) -> dict:
     """The model's front on `data` (training images): what `auto` reads. `slots` defaults to the grid's size;
-    `prefilter` names a cheap model whose top-k compositions join the family; the table is kept under `cache`."""
+    `prefilter` names a cheap model whose top-k compositions join the family, priced and ranked by
+    `prefilter_ranker` (default: itself), which must not have been trained on `data`; the table is kept under
+    `cache`."""
     slots = slots or classifier.scorer.grid.size
     if slots > classifier.scorer.grid.size:
         raise DiffclassError(f"--slots {slots} is more than the model's grid of {classifier.scorer.grid.size}")
-    table = ErrorTable.cached(cache or cache_folder(), classifier, data, slots=slots, progress=progress)
     classes = len(classifier.class_names)
     specs = list(specs or candidate_specs(classes, slots, classifier.tree is not None))
     filters = {}
     if prefilter:
+        ranker_name = prefilter_ranker or prefilter
+        ranker = classifier.prefilter_model(ranker_name)
+        unseen_by(ranker, ranker_name, data)  # before the table's hours of work
         specs += prefilter_specs(prefilter, classes, slots)
-        filters[prefilter] = FilterRun.of(classifier.prefilter_model(prefilter), data)
+        filters[prefilter] = FilterRun.of(ranker, data)
+    table = ErrorTable.cached(cache or cache_folder(), classifier, data, slots=slots, progress=progress)
     points = []
     with progress_bar(progress) as bar:
         task = bar.add_task("replay", total=len(specs), status="")
@@ -151,5 +175,6 @@ def tune(
         weights=weights_digest(classifier.model_name), images=len(data), split="train",
         seed=classifier.scorer.seed, grid=repr(classifier.scorer.grid), slots=slots, reference_nfe=reference,
         reference_gmacs=round(reference * original_macs / 1e9, 4), reference_top1=round(reference_top1, 4),
-        prefilter=prefilter, candidates=len(specs), points=pareto(points),
+        prefilter=prefilter, prefilter_ranker=prefilter_ranker and weights_digest(prefilter_ranker),
+        candidates=len(specs), points=pareto(points),
     )  # fmt: skip

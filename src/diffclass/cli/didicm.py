@@ -23,6 +23,9 @@ def didicm_train(
     lr: Annotated[float, typer.Option(help="Peak AdamW learning rate (one-cycle).")] = 2e-3,
     width: Annotated[int, typer.Option(min=1, max=1024, help="Channels of the first ResNet stage.")] = 32,
     data_fraction: Annotated[float, typer.Option(help="Train on this fraction of the training split.")] = 1.0,
+    hold_out: Annotated[
+        float, typer.Option(help="Never train on this fraction of the training groups (glyphs: font styles).")
+    ] = 0.0,
     baseline: Annotated[bool, typer.Option(help="Train the plain classifier of the same backbone instead.")] = False,
     mixup: Annotated[float, typer.Option(help="Mixup Beta(a, a) parameter; soft labels (0: off).")] = 0.0,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing mass (0: off).")] = 0.0,
@@ -34,11 +37,13 @@ def didicm_train(
 
     if not 0 < data_fraction <= 1:
         raise DiffclassError(f"--data-fraction must be in (0, 1], got {data_fraction}")
+    if not 0 <= hold_out < 1:
+        raise DiffclassError(f"--hold-out must be in [0, 1), got {hold_out}")
     if mixup < 0 or not 0 <= label_smoothing < 1:
         raise DiffclassError("--mixup must be >= 0 and --label-smoothing in [0, 1)")
     config = DiDiCMTrainConfig(steps=steps, batch_size=batch_size, lr=lr, width=width, baseline=baseline,
-                               data_fraction=data_fraction, mixup=mixup, label_smoothing=label_smoothing,
-                               seed=seed)  # fmt: skip
+                               data_fraction=data_fraction, hold_out=hold_out, mixup=mixup,
+                               label_smoothing=label_smoothing, seed=seed)  # fmt: skip
     model = train_didicm(load_dataset(dataset, "train"), config)
     model.save_pretrained(out)
     console.print(f"saved {'baseline' if baseline else 'DiDiCM'} model to {out}")

@@ -165,6 +165,10 @@ def tune(
     prefilter: Annotated[
         str | None, typer.Option(help="A cheap model with the same classes (plain-glyphs): adds prefilter(by=...).")
     ] = None,
+    prefilter_ranker: Annotated[
+        str | None,
+        typer.Option(help="The prefilter's twin trained with --hold-out: ranks its held-out images, tuned on."),
+    ] = None,
     cache: Annotated[
         Path | None,
         typer.Option(
@@ -176,13 +180,16 @@ def tune(
 ):
     """Replay hundreds of strategies on one error table of training images and store the Pareto front of top-1
     against compute with the model: `auto` (then the default strategy) picks from it for any budget."""
-    from diffclass.loading import training_sample
+    from diffclass.loading import tuning_images
     from diffclass.report import front_table
     from diffclass.tuning import tune as run_tuning
 
+    if prefilter_ranker and not prefilter:
+        raise DiffclassError("--prefilter-ranker ranks for a --prefilter; name the prefilter too")
     ensure_writable(model)
     clf = _diffusion_model(model, seed, batch_size)
-    front = run_tuning(clf, training_sample(clf, images, seed), slots, prefilter=prefilter, cache=cache)
+    data = tuning_images(clf, images, seed, prefilter_ranker)
+    front = run_tuning(clf, data, slots, prefilter=prefilter, cache=cache, prefilter_ranker=prefilter_ranker)
     console.print(front_table(front))
     clf.info.front = front
     clf.info.save(model)

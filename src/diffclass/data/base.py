@@ -15,7 +15,8 @@ class ImageDataset:
     """Images in [-1, 1] with their labels.
 
     `ids` name each image stably (the noise bank of an image is keyed by its id, so results do not depend on
-    order, batch or shard).
+    order, batch or shard). `groups` name what images share that a model fitted on some of them would know in
+    the others (glyphs: the font style), so a held-out part is held out by whole groups.
     """
 
     name: str
@@ -23,6 +24,7 @@ class ImageDataset:
     labels: torch.Tensor  # [N], int64
     class_names: list[str]
     ids: list[str]
+    groups: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -35,7 +37,24 @@ class ImageDataset:
             self.labels[indices],
             self.class_names,
             [self.ids[i] for i in indices],
+            None if self.groups is None else [self.groups[i] for i in indices],
         )
+
+    def held_out(self, fraction: float, seed: int = 0) -> list[str]:
+        """The groups (or, without groups, the image ids) a model trained with `fraction` held out never sees:
+        about that fraction of them, drawn by seed, at least one."""
+        units = sorted(set(self.groups)) if self.groups is not None else list(self.ids)
+        pick = torch.randperm(len(units), generator=torch.Generator().manual_seed(seed))
+        return sorted(units[i] for i in pick[: max(1, round(fraction * len(units)))].tolist())
+
+    def split_held_out(self, held_out: list[str]) -> tuple[ImageDataset, ImageDataset]:
+        """(the images outside `held_out`, the images inside it), by group or by id as `held_out` names them."""
+        keys = self.groups if self.groups is not None else self.ids
+        inside = set(held_out)
+        if not inside & set(keys):
+            raise DiffclassError(f"none of the held-out names {held_out[:3]} is in {self.name}'s images")
+        keep = [i for i, key in enumerate(keys) if key not in inside]
+        return self.subset(keep), self.subset([i for i, key in enumerate(keys) if key in inside])
 
 
 # name -> loader(split, image_size): the embedded datasets (real images come as folder:PATH or list:FILE.csv)

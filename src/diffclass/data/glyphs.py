@@ -169,12 +169,11 @@ def load_glyphs_dataset(split: str = "test", image_size: int | None = None) -> I
     images = torch.from_numpy(arrays[f"{split}_images"][order]).float().unsqueeze(1) / 127.5 - 1
     labels = torch.from_numpy(arrays[f"{split}_labels"][order]).long()
     digest = hashlib.sha256(arrays[f"{split}_images"].tobytes()).hexdigest()[:8]
-    dataset = ImageDataset(
-        "glyphs", images, labels, [g.name for g in glyph_classes()], [f"glyphs-{digest}/{split}/{i}" for i in order]
-    )
     style_names = list(STYLES)
-    dataset.styles = [style_names[s] for s in arrays[f"{split}_styles"][order]]  # type: ignore[attr-defined]
-    return dataset
+    return ImageDataset(
+        "glyphs", images, labels, [g.name for g in glyph_classes()], [f"glyphs-{digest}/{split}/{i}" for i in order],
+        groups=[style_names[s] for s in arrays[f"{split}_styles"][order]],  # the font style
+    )  # fmt: skip
 
 
 @TREE_BUILDERS.register("glyphs", help="script -> case -> glyph of the glyphs dataset")

@@ -25,6 +25,7 @@ class DiDiCMTrainConfig:
     width: int = 32
     baseline: bool = False  # the plain classifier of the same backbone
     data_fraction: float = 1.0
+    hold_out: float = 0.0  # fraction of training groups (glyphs: font styles) never trained on, for honest tuning
     shift: int = 1  # random translation in pixels (light augmentation)
     mixup: float = 0.0  # Beta(a, a) mixing of image pairs with soft labels (0: off)
     label_smoothing: float = 0.0  # mass spread evenly over all classes
@@ -57,6 +58,9 @@ def soft_targets(
 def train_didicm(data: ImageDataset, config: DiDiCMTrainConfig, show_progress: bool = True) -> DiDiCMModel:
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
+    held_out = data.held_out(config.hold_out, config.seed) if config.hold_out > 0 else []
+    if held_out:
+        data, _ = data.split_held_out(held_out)
     if config.data_fraction < 1:
         keep = torch.randperm(len(data), generator=gen)[: max(1, int(config.data_fraction * len(data)))]
         data = data.subset(keep.tolist())
@@ -91,4 +95,6 @@ def train_didicm(data: ImageDataset, config: DiDiCMTrainConfig, show_progress: b
             bar.update(task, advance=1, status=f"loss {loss.item():.4f}")
     network.eval()
     training = dict(asdict(config), seconds=round(time.time() - started, 1), train_images=len(data))
+    if held_out:
+        training["held_out"] = held_out  # what `diffclass tune --prefilter-ranker` tunes on
     return DiDiCMModel(network, list(data.class_names), data.images.shape[-1], data.name, training)
