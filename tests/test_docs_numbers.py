@@ -158,11 +158,17 @@ def test_the_tree_levels_table_is_its_json():
         ]
 
 
-def test_the_didicm_noise_table_is_its_json():
-    found = json.loads((ROOT / "results/didicm_corruptions.json").read_text())["runs"]
-    by_key = {(r["row"], r["severity"]): r for r in found if r["data"] == "100%"}
-    rows = table(ROOT / "docs/results/didicm.md", "| 100% of the training data | NFEs | 0 |")
-    assert len(rows) == 7
+@pytest.mark.parametrize(("name", "size", "count"), [("didicm_corruptions.json", "100%", 7),
+                                                     ("didicm_corruptions_25.json", "25%", 3)])  # fmt: skip
+def test_the_didicm_noise_tables_are_their_json(name, size, count):
+    found = json.loads((ROOT / "results" / name).read_text())["runs"]
+    by_key = {(r["row"], r["severity"]): r for r in found if r["data"] == size}
+    rows = table(ROOT / "docs/results/didicm.md", f"| {size} of the training data | NFEs | 0 |")
+    assert len(rows) == count
+    (gaps,) = [g["gap_mean"] for g in json.loads((ROOT / "results" / name).read_text())["gaps"] if g["data"] == size]
+    quoted = ", ".join(f"{g:+.1f}".replace("-", "−") for g in gaps)
+    after = {"100%": "** with all the data", "25%": " with 25%"}[size]  # the CP-8 minus plain sentence
+    assert quoted + after in (ROOT / "docs/results/didicm.md").read_text()
     for cells in rows:
         for severity, cell in enumerate(cells[2:]):
             run = by_key[(cells[0].replace("`", ""), severity)]

@@ -17,3 +17,19 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text()
     command = re.search(r"# README test command:\n(.*)\n", ci).group(1).strip()
     assert command in README.read_text()
+
+
+def test_every_relative_link_and_image_in_the_docs_resolves():
+    """Images and links between pages are relative to the page that holds them (a page in docs/results/ reaches
+    docs/ with ../, not ../docs/)."""
+    root = README.parent
+    broken, checked = [], 0
+    for page in [root / "README.md", *sorted((root / "docs").rglob("*.md"))]:
+        text = page.read_text()
+        for target in re.findall(r'\]\(([^)\s]+)\)|src="([^"]+)"', text):
+            target = next(t for t in target if t).split("#")[0]
+            if target and not re.match(r"[a-z]+:", target):
+                checked += 1
+                if not (page.parent / target).exists():
+                    broken.append(f"{page.relative_to(root)}: {target}")
+    assert checked > 30 and not broken, broken
