@@ -1,6 +1,6 @@
 """Where along the label diffusion a DiDiCM network classifies well, and how much it leans on the noisy label.
 
-    python benchmarks/didicm_times.py --model didicm-glyphs --model runs/didicm-glyphs-mix
+    python benchmarks/didicm_times.py --model didicm-glyphs --model runs/didicm-glyphs-mix [--json FILE]
 
 The ideal network's clean-label estimate p0 is the image's posterior whatever the time t and the noisy label c_t
 (the marginal's concrete score does not depend on c_t). For each model, on its dataset's test images: the top-1 of
@@ -11,6 +11,8 @@ A network that is good at t = 1 but not at small t fails CP, whose last steps ru
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import torch
 from rich.table import Table
@@ -27,7 +29,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", required=True, help="a DiDiCM model (name or folder)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random noisy labels")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
+    rows = []
 
     table = Table(title="argmax p0 top-1 (mean p0 at c_t) on the test images")
     table.add_column("model")
@@ -51,9 +55,15 @@ def main() -> None:
                 with torch.no_grad():
                     p0 = torch.softmax(clf.model.network.clean_logits(data.images, c_t, sigma_bar(times)), dim=-1)
                 top1 = (p0.argmax(-1) == data.labels).float().mean().item()
-                cells.append(f"{top1:.1%} ({p0.gather(1, c_t.view(-1, 1)).mean().item():.2f})")
+                at_label = p0.gather(1, c_t.view(-1, 1)).mean().item()
+                cells.append(f"{top1:.1%} ({at_label:.2f})")
+                rows.append(dict(model=name, c_t=label, t=t, top1=round(top1, 4), p0_at_c_t=round(at_label, 4)))
             table.add_row(name, label, *cells)
     console.print(table)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(dict(images=len(data), seed=args.seed, rows=rows), indent=1) + "\n")
+        console.print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

@@ -286,3 +286,14 @@ def test_the_engine_page_reads_the_loss_rule_off_the_shipped_glyphs_front():
     best = max(p["top1"] for p in points)
     assert f"best is {percent(best)}: counted from it, the default would be a {old['nfe_per_image']:.0f}" in text
     assert f"from exhaustive's {percent(front['reference_top1'])}, it is the {new['nfe_per_image']:.0f}-NFE" in text
+
+
+def test_the_didicm_soft_label_table_is_its_json():
+    folder = ROOT / "results/didicm_soft_labels"
+    rows = table(ROOT / "docs/results/didicm.md", "| training | plain | DiDiCM cp(steps=1) |")
+    assert len(rows) == 3
+    for cells, kind in zip(rows[1:], ("mix", "ls")):
+        plain = json.loads((folder / f"plain-{kind}.json").read_text())
+        cp = {run["strategy"]: run for run in json.loads((folder / f"didicm-{kind}.json").read_text())}
+        expected = [plain["top1"], cp["cp(steps=1)"]["top1"], cp["cp(steps=8)"]["top1"]]
+        assert cells[1:] == [percent(v) for v in expected], kind
