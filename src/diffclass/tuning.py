@@ -6,7 +6,7 @@ The table holds every class (and tree node) on the first `slots` slots of the mo
 so every replayed strategy ranks and counts exactly as a live run would; test images are never used. With a
 prefilter model, its rankings of the same images are computed once and the family gains prefilter compositions.
 A prefilter trained on the tuning images would rank them better than it ranks new ones (a plain classifier gets
-all of glyphs' training images right and 94% of its test images), so its rankings come from a twin trained
+nearly all of glyphs' training images right and 94% of its test images), so its rankings come from a twin trained
 without them (`--prefilter-ranker`, trained with `--hold-out`), and the table is made of the images it never saw.
 The front is kept on compute (GMACs per image), which prices a filter's calls and a pruned network's cheaper ones.
 """
@@ -106,8 +106,7 @@ def unseen_by(model, name: str, data: ImageDataset) -> None:
     if info is None or info.dataset != data.name:
         return
     held_out = set((info.training or {}).get("held_out", ()))
-    keys = data.groups if data.groups is not None else data.ids
-    if not held_out or not held_out.issuperset(keys):
+    if not held_out or not held_out.issuperset(data.hold_out_keys):
         raise DiffclassError(
             f"{name} may have been trained on these tuning images (it holds none of them out), so it would rank them "
             "better than new ones: pass --prefilter-ranker, its twin trained with --hold-out"

@@ -40,16 +40,21 @@ class ImageDataset:
             None if self.groups is None else [self.groups[i] for i in indices],
         )
 
+    @property
+    def hold_out_keys(self) -> list[str]:
+        """Per image, what holding out goes by: its group, or its id where the data has no groups."""
+        return self.groups if self.groups is not None else self.ids
+
     def held_out(self, fraction: float, seed: int = 0) -> list[str]:
         """The groups (or, without groups, the image ids) a model trained with `fraction` held out never sees:
         about that fraction of them, drawn by seed, at least one."""
-        units = sorted(set(self.groups)) if self.groups is not None else list(self.ids)
+        units = sorted(set(self.hold_out_keys))
         pick = torch.randperm(len(units), generator=torch.Generator().manual_seed(seed))
         return sorted(units[i] for i in pick[: max(1, round(fraction * len(units)))].tolist())
 
     def split_held_out(self, held_out: list[str]) -> tuple[ImageDataset, ImageDataset]:
         """(the images outside `held_out`, the images inside it), by group or by id as `held_out` names them."""
-        keys = self.groups if self.groups is not None else self.ids
+        keys = self.hold_out_keys
         inside = set(held_out)
         if not inside & set(keys):
             raise DiffclassError(f"none of the held-out names {held_out[:3]} is in {self.name}'s images")
