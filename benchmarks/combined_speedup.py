@@ -7,7 +7,9 @@
 In one process, on the same test images and seed: every --reference strategy on the unpruned model and every
 --strategy on each pruned model (--pruned may be repeated, e.g. to compare pruning ratios). Compute per image is
 NFEs x MACs per call (one image, measured); the best reference (highest top-1) is "exhaustive's best", and every
-row prints its compute and wall-time ratio against it and its distance in top-1 points.
+row prints its compute and wall-time ratio against it and its distance in top-1 points. With --reference-from, the
+reference rows are read from an earlier JSON of this benchmark (same model, images and seed) instead of recomputed:
+the engine is deterministic, so only the pruned models need to run.
 """
 
 from __future__ import annotations
@@ -25,12 +27,24 @@ from diffclass.evaluation import evaluate
 from diffclass.progress import console
 
 
+def reused_references(path: Path | None, specs: list[str], images: int) -> list[dict]:
+    """The unpruned rows of an earlier run for exactly these reference strategies, or none without --reference-from."""
+    if path is None:
+        return []
+    earlier = {r["strategy"]: r for r in json.loads(path.read_text()) if r["model"] == "unpruned"}
+    missing = [spec for spec in specs if spec not in earlier]
+    if missing or any(earlier[spec]["n_images"] != images for spec in specs):
+        raise SystemExit(f"error: {path} has no reference row on {images} images for {', '.join(missing or specs)}")
+    return [earlier[spec] for spec in specs]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="glyphs", help="the unpruned model")
     parser.add_argument("--pruned", type=Path, action="append", required=True, help="a pruned folder (prune --out)")
     parser.add_argument("--reference", action="append", required=True, help="strategy on the unpruned model")
     parser.add_argument("--strategy", action="append", required=True, help="strategy on the pruned model")
+    parser.add_argument("--reference-from", type=Path, default=None, help="reuse the reference rows of this JSON")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=Path("results/combined_speedup.json"))
@@ -38,9 +52,9 @@ def main() -> None:
 
     original = load_backbone(args.model)
     data = load_dataset(original.info.dataset, "test", original.info.image_size)
-    runs = [(original, "unpruned", args.reference)]
+    rows = reused_references(args.reference_from, args.reference, len(data) if args.limit is None else args.limit)
+    runs = [] if rows else [(original, "unpruned", args.reference)]
     runs += [(load_backbone(path), f"pruned {path.name}", args.strategy) for path in args.pruned]
-    rows = []
     for backbone, name, specs in runs:
         macs = call_cost(backbone)[0]
         classifier = Classifier(backbone, seed=args.seed, model_name=name)

@@ -288,10 +288,25 @@ def test_the_engine_page_reads_the_loss_rule_off_the_shipped_glyphs_front():
     assert f"from exhaustive's {percent(front['reference_top1'])}, it is the {new['nfe_per_image']:.0f}-NFE" in text
 
 
+GAP_ROW = "DiDiCM cp(steps=8)"
+
+
+def test_the_didicm_times_sentence_is_its_json():
+    found = json.loads((ROOT / "results/didicm_times.json").read_text())
+    top1 = {(r["c_t"], r["t"]): f"{100 * r['top1']:.1f}%" for r in found["rows"] if r["model"] == "didicm-glyphs"}
+    text = " ".join((ROOT / "docs/results/didicm.md").read_text().split())
+    assert found["images"] == 424
+    assert f"flat over time ({top1['random', 1.0]} at t = 1, {top1['random', 1e-5]} at t = 1e-5)" in text
+    assert f"({top1['true', 1e-5]} against {top1['random', 1e-5]} at t = 1e-5)" in text
+
+
 def test_the_didicm_soft_label_table_is_its_json():
     folder = ROOT / "results/didicm_soft_labels"
     rows = table(ROOT / "docs/results/didicm.md", "| training | plain | DiDiCM cp(steps=1) |")
     assert len(rows) == 3
+    shipped = {r["row"]: r for r in json.loads((ROOT / "results/didicm_corruptions.json").read_text())["runs"]
+               if r["data"] == "100%" and r["severity"] == 0}  # fmt: skip
+    assert rows[0][1:] == [f"{100 * shipped[row]['top1']:.1f}%" for row in ("plain", "DiDiCM cp(steps=1)", GAP_ROW)]
     for cells, kind in zip(rows[1:], ("mix", "ls")):
         plain = json.loads((folder / f"plain-{kind}.json").read_text())
         cp = {run["strategy"]: run for run in json.loads((folder / f"didicm-{kind}.json").read_text())}
