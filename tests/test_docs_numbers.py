@@ -145,6 +145,25 @@ def test_the_combined_speedup_table_is_its_json():
         ]
 
 
+def test_the_harder_pruning_sentence_is_its_json():
+    found = json.loads((ROOT / "results/combined_speedup_ratios.json").read_text())
+    shipped = {r["strategy"]: r for r in json.loads((ROOT / "results/combined_speedup.json").read_text())}
+    text = " ".join((ROOT / "docs/results/pruning.md").read_text().split())
+    reference = next(r for r in found if r["model"] == "unpruned")
+    assert reference == shipped[reference["strategy"]]  # reused, not recomputed
+    for row in found:
+        if row["model"] == "pruned glyphs-pruned":  # the shipped model repeats the combined table
+            assert row["top1"] == shipped[row["strategy"]]["top1"], row["strategy"]
+    harder = [r for r in found if r["model"] == "pruned glyphs-pruned-r040-2200"]
+    assert len(harder) == 3
+    (first, second, hdc) = harder
+    assert (f"gives {percent(first['top1'])} at {first['nfe_per_image']:.0f} NFEs "
+            f"({reference['compute'] / first['compute']:.1f}× less compute than ex(32)), "
+            f"{percent(second['top1'])} at {second['nfe_per_image']:.0f} "
+            f"({reference['compute'] / second['compute']:.1f}×) and {percent(hdc['top1'])} with the HDC descent "
+            f"({reference['compute'] / hdc['compute']:.1f}×)") in text  # fmt: skip
+
+
 def test_the_tree_levels_table_is_its_json():
     found = json.loads((ROOT / "results/tree_levels.json").read_text())["rows"]
     by_key = {(r["tree"], r["mode"], str(r["level"])): r for r in found}
