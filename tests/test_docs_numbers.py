@@ -195,6 +195,16 @@ def test_the_didicm_noise_tables_are_their_json(name, size, count):
         assert cells[1] == f"{run['nfe_per_image']:,.0f}"
 
 
+def test_the_downsample_sentence_is_its_json():
+    found = json.loads((ROOT / "results/didicm_downsample.json").read_text())["runs"]
+    top1 = {r["row"]: f"{100 * r['top1']:.1f}%" for r in found if r["severity"] == 1}
+    text = " ".join((ROOT / "docs/results/didicm.md").read_text().split())
+    assert f"the plain network falls to {top1['plain']} at severity 1" in text
+    assert f"DiDiCM-CP(8) to {top1[GAP_ROW]}" in text
+    assert "from severity 2 on every row is below 12%" in text
+    assert max(r["top1"] for r in found if r["severity"] >= 2) < 0.12
+
+
 def test_the_designed_and_induced_tree_table_is_their_json():
     designed, induced = runs("glyphs_bench_designed.json"), runs("glyphs_bench_induced.json")
     rows = table(ROOT / "docs/results/strategies.md", "| HDC spec | designed tree")
@@ -331,3 +341,47 @@ def test_the_didicm_soft_label_table_is_its_json():
         cp = {run["strategy"]: run for run in json.loads((folder / f"didicm-{kind}.json").read_text())}
         expected = [plain["top1"], cp["cp(steps=1)"]["top1"], cp["cp(steps=8)"]["top1"]]
         assert cells[1:] == [percent(v) for v in expected], kind
+
+
+def test_the_glyphs_exhaustive_table_is_its_json():
+    rows = table(ROOT / "docs/results/glyphs.md", "| command | top-1 | top-5 | NFEs/image |")
+    assert len(rows) == 2
+    for cells in rows:
+        run = json.loads((ROOT / re.search(r"--json (\S+)`", cells[0]).group(1)).read_text())
+        assert run["n_images"] == 424 and f'--strategy "{run["strategy"]}"' in cells[0]
+        assert cells[1:] == [percent(run["top1"]), percent(run["top5"]), f"{run['nfe_per_image']:,.0f}"]
+
+
+def test_the_shipped_glyphs_strategy_table_is_its_json():
+    found = json.loads((ROOT / "results/glyphs_bench_shipped106.json").read_text())
+    rows = table(ROOT / "docs/results/strategies.md", "| strategy | top-1 | NFEs/image | NFE ratio")
+    assert len(rows) == len(found) and all(run["n_images"] == 106 for run in found)
+    reference = found[0]
+    for cells, run in zip(rows, found):
+        assert spec_of(cells[0]).split("(")[0] == run["strategy"].split("(")[0]
+        assert cells[1:] == [percent(run["top1"]), f"{run['nfe_per_image']:,.0f}",
+                             f"{run['nfe_per_image'] / reference['nfe_per_image']:.3f}",
+                             f"{run['seconds_per_image'] / reference['seconds_per_image']:.3f}"]  # fmt: skip
+    worst = max(abs(run["seconds_per_image"] / reference["seconds_per_image"] * reference["nfe_per_image"]
+                    / run["nfe_per_image"] - 1) for run in found)  # fmt: skip
+    text = " ".join((ROOT / "docs/results/strategies.md").read_text().split())
+    assert f"Every wall-time ratio is within {math.ceil(100 * worst)}% of its NFE ratio." in text
+
+
+def test_the_digits_default_sentence_is_its_json():
+    run = json.loads((ROOT / "results/digits_default.json").read_text())
+    exhaustive = runs("digits_strategies.json")["exhaustive(n=64)"]
+    text = " ".join((ROOT / "docs/results/digits.md").read_text().split())
+    loss = f"{100 * (run['top1'] - exhaustive['top1']):+.2f}".replace("-", "−")
+    assert (f"runs `{run['strategy']}` instead: {percent(run['top1'])} top-1, {percent(run['top5'])} top-5 at "
+            f"{run['nfe_per_image']:.0f} NFEs/image, {exhaustive['nfe_per_image'] / run['nfe_per_image']:.1f}× "
+            f"fewer than exhaustive ({loss} points") in text  # fmt: skip
+    assert f"({run['seconds_per_image']:.3f} s/image)" in text
+
+
+def test_the_calibration_sentence_is_the_sweep_json():
+    sweep = runs("glyphs_sweep.json")
+    text = " ".join((ROOT / "docs/results/glyphs.md").read_text().split())
+    full, window = sweep["exhaustive(n=16;t=0-999)"], sweep["exhaustive(n=16)"]
+    assert full["n_images"] == window["n_images"] == 106
+    assert f"({percent(full['top1'])} against {percent(window['top1'])} for `exhaustive(n=16)` on the first 106" in text
