@@ -385,3 +385,12 @@ def test_the_calibration_sentence_is_the_sweep_json():
     full, window = sweep["exhaustive(n=16;t=0-999)"], sweep["exhaustive(n=16)"]
     assert full["n_images"] == window["n_images"] == 106
     assert f"({percent(full['top1'])} against {percent(window['top1'])} for `exhaustive(n=16)` on the first 106" in text
+
+
+def test_the_misclassified_glyph_sentence_is_its_json():
+    found = json.loads((ROOT / "results/explain_glyph_wrong.json").read_text())
+    winner, runner_up = found["top"][:2]
+    text = " ".join((ROOT / "docs/explain.md").read_text().split())
+    assert (winner["name"], runner_up["name"]) == ("Greek capital Λ", "Latin capital A")
+    assert f"a Latin A read as Greek Λ at {100 * winner['probability']:.1f}%, the true class second at " \
+           f"{100 * runner_up['probability']:.1f}%" in text  # fmt: skip
