@@ -3,8 +3,6 @@ computed from the records. Every classifier (diffusion or DiDiCM) gets `evaluate
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -20,7 +18,7 @@ from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
 from diffclass.hub import weights_digest
 from diffclass.progress import progress_bar
-from diffclass.records import RecordStore
+from diffclass.records import RecordStore, json_digest
 
 logger = logging.getLogger(__name__)
 
@@ -211,10 +209,6 @@ def evaluate_sharded(
     return summarise(records, dataset.name, classifier.model_name, spec.name, classifier.macs_per_call)
 
 
-def _digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def run_identity(classifier, strategy: str, **extra) -> dict:
     """Every input besides the image that can change a record, for a record store's options: the model (its weights
     digest, classes, prompts, tree and temperature), the scoring (seed, loss, grid; a DiDiCM model's batch, which
@@ -225,10 +219,10 @@ def run_identity(classifier, strategy: str, **extra) -> dict:
     identity = dict(
         model=classifier.model_name,
         weights=weights_digest(classifier.model_name),
-        classes=_digest(info.class_names),
-        templates=_digest(info.templates),
-        tree=_digest(classifier.tree.to_dict() if classifier.tree is not None else None),
-        node_embeddings=_digest(info.node_embeddings),
+        classes=json_digest(info.class_names),
+        templates=json_digest(info.templates),
+        tree=json_digest(classifier.tree.to_dict() if classifier.tree is not None else None),
+        node_embeddings=json_digest(info.node_embeddings),
         temperature=info.temperature,
         strategy=strategy,
         seed=scorer.seed if scorer else classifier.seed,
@@ -238,7 +232,7 @@ def run_identity(classifier, strategy: str, **extra) -> dict:
     )
     weighting = scorer.weighting.to_dict() if scorer else {"kind": "uniform"}
     if weighting["kind"] != "uniform":  # uniform is what every record made before weightings existed used
-        identity["weighting"] = _digest(weighting)
+        identity["weighting"] = json_digest(weighting)
     return {**identity, **extra}
 
 

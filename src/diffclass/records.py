@@ -26,14 +26,16 @@ RUN_KEY = "run"  # the field of every record that holds its options' hash
 logger = logging.getLogger(__name__)
 
 
-def options_hash(options: dict) -> str:
-    return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
+def json_digest(value, length: int | None = 16) -> str:
+    """The project's one digest of a JSON-able value (options, identities, class lists, image id lists): the same
+    value gives the same name on every machine, so records and cached tables can be keyed by it."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:length]
 
 
 class RecordStore:
     def __init__(self, folder: str | Path, options: dict, overwrite: bool = False, rank: int = 0):
         self.folder = Path(folder)
-        self.options = dict(options, hash=options_hash(options))
+        self.options = dict(options, hash=json_digest(options))
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             if overwrite and rank == 0:

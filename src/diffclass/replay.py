@@ -7,7 +7,6 @@ replayed strategy ranks and counts NFEs as it would live, at no network cost.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
 from diffclass.hub import weights_digest
 from diffclass.progress import progress_bar
+from diffclass.records import json_digest
 from diffclass.scoring import ImageErrors
 from diffclass.strategies import Strategy
 from diffclass.strategies.base import Outcome, drive
@@ -106,9 +106,9 @@ class ErrorTable:
             weights=weights_digest(classifier.model_name), seed=classifier.scorer.seed, loss=classifier.scorer.loss,
             grid=repr(classifier.scorer.grid), slots=slots, weighting=classifier.scorer.weighting.to_dict(),
             tree=nodes and classifier.tree and classifier.tree.to_dict(),
-            images=hashlib.sha256(json.dumps([dataset.ids[i] for i in indices]).encode()).hexdigest(),
+            images=json_digest([dataset.ids[i] for i in indices], length=None),
         )  # fmt: skip
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        digest = json_digest(key)
         path = Path(folder) / f"errors-{digest}.safetensors"
         if path.is_file():
             return cls.load(path)

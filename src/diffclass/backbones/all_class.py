@@ -9,8 +9,6 @@ class's error of an (image, slot) from one call, so every strategy runs unchange
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 
@@ -21,11 +19,12 @@ from diffclass.backbones.base import BACKBONES, refuse_hub_options
 from diffclass.backbones.class_unet import DEFAULT_SCHEDULER, ClassConditionalUNet, checked_config, pixel_input
 from diffclass.errors import DiffclassError
 from diffclass.hub import ModelInfo, check_weights_fit, refuse_pickles
+from diffclass.records import json_digest
 
 
 def class_list_digest(class_names: Sequence[str]) -> str:
     """Names a class list: a student is refused when its heads are not its teacher's classes."""
-    return hashlib.sha256(json.dumps(list(class_names)).encode()).hexdigest()[:12]
+    return json_digest(list(class_names), length=12)
 
 
 @BACKBONES.register("all_class_unet", help="UNet2DModel with one output head per class: one call scores every class")
