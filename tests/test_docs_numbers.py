@@ -394,3 +394,15 @@ def test_the_misclassified_glyph_sentence_is_its_json():
     assert (winner["name"], runner_up["name"]) == ("Greek capital Λ", "Latin capital A")
     assert f"a Latin A read as Greek Λ at {100 * winner['probability']:.1f}%, the true class second at " \
            f"{100 * runner_up['probability']:.1f}%" in text  # fmt: skip
+
+
+def test_the_calibration_paragraph_is_its_json():
+    found = json.loads((ROOT / "results/glyphs_calibration.json").read_text())
+    text = " ".join((ROOT / "docs/results/glyphs.md").read_text().split())
+    peak = max(range(len(found["timesteps"])), key=found["single_top1"].__getitem__)
+    assert f"single timesteps peak at t ≈ {found['timesteps'][peak]} ({100 * found['single_top1'][peak]:.0f}%)" in text
+    late = [a for t, a in zip(found["timesteps"], found["single_top1"]) if t >= 765]
+    assert "fall to about 10% and below above t ≈ 765" in text and max(late) < 0.11
+    (lo, hi), best = found["best_window"], max(acc for *_, acc in found["windows"])
+    assert f"window of 8 consecutive timesteps is again [{lo}, {hi}] ({100 * best:.1f}%, the same as all 32" in text
+    assert best == found["full_range_top1"] and [lo, hi] == [46, 265]
