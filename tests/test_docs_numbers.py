@@ -406,3 +406,16 @@ def test_the_calibration_paragraph_is_its_json():
     (lo, hi), best = found["best_window"], max(acc for *_, acc in found["windows"])
     assert f"window of 8 consecutive timesteps is again [{lo}, {hi}] ({100 * best:.1f}%, the same as all 32" in text
     assert best == found["full_range_top1"] and [lo, hi] == [46, 265]
+
+
+def test_the_zero_shot_checks_are_their_json():
+    text = " ".join((ROOT / "docs/zero-shot.md").read_text().split())
+    sd = json.loads((ROOT / "results/zero_shot_check.json").read_text())["summaries"]
+    assert all((s["n_images"], s["strategy"], s["nfe_per_image"]) == (100, "exhaustive(n=16)", 64) for s in sd.values())
+    assert f"**{100 * sd['uniform']['top1']:.1f}% top-1** (4 classes, `exhaustive(n=16)`, 64 NFEs/image" in text
+    assert sd["clark"]["top1"] == sd["learned"]["top1"]
+    assert f"{100 * sd['clark']['top1']:.1f}% with `clark` and with `learned` ones" in text
+    sd3 = json.loads((ROOT / "results/zero_shot_check_sd3.json").read_text())["summaries"]
+    rows = table(ROOT / "docs/zero-shot.md", "| weighting | top-1 (100 held-out images")
+    assert {cells[0].strip("`"): cells[1] for cells in rows} == {w: f"{100 * s['top1']:.1f}%" for w, s in sd3.items()}
+    assert all(s["n_images"] == 100 for s in sd3.values())
