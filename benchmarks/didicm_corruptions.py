@@ -153,9 +153,9 @@ def main() -> None:
                     low, high = ([100 * f(v) for v in per_severity] for f in (min, max))
                     ax.fill_between(severities, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
             seeds = len(rows[0][1])
-            band = ", band: lowest to highest seed" if seeds > 1 else ""
-            ax.set(title=f"{size} of the training data ({seeds} seed(s){band})", xlabel=f"{args.kind} severity",
-                   ylabel="top-1 (%)")  # fmt: skip
+            band = "\nmean of the seeds, band: lowest to highest" if seeds > 1 else ""
+            ax.set(title=f"{size} of the training data, {seeds} seed{'s' * (seeds > 1)}{band}",
+                   xlabel=f"{args.kind} severity", ylabel="top-1 (%)")  # fmt: skip
             ax.grid(alpha=0.3)
         axes[0][0].legend(fontsize=8)
         fig.tight_layout()

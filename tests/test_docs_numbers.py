@@ -195,6 +195,27 @@ def test_the_didicm_noise_tables_are_their_json(name, size, count):
         assert cells[1] == f"{run['nfe_per_image']:,.0f}"
 
 
+@pytest.mark.parametrize(("size", "count"), [("100%", 5)])
+def test_the_didicm_three_seed_tables_are_their_json(size, count):
+    found = json.loads((ROOT / "results/didicm_corruptions_seeds.json").read_text())
+    header = f"| {size} of the training data, three training seeds | NFEs | 0 |"
+    rows = table(ROOT / "docs/results/didicm.md", header)
+    assert len(rows) == count
+    for cells in rows:
+        for severity, cell in enumerate(cells[2:]):
+            key = (size, cells[0], severity)
+            top1 = [r["top1"] for r in found["runs"] if (r["data"], r["row"], r["severity"]) == key]
+            assert len(top1) == 3 and all(r["n_images"] == 424 for r in found["runs"])
+            mean = f"{100 * sum(top1) / 3:.1f}%"
+            assert cell == f"{mean} ({100 * min(top1):.1f}–{100 * max(top1):.1f})", (cells[0], severity)
+    (gaps,) = [g for g in found["gaps"] if g["data"] == size]
+    text = " ".join((ROOT / "docs/results/didicm.md").read_text().split())
+    signed = lambda values: ", ".join(f"{v:+.1f}".replace("-", "−") for v in values)  # noqa: E731
+    assert f"{size} of the data: **{signed(gaps['gap_mean'])}** (seed 0: " in text
+    for k in range(3):
+        assert f"seed {k}: {signed(g[k] for g in gaps['gap_per_seed'])}" in text
+
+
 def test_the_downsample_sentence_is_its_json():
     found = json.loads((ROOT / "results/didicm_downsample.json").read_text())["runs"]
     top1 = {r["row"]: f"{100 * r['top1']:.1f}%" for r in found if r["severity"] == 1}
@@ -419,3 +440,21 @@ def test_the_zero_shot_checks_are_their_json():
     rows = table(ROOT / "docs/zero-shot.md", "| weighting | top-1 (100 held-out images")
     assert {cells[0].strip("`"): cells[1] for cells in rows} == {w: f"{100 * s['top1']:.1f}%" for w, s in sd3.items()}
     assert all(s["n_images"] == 100 for s in sd3.values())
+
+
+def test_the_three_seed_reading_is_its_json():
+    found = json.loads((ROOT / "results/didicm_corruptions_seeds.json").read_text())
+    mean = {(r, s): sum(x["top1"] for x in found["runs"] if (x["data"], x["row"], x["severity"]) == ("100%", r, s)) / 3
+            for r in ("plain", "DiDiCM cp(steps=2)", "DiDiCM cp(steps=4)", GAP_ROW, "DiDiCM cl(N=16;steps=2)")
+            for s in range(6)}  # fmt: skip
+    text = " ".join((ROOT / "docs/results/didicm.md").read_text().split())
+    assert "CP with 4 steps is in the JSON and the plot, within 0.5 points of CP-8 at every severity" in text
+    assert max(abs(mean["DiDiCM cp(steps=4)", s] - mean[GAP_ROW, s]) for s in range(6)) < 0.005
+    assert "CP-2 is within 1.1 points of CP-8 at every severity on the mean" in text
+    assert max(abs(mean["DiDiCM cp(steps=2)", s] - mean[GAP_ROW, s]) for s in range(6)) < 0.0115
+    assert "CL with 16 chains costs 4× CP-8 and is below it at every severity" in text
+    assert all(mean["DiDiCM cl(N=16;steps=2)", s] < mean[GAP_ROW, s] for s in range(6))
+    (gaps,) = [g for g in found["gaps"] if g["data"] == "100%"]
+    assert "every seed gains at every severity from 2 to 5" in text
+    assert all(v > 0 for per_seed in gaps["gap_per_seed"][2:] for v in per_seed)
+    assert f"each seed +{min(gaps['gap_per_seed'][5]):.1f} or more" in text
