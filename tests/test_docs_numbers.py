@@ -458,3 +458,24 @@ def test_the_three_seed_reading_is_its_json():
     assert "every seed gains at every severity from 2 to 5" in text
     assert all(v > 0 for per_seed in gaps["gap_per_seed"][2:] for v in per_seed)
     assert f"each seed +{min(gaps['gap_per_seed'][5]):.1f} or more" in text
+
+
+def test_the_tuning_figures_are_the_shipped_fronts():
+    from diffclass.strategies.auto import choose
+
+    def front(model: str) -> dict:
+        return json.loads((ROOT / f"src/diffclass/assets/{model}/diffclass.json").read_text())["front"]
+
+    glyphs, pruned, digits = front("glyphs"), front("glyphs-pruned"), front("digits")
+    text = " ".join((ROOT / "docs/results/fast_default.md").read_text().split())
+    assert glyphs["reference_top1"] == pruned["reference_top1"]
+    assert f"({percent(glyphs['reference_top1'])} for both glyph models)" in text
+    chosen, by_best = choose(glyphs["points"], reference_top1=glyphs["reference_top1"]), choose(glyphs["points"])
+    best = max(p["top1"] for p in glyphs["points"])
+    assert (f"from exhaustive's top-1 on the tuning table ({percent(glyphs['reference_top1'])}) instead of from the "
+            f"front's best ({percent(best)}, a maximum over {glyphs['candidates']:,} noisy replays): the chosen "
+            f"schedule scores {percent(chosen['top1'])}") in text  # fmt: skip
+    assert f"default would be a costlier {by_best['nfe_per_image']:.0f}-NFE schedule" in text
+    chosen = choose(digits["points"], reference_top1=digits["reference_top1"])
+    text = " ".join((ROOT / "docs/results/digits.md").read_text().split())
+    assert f"it scored {percent(chosen['top1'])} against exhaustive's {digits['reference_top1']:.0%}" in text
