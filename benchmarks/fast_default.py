@@ -2,7 +2,7 @@
 
     python benchmarks/fast_default.py [--limit N] [--original-limit 53] [--noisy-limit 106]
                                       [--json results/fast_default.json]
-                                      [--plot docs/fast_default.png]
+                                      [--plot docs/fast_default.png] [--replot]
 
 One process, one seed, every glyph test image (424 unless --limit). The reference exhaustive(n=32) on `glyphs`
 is one error table of every class on the test images' first 32 slots (exactly the network work of a live
@@ -120,34 +120,40 @@ def run_row(model: str, spec: str | None, corruption: str | None, limit: int | N
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    """One panel per image set; points are numbered (cheapest first) and named in the panel's key, since the
+    prefilter compositions crowd a decade of GMACs where labels beside the points would overlap."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=False)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6.5), sharey=False)
     for ax, corruption in zip(axes, ("none", CORRUPTION)):
         shown = [r for r in rows if r["corruption"] == corruption]
         shown = [r for r in shown if r["images"] == shown[0]["images"]]  # the originals ran on fewer images
-        for n, row in enumerate(sorted(shown, key=lambda r: (r["gmacs_per_image"], r["top1"]))):
+        numbers: dict[tuple, list[str]] = {}  # a point two requests share is numbered once, "3,4"
+        for n, row in enumerate(sorted(shown, key=lambda r: (r["gmacs_per_image"], -r["top1"])), start=1):
             marker = {"glyphs": "o", "glyphs-pruned": "s", TWIN: "^"}[row["model"]]
             colour = "tab:green" if row["strategy"].startswith("prefilter") else "tab:blue"
             colour = "tab:red" if row["strategy"] == REFERENCE and row["model"] == "glyphs" else colour
-            ax.scatter(row["gmacs_per_image"], row["top1"] * 100, marker=marker, color=colour)
-            label = f"{row['model']}: {row['asked'] if row['asked'] != '(default)' else 'default'}"
-            ax.annotate(
-                label.replace(f"by={TWIN};", ""),
-                (row["gmacs_per_image"], row["top1"] * 100),
-                fontsize=6,
-                xytext=(4, 6 if n % 2 else -9),
-                textcoords="offset points",
-            )  # neighbours alternate sides
+            asked = row["asked"] if row["asked"] != "(default)" else "default"
+            label = f"{n}  {row['model']}: {asked}".replace(f"by={TWIN};", "")
+            x, y = row["gmacs_per_image"], row["top1"] * 100
+            ax.scatter(x, y, marker=marker, color=colour, s=42, label=label)
+            numbers.setdefault((x, y), []).append(str(n))
+        for (x, y), names in numbers.items():
+            ax.annotate(",".join(names), (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel("GMACs per image (log)")
         ax.set_ylabel("top-1 (%)")
-        ax.set_title("clean" if corruption == "none" else f"Gaussian noise, severity {CORRUPTION.split(':')[1]}")
+        images = shown[0]["images"]
+        where = "clean" if corruption == "none" else f"Gaussian noise, severity {CORRUPTION.split(':')[1]}"
+        ax.set_title(f"{where} ({images} images)")
         ax.grid(alpha=0.3)
-    fig.suptitle("glyphs test images: top-1 against compute (red: exhaustive(n=32), green: plain-twin prefilter)")
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False,
+                  handletextpad=0.3, columnspacing=1.0)  # fmt: skip
+    fig.suptitle("glyphs test images: top-1 against compute (red: exhaustive(n=32), green: plain-twin prefilter; "
+                 "circle: glyphs, square: glyphs-pruned, triangle: plain twin)", fontsize=10)  # fmt: skip
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
@@ -161,7 +167,12 @@ def main() -> None:
     parser.add_argument("--records", type=Path, default=Path("runs/fast_default"), help="records and tables (resume)")
     parser.add_argument("--json", type=Path, default=Path("results/fast_default.json"))
     parser.add_argument("--plot", type=Path, default=Path("docs/fast_default.png"))
+    parser.add_argument("--replot", action="store_true", help="only draw --plot again from the rows in --json")
     args = parser.parse_args()
+    if args.replot:
+        plot(json.loads(args.json.read_text())["rows"], args.plot)
+        console.print(f"wrote {args.plot}")
+        return
 
     cache: dict = {"glyphs": diffclass.load("glyphs")}
     glyphs = cache["glyphs"]
