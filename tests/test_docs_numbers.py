@@ -195,7 +195,7 @@ def test_the_didicm_noise_tables_are_their_json(name, size, count):
         assert cells[1] == f"{run['nfe_per_image']:,.0f}"
 
 
-@pytest.mark.parametrize(("size", "count"), [("100%", 5)])
+@pytest.mark.parametrize(("size", "count"), [("100%", 5), ("25%", 3)])
 def test_the_didicm_three_seed_tables_are_their_json(size, count):
     found = json.loads((ROOT / "results/didicm_corruptions_seeds.json").read_text())
     header = f"| {size} of the training data, three training seeds | NFEs | 0 |"
@@ -448,16 +448,31 @@ def test_the_three_seed_reading_is_its_json():
             for r in ("plain", "DiDiCM cp(steps=2)", "DiDiCM cp(steps=4)", GAP_ROW, "DiDiCM cl(N=16;steps=2)")
             for s in range(6)}  # fmt: skip
     text = " ".join((ROOT / "docs/results/didicm.md").read_text().split())
-    assert "CP with 4 steps is in the JSON and the plot, within 0.5 points of CP-8 at every severity" in text
+    assert "CP-4 is within 0.5 points of CP-8 at every severity for both data sizes" in text
     assert max(abs(mean["DiDiCM cp(steps=4)", s] - mean[GAP_ROW, s]) for s in range(6)) < 0.005
     assert "CP-2 is within 1.1 points of CP-8 at every severity on the mean" in text
     assert max(abs(mean["DiDiCM cp(steps=2)", s] - mean[GAP_ROW, s]) for s in range(6)) < 0.0115
-    assert "CL with 16 chains costs 4× CP-8 and is below it at every severity" in text
+    assert "CL with 16 chains costs 4× CP-8 and is below it at every severity with all the data" in text
     assert all(mean["DiDiCM cl(N=16;steps=2)", s] < mean[GAP_ROW, s] for s in range(6))
     (gaps,) = [g for g in found["gaps"] if g["data"] == "100%"]
     assert "every seed gains at every severity from 2 to 5" in text
     assert all(v > 0 for per_seed in gaps["gap_per_seed"][2:] for v in per_seed)
     assert f"each seed +{min(gaps['gap_per_seed'][5]):.1f} or more" in text
+    (small,) = [g for g in found["gaps"] if g["data"] == "25%"]
+    losses, gains = [-v for v in small["gap_mean"][:3]], small["gap_mean"][3:]
+    assert (f"it loses {min(losses):.1f}–{max(losses):.1f} points at severities 0–2 and gains "
+            f"{min(gains):.1f}–{max(gains):.1f} at 3–5") in text and min(losses + gains) > 0  # fmt: skip
+    assert "every seed gaining at severities 4 and 5" in text
+    assert min(small["gap_per_seed"][4] + small["gap_per_seed"][5]) > 0
+    quarter = f"+{small['gap_mean'][5]:.1f} (each seed +{min(small['gap_per_seed'][5]):.1f} or more) and "
+    assert quarter + f"{small['gap_mean'][0]:.1f} with a quarter".replace("-", "−") in text
+    assert all(small["gap_mean"][s] < gaps["gap_mean"][s] for s in (3, 4, 5))  # "narrows DiDiCM's lead"
+    cp4 = [r for r in found["runs"] if r["row"] == "DiDiCM cp(steps=4)"]
+    for size in ("100%", "25%"):
+        for s in range(6):
+            pair = [sum(r["top1"] for r in found["runs"] if (r["data"], r["row"], r["severity"]) == (size, row, s))
+                    for row in ("DiDiCM cp(steps=4)", GAP_ROW)]  # fmt: skip
+            assert abs(pair[0] - pair[1]) / 3 < 0.005 and len(cp4) == 36
 
 
 def test_the_tuning_figures_are_the_shipped_fronts():
