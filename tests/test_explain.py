@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 import diffclass
-from diffclass.explain import explain
+from diffclass.explain import explain, stage_rows
 from tests.test_cli import run_cli
 
 
@@ -76,3 +76,13 @@ def test_explain_on_didicm_shows_the_samplers_path_ending_at_the_decision(monkey
     code, out, err = run_cli(monkeypatch, capsys, *args, *(["--strategy", spec] if spec else []))
     assert code == 0, err
     assert len(json.loads((tmp_path / "e.json").read_text())["times"]) == steps
+
+
+def test_the_figure_names_tree_levels_beam_steps_and_final_stages():
+    trace = [dict(level=0, candidates=4, slots=4, kept=2), dict(level=1, candidates=9, slots=4, kept=5),
+             dict(candidates=40, slots=4, kept=7), dict(candidates=7, slots=32, kept=1)]  # fmt: skip
+    assert stage_rows(trace) == [("level 0\n4 slots", 4, 2), ("level 1\n4 slots", 9, 5), ("stage 1\n4 slots", 40, 7),
+                                 ("stage 2\n32 slots", 7, 1)]  # fmt: skip
+    beam = [dict(step=0, candidates=106, slots=1, kept=27), dict(step=1, candidates=27, slots=2, kept=7)]
+    assert [label for label, *_ in stage_rows(beam)] == ["step 0\n1 slots", "step 1\n2 slots"]
+    assert stage_rows([dict(candidates=106, slots=8)]) == [("stage 1\n8 slots", 106, None)]  # sequential: no kept

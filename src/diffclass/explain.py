@@ -153,9 +153,25 @@ def _decoded(backbone, x0: torch.Tensor) -> torch.Tensor:
     return vae_decode(vae, x0)
 
 
+def stage_rows(trace: list[dict]) -> list[tuple[str, int, int | None]]:
+    """(label, classes scored, classes kept) per entry of a decision's trace, for the figure: tree levels of a
+    hierarchical descent, a beam's steps, or the numbered stages of the final strategy."""
+    rows, stage = [], 0
+    for entry in trace:
+        if "level" in entry:
+            where = f"level {entry['level']}"
+        elif "step" in entry:
+            where = f"step {entry['step']}"
+        else:
+            stage += 1
+            where = f"stage {stage}"
+        rows.append((f"{where}\n{entry['slots']} slots", entry["candidates"], entry.get("kept")))
+    return rows
+
+
 def explain_plot(explanation: Explanation | SamplerExplanation, path) -> None:
-    """One figure: the input, the top classes' clean-image estimates, the error curves, the heat map, the top-5
-    (for a DiDiCM model: the input, the top-5 and the sampler's path)."""
+    """One figure: the input, the top classes' clean-image estimates, the error curves, the heat map, the top-5,
+    the strategy's stages (for a DiDiCM model: the input, the top-5 and the sampler's path)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -204,6 +220,18 @@ def explain_plot(explanation: Explanation | SamplerExplanation, path) -> None:
             ax.imshow(heat, cmap="magma")
             ax.set_title(f"attention on '{names[c]}' at t={t}", fontsize=7)
             ax.axis("off")
+    stages = stage_rows(d.trace)
+    if stages and rows > 2:  # the pictures leave the last column free
+        ax = fig.add_subplot(grid[2:, columns - 1])
+        labels, scored, kept = zip(*stages)
+        ax.bar(range(len(stages)), scored, color="tab:blue", alpha=0.35, label="scored")
+        ax.bar(range(len(stages)), [k or 0 for k in kept], color="tab:blue", label="kept")
+        ax.set_xticks(range(len(stages)), labels, fontsize=6, rotation=90 if len(stages) > 6 else 0)
+        if max(scored) > 20 * max(1, min(scored)):
+            ax.set_yscale("log")
+        ax.set_ylabel("classes")
+        ax.set_title(f"the strategy's stages ({d.nfe} NFEs)", fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
