@@ -297,3 +297,41 @@ def test_split_held_out_refuses_names_the_data_does_not_hold():
     assert data.held_out(0.5, seed=0) == sorted(data.held_out(0.5, seed=0)) and len(data.held_out(0.5)) == 2
     with pytest.raises(DiffclassError, match="none of the held-out names"):
         data.split_held_out(["q"])
+
+
+@pytest.mark.parametrize("baseline", [False, True])
+def test_a_resumed_training_equals_an_uninterrupted_one(tmp_path, monkeypatch, baseline):
+    import diffclass.didicm.training as training
+    from diffclass.data.base import ImageDataset
+    from diffclass.errors import DiffclassError
+
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.arange(12) % 3
+    images = torch.randn(12, 1, 8, 8, generator=gen) * 0.1 + labels.view(-1, 1, 1, 1).float() - 1
+    data = ImageDataset("toy", images, labels, ["a", "b", "c"], [str(i) for i in range(12)])
+    config = training.DiDiCMTrainConfig(steps=6, batch_size=4, width=8, baseline=baseline, mixup=0.4)
+    whole = training.train_didicm(data, config, show_progress=False)
+
+    save = training._save_state
+
+    def killed_after_saving(folder, step, *args):  # the run is killed right after its step-4 checkpoint
+        save(folder, step, *args)
+        raise KeyboardInterrupt
+
+    checkpoint = tmp_path / "checkpoint"
+    monkeypatch.setattr(training, "_save_state", killed_after_saving)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_didicm(data, config, show_progress=False, checkpoint=checkpoint, checkpoint_every=4)
+    monkeypatch.setattr(training, "_save_state", save)
+    assert json.loads((checkpoint / "train_state.json").read_text())["step"] == 4
+    torch.manual_seed(123)  # whatever the global random state is now, the checkpoint's is restored
+    resumed = training.train_didicm(data, config, show_progress=False, checkpoint=checkpoint, resume=True)
+    for (name, a), b in zip(whole.network.state_dict().items(), resumed.network.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert json.loads((checkpoint / "train_state.json").read_text())["step"] == 6
+
+    with pytest.raises(DiffclassError, match="nothing to resume"):
+        training.train_didicm(data, config, show_progress=False, checkpoint=tmp_path / "none", resume=True)
+    other = training.DiDiCMTrainConfig(steps=7, batch_size=4, width=8, baseline=baseline, mixup=0.4)
+    with pytest.raises(DiffclassError, match="other options"):
+        training.train_didicm(data, other, show_progress=False, checkpoint=checkpoint, resume=True)

@@ -15,7 +15,10 @@ from diffclass.progress import console
 @didicm_app.command("train")
 def didicm_train(
     out: Annotated[
-        Path, typer.Option(help="Folder for the model (didicm.json + model.safetensors).", callback=output_folder)
+        Path,
+        typer.Option(
+            help="Folder for the model (didicm.json + model.safetensors) and its checkpoint.", callback=output_folder
+        ),
     ],
     dataset: Annotated[str, typer.Option(help="glyphs or digits.")] = "glyphs",
     steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 3000,
@@ -30,10 +33,13 @@ def didicm_train(
     mixup: Annotated[float, typer.Option(help="Mixup Beta(a, a) parameter; soft labels (0: off).")] = 0.0,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing mass (0: off).")] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of weights, batches and noise.")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable checkpoint every N steps.")] = 500,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in OUT (same options).")] = False,
 ):
     """Train a DiDiCM classifier (score entropy over noisy labels) or, with --baseline, its plain twin."""
     from diffclass.data import load_dataset
     from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
+    from diffclass.training import CHECKPOINT_DIR
 
     if not 0 < data_fraction <= 1:
         raise DiffclassError(f"--data-fraction must be in (0, 1], got {data_fraction}")
@@ -44,6 +50,7 @@ def didicm_train(
     config = DiDiCMTrainConfig(steps=steps, batch_size=batch_size, lr=lr, width=width, baseline=baseline,
                                data_fraction=data_fraction, hold_out=hold_out, mixup=mixup,
                                label_smoothing=label_smoothing, seed=seed)  # fmt: skip
-    model = train_didicm(load_dataset(dataset, "train"), config)
+    model = train_didicm(load_dataset(dataset, "train"), config, checkpoint=out / CHECKPOINT_DIR,
+                         checkpoint_every=checkpoint_every, resume=resume)  # fmt: skip
     model.save_pretrained(out)
     console.print(f"saved {'baseline' if baseline else 'DiDiCM'} model to {out}")

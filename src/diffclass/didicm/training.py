@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
 from diffclass.data.base import ImageDataset
 from diffclass.didicm.loss import score_entropy
 from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.network import DiDiRN, DiDiRNConfig
 from diffclass.didicm.process import T_MIN, sample_noisy_labels_balanced, sigma_bar
+from diffclass.errors import DiffclassError
 from diffclass.progress import progress_bar
 
 
@@ -55,7 +59,59 @@ def soft_targets(
     return images, targets
 
 
-def train_didicm(data: ImageDataset, config: DiDiCMTrainConfig, show_progress: bool = True) -> DiDiCMModel:
+def _save_state(folder: Path, step: int, network, optimizer, gen: torch.Generator, config: DiDiCMTrainConfig) -> None:
+    """Weights, optimiser moments and both random streams (batches, and the global one mixup draws from), so a
+    resumed run continues exactly where an uninterrupted one would have been."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    opt = optimizer.state_dict()
+    for i, state in opt["state"].items():
+        for k, v in state.items():
+            tensors[f"optim.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    tensors["rng.batches"], tensors["rng.global"] = gen.get_state(), torch.get_rng_state()
+    save_file(tensors, str(folder / "train_state.safetensors.tmp"))
+    (folder / "train_state.safetensors.tmp").replace(folder / "train_state.safetensors")
+    meta = dict(step=step, config=asdict(config), param_groups=opt["param_groups"])
+    (folder / "train_state.json").write_text(json.dumps(meta, indent=1))
+
+
+def _load_state(folder: Path, network, optimizer, gen: torch.Generator, config: DiDiCMTrainConfig) -> int:
+    try:
+        meta = json.loads((folder / "train_state.json").read_text())
+        tensors = load_file(str(folder / "train_state.safetensors"))
+    except (OSError, ValueError) as exc:
+        raise DiffclassError(f"nothing to resume in {folder}: {str(exc).splitlines()[0]}") from None
+    saved, asked = meta.get("config") or {}, json.loads(json.dumps(asdict(config)))
+    if saved != asked:
+        other = ", ".join(f"{k} {saved.get(k)} (asked {v})" for k, v in asked.items() if saved.get(k) != v)
+        raise DiffclassError(f"the checkpoint in {folder} was made with other options: {other}")
+    try:
+        network.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        state: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, i, name = key.split(".", 2)
+                state.setdefault(int(i), {})[name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        gen.set_state(tensors["rng.batches"])
+        torch.set_rng_state(tensors["rng.global"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise DiffclassError(
+            f"the checkpoint in {folder} does not fit this model: {str(exc).splitlines()[0]}"
+        ) from None
+    return int(meta["step"])
+
+
+def train_didicm(
+    data: ImageDataset,
+    config: DiDiCMTrainConfig,
+    show_progress: bool = True,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 500,
+    resume: bool = False,
+) -> DiDiCMModel:
+    """Train on `data`; with `checkpoint`, save a resumable state there every `checkpoint_every` steps, and with
+    `resume` go on from it (the result equals an uninterrupted run's)."""
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     held_out = data.held_out(config.hold_out, config.seed) if config.hold_out > 0 else []
@@ -69,11 +125,14 @@ def train_didicm(data: ImageDataset, config: DiDiCMTrainConfig, show_progress: b
                                   conditioned=not config.baseline))  # fmt: skip
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.steps, pct_start=0.1)
+    start = _load_state(checkpoint, network, optimizer, gen, config) if resume and checkpoint else 0
+    schedule.last_epoch = start  # the one-cycle rate is a closed form of the step; the restored groups hold its lr
     network.train()
     started = time.time()
     with progress_bar(show_progress) as bar:
         task = bar.add_task("didicm" if not config.baseline else "baseline", total=config.steps, status="")
-        for _ in range(config.steps):
+        bar.update(task, completed=start)
+        for step in range(start, config.steps):
             idx = torch.randint(len(data), (config.batch_size,), generator=gen)
             images, labels = _augment(data.images[idx], config.shift, gen), data.labels[idx]
             images, targets = soft_targets(images, labels, k, config.mixup, config.label_smoothing, gen)
@@ -93,6 +152,8 @@ def train_didicm(data: ImageDataset, config: DiDiCMTrainConfig, show_progress: b
             optimizer.step()
             schedule.step()
             bar.update(task, advance=1, status=f"loss {loss.item():.4f}")
+            if checkpoint and ((step + 1) % checkpoint_every == 0 or step + 1 == config.steps):
+                _save_state(checkpoint, step + 1, network, optimizer, gen, config)
     network.eval()
     training = dict(asdict(config), seconds=round(time.time() - started, 1), train_images=len(data))
     if held_out:
