@@ -18,6 +18,7 @@ from diffclass.backbones.base import q_sample
 from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
+from diffclass.hub.checkpoints import restore_state, state_tensors
 from diffclass.progress import err_console, progress_bar
 
 logger = logging.getLogger(__name__)
@@ -46,15 +47,11 @@ def batch_generator(seed: int, step: int) -> torch.Generator:
 
 def save_checkpoint(folder: Path, step: int, unet, ema: EMAModel, optimizer, config: TrainConfig | dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in unet.state_dict().items()}
+    tensors, param_groups = state_tensors(unet, optimizer)
     tensors.update({f"ema.{i}": p.detach().cpu().contiguous() for i, p in enumerate(ema.shadow_params)})
-    opt = optimizer.state_dict()
-    for i, state in opt["state"].items():
-        for k, v in state.items():
-            tensors[f"optim.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
     ema_scalars = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"}
     recipe = config if isinstance(config, dict) else asdict(config)
-    meta = dict(step=step, config=recipe, ema=ema_scalars, param_groups=opt["param_groups"])
+    meta = dict(step=step, config=recipe, ema=ema_scalars, param_groups=param_groups)
     save_file(tensors, str(folder / "train_state.safetensors.tmp"))
     (folder / "train_state.safetensors.tmp").replace(folder / "train_state.safetensors")
     (folder / "train_state.json").write_text(json.dumps(meta, indent=2))
@@ -64,16 +61,10 @@ def load_checkpoint(folder: Path, unet, ema: EMAModel, optimizer) -> int:
     tensors = load_file(str(folder / "train_state.safetensors"))
     meta = json.loads((folder / "train_state.json").read_text())
     try:
-        unet.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        restore_state(tensors, meta["param_groups"], unet, optimizer)
     except RuntimeError as exc:
         raise DiffclassError(f"checkpoint in {folder} does not fit this model: {str(exc).splitlines()[0]}") from None
     ema.load_state_dict(dict(meta["ema"], shadow_params=[tensors[f"ema.{i}"] for i in range(len(ema.shadow_params))]))
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, i, name = key.split(".", 2)
-            state.setdefault(int(i), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     return int(meta["step"])
 
 

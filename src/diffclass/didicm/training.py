@@ -17,6 +17,7 @@ from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.network import DiDiRN, DiDiRNConfig
 from diffclass.didicm.process import T_MIN, sample_noisy_labels_balanced, sigma_bar
 from diffclass.errors import DiffclassError
+from diffclass.hub.checkpoints import restore_state, state_tensors
 from diffclass.progress import progress_bar
 
 
@@ -63,15 +64,11 @@ def _save_state(folder: Path, step: int, network, optimizer, gen: torch.Generato
     """Weights, optimiser moments and both random streams (batches, and the global one mixup draws from), so a
     resumed run continues exactly where an uninterrupted one would have been."""
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    opt = optimizer.state_dict()
-    for i, state in opt["state"].items():
-        for k, v in state.items():
-            tensors[f"optim.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    tensors, param_groups = state_tensors(network, optimizer)
     tensors["rng.batches"], tensors["rng.global"] = gen.get_state(), torch.get_rng_state()
     save_file(tensors, str(folder / "train_state.safetensors.tmp"))
     (folder / "train_state.safetensors.tmp").replace(folder / "train_state.safetensors")
-    meta = dict(step=step, config=asdict(config), param_groups=opt["param_groups"])
+    meta = dict(step=step, config=asdict(config), param_groups=param_groups)
     (folder / "train_state.json").write_text(json.dumps(meta, indent=1))
 
 
@@ -86,13 +83,7 @@ def _load_state(folder: Path, network, optimizer, gen: torch.Generator, config: 
         other = ", ".join(f"{k} {saved.get(k)} (asked {v})" for k, v in asked.items() if saved.get(k) != v)
         raise DiffclassError(f"the checkpoint in {folder} was made with other options: {other}")
     try:
-        network.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        state: dict[int, dict] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, i, name = key.split(".", 2)
-                state.setdefault(int(i), {})[name] = value
-        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        restore_state(tensors, meta["param_groups"], network, optimizer)
         gen.set_state(tensors["rng.batches"])
         torch.set_rng_state(tensors["rng.global"])
     except (RuntimeError, KeyError, ValueError) as exc:

@@ -1,0 +1,28 @@
+"""Training checkpoints as safetensors: the network's weights and the optimiser's moments as flat tensors (the
+optimiser's parameter groups go to JSON beside them), so resuming a run never unpickles anything."""
+
+from __future__ import annotations
+
+import torch
+
+
+def state_tensors(network: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
+    """`model.{name}` and `optim.{param}.{name}` tensors, and the optimiser's parameter groups."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    opt = optimizer.state_dict()
+    for i, state in opt["state"].items():
+        for k, v in state.items():
+            tensors[f"optim.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    return tensors, opt["param_groups"]
+
+
+def restore_state(tensors: dict[str, torch.Tensor], param_groups: list, network: torch.nn.Module,
+                  optimizer: torch.optim.Optimizer) -> None:  # fmt: skip
+    """The inverse of `state_tensors` (raises RuntimeError when the weights do not fit the network)."""
+    network.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, i, name = key.split(".", 2)
+            state.setdefault(int(i), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
