@@ -23,8 +23,9 @@ from diffclass.backbones.base import q_sample
 from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.errors import DiffclassError
 from diffclass.hub import weights_digest
+from diffclass.hub.checkpoints import CHECKPOINT_DIR
 from diffclass.progress import progress_bar
-from diffclass.training import CHECKPOINT_DIR, Optimisation, batch_generator
+from diffclass.training import Optimisation, batch_generator
 
 logger = logging.getLogger(__name__)
 

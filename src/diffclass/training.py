@@ -12,18 +12,22 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler
 from diffusers.training_utils import EMAModel
-from safetensors.torch import load_file, save_file
 
 from diffclass.backbones.base import q_sample
 from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
-from diffclass.hub.checkpoints import restore_state, state_tensors
+from diffclass.hub.checkpoints import (
+    CHECKPOINT_DIR,
+    STATE_META,
+    read_checkpoint,
+    restore_state,
+    state_tensors,
+    write_checkpoint,
+)
 from diffclass.progress import err_console, progress_bar
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_DIR = "checkpoint"
 
 
 @dataclass
@@ -46,20 +50,15 @@ def batch_generator(seed: int, step: int) -> torch.Generator:
 
 
 def save_checkpoint(folder: Path, step: int, unet, ema: EMAModel, optimizer, config: TrainConfig | dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     tensors, param_groups = state_tensors(unet, optimizer)
     tensors.update({f"ema.{i}": p.detach().cpu().contiguous() for i, p in enumerate(ema.shadow_params)})
     ema_scalars = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"}
     recipe = config if isinstance(config, dict) else asdict(config)
-    meta = dict(step=step, config=recipe, ema=ema_scalars, param_groups=param_groups)
-    save_file(tensors, str(folder / "train_state.safetensors.tmp"))
-    (folder / "train_state.safetensors.tmp").replace(folder / "train_state.safetensors")
-    (folder / "train_state.json").write_text(json.dumps(meta, indent=2))
+    write_checkpoint(folder, tensors, dict(step=step, config=recipe, ema=ema_scalars, param_groups=param_groups))
 
 
 def load_checkpoint(folder: Path, unet, ema: EMAModel, optimizer) -> int:
-    tensors = load_file(str(folder / "train_state.safetensors"))
-    meta = json.loads((folder / "train_state.json").read_text())
+    tensors, meta = read_checkpoint(folder)
     try:
         restore_state(tensors, meta["param_groups"], unet, optimizer)
     except RuntimeError as exc:
@@ -94,7 +93,7 @@ class Optimisation:
 
     def saved_recipe(self) -> dict:
         """The recipe the checkpoint was made with (refused in one line when there is no checkpoint)."""
-        state = self.checkpoint / "train_state.json"
+        state = self.checkpoint / STATE_META
         if not state.is_file():
             raise DiffclassError(f"nothing to resume: no checkpoint in {self.checkpoint}")
         return json.loads(state.read_text()).get("config", {})

@@ -39,7 +39,7 @@ def didicm_train(
     """Train a DiDiCM classifier (score entropy over noisy labels) or, with --baseline, its plain twin."""
     from diffclass.data import load_dataset
     from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
-    from diffclass.training import CHECKPOINT_DIR
+    from diffclass.hub.checkpoints import CHECKPOINT_DIR
 
     if not 0 < data_fraction <= 1:
         raise DiffclassError(f"--data-fraction must be in (0, 1], got {data_fraction}")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
 from diffclass.data.base import ImageDataset
 from diffclass.didicm.loss import score_entropy
@@ -17,7 +16,7 @@ from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.network import DiDiRN, DiDiRNConfig
 from diffclass.didicm.process import T_MIN, sample_noisy_labels_balanced, sigma_bar
 from diffclass.errors import DiffclassError
-from diffclass.hub.checkpoints import restore_state, state_tensors
+from diffclass.hub.checkpoints import read_checkpoint, restore_state, state_tensors, write_checkpoint
 from diffclass.progress import progress_bar
 
 
@@ -63,19 +62,14 @@ def soft_targets(
 def _save_state(folder: Path, step: int, network, optimizer, gen: torch.Generator, config: DiDiCMTrainConfig) -> None:
     """Weights, optimiser moments and both random streams (batches, and the global one mixup draws from), so a
     resumed run continues exactly where an uninterrupted one would have been."""
-    folder.mkdir(parents=True, exist_ok=True)
     tensors, param_groups = state_tensors(network, optimizer)
     tensors["rng.batches"], tensors["rng.global"] = gen.get_state(), torch.get_rng_state()
-    save_file(tensors, str(folder / "train_state.safetensors.tmp"))
-    (folder / "train_state.safetensors.tmp").replace(folder / "train_state.safetensors")
-    meta = dict(step=step, config=asdict(config), param_groups=param_groups)
-    (folder / "train_state.json").write_text(json.dumps(meta, indent=1))
+    write_checkpoint(folder, tensors, dict(step=step, config=asdict(config), param_groups=param_groups))
 
 
 def _load_state(folder: Path, network, optimizer, gen: torch.Generator, config: DiDiCMTrainConfig) -> int:
     try:
-        meta = json.loads((folder / "train_state.json").read_text())
-        tensors = load_file(str(folder / "train_state.safetensors"))
+        tensors, meta = read_checkpoint(folder)
     except (OSError, ValueError) as exc:
         raise DiffclassError(f"nothing to resume in {folder}: {str(exc).splitlines()[0]}") from None
     saved, asked = meta.get("config") or {}, json.loads(json.dumps(asdict(config)))

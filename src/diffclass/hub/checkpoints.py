@@ -3,7 +3,16 @@ optimiser's parameter groups go to JSON beside them), so resuming a run never un
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
+from safetensors.torch import load_file, save_file
+
+from diffclass.files import write_text_atomic
+
+CHECKPOINT_DIR = "checkpoint"  # inside a model's output folder
+STATE_TENSORS, STATE_META = "train_state.safetensors", "train_state.json"
 
 
 def state_tensors(network: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
@@ -14,6 +23,19 @@ def state_tensors(network: torch.nn.Module, optimizer: torch.optim.Optimizer) ->
         for k, v in state.items():
             tensors[f"optim.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
     return tensors, opt["param_groups"]
+
+
+def write_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """The tensors and their JSON meta (step, recipe, parameter groups, ...), each written whole or not at all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(folder / f"{STATE_TENSORS}.tmp"))
+    (folder / f"{STATE_TENSORS}.tmp").replace(folder / STATE_TENSORS)
+    write_text_atomic(folder / STATE_META, json.dumps(meta, indent=1))
+
+
+def read_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """What `write_checkpoint` wrote (OSError or ValueError when it is missing or damaged)."""
+    return load_file(str(folder / STATE_TENSORS)), json.loads((folder / STATE_META).read_text())
 
 
 def restore_state(tensors: dict[str, torch.Tensor], param_groups: list, network: torch.nn.Module,
