@@ -22,8 +22,18 @@ def table(path: Path, header: str) -> list[list[str]]:
     return rows
 
 
+def result(name: str):
+    """A JSON file under results/."""
+    return json.loads((ROOT / "results" / name).read_text())
+
+
 def runs(name: str) -> dict[str, dict]:
-    return {run["strategy"]: run for run in json.loads((ROOT / "results" / name).read_text())}
+    return {run["strategy"]: run for run in result(name)}
+
+
+def prose(path: str) -> str:
+    """A page's text with its line breaks folded, so a sentence is found wherever the page wraps it."""
+    return " ".join((ROOT / path).read_text().split())
 
 
 def spec_of(cell: str) -> str:
@@ -45,7 +55,7 @@ def three_figures(value: float) -> str:
 @pytest.mark.parametrize(("path", "header"), [("README.md", "| command | strategy it runs |"),
                                               ("docs/results/fast_default.md", "| model | asked |")])  # fmt: skip
 def test_the_fast_default_tables_are_its_json(path, header):
-    found = json.loads((ROOT / "results/fast_default.json").read_text())["rows"]
+    found = result("fast_default.json")["rows"]
     clean = {
         (r["model"], f"{r['nfe_per_image']:,.0f}"): r for r in found if r["corruption"] == "none" and r["images"] == 424
     }
@@ -79,7 +89,7 @@ def test_the_digits_table_is_its_json():
 
 
 def test_the_all_class_tables_are_their_json():
-    found = json.loads((ROOT / "results/all_class_heads.json").read_text())["rows"]
+    found = result("all_class_heads.json")["rows"]
     reference = found[0]
     clean = {(r["model"], r["strategy"]): r for r in found if r["corruption"] == "none" and r["images"] == 424}
     rows = table(ROOT / "docs/results/all_class.md", "| model | strategy | top-1 |")
@@ -114,10 +124,7 @@ def test_the_ranking_term_table_is_its_json():
 
 
 def test_the_weighting_table_is_its_json():
-    found = {
-        (r["weighting"], r["strategy"]): r
-        for r in json.loads((ROOT / "results/weighting_glyphs.json").read_text())["rows"]
-    }
+    found = {(r["weighting"], r["strategy"]): r for r in result("weighting_glyphs.json")["rows"]}
     rows = table(ROOT / "docs/engine.md", "| weighting | exhaustive(n=8)")
     assert [cells[0] for cells in rows] == ["uniform", "clark", "learned"]
     for cells in rows:
@@ -125,10 +132,7 @@ def test_the_weighting_table_is_its_json():
 
 
 def test_the_combined_speedup_table_is_its_json():
-    found = {
-        (r["model"].split()[0], r["strategy"]): r
-        for r in json.loads((ROOT / "results/combined_speedup.json").read_text())
-    }
+    found = {(r["model"].split()[0], r["strategy"]): r for r in result("combined_speedup.json")}
     ex32, ex64 = found[("unpruned", "exhaustive(n=32)")], found[("unpruned", "exhaustive(n=64;t=0-999)")]
     rows = table(
         ROOT / "docs/results/pruning.md", "| model | strategy | top-1 | NFEs/image | GMACs/image | less compute than"
@@ -146,9 +150,9 @@ def test_the_combined_speedup_table_is_its_json():
 
 
 def test_the_harder_pruning_sentence_is_its_json():
-    found = json.loads((ROOT / "results/combined_speedup_ratios.json").read_text())
-    shipped = {r["strategy"]: r for r in json.loads((ROOT / "results/combined_speedup.json").read_text())}
-    text = " ".join((ROOT / "docs/results/pruning.md").read_text().split())
+    found = result("combined_speedup_ratios.json")
+    shipped = {r["strategy"]: r for r in result("combined_speedup.json")}
+    text = prose("docs/results/pruning.md")
     reference = next(r for r in found if r["model"] == "unpruned")
     assert reference == shipped[reference["strategy"]]  # reused, not recomputed
     for row in found:
@@ -165,7 +169,7 @@ def test_the_harder_pruning_sentence_is_its_json():
 
 
 def test_the_tree_levels_table_is_its_json():
-    found = json.loads((ROOT / "results/tree_levels.json").read_text())["rows"]
+    found = result("tree_levels.json")["rows"]
     by_key = {(r["tree"], r["mode"], str(r["level"])): r for r in found}
     rows = table(ROOT / "docs/results/glyphs.md", "| tree | conditioning | level | nodes |")
     assert len(rows) == len(found) >= 10
@@ -180,11 +184,11 @@ def test_the_tree_levels_table_is_its_json():
 @pytest.mark.parametrize(("name", "size", "count"), [("didicm_corruptions.json", "100%", 7),
                                                      ("didicm_corruptions_25.json", "25%", 3)])  # fmt: skip
 def test_the_didicm_noise_tables_are_their_json(name, size, count):
-    found = json.loads((ROOT / "results" / name).read_text())["runs"]
+    found = result(name)["runs"]
     by_key = {(r["row"], r["severity"]): r for r in found if r["data"] == size}
     rows = table(ROOT / "docs/results/didicm.md", f"| {size} of the training data | NFEs | 0 |")
     assert len(rows) == count
-    (gaps,) = [g["gap_mean"] for g in json.loads((ROOT / "results" / name).read_text())["gaps"] if g["data"] == size]
+    (gaps,) = [g["gap_mean"] for g in result(name)["gaps"] if g["data"] == size]
     quoted = ", ".join(f"{g:+.1f}".replace("-", "−") for g in gaps)
     after = {"100%": "** with all the data", "25%": " with 25%"}[size]  # the CP-8 minus plain sentence
     assert quoted + after in (ROOT / "docs/results/didicm.md").read_text()
@@ -197,7 +201,7 @@ def test_the_didicm_noise_tables_are_their_json(name, size, count):
 
 @pytest.mark.parametrize(("size", "count"), [("100%", 5), ("25%", 3)])
 def test_the_didicm_three_seed_tables_are_their_json(size, count):
-    found = json.loads((ROOT / "results/didicm_corruptions_seeds.json").read_text())
+    found = result("didicm_corruptions_seeds.json")
     header = f"| {size} of the training data, three training seeds | NFEs | 0 |"
     rows = table(ROOT / "docs/results/didicm.md", header)
     assert len(rows) == count
@@ -209,7 +213,7 @@ def test_the_didicm_three_seed_tables_are_their_json(size, count):
             mean = f"{100 * sum(top1) / 3:.1f}%"
             assert cell == f"{mean} ({100 * min(top1):.1f}–{100 * max(top1):.1f})", (cells[0], severity)
     (gaps,) = [g for g in found["gaps"] if g["data"] == size]
-    text = " ".join((ROOT / "docs/results/didicm.md").read_text().split())
+    text = prose("docs/results/didicm.md")
     signed = lambda values: ", ".join(f"{v:+.1f}".replace("-", "−") for v in values)  # noqa: E731
     assert f"{size} of the data: **{signed(gaps['gap_mean'])}** (seed 0: " in text
     for k in range(3):
@@ -217,9 +221,9 @@ def test_the_didicm_three_seed_tables_are_their_json(size, count):
 
 
 def test_the_downsample_sentence_is_its_json():
-    found = json.loads((ROOT / "results/didicm_downsample.json").read_text())["runs"]
+    found = result("didicm_downsample.json")["runs"]
     top1 = {r["row"]: f"{100 * r['top1']:.1f}%" for r in found if r["severity"] == 1}
-    text = " ".join((ROOT / "docs/results/didicm.md").read_text().split())
+    text = prose("docs/results/didicm.md")
     assert f"the plain network falls to {top1['plain']} at severity 1" in text
     assert f"DiDiCM-CP(8) to {top1[GAP_ROW]}" in text
     assert "from severity 2 on every row is below 12%" in text
@@ -237,7 +241,7 @@ def test_the_designed_and_induced_tree_table_is_their_json():
 
 
 def test_the_pruning_methods_table_is_its_json():
-    found = json.loads((ROOT / "results/pruning_methods.json").read_text())
+    found = result("pruning_methods.json")
     by_model = {r["model"]: r for r in found["rows"]}
     base = by_model["original"]
     rows = table(ROOT / "docs/results/pruning.md", "| model | params | MACs/call | top-1 |")
@@ -253,7 +257,7 @@ def test_the_pruning_methods_table_is_its_json():
 def test_the_fully_fine_tuned_pruned_model_is_its_json():
     text = (ROOT / "docs/results/pruning.md").read_text()
     for name in ("glyphs_pruned_212_cheap.json", "glyphs_pruned_212_default.json", "glyphs_212_default.json"):
-        run = json.loads((ROOT / "results" / name).read_text())
+        run = result(name)
         assert (
             run["model"] == ("glyphs" if name.startswith("glyphs_212") else "glyphs-pruned") and run["n_images"] == 212
         )
@@ -261,8 +265,8 @@ def test_the_fully_fine_tuned_pruned_model_is_its_json():
 
 
 def test_the_lockstep_timings_are_their_json():
-    found = json.loads((ROOT / "results/glyphs_lockstep.json").read_text())
-    text = " ".join((ROOT / "docs/results/strategies.md").read_text().split())
+    found = result("glyphs_lockstep.json")
+    text = prose("docs/results/strategies.md")
     ms = {r["strategy"]: 1000 * r["seconds_per_image"] / r["nfe_per_image"] for r in found}
     beams = [v for k, v in ms.items() if "beam" in k]
     assert f"cost {min(beams):.2f}–{max(beams):.2f} ms per NFE" in text
@@ -281,7 +285,7 @@ def test_the_lockstep_timings_are_their_json():
     "name, model", [("serve_load.json", "glyphs"), ("serve_load_allclass.json", "glyphs-allclass")]
 )
 def test_the_load_check_tables_are_their_json(name, model):
-    run = json.loads((ROOT / "results" / name).read_text())
+    run = result(name)
     path = ROOT / "docs/explain.md"
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in path.read_text().splitlines()
             if line.startswith(f"| {model} | ")]  # fmt: skip
@@ -298,8 +302,8 @@ def test_the_load_check_tables_are_their_json(name, model):
 
 
 def test_the_budget_search_is_its_json():
-    run = json.loads((ROOT / "results/budget_strategy.json").read_text())
-    text = " ".join((ROOT / "docs/results/pruning.md").read_text().split())
+    run = result("budget_strategy.json")
+    text = prose("docs/results/pruning.md")
     reference, chosen, rows = run["reference"], run["chosen"], run["candidates"]
     assert f"`exhaustive(n=32)` scores {percent(reference['top1'])}" in text
     assert f"replays {len(rows)} candidates" in text and f"({run['budget_nfe']:.0f} NFEs/image" in text
@@ -316,8 +320,8 @@ def test_the_budget_search_is_its_json():
 
 
 def test_the_unpruned_budget_search_sentence_is_its_json():
-    run = json.loads((ROOT / "results/budget_strategy_unpruned.json").read_text())
-    text = " ".join((ROOT / "docs/results/pruning.md").read_text().split())
+    run = result("budget_strategy_unpruned.json")
+    text = prose("docs/results/pruning.md")
     chosen, within = run["chosen"], [r for r in run["candidates"] if r["nfe_per_image"] <= run["budget_nfe"]]
     assert run["model"] == "glyphs" and f"has {run['budget_nfe']:.0f} NFEs/image to spend" in text
     best = f"`{chosen['strategy']}` at {chosen['nfe_per_image']:.0f} NFEs, scores {percent(chosen['top1'])}"
@@ -331,7 +335,7 @@ def test_the_engine_page_reads_the_loss_rule_off_the_shipped_glyphs_front():
     from diffclass.strategies.auto import choose
 
     front = json.loads((ROOT / "src/diffclass/assets/glyphs/diffclass.json").read_text())["front"]
-    points, text = front["points"], " ".join((ROOT / "docs/engine.md").read_text().split())
+    points, text = front["points"], prose("docs/engine.md")
     old, new = choose(points), choose(points, reference_top1=front["reference_top1"])
     best = max(p["top1"] for p in points)
     assert f"best is {percent(best)}: counted from it, the default would be a {old['nfe_per_image']:.0f}" in text
@@ -342,9 +346,9 @@ GAP_ROW = "DiDiCM cp(steps=8)"
 
 
 def test_the_didicm_times_sentence_is_its_json():
-    found = json.loads((ROOT / "results/didicm_times.json").read_text())
+    found = result("didicm_times.json")
     top1 = {(r["c_t"], r["t"]): f"{100 * r['top1']:.1f}%" for r in found["rows"] if r["model"] == "didicm-glyphs"}
-    text = " ".join((ROOT / "docs/results/didicm.md").read_text().split())
+    text = prose("docs/results/didicm.md")
     assert found["images"] == 424
     assert f"flat over time ({top1['random', 1.0]} at t = 1, {top1['random', 1e-5]} at t = 1e-5)" in text
     assert f"({top1['true', 1e-5]} against {top1['random', 1e-5]} at t = 1e-5)" in text
@@ -354,7 +358,7 @@ def test_the_didicm_soft_label_table_is_its_json():
     folder = ROOT / "results/didicm_soft_labels"
     rows = table(ROOT / "docs/results/didicm.md", "| training | plain | DiDiCM cp(steps=1) |")
     assert len(rows) == 3
-    shipped = {r["row"]: r for r in json.loads((ROOT / "results/didicm_corruptions.json").read_text())["runs"]
+    shipped = {r["row"]: r for r in result("didicm_corruptions.json")["runs"]
                if r["data"] == "100%" and r["severity"] == 0}  # fmt: skip
     assert rows[0][1:] == [f"{100 * shipped[row]['top1']:.1f}%" for row in ("plain", "DiDiCM cp(steps=1)", GAP_ROW)]
     for cells, kind in zip(rows[1:], ("mix", "ls")):
@@ -374,7 +378,7 @@ def test_the_glyphs_exhaustive_table_is_its_json():
 
 
 def test_the_shipped_glyphs_strategy_table_is_its_json():
-    found = json.loads((ROOT / "results/glyphs_bench_shipped106.json").read_text())
+    found = result("glyphs_bench_shipped106.json")
     rows = table(ROOT / "docs/results/strategies.md", "| strategy | top-1 | NFEs/image | NFE ratio")
     assert len(rows) == len(found) and all(run["n_images"] == 106 for run in found)
     reference = found[0]
@@ -385,14 +389,14 @@ def test_the_shipped_glyphs_strategy_table_is_its_json():
                              f"{run['seconds_per_image'] / reference['seconds_per_image']:.3f}"]  # fmt: skip
     worst = max(abs(run["seconds_per_image"] / reference["seconds_per_image"] * reference["nfe_per_image"]
                     / run["nfe_per_image"] - 1) for run in found)  # fmt: skip
-    text = " ".join((ROOT / "docs/results/strategies.md").read_text().split())
+    text = prose("docs/results/strategies.md")
     assert f"Every wall-time ratio is within {math.ceil(100 * worst)}% of its NFE ratio." in text
 
 
 def test_the_digits_default_sentence_is_its_json():
-    run = json.loads((ROOT / "results/digits_default.json").read_text())
+    run = result("digits_default.json")
     exhaustive = runs("digits_strategies.json")["exhaustive(n=64)"]
-    text = " ".join((ROOT / "docs/results/digits.md").read_text().split())
+    text = prose("docs/results/digits.md")
     loss = f"{100 * (run['top1'] - exhaustive['top1']):+.2f}".replace("-", "−")
     assert (f"runs `{run['strategy']}` instead: {percent(run['top1'])} top-1, {percent(run['top5'])} top-5 at "
             f"{run['nfe_per_image']:.0f} NFEs/image, {exhaustive['nfe_per_image'] / run['nfe_per_image']:.1f}× "
@@ -402,24 +406,24 @@ def test_the_digits_default_sentence_is_its_json():
 
 def test_the_calibration_sentence_is_the_sweep_json():
     sweep = runs("glyphs_sweep.json")
-    text = " ".join((ROOT / "docs/results/glyphs.md").read_text().split())
+    text = prose("docs/results/glyphs.md")
     full, window = sweep["exhaustive(n=16;t=0-999)"], sweep["exhaustive(n=16)"]
     assert full["n_images"] == window["n_images"] == 106
     assert f"({percent(full['top1'])} against {percent(window['top1'])} for `exhaustive(n=16)` on the first 106" in text
 
 
 def test_the_misclassified_glyph_sentence_is_its_json():
-    found = json.loads((ROOT / "results/explain_glyph_wrong.json").read_text())
+    found = result("explain_glyph_wrong.json")
     winner, runner_up = found["top"][:2]
-    text = " ".join((ROOT / "docs/explain.md").read_text().split())
+    text = prose("docs/explain.md")
     assert (winner["name"], runner_up["name"]) == ("Greek capital Λ", "Latin capital A")
     assert f"a Latin A read as Greek Λ at {100 * winner['probability']:.1f}%, the true class second at " \
            f"{100 * runner_up['probability']:.1f}%" in text  # fmt: skip
 
 
 def test_the_calibration_paragraph_is_its_json():
-    found = json.loads((ROOT / "results/glyphs_calibration.json").read_text())
-    text = " ".join((ROOT / "docs/results/glyphs.md").read_text().split())
+    found = result("glyphs_calibration.json")
+    text = prose("docs/results/glyphs.md")
     peak = max(range(len(found["timesteps"])), key=found["single_top1"].__getitem__)
     assert f"single timesteps peak at t ≈ {found['timesteps'][peak]} ({100 * found['single_top1'][peak]:.0f}%)" in text
     late = [a for t, a in zip(found["timesteps"], found["single_top1"]) if t >= 765]
@@ -430,24 +434,24 @@ def test_the_calibration_paragraph_is_its_json():
 
 
 def test_the_zero_shot_checks_are_their_json():
-    text = " ".join((ROOT / "docs/zero-shot.md").read_text().split())
-    sd = json.loads((ROOT / "results/zero_shot_check.json").read_text())["summaries"]
+    text = prose("docs/zero-shot.md")
+    sd = result("zero_shot_check.json")["summaries"]
     assert all((s["n_images"], s["strategy"], s["nfe_per_image"]) == (100, "exhaustive(n=16)", 64) for s in sd.values())
     assert f"**{100 * sd['uniform']['top1']:.1f}% top-1** (4 classes, `exhaustive(n=16)`, 64 NFEs/image" in text
     assert sd["clark"]["top1"] == sd["learned"]["top1"]
     assert f"{100 * sd['clark']['top1']:.1f}% with `clark` and with `learned` ones" in text
-    sd3 = json.loads((ROOT / "results/zero_shot_check_sd3.json").read_text())["summaries"]
+    sd3 = result("zero_shot_check_sd3.json")["summaries"]
     rows = table(ROOT / "docs/zero-shot.md", "| weighting | top-1 (100 held-out images")
     assert {cells[0].strip("`"): cells[1] for cells in rows} == {w: f"{100 * s['top1']:.1f}%" for w, s in sd3.items()}
     assert all(s["n_images"] == 100 for s in sd3.values())
 
 
 def test_the_three_seed_reading_is_its_json():
-    found = json.loads((ROOT / "results/didicm_corruptions_seeds.json").read_text())
+    found = result("didicm_corruptions_seeds.json")
     mean = {(r, s): sum(x["top1"] for x in found["runs"] if (x["data"], x["row"], x["severity"]) == ("100%", r, s)) / 3
             for r in ("plain", "DiDiCM cp(steps=2)", GAP_ROW, "DiDiCM cl(N=16;steps=2)")
             for s in range(6)}  # fmt: skip
-    text = " ".join((ROOT / "docs/results/didicm.md").read_text().split())
+    text = prose("docs/results/didicm.md")
     assert "CP-4 is within 0.5 points of CP-8 at every severity for both data sizes" in text
     assert "CP-2 is within 1.1 points of CP-8 at every severity on the mean" in text
     assert max(abs(mean["DiDiCM cp(steps=2)", s] - mean[GAP_ROW, s]) for s in range(6)) < 0.0115
@@ -481,7 +485,7 @@ def test_the_tuning_figures_are_the_shipped_fronts():
         return json.loads((ROOT / f"src/diffclass/assets/{model}/diffclass.json").read_text())["front"]
 
     glyphs, pruned, digits = front("glyphs"), front("glyphs-pruned"), front("digits")
-    text = " ".join((ROOT / "docs/results/fast_default.md").read_text().split())
+    text = prose("docs/results/fast_default.md")
     assert glyphs["reference_top1"] == pruned["reference_top1"]
     assert f"({percent(glyphs['reference_top1'])} for both glyph models)" in text
     chosen, by_best = choose(glyphs["points"], reference_top1=glyphs["reference_top1"]), choose(glyphs["points"])
@@ -491,5 +495,5 @@ def test_the_tuning_figures_are_the_shipped_fronts():
             f"schedule scores {percent(chosen['top1'])}") in text  # fmt: skip
     assert f"default would be a costlier {by_best['nfe_per_image']:.0f}-NFE schedule" in text
     chosen = choose(digits["points"], reference_top1=digits["reference_top1"])
-    text = " ".join((ROOT / "docs/results/digits.md").read_text().split())
+    text = prose("docs/results/digits.md")
     assert f"it scored {percent(chosen['top1'])} against exhaustive's {digits['reference_top1']:.0%}" in text
