@@ -55,3 +55,29 @@ def test_ddim_samples_are_seeded_and_gridded(tmp_path):
     assert not torch.equal(a, sample(backbone, labels, steps=4, seed=2))
     save_sample_grid(a, CLASSES, 2, tmp_path / "grid.png")
     assert Image.open(tmp_path / "grid.png").size[1] > Image.open(tmp_path / "grid.png").size[0]
+
+
+def test_hold_out_keeps_whole_groups_out_of_training_and_records_them(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(20) % len(CLASSES)
+    images = torch.rand(20, 1, 8, 8, generator=gen) * 2 - 1
+    groups = [f"style{i % 4}" for i in range(20)]
+    data = ImageDataset("toy", images, labels, CLASSES, [f"toy/{i}" for i in range(20)], groups=groups)
+    config = TrainConfig(steps=2, batch_size=8, warmup_steps=1, hold_out=0.25, checkpoint_every=2)
+    train(tiny_backbone(), data, tmp_path / "m", config, show_progress=False)
+    held = load_backbone(tmp_path / "m").info.training["held_out"]
+    assert len(held) == 1 and held[0] in groups
+    assert held == data.held_out(0.25, 0)
+
+
+def test_augmented_training_replays_exactly_and_differs_from_plain(data, tmp_path):
+    config = TrainConfig(steps=4, batch_size=8, warmup_steps=1, checkpoint_every=2, augment="shift=0.2,rotate=15")
+    train(tiny_backbone(), data, tmp_path / "a", config, show_progress=False)
+    train(tiny_backbone(), data, tmp_path / "b", TrainConfig(**{**config.__dict__, "steps": 2}), show_progress=False)
+    train(tiny_backbone(), data, tmp_path / "b", config, resume=True, show_progress=False)
+    train(tiny_backbone(), data, tmp_path / "plain", TrainConfig(**{**config.__dict__, "augment": "none"}),
+          show_progress=False)  # fmt: skip
+    a, b, plain = _weights(tmp_path / "a"), _weights(tmp_path / "b"), _weights(tmp_path / "plain")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert not all(torch.allclose(a[k], plain[k], atol=1e-6) for k in a)
+    assert load_backbone(tmp_path / "a").info.training["augment"] == "shift=0.2,rotate=15"

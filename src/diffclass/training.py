@@ -15,6 +15,7 @@ from diffusers.training_utils import EMAModel
 
 from diffclass.backbones.base import q_sample
 from diffclass.backbones.class_unet import ClassConditionalUNet
+from diffclass.data.augment import Augmentation
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
 from diffclass.hub.checkpoints import (
@@ -42,6 +43,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     ancestor_probability: float = 0.0  # chance of conditioning a sample on an ancestor of its class instead
+    augment: str = "none"  # an Augmentation spec applied to each batch's clean images (pixel models)
+    hold_out: float = 0.0  # fraction of the training groups (or images) never trained on, kept for honest tuning
 
 
 def batch_generator(seed: int, step: int) -> torch.Generator:
@@ -141,6 +144,9 @@ def train(
     out_dir = Path(out_dir)
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
+    held_out = dataset.held_out(config.hold_out, config.seed) if config.hold_out > 0 else []
+    if held_out:
+        dataset, _ = dataset.split_held_out(held_out)
     unet = backbone.denoiser.to(device).train()  # only the denoiser learns (a VAE and text encoder stay frozen)
     alphas_cumprod = backbone.alphas_cumprod.to(device, torch.float32)  # DDPM's, or a flow model's equivalent
     optimisation = Optimisation(unet, config, out_dir / CHECKPOINT_DIR, config, "training")
@@ -150,6 +156,9 @@ def train(
     images = images.to(device)
     labels = dataset.labels.to(device)
     ancestor_table, ancestor_counts = _ancestor_table(backbone, device)
+    augmentation = Augmentation.parse(config.augment)
+    if augmentation and images.shape[1:] != dataset.images.shape[1:]:
+        raise DiffclassError("--augment transforms pixels; this model trains on latents")
     started = time.time()
     with progress_bar(show_progress) as bar:
         task = bar.add_task("train", total=config.steps, completed=start, status="")
@@ -158,7 +167,6 @@ def train(
             idx = torch.randint(len(images), (config.batch_size,), generator=gen).to(device)
             t = torch.randint(len(alphas_cumprod), (config.batch_size,), generator=gen).to(device)
             eps = torch.randn(images[idx].shape, generator=gen).to(device)
-            x_t = q_sample(images[idx], eps, alphas_cumprod[t])
             cond = labels[idx]
             if config.ancestor_probability > 0 and ancestor_table is not None:
                 # ancestor training: an internal node's embedding learns p(x | node), not just its leaves
@@ -166,10 +174,13 @@ def train(
                 swap = (torch.rand(len(cond), generator=gen).to(device) < config.ancestor_probability) & (counts > 0)
                 pick = (torch.rand(len(cond), generator=gen).to(device) * counts).long()
                 cond = torch.where(swap, ancestor_table[cond, pick.clamp(max=ancestor_table.shape[1] - 1)], cond)
+            x_t = q_sample(augmentation(images[idx], gen), eps, alphas_cumprod[t])  # no draws when augment is none
             loss = F.mse_loss(backbone.predict_noise(x_t, t, backbone.condition(cond.tolist())), eps)
             optimisation.step(loss, step, bar, task)
     optimisation.finish()
     backbone.info.training = dict(asdict(config), seconds=round(time.time() - started, 1), dataset=dataset.name)
+    if held_out:
+        backbone.info.training["held_out"] = held_out  # the groups or images tuning may use
     backbone.info.dataset = dataset.name
     backbone.save_pretrained(out_dir)
     return backbone

@@ -70,12 +70,20 @@ SpeedupOption = Annotated[
     float | None,
     typer.Option(min=1, help="auto: the best tuned strategy at least this many times cheaper than exhaustive."),
 ]
+AugmentOption = Annotated[
+    str,
+    typer.Option(
+        help="Training augmentation: none, or KEY=VALUE,... over shift (fraction of the side), scale, rotate "
+        "(degrees), colour (jitter) and grey (chance), e.g. shift=0.1,scale=0.1,rotate=10,colour=0.2,grey=0.2."
+    ),
+]
 SeedOption = Annotated[int, typer.Option(help="Seed of the noise bank.")]
 BatchOption = Annotated[int, typer.Option(min=1, help="(image, class, timestep) triples per network call.")]
 LossOption = Annotated[str | None, typer.Option(help="Denoising error: l1, l2 or huber (default: l2).")]
 DeviceOption = Annotated[str, typer.Option(help="cpu or cuda.")]
 DatasetOption = Annotated[
-    str | None, typer.Option(help="Dataset: digits, glyphs, folder:PATH or list:FILE.csv (default: the model's own).")
+    str | None,
+    typer.Option(help="Dataset: digits, glyphs, emoji, folder:PATH or list:FILE.csv (default: the model's own)."),
 ]
 TreeOption = Annotated[
     str | None, typer.Option(help="Label tree for hierarchical strategies (default: the model's own).")

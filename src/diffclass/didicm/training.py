@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from diffclass.data.augment import Augmentation
 from diffclass.data.base import ImageDataset
 from diffclass.didicm.loss import score_entropy
 from diffclass.didicm.model import DiDiCMModel
@@ -31,6 +32,7 @@ class DiDiCMTrainConfig:
     data_fraction: float = 1.0
     hold_out: float = 0.0  # fraction of training groups (glyphs: font styles) never trained on, for honest tuning
     shift: int = 1  # random translation in pixels (light augmentation)
+    augment: str = "none"  # an Augmentation spec on top of the shift (affine, colour, grey)
     mixup: float = 0.0  # Beta(a, a) mixing of image pairs with soft labels (0: off)
     label_smoothing: float = 0.0  # mass spread evenly over all classes
     seed: int = 0
@@ -110,6 +112,7 @@ def train_didicm(
                                   conditioned=not config.baseline))  # fmt: skip
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.steps, pct_start=0.1)
+    augmentation = Augmentation.parse(config.augment)
     start = _load_state(checkpoint, network, optimizer, gen, config) if resume and checkpoint else 0
     schedule.last_epoch = start  # the one-cycle rate is a closed form of the step; the restored groups hold its lr
     network.train()
@@ -119,7 +122,7 @@ def train_didicm(
         bar.update(task, completed=start)
         for step in range(start, config.steps):
             idx = torch.randint(len(data), (config.batch_size,), generator=gen)
-            images, labels = _augment(data.images[idx], config.shift, gen), data.labels[idx]
+            images, labels = augmentation(_augment(data.images[idx], config.shift, gen), gen), data.labels[idx]
             images, targets = soft_targets(images, labels, k, config.mixup, config.label_smoothing, gen)
             if config.baseline:
                 loss = F.cross_entropy(network(images), targets)

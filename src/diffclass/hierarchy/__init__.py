@@ -23,7 +23,7 @@ def _load_shipped(name: str, num_classes: int | None) -> LabelTree:
 
 
 def load_tree(name_or_path: str, num_classes: int | None = None) -> LabelTree:
-    """A shipped tree by name (`glyphs`, `imagenet`, `cifar100`, `cifar10`) or a tree JSON file."""
+    """A shipped tree by name (`glyphs`, `emoji`, `imagenet`, `cifar100`, `cifar10`) or a tree JSON file."""
     if (TREES / f"{name_or_path}.json").is_file():
         return _load_shipped(name_or_path, num_classes)
     path = Path(name_or_path)
