@@ -96,7 +96,7 @@ def main() -> None:
             data = corrupt(clean, f"{args.kind}:{severity}")
             for name, clfs, spec in rows:
                 for clf in clfs:
-                    limit = args.diffusion_limit if isinstance(clf, Classifier) and args.diffusion_limit else args.limit
+                    limit = args.diffusion_limit if clf.scorer is not None and args.diffusion_limit else args.limit
                     store = None
                     if args.records:
                         weights = digest_once(clf.model_name)

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from diffclass.classifier import Classifier
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree, TreeNode
 from diffclass.registry import parse_spec
@@ -11,28 +10,9 @@ from diffclass.strategies import Beam, Hierarchical, TopFraction, WithinStd, mak
 from diffclass.strategies.adaptive import Adaptive
 from diffclass.strategies.beam import visiting_order
 from diffclass.strategies.exhaustive import Exhaustive
-from tests.conftest import CallRecorder, tiny_backbone
-from tests.test_strategies import ctx, play
+from tests.conftest import CallRecorder, animal_tree, ctx, play, tree_classifier
 
 TIMESTEPS = [62, 562, 312, 812, 187, 687, 437, 937]
-
-
-def animal_tree() -> LabelTree:
-    """root -> {pets -> {cat, dog}, wild -> {bee, eel}, lone -> chain -> ant} over 5 classes."""
-    return LabelTree(
-        [
-            TreeNode("root", "animal", ["pets", "wild", "lone"]),
-            TreeNode("pets", "pet", ["cat", "dog"]),
-            TreeNode("wild", "wild", ["bee", "eel"]),
-            TreeNode("lone", "lone", ["chain"]),
-            TreeNode("chain", "chain", ["ant"]),
-            TreeNode("ant", "ant", class_index=0),
-            TreeNode("bee", "bee", class_index=1),
-            TreeNode("cat", "cat", class_index=2),
-            TreeNode("dog", "dog", class_index=3),
-            TreeNode("eel", "eel", class_index=4),
-        ]
-    )
 
 
 def test_visiting_orders():
@@ -107,17 +87,8 @@ def test_single_leaf_tree_and_a_tree_of_one_level():
     assert outcome.ranking == [1, 0]
 
 
-def _tree_classifier():
-    tree = animal_tree()
-    backbone = tiny_backbone()
-    backbone = type(backbone).create(
-        backbone.info.class_names, image_size=8, channels=1, width=8, tree=tree
-    )  # embeddings for internal nodes
-    return Classifier(backbone, batch_size=16)
-
-
 def test_hdc_never_scores_a_pair_twice_and_reuses_descent_errors(images):
-    clf = _tree_classifier()
+    clf = tree_classifier()
     recorder = CallRecorder(clf.backbone)
     decisions = clf.classify(images[:3], "hdc(rule=top-fraction;K=0.5;slots=2;final=exhaustive;n=6)")
     keys = [(t, c, x.sum().item()) for x, t, c in recorder.triples]
@@ -141,7 +112,7 @@ def test_hdc_never_scores_a_pair_twice_and_reuses_descent_errors(images):
     ],
 )
 def test_every_strategy_returns_a_full_ranking_and_its_nfes(images, spec):
-    clf = _tree_classifier()
+    clf = tree_classifier()
     recorder = CallRecorder(clf.backbone)
     decisions = clf.classify(images[:2], spec)
     assert len(recorder.triples) == sum(d.nfe for d in decisions) > 0

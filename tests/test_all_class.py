@@ -16,8 +16,7 @@ from diffclass.data import load_dataset
 from diffclass.distillation import DistillConfig, distill
 from diffclass.errors import DiffclassError
 from diffclass.replay import ErrorTable
-from tests.conftest import tiny_backbone
-from tests.test_cli import run_cli
+from tests.conftest import run_cli, tiny_backbone
 
 
 @pytest.fixture

@@ -88,7 +88,8 @@ def test_embedded_glyphs_model_descends_its_own_tree():
 
 
 def test_every_sweep_spec_builds_on_the_glyphs_model_and_names_itself():
-    from diffclass.bench import SWEEP_SPECS, with_original_grid
+    from diffclass.bench import with_original_grid
+    from diffclass.strategies.families import SWEEP_SPECS
 
     clf = Classifier.load("glyphs")
     specs = with_original_grid(SWEEP_SPECS, "0-999")

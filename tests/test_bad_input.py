@@ -9,8 +9,7 @@ import json
 import torch
 from PIL import Image
 
-from tests.conftest import tiny_backbone
-from tests.test_cli import run_cli
+from tests.conftest import run_cli, tiny_backbone
 
 
 def _model(tmp_path):

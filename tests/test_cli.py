@@ -1,23 +1,11 @@
 import json
-import sys
 
 import pytest
 import torch
 from PIL import Image
 
 from diffclass.cli import main
-from tests.conftest import tiny_backbone
-
-
-def run_cli(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["diffclass", *map(str, args)])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.conftest import run_cli, tiny_backbone
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def test_bad_corruptions(spec):
 def test_evaluate_with_a_corruption(monkeypatch, capsys, model_dir, tmp_path):
     import json
 
-    from tests.test_cli import run_cli
+    from tests.conftest import run_cli
 
     code, out, err = run_cli(
         monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 3, "--strategy", "exhaustive(n=2)",

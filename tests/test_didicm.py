@@ -179,7 +179,7 @@ def test_training_saving_and_both_samplers_on_a_tiny_run(tmp_path):
 def test_didicm_models_run_in_evaluate_bench_and_classify(monkeypatch, capsys, tmp_path):
     from PIL import Image
 
-    from tests.test_cli import run_cli
+    from tests.conftest import run_cli
 
     for flag in ("--baseline", "--no-baseline"):
         code, out, err = run_cli(
@@ -250,7 +250,7 @@ def test_the_shipped_glyph_models_load_by_name_and_classify_held_out_styles(monk
     from diffclass.data import load_dataset
     from diffclass.didicm.classifier import DiDiCMClassifier
     from diffclass.evaluation import evaluate
-    from tests.test_cli import run_cli
+    from tests.conftest import run_cli
 
     assert {"didicm-glyphs", "plain-glyphs"} <= set(embedded_models())
     test = load_dataset("glyphs", "test", 16)

@@ -8,7 +8,7 @@ from PIL import Image
 
 import diffclass
 from diffclass.explain import explain, stage_rows
-from tests.test_cli import run_cli
+from tests.conftest import run_cli
 
 
 def test_explain_matches_classify_and_its_curves_are_the_noise_banks_errors(model_dir):

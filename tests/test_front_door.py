@@ -10,6 +10,7 @@ import torch
 
 import diffclass
 from diffclass.backbones.tiny import save_tiny_dit, save_tiny_stable_diffusion
+from tests.conftest import five_class_tree
 
 PACKAGE = Path(diffclass.__file__).parent
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -22,7 +23,6 @@ LAYERS = [
     ["data"],
     [
         "backbones",
-        "clip_filter",
         "didicm.model",
         "didicm.network",
         "didicm.process",
@@ -34,7 +34,7 @@ LAYERS = [
     ["scoring", "strategies"],
     ["training", "pruning", "distillation"],
     ["evaluation"],
-    ["classifier", "didicm.classifier", "replay", "calibration", "tuning", "explain"],
+    ["classifier", "clip_filter", "prefiltered", "didicm.classifier", "replay", "calibration", "tuning", "explain"],
     ["bench", "loading", "report", "serve"],
     ["", "cli", "__main__"],
 ]
@@ -186,20 +186,11 @@ def test_a_didicm_folder_loads_and_refuses_diffusion_options(tmp_path):
         diffclass.load(tmp_path, timesteps="0-500")
 
 
-def _five_class_tree():
-    from diffclass.hierarchy import LabelTree, TreeNode
-
-    nodes = [TreeNode("root", "animal", ["pets", "wild"]), TreeNode("pets", "pet", ["cat", "dog"]),
-             TreeNode("wild", "wild", ["ant", "bee", "eel"])]  # fmt: skip
-    nodes += [TreeNode(n, n, class_index=i) for i, n in enumerate(["ant", "bee", "cat", "dog", "eel"])]
-    return LabelTree(nodes, 5)
-
-
 def test_every_registered_strategy_builds_from_its_defaults_and_ranks_every_class(classifier, images, tmp_path):
     from diffclass.strategies import STRATEGIES
 
     classifier.backbone.save_pretrained(tmp_path / "filter")  # prefilter needs a model to filter by
-    classifier.use_tree(_five_class_tree())
+    classifier.use_tree(five_class_tree())
     classifier.info.front = dict(
         weights=classifier.weights, points=[dict(spec="exhaustive(n=3)", top1=1.0, nfe_per_image=15)]
     )  # auto: a front
@@ -217,7 +208,7 @@ def test_every_registered_option_rejects_a_value_outside_its_range(classifier):
     from diffclass.errors import DiffclassError
     from diffclass.strategies import STRATEGIES
 
-    classifier.use_tree(_five_class_tree())
+    classifier.use_tree(five_class_tree())
     for entry in STRATEGIES:
         for option in entry.options:
             with pytest.raises(DiffclassError, match=option.name):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from diffclass.errors import DiffclassError
-from tests.test_cli import run_cli
+from tests.conftest import run_cli
 
 BAD_VALUES = [None, "x", -1, 0, 10**9, [], {}, 1.5, True, "NaN"]
 
@@ -139,9 +139,9 @@ STRANGE_VALUES = ["", "nan", "inf", "-inf", "-1", "0", "1e99", "x", "1,2,3", "()
 
 def test_every_option_of_every_registered_strategy_with_strange_values(classifier):
     from diffclass.strategies import STRATEGIES
-    from tests.test_front_door import _five_class_tree
+    from tests.conftest import five_class_tree
 
-    classifier.use_tree(_five_class_tree())
+    classifier.use_tree(five_class_tree())
     tried = 0
     for entry in STRATEGIES:
         for option in (*entry.options, type("T", (), {"name": "t"})):

@@ -171,7 +171,7 @@ def test_a_tree_deeper_than_the_recursion_limit_validates_shows_and_descends(tmp
     import sys
 
     from diffclass.hierarchy import LabelTree, TreeNode
-    from tests.test_cli import run_cli
+    from tests.conftest import run_cli
 
     depth = sys.getrecursionlimit() + 500
     nodes = [TreeNode(f"n{i}", f"n{i}", [f"n{i + 1}", f"leaf{i}"]) for i in range(depth)]

@@ -111,7 +111,7 @@ def test_zero_shot_from_the_command_line(sd_folder, tmp_path, monkeypatch, capsy
 
     from PIL import Image
 
-    from tests.test_cli import run_cli
+    from tests.conftest import run_cli
 
     for name, colour in (("red apple", (220, 20, 20)), ("green leaf", (20, 200, 20))):
         (tmp_path / "data" / name).mkdir(parents=True)

@@ -5,8 +5,7 @@ from diffclass.backbones.node_embeddings import condition_tree
 from diffclass.classifier import Classifier
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
-from tests.conftest import CLASSES, tiny_backbone
-from tests.test_accelerated_strategies import animal_tree
+from tests.conftest import CLASSES, animal_tree, tiny_backbone
 
 
 def test_mean_nodes_are_the_mean_of_their_leaves():

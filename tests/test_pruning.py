@@ -8,8 +8,7 @@ from diffclass.backbones import ClassConditionalUNet, load_backbone
 from diffclass.errors import DiffclassError
 from diffclass.hub.pruned import ARCHITECTURE_FILE, WEIGHTS_FILE
 from diffclass.pruning import IMPORTANCES, accumulate_informative_gradients, prune_backbone
-from tests.conftest import tiny_backbone
-from tests.test_cli import run_cli
+from tests.conftest import run_cli, tiny_backbone
 
 
 def calibration(n=6, size=8, classes=5):

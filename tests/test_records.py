@@ -108,7 +108,7 @@ def _lines(out):
 
 def test_every_record_carries_its_run_and_no_other_run_reuses_it(monkeypatch, capsys, model_dir, tmp_path):
     from diffclass.backbones import load_backbone
-    from tests.test_cli import run_cli
+    from tests.conftest import run_cli
 
     out = tmp_path / "out"
     args = ("evaluate", "--model", model_dir, "--limit", 3, "--strategy", "exhaustive(n=2)", "--out", out)
@@ -139,7 +139,7 @@ def test_every_record_carries_its_run_and_no_other_run_reuses_it(monkeypatch, ca
     ],
 )
 def test_a_line_that_is_not_a_record_of_this_run_is_redone_not_fatal(monkeypatch, capsys, model_dir, tmp_path, garbage):
-    from tests.test_cli import run_cli
+    from tests.conftest import run_cli
 
     out = tmp_path / "out"
     args = ("evaluate", "--model", model_dir, "--limit", 2, "--strategy", "exhaustive(n=1)", "--out", out)
@@ -154,7 +154,7 @@ def test_a_line_that_is_not_a_record_of_this_run_is_redone_not_fatal(monkeypatch
 def test_changed_images_are_redone_and_only_they(monkeypatch, capsys, model_dir, tmp_path):
     from PIL import Image
 
-    from tests.test_cli import run_cli
+    from tests.conftest import run_cli
 
     for root, shade in (("a", 0), ("b", 255)):
         for digit in range(10):
@@ -176,7 +176,7 @@ def test_changed_images_are_redone_and_only_they(monkeypatch, capsys, model_dir,
 def test_classify_records_follow_the_image_content_not_its_path(monkeypatch, capsys, model_dir, tmp_path):
     from PIL import Image
 
-    from tests.test_cli import run_cli
+    from tests.conftest import run_cli
 
     picture, out = tmp_path / "x.png", tmp_path / "out"
     Image.new("L", (8, 8), 0).save(picture)
@@ -282,7 +282,7 @@ def test_a_full_disk_mid_run_keeps_the_records_and_a_rerun_completes_them(monkey
     import errno
 
     import diffclass.records
-    from tests.test_cli import run_cli
+    from tests.conftest import run_cli
 
     args = ("--model", model_dir, "--limit", 12, "--strategy", "exhaustive(n=2)", "--batch-size", 16)
     assert run_cli(monkeypatch, capsys, "evaluate", *args, "--out", tmp_path / "whole")[0] == 0

@@ -6,7 +6,7 @@ import torch
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
 from diffclass.replay import ErrorTable
-from tests.test_accelerated_strategies import _tree_classifier
+from tests.conftest import tree_classifier
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def dataset():
 @pytest.fixture(scope="module")
 def classifier_and_table(dataset):
     """One tiny tree model and its full table (a beam may visit every timestep of the grid), shared by the tests."""
-    clf = _tree_classifier()
+    clf = tree_classifier()
     table = ErrorTable.compute(clf, dataset, range(len(dataset)), slots=clf.scorer.grid.size, progress=False)
     return clf, table
 
@@ -54,7 +54,7 @@ def test_replay_ranks_and_counts_like_a_live_run(dataset, classifier_and_table, 
 
 
 def test_replay_refuses_a_strategy_that_needs_more_slots_than_stored(dataset):
-    clf = _tree_classifier()
+    clf = tree_classifier()
     table = ErrorTable.compute(clf, dataset, range(2), slots=4, progress=False)
     with pytest.raises(DiffclassError, match="holds 4 slots; the strategy asks for slot 4"):
         table.replay(clf.strategy("exhaustive(n=6)"))

@@ -7,7 +7,7 @@ import torch
 from scipy.stats import ttest_rel
 
 from diffclass.strategies import Sequential, StrategyContext, make_strategy
-from tests.test_strategies import play
+from tests.conftest import play
 
 
 def _errors(num_candidates: int, slots: int, offsets, seed: int = 0) -> torch.Tensor:

@@ -1,30 +1,9 @@
 import pytest
-import torch
 
 from diffclass.errors import DiffclassError
-from diffclass.scoring import TimestepGrid
-from diffclass.strategies import Adaptive, Exhaustive, Request, StrategyContext, make_strategy
+from diffclass.strategies import Adaptive, Exhaustive, Request, make_strategy
 from diffclass.strategies.adaptive import default_stages
-from tests.conftest import CallRecorder
-
-
-def ctx(num_classes, tree=None):
-    return StrategyContext(num_classes, TimestepGrid(size=16).timesteps, tree)
-
-
-def play(strategy, candidates, error_of):
-    """Drive a strategy by hand: error_of(candidate, slot) -> float; returns the outcome and the requests."""
-    run = strategy.run(candidates)
-    requests = []
-    request = next(run)
-    try:
-        while True:
-            assert isinstance(request, Request)
-            requests.append(request)
-            matrix = torch.tensor([[error_of(c, s) for s in request.slots] for c in request.candidates])
-            request = run.send(matrix)
-    except StopIteration as stop:
-        return stop.value, requests
+from tests.conftest import CallRecorder, ctx, play
 
 
 def test_exhaustive_ranks_by_mean_error():

@@ -10,7 +10,7 @@ import diffclass
 from diffclass.errors import DiffclassError
 from diffclass.loading import training_sample
 from diffclass.strategies.auto import choose
-from tests.test_cli import run_cli
+from tests.conftest import run_cli
 
 FRONT = [
     dict(spec="exhaustive(n=2)", top1=0.80, nfe_per_image=20),
@@ -205,16 +205,16 @@ def test_a_replayed_prefilter_costs_and_ranks_as_a_live_run(model_dir):
     from diffclass.classifier import Classifier
     from diffclass.loading import training_sample
     from diffclass.replay import ErrorTable
-    from diffclass.tuning import FilterRun, replay_cost
+    from diffclass.tuning import FilterRun
 
     clf = Classifier.load(model_dir, batch_size=64)
     sieve = Classifier.load(model_dir, batch_size=64, seed=3)  # another noise bank: a filter of its own
-    clf.__dict__["_filters"] = {"sieve": sieve}
+    clf.sieves["sieve"] = sieve
     data = training_sample(clf, 5)
     table = ErrorTable.compute(clf, data, slots=8, progress=False)
     strategy = clf.strategy(f"prefilter(by={model_dir};k=3;then=adaptive(keep=2,1;n=2,8))")
     strategy.by = "sieve"
-    top1, nfe, gmacs = replay_cost(table, strategy, clf.macs_per_call, {"sieve": FilterRun.of(sieve, data)})
+    top1, nfe, gmacs = clf.replay(table, {"sieve": FilterRun.of(sieve, data)}, strategy)
     live = clf.classify(data.images, strategy, data.ids)
     assert top1 == sum(d.label == int(y) for d, y in zip(live, data.labels)) / len(live)
     filter_nfe = 10 * 8 + 2 * 56  # the filter's own default, adaptive(keep=2,1;n=8,64)

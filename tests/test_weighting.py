@@ -11,7 +11,7 @@ from diffclass.classifier import Classifier
 from diffclass.errors import DiffclassError
 from diffclass.timesteps import TimestepGrid
 from diffclass.weighting import TimestepWeighting, fit_weights, resolve
-from tests.test_cli import run_cli
+from tests.conftest import run_cli
 
 
 def test_clark_weights_follow_exp_minus_7t_and_average_one_on_the_grid():

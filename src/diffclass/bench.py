@@ -10,39 +10,17 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from diffclass.classifier import Classifier
 from diffclass.data.base import ImageDataset
-from diffclass.didicm.classifier import DiDiCMClassifier
-from diffclass.evaluation import EvalSummary, evaluate
+from diffclass.evaluation import EvalSummary, ImageClassifier, evaluate
 from diffclass.records import RecordStore
 from diffclass.registry import parse_spec
 from diffclass.strategies import needs_tree
+from diffclass.strategies.families import SWEEP_SPECS
 from diffclass.timesteps import TimestepGrid
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("exhaustive", "adaptive")  # the original method's runs, whose costs are the baselines
-DEFAULT_SPECS = (
-    "exhaustive",
-    "adaptive",
-    "hdc(rule=top-fraction)",
-    "hdc(rule=within-std)",
-    "beam",
-    "hdc+beam",
-)
-# The adaptive budgets run from aggressive to the paper's default stages; the hierarchical entries name a small
-# adaptive final stage, since the default one's budget is sized for a full-range grid.
-SWEEP_SPECS = (
-    *(f"exhaustive(n={n})" for n in (4, 8, 16, 32, 64)),
-    *(
-        f"adaptive(keep={k},1;n={n1},{n})"
-        for k, n1, n in ((5, 4, 16), (10, 4, 16), (10, 8, 32), (10, 8, 64), (22, 8, 64))
-    ),
-    *(f"hdc(rule=top-fraction;K={k};slots=8;final=adaptive(keep=10,1;n=8,16))" for k in (0.5, 0.75, 0.9)),
-    *(f"hdc(rule=within-std;m={m};slots=4;final=adaptive(keep=5,1;n=4,16))" for m in (1, 2, 3)),
-    *(f"beam(b={b};start=middle-out)" for b in (2, 4, 8)),
-    *(f"hdc+beam(rule=within-std;m=2;slots=4;b={b};start=middle-out)" for b in (2, 4)),
-)
 
 
 @dataclass
@@ -85,9 +63,9 @@ def bench_specs(classifier, specs: Sequence[str] | None = None, sweep: bool = Fa
                 ) -> list[str]:  # fmt: skip
     """The runs of a bench: `specs`, else the model's standard ones (the budget sweep with `sweep`); with `sweep` or
     `original_grid` on a calibrated model, the original method's runs once more on the full timestep range."""
-    if isinstance(classifier, DiDiCMClassifier):
+    if classifier.scorer is None:  # no timestep grid to sweep: the model's own runs
         return list(specs or classifier.bench_specs)
-    specs = list(specs or (SWEEP_SPECS if sweep else DEFAULT_SPECS))
+    specs = list(specs or (SWEEP_SPECS if sweep else classifier.bench_specs))
     if sweep or original_grid:
         full = TimestepGrid(0, len(classifier.backbone.alphas_cumprod) - 1).range_text
         if classifier.scorer.grid.range_text != full:  # a calibrated window: the original grid's baselines too
@@ -96,7 +74,7 @@ def bench_specs(classifier, specs: Sequence[str] | None = None, sweep: bool = Fa
 
 
 def run_bench(
-    classifier: Classifier,
+    classifier: ImageClassifier,
     dataset: ImageDataset,
     specs,
     limit: int | None = None,

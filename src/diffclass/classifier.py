@@ -11,16 +11,19 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from diffclass.backbones import Backbone, ClassConditionalUNet, call_cost, load_backbone
-from diffclass.backbones.prompts import ONE_TEMPLATE, PromptConditioned
+from diffclass.backbones import Backbone, call_cost, load_backbone
+from diffclass.backbones.prompts import ONE_TEMPLATE
 from diffclass.data.images import content_id, load_image, to_model_input
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
-from diffclass.evaluation import Evaluates
+from diffclass.evaluation import Evaluates, model_identity
 from diffclass.hierarchy import LabelTree
 from diffclass.hub import weights_digest
+from diffclass.prefiltered import Prefiltered
+from diffclass.records import json_digest
 from diffclass.scoring import ErrorScorer, Loss, TimestepGrid
 from diffclass.strategies import Prefilter, Strategy, StrategyContext, drive, make_strategy
+from diffclass.strategies.families import DEFAULT_SPECS
 from diffclass.weighting import TimestepWeighting
 from diffclass.weighting import resolve as resolve_weighting
 
@@ -50,6 +53,7 @@ class Classifier(Evaluates):
         self.scorer = ErrorScorer(backbone, grid, loss=loss, batch_size=batch_size, seed=seed, weighting=weights)
         self.model_name = model_name
         self.tree = tree if tree is not None else backbone.info.label_tree()
+        self.sieves: dict[str, object] = {}  # prefilter models by name, loaded once
 
     @classmethod
     def load(
@@ -76,23 +80,25 @@ class Classifier(Evaluates):
     def weights(self) -> str:
         return weights_digest(self.model_name)
 
+    @property
+    def bench_specs(self) -> tuple[str, ...]:
+        return DEFAULT_SPECS
+
+    def identity(self) -> dict:
+        """The model, and the scoring: seed, loss, grid and (when not uniform) the timestep weighting."""
+        scorer = self.scorer
+        identity = dict(model_identity(self, self.weights), seed=scorer.seed, loss=scorer.loss,
+                        grid=repr(scorer.grid), batch_size=None)  # fmt: skip
+        weighting = scorer.weighting.to_dict()
+        if weighting["kind"] != "uniform":  # uniform is what every record made before weightings existed used
+            identity["weighting"] = json_digest(weighting)
+        return identity
+
     def use_tree(self, tree: LabelTree, mode: str | None = None, images=None, labels=None, **invert_options) -> str:
         """Descend `tree` with hierarchical strategies; internal nodes are conditioned by `mode` (default:
         `ancestor` when the model was trained with this tree, else `mean`; `inverted` learns them on training
         `images` and `labels`). Returns the mode used."""
-        from diffclass.backbones.node_embeddings import condition_tree
-
-        if not isinstance(self.backbone, ClassConditionalUNet):
-            if mode not in (None, "mean", "prompt"):
-                raise DiffclassError(f"{self.backbone.info.backbone} models condition tree nodes by their "
-                                     "prompts (text) or leaf means (DiT) only")  # fmt: skip
-            self.backbone.use_tree(tree)
-            self.tree = tree
-            return "prompt" if isinstance(self.backbone, PromptConditioned) else "mean"
-        if mode is None:
-            trained = all(n in self.backbone.info.node_embeddings for n in tree.internal_nodes())
-            mode = "ancestor" if trained else "mean"
-        condition_tree(self.backbone, tree, mode, images, labels, **invert_options)
+        mode = self.backbone.use_tree(tree, mode, images, labels, **invert_options)
         self.tree = tree
         return mode
 
@@ -126,7 +132,7 @@ class Classifier(Evaluates):
         stages, which score only the surviving classes (one timestep at a time for beam), still fill a batch
         instead of paying the per-call overhead on a few rows. An all-class network scores every class of an
         (image, slot) in one row, so it takes K times as many images. Results do not depend on it (see scoring)."""
-        rows_per_slot = 1 if getattr(self.backbone, "all_classes", False) else len(self.class_names)
+        rows_per_slot = 1 if self.backbone.scores_all_classes else len(self.class_names)
         return max(1, LOCKSTEP_BATCHES * self.scorer.batch_size // rows_per_slot)
 
     def prepare(self, images: Sequence[str | Path | Image.Image]) -> torch.Tensor:
@@ -145,8 +151,10 @@ class Classifier(Evaluates):
         images: torch.Tensor | Sequence[str | Path | Image.Image],
         strategy: str | Strategy | None = None,
         image_ids: Sequence[str] | None = None,
+        candidates: Sequence[Sequence[int]] | None = None,
     ) -> list[Decision]:
-        """Classify images: a [B, C, H, W] tensor in [-1, 1], or files / PIL images (converted and resized).
+        """Classify images: a [B, C, H, W] tensor in [-1, 1], or files / PIL images (converted and resized); each
+        image ranks every class, or its own `candidates` (what a prefilter's sieve kept).
 
         Ids key the noise bank (default: a hash of the content, so an image gets the same noise wherever it is).
         """
@@ -154,26 +162,35 @@ class Classifier(Evaluates):
             images = self.prepare(images)
         strategy = self.strategy(strategy)
         image_ids = list(image_ids) if image_ids is not None else [content_id(im) for im in images]
+        runner = strategy.runner(self)
+        if runner is not self:  # a composition (a prefilter) runs it
+            return runner.classify(images, strategy, image_ids)
         decisions = []
         step = self.images_per_pass()
         scorer = self.scorer if strategy.grid is None else self.scorer.with_grid(strategy.grid)
-        sieve = self.prefilter_model(strategy.by) if isinstance(strategy, Prefilter) else None
         for start in range(0, len(images), step):
             began = time.perf_counter()
-            chunk, ids = images[start : start + step], image_ids[start : start + step]
-            kept = sieve.classify(chunk, None, ids) if sieve else None
-            memos = scorer.start(chunk, ids)
-            per_image = [d.ranking[: strategy.k] for d in kept] if kept else None
+            memos = scorer.start(images[start : start + step], image_ids[start : start + step])
+            per_image = None if candidates is None else candidates[start : start + step]
             outcomes = drive(memos, strategy, range(len(self.class_names)), per_image)
             seconds = (time.perf_counter() - began) / len(memos)
-            for i, (memo, outcome) in enumerate(zip(memos, outcomes)):
-                decision = self._decision(outcome, memo.nfe, seconds)
-                if kept:  # the filter's calls are part of the cost; the classes it dropped rank last, in its order
-                    decision.ranking += kept[i].ranking[strategy.k :]
-                    decision.nfe += kept[i].nfe
-                    decision.macs = memo.nfe * self.macs_per_call + kept[i].nfe * sieve.macs_per_call
-                decisions.append(decision)
+            decisions += [self._decision(outcome, memo.nfe, seconds) for memo, outcome in zip(memos, outcomes)]
         return decisions
+
+    def replay(self, table, filters: dict | None = None, strategy: str | Strategy | None = None
+               ) -> tuple[float, float, float]:  # fmt: skip
+        """(top-1, NFEs per image, GMACs per image) of `strategy` replayed on an error table of this model, as a
+        live run gives them; a composition (a prefilter) prices its own stages."""
+        strategy = self.strategy(strategy)
+        runner = strategy.runner(self)
+        if runner is not self:
+            return runner.replay(table, filters)
+        top1, nfe = table.top1(strategy)
+        return top1, nfe, nfe * self.macs_per_call / 1e9
+
+    def prefiltered(self, spec: Prefilter) -> Prefiltered:
+        """This classifier behind the sieve `spec.by` names (loaded once per name)."""
+        return Prefiltered(self, self.prefilter_model(spec.by), spec)
 
     def prefilter_model(self, name: str):
         """The prefilter's classifier, loaded once; it must know the same classes and see the same input. A
@@ -183,22 +200,20 @@ class Classifier(Evaluates):
         from diffclass.hub import is_didicm_folder
         from diffclass.strategies.prefilter import CLIP_PREFIX
 
-        cache = self.__dict__.setdefault("_filters", {})
-        if name in cache:
-            return cache[name]
+        if name in self.sieves:
+            return self.sieves[name]
         if name.startswith(CLIP_PREFIX):
-            prompts = self.backbone.prompts if isinstance(self.backbone, PromptConditioned) else None
-            class_prompts = [prompts(c) if prompts else [t.format(n) for t in ONE_TEMPLATE]
+            class_prompts = [self.backbone.prompts(c) or [t.format(n) for t in ONE_TEMPLATE]
                              for c, n in enumerate(self.class_names)]  # fmt: skip
             device = str(next(self.backbone.denoiser.parameters()).device)
-            cache[name] = ClipFilter.from_pretrained(name[len(CLIP_PREFIX) :], self.class_names, class_prompts, device)
-            return cache[name]
-        sieve = DiDiCMClassifier.load(name) if is_didicm_folder(name) else Classifier.load(name)
-        if sieve.class_names != self.class_names:
-            raise DiffclassError(f"the prefilter {name} knows other classes than {self.model_name}")
-        if (sieve.info.image_size, sieve.info.channels) != (self.info.image_size, self.info.channels):
-            raise DiffclassError(f"the prefilter {name} takes another input size than {self.model_name}")
-        cache[name] = sieve
+            sieve = ClipFilter.from_pretrained(name[len(CLIP_PREFIX) :], self.class_names, class_prompts, device)
+        else:
+            sieve = DiDiCMClassifier.load(name) if is_didicm_folder(name) else Classifier.load(name)
+            if sieve.class_names != self.class_names:
+                raise DiffclassError(f"the prefilter {name} knows other classes than {self.model_name}")
+            if (sieve.info.image_size, sieve.info.channels) != (self.info.image_size, self.info.channels):
+                raise DiffclassError(f"the prefilter {name} takes another input size than {self.model_name}")
+        self.sieves[name] = sieve
         return sieve
 
     def _decision(self, outcome, nfe: int, seconds: float) -> Decision:

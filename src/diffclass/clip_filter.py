@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,6 +20,16 @@ from diffclass.backbones.latent import load_component, quiet_hub_libraries
 from diffclass.cost import network_size
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
+from diffclass.evaluation import Evaluates, model_identity
+from diffclass.hub import ModelInfo, weights_digest
+
+
+@dataclass(frozen=True)
+class ClipRanking:
+    """The one thing a CLIP filter runs: every class ranked by similarity, one call per image."""
+
+    name: str = "clip"
+    kind: str = "clip"
 
 
 def _features(output) -> torch.Tensor:
@@ -37,15 +48,42 @@ class _ImageTower(torch.nn.Module):
         return _features(self.model.get_image_features(pixel_values=pixels))
 
 
-class ClipFilter:
+class ClipFilter(Evaluates):
+    """CLIP's zero-shot ranking behind the classifier protocol (`diffclass.evaluation.ImageClassifier`)."""
+
+    scorer = None  # decisions come from image-text similarities, not from denoising errors
+    tree = None
+    default_strategy = "clip"
+    bench_specs = ("clip",)
+
     def __init__(self, model, tokenizer, image_processor, class_names: Sequence[str],
-                 class_prompts: Sequence[Sequence[str]], device: str = "cpu"):  # fmt: skip
+                 class_prompts: Sequence[Sequence[str]], device: str = "cpu", model_name: str = ""):  # fmt: skip
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer, self.image_processor = tokenizer, image_processor
-        self.class_names = list(class_names)
+        self.model_name = model_name
+        self.class_prompts = [list(p) for p in class_prompts]
         self.text = torch.stack([self._prompt_embedding(p) for p in class_prompts])  # [K, D], unit length
         self.scale = float(self.model.logit_scale.detach().exp())
+        size = self.model.config.vision_config.image_size
+        self.info = ModelInfo(backbone="clip", class_names=list(class_names), image_size=size, channels=3,
+                              templates={n: p for n, p in zip(class_names, self.class_prompts)})  # fmt: skip
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.info.class_names
+
+    def strategy(self, spec=None) -> ClipRanking:
+        if spec not in (None, "clip") and not isinstance(spec, ClipRanking):
+            raise DiffclassError(f"a CLIP filter ranks every class in one call; it runs no strategy {spec!r}")
+        return ClipRanking()
+
+    def images_per_pass(self) -> int:
+        return 64
+
+    def identity(self) -> dict:
+        """The model (a hub id is named by itself, a folder by its weights) and the prompts it ranks by."""
+        return model_identity(self, weights_digest(self.model_name))
 
     @classmethod
     def from_pretrained(cls, source: str | Path, class_names: Sequence[str], class_prompts: Sequence[Sequence[str]],
@@ -57,7 +95,7 @@ class ClipFilter:
         model = load_component(CLIPModel, source, "", "CLIP model", torch.float32)  # safetensors that fit it
         tokenizer = load_component(CLIPTokenizer, source, "", "CLIP tokenizer")
         image_processor = load_component(CLIPImageProcessor, source, "", "CLIP image processor")
-        return cls(model, tokenizer, image_processor, class_names, class_prompts, device)
+        return cls(model, tokenizer, image_processor, class_names, class_prompts, device, str(source))
 
     @torch.no_grad()
     def _prompt_embedding(self, prompts: Sequence[str]) -> torch.Tensor:

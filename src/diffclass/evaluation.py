@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
@@ -16,9 +17,13 @@ from diffclass.data.base import ImageDataset
 from diffclass.data.images import content_id, load_image
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
-from diffclass.hub import weights_digest
+from diffclass.hub import ModelInfo
 from diffclass.progress import progress_bar
 from diffclass.records import RecordStore, json_digest
+
+if TYPE_CHECKING:
+    from diffclass.hierarchy import LabelTree
+    from diffclass.scoring import ErrorScorer
 
 logger = logging.getLogger(__name__)
 
@@ -209,31 +214,63 @@ def evaluate_sharded(
     return summarise(records, dataset.name, classifier.model_name, spec.name, classifier.macs_per_call)
 
 
-def run_identity(classifier, strategy: str, **extra) -> dict:
-    """Every input besides the image that can change a record, for a record store's options: the model (its weights
-    digest, classes, prompts, tree and temperature), the scoring (seed, loss, grid; a DiDiCM model's batch, which
-    seeds its chains) and the strategy. The image itself is in each record, by content (`content_id`), so a
-    changed image is redone and only it."""
+def run_identity(classifier: ImageClassifier, strategy: str, **extra) -> dict:
+    """Every input besides the image that can change a record, for a record store's options: the classifier's
+    `identity()` and the strategy. The image itself is in each record, by content (`content_id`), so a changed
+    image is redone and only it."""
+    return {**classifier.identity(), "strategy": strategy, **extra}
+
+
+def model_identity(classifier: ImageClassifier, weights: str) -> dict:
+    """The part of an identity every classifier kind shares: the model's name, weights digest, classes, prompts,
+    tree and temperature."""
     info = classifier.info
-    scorer = getattr(classifier, "scorer", None)
-    identity = dict(
+    return dict(
         model=classifier.model_name,
-        weights=weights_digest(classifier.model_name),
+        weights=weights,
         classes=json_digest(info.class_names),
         templates=json_digest(info.templates),
         tree=json_digest(classifier.tree.to_dict() if classifier.tree is not None else None),
         node_embeddings=json_digest(info.node_embeddings),
         temperature=info.temperature,
-        strategy=strategy,
-        seed=scorer.seed if scorer else classifier.seed,
-        loss=scorer.loss if scorer else None,
-        grid=repr(scorer.grid) if scorer else None,
-        batch_size=None if scorer else classifier.batch_size,
     )
-    weighting = scorer.weighting.to_dict() if scorer else {"kind": "uniform"}
-    if weighting["kind"] != "uniform":  # uniform is what every record made before weightings existed used
-        identity["weighting"] = json_digest(weighting)
-    return {**identity, **extra}
+
+
+class ImageClassifier(Protocol):
+    """What every classifier kind offers (the diffusion `Classifier`, `DiDiCMClassifier`, `ClipFilter`), and the
+    only way callers reach one: nothing outside the code that builds them asks which kind it has.
+
+    `scorer` is the `ErrorScorer` whose denoising errors the decisions rest on, or None for kinds that decide
+    otherwise (DiDiCM's samplers, CLIP's similarities): calibration, tuning, temperature fitting and the
+    per-timestep explanation need one.
+    """
+
+    model_name: str
+    info: ModelInfo
+    tree: LabelTree | None
+    scorer: ErrorScorer | None
+
+    @property
+    def class_names(self) -> list[str]: ...
+
+    @property
+    def default_strategy(self) -> str: ...
+
+    @property
+    def macs_per_call(self) -> int: ...  # one network call on one image
+
+    @property
+    def bench_specs(self) -> tuple[str, ...]: ...  # the runs `diffclass bench` makes by default
+
+    def strategy(self, spec=None): ...  # a spec -> what `classify` runs (it has `name` and `kind`)
+
+    def images_per_pass(self) -> int: ...  # images classified together; results do not depend on it
+
+    def classify(self, images, strategy=None, image_ids: Sequence[str] | None = None) -> list[Decision]: ...
+
+    def identity(self) -> dict: ...  # everything besides the image and strategy that can change a decision
+
+    def evaluate(self, dataset: ImageDataset, strategy=None, **options) -> EvalSummary: ...
 
 
 class Evaluates:

@@ -16,7 +16,6 @@ import torch
 
 from diffclass.backbones.base import q_sample
 from diffclass.backbones.latent import vae_decode
-from diffclass.classifier import Classifier
 from diffclass.decision import Decision
 
 CURVE_CLASSES = 5  # classes drawn against the timestep
@@ -100,7 +99,7 @@ def explain_sampler(classifier, image: torch.Tensor, strategy=None, image_id: st
 def explain(classifier, image: torch.Tensor, strategy=None, image_id: str = "image", slots: int = 16
             ) -> Explanation | SamplerExplanation:  # fmt: skip
     """The decision on one image [C, H, W] in [-1, 1], and what it rests on (`slots` timesteps of the window)."""
-    if not isinstance(classifier, Classifier):
+    if classifier.scorer is None:  # no denoising errors to show: the sampler's path instead
         return explain_sampler(classifier, image, strategy, image_id)
     decision = classifier.classify(image[None], strategy, [image_id])[0]
     backbone, scorer = classifier.backbone, classifier.scorer
@@ -126,7 +125,6 @@ def explain(classifier, image: torch.Tensor, strategy=None, image_id: str = "ima
         heat += err[1] - err[0]
     views, attention = {}, {}
     picks = [order[round(j * (slots - 1) / max(1, VIEW_TIMESTEPS - 1))] for j in range(VIEW_TIMESTEPS)]
-    text = hasattr(backbone, "word_attention")  # text-conditioned: where the class's words are looked at
     for c in top[:VIEW_CLASSES]:
         views[c], attention[c] = [], []
         for s in picks:
@@ -137,8 +135,9 @@ def explain(classifier, image: torch.Tensor, strategy=None, image_id: str = "ima
             eps_hat = backbone.predict_noise(x_t, t.to(x_t.device), backbone.condition([c]))
             x0_hat = (x_t - (1 - a).sqrt() * eps_hat.float()) / a.sqrt()
             views[c].append(_picture(_decoded(backbone, x0_hat)[0]))
-            if text:
-                attention[c].append(backbone.word_attention(x_t, t.to(x_t.device), c).tolist())
+            words = backbone.word_attention(x_t, t.to(x_t.device), c)  # text-conditioned: where its words are seen
+            if words is not None:
+                attention[c].append(words.tolist())
     view_timesteps = [scorer.grid.timestep(s) for s in picks]
     return Explanation(image_id, decision, [scorer.grid.timestep(s) for s in order], errors, differences,
                        heat.tolist(), views, view_timesteps, _picture(image), classifier.class_names,
@@ -147,10 +146,7 @@ def explain(classifier, image: torch.Tensor, strategy=None, image_id: str = "ima
 
 def _decoded(backbone, x0: torch.Tensor) -> torch.Tensor:
     """Pixels of a clean estimate: as is in pixel space, through the VAE for latent models."""
-    vae = getattr(backbone, "vae", None)
-    if vae is None:
-        return x0
-    return vae_decode(vae, x0)
+    return x0 if backbone.vae is None else vae_decode(backbone.vae, x0)
 
 
 def stage_rows(trace: list[dict]) -> list[tuple[str, int, int | None]]:

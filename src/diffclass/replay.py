@@ -84,7 +84,7 @@ class ErrorTable:
                 rows += [memo.lookup(candidates, range(slots)).float() for memo in memos]
                 bar.advance(task, len(chunk))
         labels = dataset.labels[indices].clone()
-        all_classes = getattr(classifier.backbone, "all_classes", False)
+        all_classes = classifier.backbone.scores_all_classes
         return cls(torch.stack(rows), candidates, labels, [dataset.ids[i] for i in indices], all_classes)
 
     @classmethod

@@ -115,7 +115,7 @@ class ErrorScorer:
                 if (id(errors), c, s) not in seen:
                     seen.add((id(errors), c, s))
                     triples.append((errors, c, s))
-        if getattr(self.backbone, "all_classes", False):
+        if self.backbone.scores_all_classes:
             self.backbone.condition(list({c: None for _, c, _ in triples}))  # a key with no head: one line
             triples = list({(id(e), s): (e, None, s) for e, _, s in triples}.values())
         for start in range(0, len(triples), self.batch_size):
@@ -124,7 +124,7 @@ class ErrorScorer:
             x0 = torch.stack([e.x0 for e, _, _ in chunk])
             eps = torch.stack([e.noise(s) for e, _, s in chunk])
             x_t = q_sample(x0, eps, self.backbone.alphas_cumprod[t]).to(x0.dtype)
-            if getattr(self.backbone, "all_classes", False):
+            if self.backbone.scores_all_classes:
                 eps_all = self.backbone.predict_all(x_t, t.to(x0.device))  # [B, classes, C, H, W]
                 classes = eps_all.shape[1]
                 err = self._error(eps_all.flatten(0, 1), eps.repeat_interleave(classes, 0)).view(len(chunk), -1)

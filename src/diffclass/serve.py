@@ -85,9 +85,22 @@ class Batcher:
                                        strategy=self.strategy.name))  # fmt: skip
 
 
+SERVER_PACKAGES = ("fastapi", "uvicorn", "multipart")
+
+
+def require_server() -> None:
+    """The web server is an extra (a user who only classifies does not need it): refused in one line without it."""
+    from importlib.util import find_spec
+
+    missing = [name for name in SERVER_PACKAGES if find_spec(name) is None]
+    if missing:
+        raise DiffclassError(f'serving needs {", ".join(missing)}: pip install "diffclass[serve]"')
+
+
 def create_app(classifier, strategy: str | None = None, model_name: str = ""):
     """The FastAPI app: GET / (the page), POST /classify (image -> JSON), POST /explain (image -> PNG, or JSON with
     ?format=json), GET /health."""
+    require_server()
     from fastapi import FastAPI, File, UploadFile
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 

@@ -72,8 +72,6 @@ def load_checkpoint(folder: Path, unet, ema: EMAModel, optimizer) -> int:
 
 def _ancestor_table(backbone, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """[num_classes, max_ancestors] rows padded with the class itself, and how many ancestors each class has."""
-    if not hasattr(backbone, "ancestor_rows"):
-        return None, None
     rows = backbone.ancestor_rows()
     width = max((len(r) for r in rows), default=0)
     if width == 0:

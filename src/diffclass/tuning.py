@@ -25,53 +25,12 @@ from diffclass.errors import DiffclassError
 from diffclass.hub import weights_digest
 from diffclass.progress import progress_bar
 from diffclass.replay import ErrorTable
-from diffclass.strategies import Prefilter
-
-PREFILTER_KS = (5, 10, 20)
+from diffclass.strategies.families import candidate_specs, prefilter_specs
 
 
 def cache_folder() -> Path:
     """Where error tables are kept between runs (a rerun of `tune` after an interruption starts from the table)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "diffclass" / "tables"
-
-
-def slot_counts(slots: int) -> list[int]:
-    """Stage sizes about √2 apart (2, 3, 4, 6, 8, 12, …): powers of two alone leave gaps of 2× in cost between
-    neighbouring schedules, and the cheapest schedule within a loss often sits in one."""
-    return [n for n in (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128) if n <= slots]
-
-
-def candidate_specs(num_classes: int, slots: int, tree: bool) -> list[str]:
-    """The family a tuning replays: exhaustive budgets, two- and three-stage adaptive schedules, sequential
-    t-tests, middle-out beams, and (with a tree) dynamic HDC descents into small final stages."""
-    ns = slot_counts(slots)
-    keeps = sorted({k for k in (2, 3, 5, *(max(2, num_classes // d) for d in (20, 10, 7, 5))) if k < num_classes})
-    specs = [f"exhaustive(n={n})" for n in ns]
-    for k in keeps:
-        for first in (1, 2, 3, 4, 6, 8):
-            specs += [f"adaptive(keep={k},1;n={first},{n})" for n in ns if n > first]
-            specs += [f"adaptive(keep={k},{k2},1;n={first},{mid},{n})" for k2 in (2, 3) if k2 < k
-                      for mid in ns if first < mid for n in ns if n > mid]  # fmt: skip
-    specs += [f"sequential(p={p};min={m};max={slots};step={s})"
-              for p in (0.001, 0.01, 0.05) for m in (2, 4, 8) if m <= slots for s in (1, 2, 4)]  # fmt: skip
-    specs += [f"beam(b={b};t_s={t};start=middle-out)" for b in (2, 4, 8) for t in (4, 8)]
-    if tree:
-        specs += [f"hdc(rule=within-std;m={m};slots={s};final=adaptive(keep={k},1;n={f},{n}))"
-                  for m in (1, 2, 3) for s in (2, 4) if s <= slots for k in keeps[-2:] for f in (2, 4)
-                  for n in ns if f < n <= 32]  # fmt: skip
-    return list(dict.fromkeys(specs))
-
-
-def prefilter_specs(by: str, num_classes: int, slots: int) -> list[str]:
-    """Prefilter compositions: the filter's top k, then exhaustive, a two-stage adaptive or a sequential test."""
-    specs = []
-    for k in (k for k in PREFILTER_KS if k < num_classes):
-        thens = [f"exhaustive(n={n})" for n in (4, 8, 16, 32, 64) if n <= slots]
-        thens += [f"adaptive(keep={keep},1;n={first},{n})" for keep in (2, 3, 5) if keep < k for first in (2, 4)
-                  for n in (8, 16, 32) if first < n <= slots]  # fmt: skip
-        thens += [f"sequential(p={p};min=4;max={slots};step=2)" for p in (0.01, 0.05)]
-        specs += [f"prefilter(by={by};k={k};then={then})" for then in thens]
-    return specs
 
 
 def pareto(points: Sequence[dict]) -> list[dict]:
@@ -102,8 +61,8 @@ class FilterRun:
 def unseen_by(model, name: str, data: ImageDataset) -> None:
     """Refuse a prefilter ranker that was trained on any of the tuning images: its tuned accuracy would not hold
     on new images. Models trained on another dataset (or none: zero-shot filters) pass."""
-    info = getattr(model, "info", None)
-    if info is None or info.dataset != data.name:
+    info = model.info
+    if info.dataset != data.name:
         return
     held_out = set((info.training or {}).get("held_out", ()))
     if not held_out or not held_out.issuperset(data.hold_out_keys):
@@ -111,20 +70,6 @@ def unseen_by(model, name: str, data: ImageDataset) -> None:
             f"{name} may have been trained on these tuning images (it holds none of them out), so it would rank them "
             "better than new ones: pass --prefilter-ranker, its twin trained with --hold-out"
         )
-
-
-def replay_cost(table: ErrorTable, strategy, macs_per_call: int, filters: dict[str, FilterRun] | None = None
-                ) -> tuple[float, float, float]:  # fmt: skip
-    """(top-1, NFEs per image, GMACs per image) of a strategy replayed on the table, as a live run gives them; a
-    prefilter's stage ranks the filter's top k per image and its calls are added to the cost."""
-    if isinstance(strategy, Prefilter):
-        run = (filters or {}).get(strategy.by)
-        if run is None:
-            raise DiffclassError(f"no rankings of prefilter {strategy.by} for this table")
-        top1, nfe = table.top1(strategy.then, [r[: strategy.k] for r in run.rankings])
-        return top1, nfe + run.nfe_per_image, (nfe * macs_per_call + run.nfe_per_image * run.macs_per_call) / 1e9
-    top1, nfe = table.top1(strategy)
-    return top1, nfe, nfe * macs_per_call / 1e9
 
 
 def tune(
@@ -161,7 +106,7 @@ def tune(
             bar.advance(task)
             try:
                 strategy = classifier.strategy(spec)
-                top1, nfe, gmacs = replay_cost(table, strategy, classifier.macs_per_call, filters)
+                top1, nfe, gmacs = classifier.replay(table, filters, strategy)
             except DiffclassError:  # asks for more slots than the table holds (a beam that did not stop)
                 continue
             points.append(dict(spec=strategy.name, top1=round(top1, 4), nfe_per_image=round(nfe, 2),

@@ -2,7 +2,7 @@
 
 The Robust Diffusion Classifier (Chen et al. 2024) replaces K conditional calls by one call of a multi-head
 network. Ours keeps the class UNet's body, removes its class embedding and lets classes enter at the last
-convolution only, which returns K·C channels (C per class). The scorer sees `all_classes` and fills every
+convolution only, which returns K·C channels (C per class). The scorer sees `scores_all_classes` and fills every
 class's error of an (image, slot) from one call, so every strategy runs unchanged and an NFE is a network call.
 `diffclass distill` makes one from a class-conditional teacher (diffclass.distillation).
 """
@@ -36,7 +36,7 @@ def _load(source, *, device="cpu", class_names=None, templates=None, dtype="floa
 class AllClassUNet:
     """Backbone whose `predict_all(x_t, t)` returns [B, classes, C, H, W]; a condition is a class index."""
 
-    all_classes = True  # the scorer fills every class of an (image, slot) from one call
+    scores_all_classes = True  # the scorer fills every class of an (image, slot) from one call
 
     def __init__(self, unet: UNet2DModel, info: ModelInfo, device: str | torch.device = "cpu"):
         self.unet = unet.to(device).eval()
@@ -103,7 +103,7 @@ class AllClassUNet:
         self.unet.save_pretrained(folder, safe_serialization=True)
         self.info.save(folder)
 
-    def use_tree(self, tree) -> None:
+    def use_tree(self, tree, mode: str | None = None, images=None, labels=None, **invert_options) -> str:
         raise DiffclassError("an all-class model has one head per class and none for internal tree nodes: "
                              "hierarchical strategies need a class-conditional model")  # fmt: skip
 

@@ -19,16 +19,75 @@ BACKBONES = Registry("backbone")
 
 
 class Backbone(Protocol):
-    """A conditional noise-prediction network seen through the three calls a diffusion classifier needs."""
+    """A conditional noise-prediction network seen through the calls a diffusion classifier needs.
+
+    Everything a caller may ask of a backbone is declared here; what a kind lacks, it answers through
+    `BackboneDefaults` (no tree nodes, no VAE, one class per call), so callers never probe for attributes.
+    """
 
     info: ModelInfo
     alphas_cumprod: torch.Tensor  # [num_train_timesteps], on CPU, float64
+    scores_all_classes: bool  # one call scores every class of an (image, slot), through `predict_all`
+    node_modes: tuple[str, ...]  # how `use_tree` can condition internal tree nodes; empty: it cannot
+    vae: torch.nn.Module | None  # latent models: what turns an x0 estimate back into pixels
+
+    @property
+    def denoiser(self) -> torch.nn.Module: ...  # the network that learns (training, pruning, cost)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor: ...  # [B,C,H,W] in [-1,1] -> x0
 
     def condition(self, keys: Sequence[Hashable]) -> torch.Tensor: ...  # one row per key
 
     def predict_noise(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor: ...
+
+    def predict_all(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor: ...  # [B, classes, C, H, W]
+
+    def use_tree(self, tree, mode: str | None = None, images=None, labels=None, **invert_options) -> str: ...
+
+    def ancestor_rows(self) -> list[list[int]]: ...  # per class, the embedding rows ancestor training may use
+
+    def word_attention(self, x_t: torch.Tensor, t: torch.Tensor, key: Hashable) -> torch.Tensor | None: ...
+
+    def prompts(self, key: Hashable) -> list[str] | None: ...  # a text-conditioned model's prompts of a class
+
+    def save_pretrained(self, folder: str | Path) -> None: ...
+
+
+class BackboneDefaults:
+    """What a backbone kind that lacks a capability answers: no all-class heads, no tree nodes, pixel space, no
+    word attention. Each kind overrides what it has."""
+
+    info: ModelInfo
+    scores_all_classes = False
+    node_modes: tuple[str, ...] = ()
+    vae = None
+
+    def predict_all(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        raise DiffclassError(f"{self.info.backbone} models score one class per call")
+
+    def use_tree(self, tree, mode: str | None = None, images=None, labels=None, **invert_options) -> str:
+        """Score `tree`'s internal nodes, conditioned by `mode` (default: the kind's best); returns the mode."""
+        raise DiffclassError(f"{self.info.backbone} models cannot score internal tree nodes")
+
+    def ancestor_rows(self) -> list[list[int]]:
+        return [[] for _ in self.info.class_names]
+
+    def word_attention(self, x_t: torch.Tensor, t: torch.Tensor, key: Hashable) -> torch.Tensor | None:
+        return None
+
+    def prompts(self, key: Hashable) -> list[str] | None:
+        return None
+
+
+def node_mode(backbone: Backbone, mode: str | None) -> str:
+    """The node conditioning a backbone uses for `mode` (None: its first), refused in one line when it has none
+    such."""
+    if not backbone.node_modes:
+        raise DiffclassError(f"{backbone.info.backbone} models cannot score internal tree nodes")
+    if mode is not None and mode not in backbone.node_modes:
+        raise DiffclassError(f"{backbone.info.backbone} models condition tree nodes by "
+                             f"{' or '.join(backbone.node_modes)} only, not {mode!r}")  # fmt: skip
+    return mode or backbone.node_modes[0]
 
 
 def embedding_row(key: Hashable, node_rows: dict[str, int], tree) -> int:

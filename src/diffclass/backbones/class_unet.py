@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 
-from diffclass.backbones.base import BACKBONES, embedding_row, refuse_hub_options
+from diffclass.backbones.base import BACKBONES, BackboneDefaults, embedding_row, refuse_hub_options
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree
 from diffclass.hub import ModelInfo, check_weights_fit, refuse_pickles
@@ -95,8 +95,10 @@ def checked_config(config: dict, info: ModelInfo, folder: Path, out_channels: in
     return config
 
 
-class ClassConditionalUNet:
+class ClassConditionalUNet(BackboneDefaults):
     """Backbone for supervised diffusion classification: condition = class index, x0 = the pixels."""
+
+    node_modes = ("ancestor", "mean", "inverted")
 
     def __init__(self, unet: UNet2DModel, info: ModelInfo, device: str | torch.device = "cpu"):
         self.unet = unet.to(device).eval()
@@ -137,7 +139,18 @@ class ClassConditionalUNet:
         )
         return cls(unet, info)
 
-    def use_tree(self, tree: LabelTree, rows: dict[str, int]) -> None:
+    def use_tree(self, tree: LabelTree, mode: str | None = None, images=None, labels=None, **invert_options) -> str:
+        """Score `tree`'s internal nodes by `mode` (default: `ancestor` when the model was trained with this tree,
+        else `mean`; `inverted` learns them on training `images` and `labels`). Returns the mode used."""
+        from diffclass.backbones.node_embeddings import condition_tree
+
+        if mode is None:
+            trained = all(n in self.info.node_embeddings for n in tree.internal_nodes())
+            mode = "ancestor" if trained else "mean"
+        condition_tree(self, tree, mode, images, labels, **invert_options)
+        return mode
+
+    def set_node_rows(self, tree: LabelTree, rows: dict[str, int]) -> None:
         """Score this tree's internal nodes through these class-embedding rows (set by node conditioning)."""
         self._tree = tree
         self._node_rows = dict(rows)

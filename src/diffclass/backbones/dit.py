@@ -14,7 +14,7 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, DiTTransformer2DModel
 from diffusers.models.embeddings import LabelEmbedding
 
-from diffclass.backbones.base import BACKBONES, adopt_saved, embedding_row, saved_info
+from diffclass.backbones.base import BACKBONES, BackboneDefaults, adopt_saved, embedding_row, node_mode, saved_info
 from diffclass.backbones.latent import load_component, public_config, resolve_dtype, vae_encode
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree, shipped_class_names
@@ -35,7 +35,9 @@ def _load(source, *, device="cpu", class_names=None, templates=None, dtype="floa
     return adopt_saved(DiTBackbone.from_pretrained(source, names, device, dtype), info, class_names)
 
 
-class DiTBackbone:
+class DiTBackbone(BackboneDefaults):
+    node_modes = ("mean",)
+
     def __init__(self, transformer, vae, scheduler, class_names: Sequence[str], device: str = "cpu",
                  dtype: torch.dtype = torch.float32, source: str = ""):  # fmt: skip
         self.device = torch.device(device)
@@ -93,8 +95,9 @@ class DiTBackbone:
     def label_tables(self) -> list[LabelEmbedding]:
         return [m for m in self.transformer.modules() if isinstance(m, LabelEmbedding)]
 
-    def use_tree(self, tree: LabelTree, rows=None) -> None:
+    def use_tree(self, tree: LabelTree, mode: str | None = None, images=None, labels=None, **invert_options) -> str:
         """Append each internal node's mean leaf embedding to every label table (the `mean` conditioning)."""
+        mode = node_mode(self, mode)
         nodes = tree.internal_nodes()
         for table in self.label_tables():
             old = table.embedding_table
@@ -107,6 +110,7 @@ class DiTBackbone:
         first = self.label_tables()[0].embedding_table.num_embeddings - len(nodes)
         self._tree, self._node_rows = tree, {node: first + i for i, node in enumerate(nodes)}
         self.info.tree = tree.to_dict()
+        return mode
 
     def row(self, key: Hashable) -> int:
         return embedding_row(key, self._node_rows, self._tree)

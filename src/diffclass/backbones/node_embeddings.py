@@ -39,7 +39,7 @@ def _append_rows(backbone: ClassConditionalUNet, tree: LabelTree, nodes: list[st
     new.weight.data[:first] = old.weight.data
     new.weight.data[first:] = rows.to(old.weight.device)
     backbone.unet.class_embedding = new
-    backbone.use_tree(tree, {node: first + i for i, node in enumerate(nodes)})
+    backbone.set_node_rows(tree, {node: first + i for i, node in enumerate(nodes)})
 
 
 def invert_nodes(
@@ -113,7 +113,7 @@ def condition_tree(
         if missing:
             raise DiffclassError(f"the model was not trained with this tree (no embedding for {missing[0]!r}); "
                                  "use mean or inverted")  # fmt: skip
-        backbone.use_tree(tree, backbone.info.node_embeddings)
+        backbone.set_node_rows(tree, backbone.info.node_embeddings)
     elif mode == "mean":
         attach_mean_nodes(backbone, tree)
     else:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from diffclass.backbones.base import BackboneDefaults, node_mode
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree, shipped_class_names
 from diffclass.hub import ModelInfo
@@ -89,7 +90,7 @@ def load_prompted(cls, source, class_names, templates, device, dtype):
     return adopt_saved(cls.from_pretrained(source, names, templates, device, dtype), info, class_names)
 
 
-class PromptConditioned:
+class PromptConditioned(BackboneDefaults):
     """Mixin of text-conditioned backbones: a class (or tree node) is its prompts, embedded once by `_embed`
     and cached; internal nodes are scored with their own names in the templates."""
 
@@ -106,9 +107,14 @@ class PromptConditioned:
     def stored_templates(templates) -> list | dict:
         return {k: list(v) for k, v in templates.items()} if isinstance(templates, dict) else list(templates)
 
-    def use_tree(self, tree: LabelTree, rows=None) -> None:
+    node_modes = ("prompt",)
+
+    def use_tree(self, tree: LabelTree, mode: str | None = None, images=None, labels=None, **invert_options) -> str:
+        """Internal nodes are scored with their own names in the templates (the `prompt` conditioning)."""
+        mode = node_mode(self, mode)
         self._tree = tree
         self.info.tree = tree.to_dict()
+        return mode
 
     def key_name(self, key: Hashable) -> str:
         if isinstance(key, int):

@@ -20,19 +20,17 @@ def wrote(path) -> None:
 def choose_strategy(clf, strategy=None, max_loss=None, budget=None, speedup=None):
     """The strategy the options name: `--strategy`, or `auto` with `--max-loss` / `--budget` / `--speedup`, or the
     model's default. What `auto` chose, or that an untuned model runs its fallback, is said in one line."""
-    from diffclass.classifier import Classifier
-
     auto = {k: v for k, v in dict(max_loss=max_loss, budget=budget, speedup=speedup).items() if v is not None}
     if auto:
         if strategy and not strategy.startswith("auto"):
             raise DiffclassError("--max-loss, --budget and --speedup choose from a tuned front (auto); drop --strategy")
         strategy = "auto(" + ";".join(f"{k}={v}" for k, v in auto.items()) + ")"
     spec = clf.strategy(strategy)
-    front = getattr(clf.info, "front", None)
+    front = clf.info.front
     line = None
     if front and (strategy or clf.default_strategy).startswith("auto"):
         line = f"auto chose {spec.name} (front of {len(front['points'])} strategies, {front['images']} training images)"
-    elif strategy is None and isinstance(clf, Classifier):
+    elif strategy is None and clf.scorer is not None:
         line = f"{clf.model_name} is not tuned: running {spec.name} (diffclass tune makes the default faster)"
     if line:
         err_console.print(line, markup=False, highlight=False, soft_wrap=True)

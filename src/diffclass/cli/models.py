@@ -92,11 +92,10 @@ def sample(
 
 def _diffusion_model(model: Path, seed: int, batch_size: int):
     """Commands that tune a diffusion model's scoring (temperature, timestep window) refuse DiDiCM models."""
-    from diffclass.classifier import Classifier
     from diffclass.loading import load
 
     clf = load(model, seed=seed, batch_size=batch_size)
-    if not isinstance(clf, Classifier):
+    if clf.scorer is None:
         raise DiffclassError(f"{model} is a DiDiCM model; this command tunes diffusion classifiers")
     return clf
 

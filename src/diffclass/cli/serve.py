@@ -20,8 +20,10 @@ def serve(
 ):
     """Serve a page to drop an image on and see its classes, plus POST /classify, POST /explain, GET /health."""
     from diffclass.loading import load
+    from diffclass.serve import require_server
     from diffclass.serve import serve as run_server
 
+    require_server()  # before the model is loaded
     clf = load(model, seed=seed)
     console.print(f"serving {model} on http://{host}:{port} (Ctrl-C stops)")
     run_server(clf, strategy, host, port, str(model))

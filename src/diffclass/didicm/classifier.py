@@ -19,13 +19,15 @@ from diffclass.decision import Decision
 from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.samplers import SAMPLERS, SamplerSpec
 from diffclass.errors import DiffclassError
-from diffclass.evaluation import Evaluates
-from diffclass.hub import ModelInfo
+from diffclass.evaluation import Evaluates, model_identity
+from diffclass.hub import ModelInfo, weights_digest
 from diffclass.registry import parse_spec
 
 
 class DiDiCMClassifier(Evaluates):
     """A trained DiDiCM (or plain baseline) network classifying batches of images; one Decision per image."""
+
+    scorer = None  # decisions come from the samplers, not from denoising errors
 
     def __init__(self, model: DiDiCMModel, model_name: str = "", seed: int = 0, batch_size: int = 256):
         self.model = model
@@ -88,6 +90,11 @@ class DiDiCMClassifier(Evaluates):
 
     def images_per_pass(self) -> int:
         return self.batch_size
+
+    def identity(self) -> dict:
+        """The model, the seed and the batch size, which seed the CL sampler's chains."""
+        return dict(model_identity(self, weights_digest(self.model_name)), seed=self.seed, loss=None, grid=None,
+                    batch_size=self.batch_size)  # fmt: skip
 
     def classify(
         self, images: torch.Tensor, strategy: str | SamplerSpec | None = None, image_ids: Sequence[str] | None = None

@@ -74,6 +74,11 @@ class Strategy:
     def run(self, candidates: Sequence[Hashable]) -> Run:
         raise NotImplementedError
 
+    def runner(self, classifier):
+        """What runs this strategy for `classifier`: the classifier itself, or a composition built around it (a
+        prefilter puts a sieve in front)."""
+        return classifier
+
     def __repr__(self) -> str:
         return self.name
 

@@ -31,6 +31,9 @@ class Prefilter(Strategy):
     def run(self, candidates: Sequence[Hashable]) -> Run:
         return (yield from self.then.run(candidates))
 
+    def runner(self, classifier):
+        return classifier.prefiltered(self)
+
 
 @STRATEGIES.register(
     "prefilter",

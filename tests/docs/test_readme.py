@@ -1,7 +1,7 @@
 import re
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
@@ -33,3 +33,10 @@ def test_every_relative_link_and_image_in_the_docs_resolves():
                 if not (page.parent / target).exists():
                     broken.append(f"{page.relative_to(root)}: {target}")
     assert checked > 30 and not broken, broken
+
+
+def test_ci_lints_before_the_tests_and_stops_on_the_first_failure():
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "set -euo pipefail" in ci
+    tests_at = ci.index("# README test command:")
+    assert -1 < ci.find("ruff check ") < tests_at and -1 < ci.find("ruff format --check ") < tests_at
