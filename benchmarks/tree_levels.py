@@ -22,7 +22,7 @@ from diffclass.data import load_dataset
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import load_tree
 from diffclass.hierarchy.induce import induce_tree
-from diffclass.replay import tree_check
+from diffclass.replay import check_tree
 
 console = Console(width=160)
 
@@ -56,7 +56,7 @@ def main() -> None:
             except DiffclassError as exc:
                 console.print(f"[dim]{tree_name}/{mode}: {exc}[/dim]")
                 continue
-            for check in tree_check(clf, test, slots=args.slots):
+            for check in check_tree(clf, test, slots=args.slots):
                 row = dict(
                     level=check.level,
                     nodes=check.nodes,

@@ -251,11 +251,11 @@ def test_tree_check_reports_each_level_as_a_direct_scoring_would(monkeypatch, ca
     first = sum(int(m.lookup(["low", "high"], range(2)).mean(1).argmin()) == t for m, t in zip(memos, truth))
     assert levels[0]["ranks_first"] == first / 6 and levels[0]["survives"]["within-std"] >= first / 6
     assert "ranks first" in out
-    from diffclass.replay import ErrorTable, check_tree, level_keys, tree_check
+    from diffclass.replay import ErrorTable, check_tree, level_keys, score_levels
 
     assert level_keys(clf.tree) == {1: ["low", "high"], 2: ["a", "b", 5, 6, 7, 8, 9]}  # only what the levels need
-    whole = check_tree(ErrorTable.compute(clf, data, slots=2, progress=False), clf.tree, 2)  # every class and node
-    assert tree_check(clf, data, slots=2, progress=False) == whole
+    whole = score_levels(ErrorTable.compute(clf, data, slots=2, progress=False), clf.tree, 2)  # every class and node
+    assert check_tree(clf, data, slots=2, progress=False) == whole
     assert [vars(c) for c in whole] == levels
 
 

@@ -28,11 +28,27 @@ def records(out):
     return sorted(rows, key=lambda r: r["id"])
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
-def test_a_killed_evaluation_resumes_without_losing_or_repeating_images(model_dir, tmp_path, how):
-    args = ("--limit", "60", "--strategy", "exhaustive(n=16)", "--batch-size", "16")
-    whole = evaluate(model_dir, tmp_path / "whole", *args)
+KILL_ARGS = ("--limit", "60", "--strategy", "exhaustive(n=16)", "--batch-size", "16")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """(model folder, its records of an uninterrupted run): made once for the three kinds of kill."""
+    from tests.conftest import tiny_backbone
+
+    root = tmp_path_factory.mktemp("kill")
+    backbone = tiny_backbone(classes=[str(d) for d in range(10)])
+    backbone.info.dataset = "digits"
+    backbone.save_pretrained(root / "model")
+    whole = evaluate(root / "model", root / "whole", *KILL_ARGS)
     assert whole.wait(timeout=300) == 0, whole.stderr.read()
+    return root / "model", records(root / "whole")
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_a_killed_evaluation_resumes_without_losing_or_repeating_images(uninterrupted, tmp_path, how):
+    model_dir, want = uninterrupted
+    args = KILL_ARGS
     killed = evaluate(model_dir, tmp_path / "killed", *args)
     path = tmp_path / "killed" / "records.jsonl"
     deadline = time.time() + 120
@@ -47,7 +63,7 @@ def test_a_killed_evaluation_resumes_without_losing_or_repeating_images(model_di
     assert 5 <= partial < 60, "the kill should land part-way"
     resumed = evaluate(model_dir, tmp_path / "killed", *args)
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
-    got, want = records(tmp_path / "killed"), records(tmp_path / "whole")
+    got = records(tmp_path / "killed")
     assert [r["id"] for r in got] == [r["id"] for r in want] and len(got) == 60  # none missing, none twice
     assert got == want
 

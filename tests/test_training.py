@@ -81,3 +81,18 @@ def test_augmented_training_replays_exactly_and_differs_from_plain(data, tmp_pat
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert not all(torch.allclose(a[k], plain[k], atol=1e-6) for k in a)
     assert load_backbone(tmp_path / "a").info.training["augment"] == "shift=0.2,rotate=15"
+
+
+def test_calibration_and_tuning_draw_from_what_training_held_out(model_dir):
+    import diffclass
+    from diffclass.data import load_dataset
+    from diffclass.hub import ModelInfo
+    from diffclass.loading import training_sample
+
+    size = ModelInfo.load(model_dir).image_size
+    held = load_dataset("digits", "train", size).held_out(0.1, seed=0)  # digits has no groups: image ids
+    info = ModelInfo.load(model_dir)
+    info.training["held_out"] = held
+    info.save(model_dir)
+    sample = training_sample(diffclass.load(model_dir), 20, seed=1)
+    assert len(sample) == 20 and set(sample.ids) <= set(held)

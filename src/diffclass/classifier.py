@@ -18,7 +18,7 @@ from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
 from diffclass.evaluation import Evaluates, model_identity
 from diffclass.hierarchy import LabelTree
-from diffclass.hub import weights_digest
+from diffclass.hub import ModelRef, resolve_model, weights_digest
 from diffclass.prefiltered import Prefiltered
 from diffclass.records import json_digest
 from diffclass.scoring import ErrorScorer, Loss, TimestepGrid
@@ -41,7 +41,7 @@ class Classifier(Evaluates):
         batch_size: int = 256,
         seed: int = 0,
         grid: TimestepGrid | None = None,
-        model_name: str = "",
+        model_name: str | ModelRef = "",
         tree: LabelTree | None = None,
         weighting: str | dict | TimestepWeighting | None = None,
     ):
@@ -51,14 +51,15 @@ class Classifier(Evaluates):
             grid = TimestepGrid(*t_range)
         weights = resolve_weighting(weighting, backbone.info.weighting)  # default: the model's stored weights
         self.scorer = ErrorScorer(backbone, grid, loss=loss, batch_size=batch_size, seed=seed, weighting=weights)
-        self.model_name = model_name
+        self.ref = model_name if isinstance(model_name, ModelRef) else None  # resolved once, by `load`
+        self.model_name = str(model_name.name if self.ref else model_name)
         self.tree = tree if tree is not None else backbone.info.label_tree()
         self.sieves: dict[str, object] = {}  # prefilter models by name, loaded once
 
     @classmethod
     def load(
         cls,
-        name_or_path: str | Path = "digits",
+        name_or_path: str | Path | ModelRef = "digits",
         device: str = "cpu",
         class_names: Sequence[str] | None = None,
         templates: Sequence[str] | dict | None = None,
@@ -67,8 +68,9 @@ class Classifier(Evaluates):
     ) -> Classifier:
         """An embedded model's name (`digits`), a diffclass model folder, `sd:ID_OR_FOLDER` (zero-shot, needs
         `class_names`; `templates` like "a photo of a {}.") or `dit:ID_OR_FOLDER`."""
-        backbone = load_backbone(name_or_path, device, class_names, templates, dtype)
-        return cls(backbone, model_name=str(name_or_path), **options)
+        model = resolve_model(name_or_path)
+        backbone = load_backbone(model, device, class_names, templates, dtype)
+        return cls(backbone, model_name=model, **options)
 
     @property
     def default_strategy(self) -> str:
@@ -76,9 +78,10 @@ class Classifier(Evaluates):
         to the model's timestep window."""
         return "auto" if self.info.front else "adaptive"
 
-    @cached_property
+    @property
     def weights(self) -> str:
-        return weights_digest(self.model_name)
+        """The weights digest records, error tables and fronts are keyed by (hashed once per process)."""
+        return weights_digest(self.ref or self.model_name)
 
     @property
     def bench_specs(self) -> tuple[str, ...]:
@@ -197,7 +200,6 @@ class Classifier(Evaluates):
         `clip:` filter ranks this model's own classes with its prompts (or "a photo of a {}." without any)."""
         from diffclass.clip_filter import ClipFilter
         from diffclass.didicm.classifier import DiDiCMClassifier
-        from diffclass.hub import is_didicm_folder
         from diffclass.strategies.prefilter import CLIP_PREFIX
 
         if name in self.sieves:
@@ -208,7 +210,8 @@ class Classifier(Evaluates):
             device = str(next(self.backbone.denoiser.parameters()).device)
             sieve = ClipFilter.from_pretrained(name[len(CLIP_PREFIX) :], self.class_names, class_prompts, device)
         else:
-            sieve = DiDiCMClassifier.load(name) if is_didicm_folder(name) else Classifier.load(name)
+            model = resolve_model(name)
+            sieve = DiDiCMClassifier.load(model) if model.didicm else Classifier.load(model)
             if sieve.class_names != self.class_names:
                 raise DiffclassError(f"the prefilter {name} knows other classes than {self.model_name}")
             if (sieve.info.image_size, sieve.info.channels) != (self.info.image_size, self.info.channels):

@@ -207,6 +207,8 @@ def evaluate_sharded(
     store = None if out is None else RecordStore(out, record_options or {}, overwrite=overwrite, rank=rank)
     with store or nullcontext():
         local = evaluate(classifier, dataset, spec, limit=limit, store=store, shard=(rank, world))
+    if world == 1:  # alone: the local summary is the whole one
+        return local
     records = gather_to_rank0(local.records)
     finish()
     if rank != 0:

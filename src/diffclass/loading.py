@@ -17,7 +17,7 @@ from diffclass.data.corruptions import corrupt
 from diffclass.didicm.classifier import DiDiCMClassifier
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree, load_tree
-from diffclass.hub import is_didicm_folder
+from diffclass.hub import ModelRef, resolve_model
 from diffclass.scoring import LOSSES
 from diffclass.timesteps import TimestepGrid
 
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 def load(
-    name_or_path: str | Path = "digits",
+    name_or_path: str | Path | ModelRef = "digits",
     *,
     device: str = "cpu",
     dtype: str = "float32",
@@ -52,21 +52,22 @@ def load(
     """
     if loss is not None and loss not in LOSSES:
         raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
-    if is_didicm_folder(name_or_path):
+    model = resolve_model(name_or_path)  # once: every layer below receives it
+    if model.didicm:
         given = [k for k, v in dict(loss=loss, timesteps=timesteps, tree=tree, node_conditioning=node_conditioning,
                                     class_names=class_names, templates=templates, weighting=weighting).items()
                  if v is not None]  # fmt: skip
         if given:
             raise DiffclassError(f"{', '.join(given)} apply to diffusion models, not to the DiDiCM model "
-                                 f"{name_or_path}")  # fmt: skip
-        return DiDiCMClassifier.load(name_or_path, seed=seed, batch_size=batch_size)
+                                 f"{model.name}")  # fmt: skip
+        return DiDiCMClassifier.load(model, seed=seed, batch_size=batch_size)
     if isinstance(class_names, str):
         from diffclass.backbones.prompts import read_classes
 
         class_names = read_classes(class_names)
     if isinstance(timesteps, str):
         timesteps = TimestepGrid.parse(timesteps)
-    clf = Classifier.load(name_or_path, device=device, class_names=class_names, templates=templates, dtype=dtype,
+    clf = Classifier.load(model, device=device, class_names=class_names, templates=templates, dtype=dtype,
                           seed=seed, batch_size=batch_size, loss=loss or "l2", grid=timesteps,
                           weighting=weighting)  # fmt: skip
     if tree is not None or node_conditioning is not None:
@@ -83,7 +84,7 @@ def load(
 
 
 def zero_shot_options(
-    name_or_path: str | Path,
+    name_or_path: str | Path | ModelRef,
     classes: str | None = None,
     prompt: Sequence[str] | None = None,
     prompts: str | Path | None = None,
@@ -97,9 +98,10 @@ def zero_shot_options(
     from diffclass.backbones.prompts import DEFAULT_TEMPLATES, read_classes, read_prompts
     from diffclass.data.folders import folder_class_names
 
-    if is_didicm_folder(name_or_path):
+    model = resolve_model(name_or_path)
+    if model.didicm:
         return {}
-    entry = BACKBONES.get(backbone_kind(name_or_path)[0])
+    entry = BACKBONES.get(backbone_kind(model)[0])
     if not entry.extra.get("told_classes"):
         return {}
     names = None
@@ -130,11 +132,13 @@ def eval_dataset(classifier, dataset: str | None = None, corruption: str | None 
 
 def training_sample(classifier, images: int, seed: int = 0, within: list[str] | None = None) -> ImageDataset:
     """`images` training images of the model's own dataset, drawn by seed (temperature fitting, calibration,
-    tuning), from the held-out groups or images `within` names when given."""
+    tuning): from the groups or images `within` names, else from those the model's training held out (`diffclass
+    train --hold-out`), which it ranks as it ranks new images, else from all of them."""
     import torch
 
     info = classifier.info
     data = load_dataset(info.dataset or "digits", "train", info.image_size)
+    within = within if within is not None else info.training.get("held_out")
     if within is not None:
         _, data = data.split_held_out(within)
     pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:images]

@@ -19,7 +19,6 @@ from safetensors.torch import save_file
 from diffclass.classifier import Classifier
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
-from diffclass.hub import weights_digest
 from diffclass.progress import progress_bar
 from diffclass.records import json_digest
 from diffclass.scoring import ImageErrors
@@ -103,7 +102,7 @@ class ErrorTable:
         slots."""
         indices = list(range(len(dataset))) if indices is None else list(indices)
         key = dict(
-            weights=weights_digest(classifier.model_name), seed=classifier.scorer.seed, loss=classifier.scorer.loss,
+            weights=classifier.weights, seed=classifier.scorer.seed, loss=classifier.scorer.loss,
             grid=repr(classifier.scorer.grid), slots=slots, weighting=classifier.scorer.weighting.to_dict(),
             tree=nodes and classifier.tree and classifier.tree.to_dict(),
             images=json_digest([dataset.ids[i] for i in indices], length=None),
@@ -195,7 +194,7 @@ class LevelCheck:
 
 def level_keys(tree) -> dict[int, list[Hashable]]:
     """The candidates (internal node ids, class indices for leaves) of each level of `tree` below the root and
-    above the leaves that has two or more nodes: what `check_tree` scores, and all an error table for it needs."""
+    above the leaves that has two or more nodes: what `score_levels` scores, and all an error table for it needs."""
     levels = {}
     for level in range(1, tree.max_depth):
         frontier = tree.frontier(level)
@@ -204,8 +203,9 @@ def level_keys(tree) -> dict[int, list[Hashable]]:
     return levels
 
 
-def check_tree(table: ErrorTable, tree, slots: int | None = None, rules: Sequence[str] = ("top-fraction", "within-std")
-               ) -> list[LevelCheck]:  # fmt: skip
+def score_levels(
+    table: ErrorTable, tree, slots: int | None = None, rules: Sequence[str] = ("top-fraction", "within-std")
+) -> list[LevelCheck]:
     """Per level of `tree` (below the root, above the leaves), from a table holding that level's candidates
     (`level_keys`): is each level scoreable on the first `slots` slots, the ones a hierarchical stage would use?"""
     from diffclass.strategies import RULES
@@ -224,10 +224,10 @@ def check_tree(table: ErrorTable, tree, slots: int | None = None, rules: Sequenc
     return checks
 
 
-def tree_check(classifier, dataset: ImageDataset, indices: Sequence[int] | None = None, slots: int = 8,
+def check_tree(classifier, dataset: ImageDataset, indices: Sequence[int] | None = None, slots: int = 8,
                progress: bool = True) -> list[LevelCheck]:  # fmt: skip
-    """`check_tree` for the classifier's own tree, scoring only the candidates its levels need (the classes only
+    """`score_levels` for the classifier's own tree, scoring only the candidates its levels need (the classes only
     where a level holds leaves), on the first `slots` slots of its grid."""
     keys = list(dict.fromkeys(key for level in level_keys(classifier.tree).values() for key in level))
     table = ErrorTable.compute(classifier, dataset, indices, slots, candidates=keys, progress=progress)
-    return check_tree(table, classifier.tree, slots)
+    return score_levels(table, classifier.tree, slots)

@@ -116,7 +116,7 @@ def tune(
     # a pruned model is priced against its unpruned original
     original_macs = classifier.info.pruning.get("macs_before", classifier.macs_per_call)
     return dict(
-        weights=weights_digest(classifier.model_name), images=len(data), split="train",
+        weights=classifier.weights, images=len(data), split="train",
         seed=classifier.scorer.seed, grid=repr(classifier.scorer.grid), slots=slots, reference_nfe=reference,
         reference_gmacs=round(reference * original_macs / 1e9, 4), reference_top1=round(reference_top1, 4),
         prefilter=prefilter, prefilter_ranker=prefilter_ranker and weights_digest(prefilter_ranker),

@@ -18,31 +18,33 @@ from diffclass.backbones import stable_diffusion3 as _sd3  # noqa: F401  (regist
 from diffclass.backbones.base import BACKBONES, Backbone, call_cost
 from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.errors import DiffclassError
-from diffclass.hub import INFO_FILE, ModelInfo, embedded_models, resolve_model_folder
+from diffclass.hub import INFO_FILE, ModelInfo, ModelRef, embedded_models, resolve_model
 
 
-def backbone_kind(name_or_path: str | Path) -> tuple[str, str | Path]:
-    """(registered backbone name, source to load from) for a prefixed hub id, a pipeline folder or a model
-    folder; DiDiCM folders are not backbones and are recognised by `diffclass.hub.is_didicm_folder`."""
-    text = str(name_or_path)
-    for entry in BACKBONES:
-        prefix = entry.extra.get("prefix")
-        if prefix and text.startswith(prefix + ":"):
-            return entry.name, text.split(":", 1)[1]
-    folder = Path(text)
-    if folder.is_dir() and not (folder / INFO_FILE).is_file():
+def backbone_kind(name_or_ref: str | Path | ModelRef) -> tuple[str, ModelRef]:
+    """(registered backbone name, the model resolved) for a prefixed hub id, a pipeline folder or a model folder;
+    DiDiCM folders are not backbones (`ModelRef.didicm`)."""
+    ref = resolve_model(name_or_ref)
+    if ref.prefix is not None:
         for entry in BACKBONES:
-            if entry.extra.get("detect", lambda _: False)(folder):
-                return entry.name, folder
-    folder = resolve_model_folder(name_or_path)
-    info = ModelInfo.load(folder)
-    if info.backbone not in BACKBONES:
-        raise DiffclassError(f"{folder}: unknown backbone {info.backbone!r}; known: {', '.join(BACKBONES.names())}")
-    return info.backbone, folder
+            if entry.extra.get("prefix") == ref.prefix:
+                return entry.name, ref
+        known = ", ".join(f"{e.extra['prefix']}:" for e in BACKBONES if e.extra.get("prefix"))
+        raise DiffclassError(f"unknown model {ref.name!r}: {ref.prefix}: is not a hub prefix ({known})")
+    if ref.info is None:  # a pipeline folder saved by diffusers, recognised by its layout
+        for entry in BACKBONES:
+            if entry.extra.get("detect", lambda _: False)(ref.folder):
+                return entry.name, ref
+        raise DiffclassError(f"{ref.folder} is not a diffclass model folder (no {INFO_FILE})")
+    if ref.info.backbone not in BACKBONES:
+        raise DiffclassError(
+            f"{ref.folder}: unknown backbone {ref.info.backbone!r}; known: {', '.join(BACKBONES.names())}"
+        )
+    return ref.info.backbone, ref
 
 
 def load_backbone(
-    name_or_path: str | Path,
+    name_or_path: str | Path | ModelRef,
     device: str | torch.device = "cpu",
     class_names: Sequence[str] | None = None,
     templates: Sequence[str] | dict | None = None,
@@ -52,9 +54,9 @@ def load_backbone(
     text_encoder/) with class names (given, or stored in the folder's diffclass.json); a DiT (`dit:ID`, a folder
     with transformer/ and vae/), whose classes default to ImageNet's 1000; Stable Diffusion 3 (`sd3:ID`, a folder
     with transformer/ and text_encoder_2/) like Stable Diffusion."""
-    kind, source = backbone_kind(name_or_path)
-    return BACKBONES.get(kind).build(source, device=str(device), class_names=class_names, templates=templates,
-                                     dtype=dtype)  # fmt: skip
+    kind, ref = backbone_kind(name_or_path)
+    return BACKBONES.get(kind).build(ref.source, device=str(device), class_names=class_names, templates=templates,
+                                     dtype=dtype, info=ref.info)  # fmt: skip
 
 
 __all__ = [

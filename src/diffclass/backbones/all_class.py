@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
-from diffclass.backbones.base import BACKBONES, refuse_hub_options
+from diffclass.backbones.base import BACKBONES, BackboneDefaults, refuse_hub_options
 from diffclass.backbones.class_unet import DEFAULT_SCHEDULER, ClassConditionalUNet, checked_config, pixel_input
 from diffclass.errors import DiffclassError
 from diffclass.hub import ModelInfo, check_weights_fit, refuse_pickles
@@ -28,12 +28,12 @@ def class_list_digest(class_names: Sequence[str]) -> str:
 
 
 @BACKBONES.register("all_class_unet", help="UNet2DModel with one output head per class: one call scores every class")
-def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> AllClassUNet:
+def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None) -> AllClassUNet:
     refuse_hub_options("an all-class model", class_names, templates, dtype)
-    return AllClassUNet.from_pretrained(source, device=device)
+    return AllClassUNet.from_pretrained(source, device=device, info=info)
 
 
-class AllClassUNet:
+class AllClassUNet(BackboneDefaults):
     """Backbone whose `predict_all(x_t, t)` returns [B, classes, C, H, W]; a condition is a class index."""
 
     scores_all_classes = True  # the scorer fills every class of an (image, slot) from one call
@@ -79,9 +79,10 @@ class AllClassUNet:
         return cls(unet, info, teacher.device)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu") -> AllClassUNet:
+    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu", info: ModelInfo | None = None
+                        ) -> AllClassUNet:  # fmt: skip
         folder = Path(folder)
-        info = ModelInfo.load(folder)
+        info = info or ModelInfo.load(folder)
         refuse_pickles(folder)
         recipe = info.training.get("distillation", {})
         if recipe.get("teacher_classes") not in (None, class_list_digest(info.class_names)):

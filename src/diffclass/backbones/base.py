@@ -14,7 +14,8 @@ from diffclass.errors import DiffclassError
 from diffclass.hub import INFO_FILE, ModelInfo
 from diffclass.registry import Registry
 
-# name -> loader(source, *, device, class_names, templates, dtype); extra: `prefix` of hub ids, `detect(folder)`
+# name -> loader(source, *, device, class_names, templates, dtype, info: the folder's diffclass.json, read once);
+# extra: `prefix` of hub ids, `detect(folder)`
 BACKBONES = Registry("backbone")
 
 

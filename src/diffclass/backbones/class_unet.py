@@ -45,9 +45,10 @@ def pixel_input(images: torch.Tensor, info: ModelInfo, device: torch.device) -> 
 
 
 @BACKBONES.register("class_unet", help="diffusers UNet2DModel with a class embedding, pixel space (diffclass folders)")
-def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> ClassConditionalUNet:
+def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None
+          ) -> ClassConditionalUNet:  # fmt: skip
     refuse_hub_options("a class-conditional model", class_names, templates, dtype)
-    return ClassConditionalUNet.from_pretrained(source, device=device)
+    return ClassConditionalUNet.from_pretrained(source, device=device, info=info)
 
 
 MAX_CHANNELS, MAX_LEVELS, MAX_LAYERS_PER_BLOCK = 4096, 8, 16  # far above any class UNet, far below a hang
@@ -173,9 +174,11 @@ class ClassConditionalUNet(BackboneDefaults):
         ]
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu") -> ClassConditionalUNet:
+    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu", info: ModelInfo | None = None
+                        ) -> ClassConditionalUNet:  # fmt: skip
+        """A saved folder; `info` is its diffclass.json when the caller has read it already."""
         folder = Path(folder)
-        info = ModelInfo.load(folder)
+        info = info or ModelInfo.load(folder)
         refuse_pickles(folder)
         try:
             if is_pruned_folder(folder):  # a pruned network: its config is the unpruned one, resized on load

@@ -27,10 +27,10 @@ def _is_dit_folder(folder: Path) -> bool:
 
 @BACKBONES.register("dit", help="class-conditional latent DiT + VAE (dit:HUB_ID or a pipeline folder)", prefix="dit",
                     detect=_is_dit_folder, told_classes=True)  # fmt: skip
-def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> DiTBackbone:
+def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None) -> DiTBackbone:
     if templates is not None:
         raise DiffclassError("prompts apply to text-conditioned models; a DiT is conditioned on class labels")
-    info = saved_info(source)
+    info = info or saved_info(source)
     names = class_names or (info.class_names if info else None) or shipped_class_names("imagenet")
     return adopt_saved(DiTBackbone.from_pretrained(source, names, device, dtype), info, class_names)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from diffclass.backbones.base import BackboneDefaults, node_mode
+from diffclass.backbones.base import BackboneDefaults, adopt_saved, node_mode, saved_info
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import LabelTree, shipped_class_names
 from diffclass.hub import ModelInfo
@@ -77,12 +77,10 @@ def read_prompts(path: str | Path) -> dict[str, list[str]]:
     return prompts
 
 
-def load_prompted(cls, source, class_names, templates, device, dtype):
+def load_prompted(cls, source, class_names, templates, device, dtype, info=None):
     """A text-conditioned backbone with class names and prompts as given, else those a diffclass-saved folder
-    stores in its diffclass.json (with its tree and its tuning)."""
-    from diffclass.backbones.base import adopt_saved, saved_info
-
-    info = saved_info(source)
+    stores in its diffclass.json (`info`, when the caller has read it; with its tree and its tuning)."""
+    info = info or saved_info(source)
     names = class_names or (info.class_names if info else None)
     if not names:
         raise DiffclassError("a zero-shot model needs class names: pass --classes FILE or a folder: dataset")

@@ -52,8 +52,9 @@ def _is_sd_folder(folder: Path) -> bool:
 
 @BACKBONES.register("stable_diffusion", help="zero-shot text-to-image latent UNet (sd:HUB_ID or a pipeline folder)",
                     prefix="sd", detect=_is_sd_folder, told_classes=True, text=True)  # fmt: skip
-def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> StableDiffusionBackbone:
-    return load_prompted(StableDiffusionBackbone, source, class_names, templates, device, dtype)
+def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None
+          ) -> StableDiffusionBackbone:  # fmt: skip
+    return load_prompted(StableDiffusionBackbone, source, class_names, templates, device, dtype, info)
 
 
 class StableDiffusionBackbone(PromptConditioned):

@@ -37,8 +37,9 @@ def _is_sd3_folder(folder: Path) -> bool:
 @BACKBONES.register("stable_diffusion3", help="zero-shot flow-matching text-to-image transformer, SD3 / 3.5 "
                     "(sd3:HUB_ID or a pipeline folder)", prefix="sd3", detect=_is_sd3_folder, told_classes=True,
                     text=True)  # fmt: skip
-def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32") -> StableDiffusion3Backbone:
-    return load_prompted(StableDiffusion3Backbone, source, class_names, templates, device, dtype)
+def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None
+          ) -> StableDiffusion3Backbone:  # fmt: skip
+    return load_prompted(StableDiffusion3Backbone, source, class_names, templates, device, dtype, info)
 
 
 def flow_alphas_cumprod(sigmas: torch.Tensor) -> torch.Tensor:

@@ -8,9 +8,11 @@ from diffclass.progress import console, err_console
 
 def load_model(model: str, *, classes=None, prompt=None, prompts=None, dataset=None, **options):
     """`diffclass.load` with the zero-shot options the command line names (class list, prompts, dataset)."""
+    from diffclass.hub import resolve_model
     from diffclass.loading import load, zero_shot_options
 
-    return load(model, **zero_shot_options(model, classes, prompt, prompts, dataset), **options)
+    ref = resolve_model(model)  # once: its folder, diffclass.json and weights digest serve every layer
+    return load(ref, **zero_shot_options(ref, classes, prompt, prompts, dataset), **options)
 
 
 def wrote(path) -> None:

@@ -95,7 +95,7 @@ def tree_check(
     """Is each level of a tree scoreable? Per level: how often the true class's node ranks first among the level's
     nodes, and how often each pruning rule (at its default) keeps it, on the model's test split."""
     from diffclass.loading import eval_dataset, load
-    from diffclass.replay import tree_check
+    from diffclass.replay import check_tree
     from diffclass.report import tree_check_table, write_json
 
     clf = load(model, seed=seed, tree=tree, node_conditioning=node_conditioning)
@@ -103,7 +103,7 @@ def tree_check(
         raise DiffclassError(f"{model} has no label tree; pass --tree")
     data = eval_dataset(clf, None)
     indices = range(min(limit, len(data))) if limit else None
-    checks = tree_check(clf, data, indices, slots)
+    checks = check_tree(clf, data, indices, slots)
     images = len(data) if indices is None else len(indices)
     console.print(tree_check_table(checks, f"{data.name}, model {model}: {slots} slots, {images} images"))
     if json_path:

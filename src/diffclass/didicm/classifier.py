@@ -20,7 +20,7 @@ from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.samplers import SAMPLERS, SamplerSpec
 from diffclass.errors import DiffclassError
 from diffclass.evaluation import Evaluates, model_identity
-from diffclass.hub import ModelInfo, weights_digest
+from diffclass.hub import ModelInfo, ModelRef, resolve_model, weights_digest
 from diffclass.registry import parse_spec
 
 
@@ -29,9 +29,10 @@ class DiDiCMClassifier(Evaluates):
 
     scorer = None  # decisions come from the samplers, not from denoising errors
 
-    def __init__(self, model: DiDiCMModel, model_name: str = "", seed: int = 0, batch_size: int = 256):
+    def __init__(self, model: DiDiCMModel, model_name: str | ModelRef = "", seed: int = 0, batch_size: int = 256):
         self.model = model
-        self.model_name = model_name
+        self.ref = model_name if isinstance(model_name, ModelRef) else None  # resolved once, by `load`
+        self.model_name = str(model_name.name if self.ref else model_name)
         self.seed = seed
         self.batch_size = batch_size
         self.tree = None
@@ -41,8 +42,13 @@ class DiDiCMClassifier(Evaluates):
         )  # fmt: skip
 
     @classmethod
-    def load(cls, folder: str | Path, **options) -> DiDiCMClassifier:
-        return cls(DiDiCMModel.from_pretrained(folder), model_name=str(folder), **options)
+    def load(cls, folder: str | Path | ModelRef, **options) -> DiDiCMClassifier:
+        ref = resolve_model(folder)
+        return cls(DiDiCMModel.from_pretrained(ref.source), model_name=ref, **options)
+
+    @property
+    def weights(self) -> str:
+        return weights_digest(self.ref or self.model_name)
 
     @property
     def class_names(self) -> list[str]:
@@ -93,7 +99,7 @@ class DiDiCMClassifier(Evaluates):
 
     def identity(self) -> dict:
         """The model, the seed and the batch size, which seed the CL sampler's chains."""
-        return dict(model_identity(self, weights_digest(self.model_name)), seed=self.seed, loss=None, grid=None,
+        return dict(model_identity(self, self.weights), seed=self.seed, loss=None, grid=None,
                     batch_size=self.batch_size)  # fmt: skip
 
     def classify(

@@ -13,7 +13,8 @@ from safetensors.torch import load_file, save_file
 from diffclass.didicm.network import DiDiRN, DiDiRNConfig
 from diffclass.didicm.samplers import Posterior, sample_cl, sample_cp
 from diffclass.errors import DiffclassError
-from diffclass.hub import DIDICM_FILE, MAX_IMAGE_SIZE, check_weights_fit, is_safetensors, resolve_model_folder
+from diffclass.files import write_text_atomic
+from diffclass.hub import DIDICM_FILE, check_weights_fit, classes_and_size_problem, is_safetensors, resolve_model_folder
 
 CONFIG_FILE = DIDICM_FILE
 WEIGHTS_FILE = "model.safetensors"
@@ -27,12 +28,9 @@ def _int_in(value, low: int, high: int) -> bool:
 def meta_problem(meta: dict) -> str | None:
     """What is wrong with a didicm.json (types, ranges, consistency, size), found before anything is allocated."""
     names, network = meta.get("class_names"), meta.get("network")
-    if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
-        return "class_names must be a list of at least two names"
-    if len(set(names)) != len(names):
-        return "class_names repeat"
-    if not _int_in(meta.get("image_size"), 4, MAX_IMAGE_SIZE):
-        return f"image_size must be an integer in [4, {MAX_IMAGE_SIZE}], got {meta.get('image_size')!r}"
+    problem = classes_and_size_problem(names, meta.get("image_size"), min_classes=2, min_size=4)
+    if problem:
+        return problem
     if not isinstance(network, dict):
         return "network must be an object"
     unknown = set(network) - set(DiDiRNConfig.__dataclass_fields__)
@@ -73,8 +71,11 @@ class DiDiCMModel:
         folder.mkdir(parents=True, exist_ok=True)
         meta = dict(network=self.network.config.to_dict(), class_names=self.class_names, image_size=self.image_size,
                     dataset=self.dataset, training=self.training)  # fmt: skip
-        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        save_file({k: v.contiguous() for k, v in self.network.state_dict().items()}, str(folder / WEIGHTS_FILE))
+        # weights first, each file written whole then renamed in: a kill never leaves a half-written model
+        partial = folder / f".{WEIGHTS_FILE}.partial"
+        save_file({k: v.contiguous() for k, v in self.network.state_dict().items()}, str(partial))
+        partial.replace(folder / WEIGHTS_FILE)
+        write_text_atomic(folder / CONFIG_FILE, json.dumps(meta, indent=2) + "\n")
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> DiDiCMModel:

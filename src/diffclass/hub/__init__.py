@@ -7,7 +7,9 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +87,9 @@ class ModelInfo:
     def problem(self) -> str | None:
         """What is wrong with the values (types, ranges, consistency), checked before anything is built."""
         names = self.class_names
-        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-            return "class_names must be a non-empty list of names"
-        if len(set(names)) != len(names):
-            return "class_names repeat"
-        if not _is_int(self.image_size) or not 1 <= self.image_size <= MAX_IMAGE_SIZE:
-            return f"image_size must be an integer in [1, {MAX_IMAGE_SIZE}], got {self.image_size!r}"
+        problem = classes_and_size_problem(names, self.image_size)
+        if problem:
+            return problem
         if not _is_int(self.channels) or not 1 <= self.channels <= 4:
             return f"channels must be an integer in [1, 4], got {self.channels!r}"
         if not _is_number(self.temperature) or self.temperature <= 0:
@@ -121,6 +120,18 @@ class ModelInfo:
 
 
 MAX_IMAGE_SIZE = 4096
+
+
+def classes_and_size_problem(names, image_size, min_classes: int = 1, min_size: int = 1) -> str | None:
+    """What every model folder's config must get right, whatever its kind: distinct class names and a sane
+    image size (`diffclass.json` and DiDiCM's `didicm.json` alike)."""
+    if not isinstance(names, list) or len(names) < min_classes or not all(isinstance(n, str) for n in names):
+        return f"class_names must be a list of at least {min_classes} name{'s' if min_classes > 1 else ''}"
+    if len(set(names)) != len(names):
+        return "class_names repeat"
+    if not _is_int(image_size) or not min_size <= image_size <= MAX_IMAGE_SIZE:
+        return f"image_size must be an integer in [{min_size}, {MAX_IMAGE_SIZE}], got {image_size!r}"
+    return None
 
 
 def _is_int(value) -> bool:
@@ -163,31 +174,74 @@ def resolve_model_folder(name_or_path: str | Path) -> Path:
     raise DiffclassError(f"unknown model {str(name_or_path)!r}: not a folder, nor an embedded model ({known})")
 
 
-def weights_digest(name_or_path: str | Path) -> str:
-    """A short digest of every safetensors file of a model (sub-folders of a pipeline included): results cached or
-    recorded under it are redone when a model is retrained into the same folder. A hub id (`sd:ID`, `dit:ID`) that
-    is not a local folder is named by itself."""
-    text = str(name_or_path)
-    if not text:
-        return "unsaved"  # a model built in memory has no files to digest
-    source = text.split(":", 1)[1] if text.split(":", 1)[0] in ("sd", "dit") else text
-    try:
-        folder = resolve_model_folder(source)
-    except DiffclassError:
-        return text
+HUB_PREFIX = re.compile(r"^([a-z][a-z0-9]+):(.+)$")  # sd:ID, sd3:ID, dit:ID, clip:ID (a drive letter is one char)
+
+
+@dataclass
+class ModelRef:
+    """A model's name resolved once, the one value every layer receives: where it loads from, what its folder
+    says, and the digest of its weights, which keys records, error tables and tuned fronts."""
+
+    name: str  # as the user wrote it
+    prefix: str | None  # the hub prefix of `sd:ID`-style names (which backbone, `diffclass.backbones` decides)
+    source: str | Path  # what a loader reads: the local folder, else the hub id
+    folder: Path | None  # the local folder (None: a hub id that is not one)
+    info: ModelInfo | None  # the folder's diffclass.json, read and checked once (None: it has none)
+    didicm: bool = False  # a DiDiCM (or plain twin) folder: `didicm.json`, no diffclass.json
+
+    @property
+    def digest(self) -> str:
+        """Every safetensors byte of the folder (a pipeline's sub-folders included), hashed once per process and
+        again only when a file changes; a hub id that is not a local folder is named by itself."""
+        return folder_digest(self.folder) if self.folder is not None else self.name
+
+
+def resolve_model(name_or_ref: str | Path | ModelRef) -> ModelRef:
+    """An embedded model's name, a model or pipeline folder, or a prefixed hub id (`sd:ID_OR_FOLDER`), resolved
+    once: unknown names are refused in one line."""
+    if isinstance(name_or_ref, ModelRef):
+        return name_or_ref
+    text = str(name_or_ref)
+    match = HUB_PREFIX.match(text)
+    if match and not Path(text).is_dir():
+        prefix, rest = match.groups()
+        folder = Path(rest) if Path(rest).is_dir() else None
+        info = ModelInfo.load(folder) if folder is not None and (folder / INFO_FILE).is_file() else None
+        return ModelRef(text, prefix, folder or rest, folder, info)
+    folder = resolve_model_folder(text)
+    info = ModelInfo.load(folder) if (folder / INFO_FILE).is_file() else None
+    return ModelRef(text, None, folder, folder, info, didicm=(folder / DIDICM_FILE).is_file())
+
+
+def folder_digest(folder: Path) -> str:
+    files = sorted(Path(folder).rglob("*.safetensors"))
+    stats = [(p, p.stat()) for p in files]
+    signature = tuple((str(p.relative_to(folder)), s.st_size, s.st_mtime_ns, s.st_ino) for p, s in stats)
+    return _hashed(str(Path(folder).resolve()), signature)
+
+
+@lru_cache(maxsize=64)
+def _hashed(folder: str, signature: tuple) -> str:
+    """The digest of the files a signature (names, sizes, modification times) describes: read once per process."""
     digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.safetensors")):
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(path.read_bytes())
+    for name, *_ in signature:
+        digest.update(name.encode())
+        digest.update((Path(folder) / name).read_bytes())
     return digest.hexdigest()[:12]
 
 
-def is_didicm_folder(name_or_path: str | Path) -> bool:
-    """A DiDiCM folder, or the name of an embedded one."""
+def weights_digest(name_or_path: str | Path | ModelRef) -> str:
+    """The weights digest of a model by name (`ModelRef.digest`); a name that resolves to nothing local is named
+    by itself, and a model built in memory (no name) is `unsaved`."""
+    if isinstance(name_or_path, ModelRef):
+        return name_or_path.digest
+    text = str(name_or_path)
+    if not text:
+        return "unsaved"  # a model built in memory has no files to digest
     try:
-        return (resolve_model_folder(name_or_path) / DIDICM_FILE).is_file()
+        return resolve_model(text).digest
     except DiffclassError:
-        return False
+        return text
 
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
