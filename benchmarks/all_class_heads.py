@@ -48,22 +48,34 @@ def plot(rows: list[dict], student: str, path: Path) -> None:
     for row in (r for r in rows if r["corruption"] == "none" and r["images"] == rows[0]["images"]):
         colour = {TEACHER: "tab:red", student: "tab:blue", TWIN: "tab:gray"}[row["model"]]
         cost.scatter(row["gmacs_per_image"], row["top1"] * 100, color=colour)
-        cost.annotate(f"{row['model']}: {row['strategy']}", (row["gmacs_per_image"], row["top1"] * 100), fontsize=6,
-                      xytext=(3, 2), textcoords="offset points")  # fmt: skip
+        cost.annotate(
+            f"{row['model']}: {row['strategy']}",
+            (row["gmacs_per_image"], row["top1"] * 100),
+            fontsize=6,
+            xytext=(3, 2),
+            textcoords="offset points",
+        )
     cost.set_xscale("log")
     cost.set_xlabel("GMACs per image (log)")
     cost.set_ylabel("top-1 (%)")
     cost.set_title(f"clean, {rows[0]['images']} test images")
-    for model, spec, colour in ((student, REFERENCE, "tab:blue"), (TEACHER, "(default)", "tab:red"),
-                                (TWIN, "(default)", "tab:gray")):  # fmt: skip
-        points = sorted((r["severity"], r["top1"] * 100) for r in rows if r.get("severity") is not None
-                        and r["model"] == model and r["asked"] == spec)  # fmt: skip
+    for model, spec, colour in (
+        (student, REFERENCE, "tab:blue"),
+        (TEACHER, "(default)", "tab:red"),
+        (TWIN, "(default)", "tab:gray"),
+    ):
+        points = sorted(
+            (r["severity"], r["top1"] * 100)
+            for r in rows
+            if r.get("severity") is not None and r["model"] == model and r["asked"] == spec
+        )
         robust.plot(
             *zip(*points), marker="o", color=colour, label=f"{model}: {'default' if spec == '(default)' else spec}"
         )
     for row in (r for r in rows if r["model"] == TEACHER and r["asked"].startswith(REFERENCE) and r.get("severity")):
-        robust.scatter(row["severity"], row["top1"] * 100, marker="*", s=120, color="tab:red",
-                       label=f"{TEACHER}: {REFERENCE}")  # fmt: skip
+        robust.scatter(
+            row["severity"], row["top1"] * 100, marker="*", s=120, color="tab:red", label=f"{TEACHER}: {REFERENCE}"
+        )
     robust.set_xlabel("Gaussian noise severity")
     robust.set_ylabel("top-1 (%)")
     robust.set_title(f"under noise, the first {max(r['images'] for r in rows if r.get('severity'))} test images")
@@ -130,8 +142,9 @@ def main() -> None:
     rows.append(run_row(TWIN, None, None, args.limit, args.records, cache)[0])
     timed_student = run_row(args.student, REFERENCE, None, timed, args.records / "timed", cache)[0]
     slow, fast = live_reference["seconds_per_image"], timed_student["seconds_per_image"]
-    out["timed"] = dict(images=timed, teacher_seconds_per_image=slow, student_seconds_per_image=fast,
-                        ratio=round(slow / fast, 1))  # fmt: skip
+    out["timed"] = dict(
+        images=timed, teacher_seconds_per_image=slow, student_seconds_per_image=fast, ratio=round(slow / fast, 1)
+    )
     save()
 
     noisy = min(args.noisy_limit, len(indices))
@@ -140,22 +153,45 @@ def main() -> None:
             row, _ = run_row(model, spec, noise(severity), noisy, args.records, cache)
             rows.append(dict(row, severity=severity))
         save()
-    rows.append(dict(reference_row(teacher, eval_dataset(teacher, None, noise(3)), list(range(noisy)), noise(3), args),
-                     severity=3))  # fmt: skip
+    rows.append(
+        dict(
+            reference_row(teacher, eval_dataset(teacher, None, noise(3)), list(range(noisy)), noise(3), args),
+            severity=3,
+        )
+    )
     save()
 
     shown = Table(title=f"against {TEACHER} {REFERENCE} ({reference['images']} clean images; noise on {noisy})")
-    for column in ("model", "strategy", "noise", "images", "top-1", "top-5", "points", "NFEs/img", "GMACs/img",
-                   "less compute", "s/img"):  # fmt: skip
+    for column in (
+        "model",
+        "strategy",
+        "noise",
+        "images",
+        "top-1",
+        "top-5",
+        "points",
+        "NFEs/img",
+        "GMACs/img",
+        "less compute",
+        "s/img",
+    ):
         shown.add_column(column, justify="left" if column in ("model", "strategy") else "right", overflow="fold")
     for row in rows:
         seconds = row["seconds_per_image"]
         points = "" if "severity" in row else f"{(row['top1'] - reference['top1']) * 100:+.2f}"
-        shown.add_row(row["model"], row["strategy"], row["corruption"], str(row["images"]), f"{row['top1']:.2%}",
-                      f"{row['top5']:.2%}", points,
-                      f"{row['nfe_per_image']:.0f}", f"{row['gmacs_per_image']:.3g}",
-                      f"{reference['gmacs_per_image'] / row['gmacs_per_image']:.1f}x",
-                      "" if seconds is None else f"{seconds:.3f}")  # fmt: skip
+        shown.add_row(
+            row["model"],
+            row["strategy"],
+            row["corruption"],
+            str(row["images"]),
+            f"{row['top1']:.2%}",
+            f"{row['top5']:.2%}",
+            points,
+            f"{row['nfe_per_image']:.0f}",
+            f"{row['gmacs_per_image']:.3g}",
+            f"{reference['gmacs_per_image'] / row['gmacs_per_image']:.1f}x",
+            "" if seconds is None else f"{seconds:.3f}",
+        )
     console.print(shown)
     console.print(f"timed side by side: {json.dumps(out['timed'])}", markup=False)
     plot(rows, args.student, args.plot)

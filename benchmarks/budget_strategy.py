@@ -131,18 +131,33 @@ def main() -> None:
         shown.add_column(col, justify="left" if col == "strategy" else "right")
     for row in within[: args.show]:
         shown.add_row(
-            row["strategy"], f"{row['top1']:.2%}", f"{100 * (row['top1'] - reference_top1):+.2f}",
-            f"{row['nfe_per_image']:.0f}", f"{row['compute_ratio']:.1f}x",
-        )  # fmt: skip
+            row["strategy"],
+            f"{row['top1']:.2%}",
+            f"{100 * (row['top1'] - reference_top1):+.2f}",
+            f"{row['nfe_per_image']:.0f}",
+            f"{row['compute_ratio']:.1f}x",
+        )
     console.print(shown)
     console.print(f"chosen: {chosen['strategy']}")
 
-    reference = dict(model=args.reference_model, strategy=args.reference, top1=reference_top1, nfe=reference_nfe,
-                     top1_on_model=own_top1)  # fmt: skip
+    reference = dict(
+        model=args.reference_model,
+        strategy=args.reference,
+        top1=reference_top1,
+        nfe=reference_nfe,
+        top1_on_model=own_top1,
+    )
     result = dict(
-        model=args.model, reference=reference, speedup=args.speedup, budget_nfe=budget, macs_per_call=macs,
-        reference_macs_per_call=reference_macs, selection_images=table.image_ids, chosen=chosen, candidates=rows,
-    )  # fmt: skip
+        model=args.model,
+        reference=reference,
+        speedup=args.speedup,
+        budget_nfe=budget,
+        macs_per_call=macs,
+        reference_macs_per_call=reference_macs,
+        selection_images=table.image_ids,
+        chosen=chosen,
+        candidates=rows,
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     console.print(f"wrote {args.json}")
@@ -154,10 +169,23 @@ def plot(rows: list[dict], chosen: dict, reference_top1: float, n_images: int, a
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for kind, marker in (("adaptive", "o"), ("hdc", "^"), ("beam", "s"), ("hdc+beam", "D")):
         mine = [r for r in rows if parse_spec(r["strategy"])[0] == kind]
-        ax.scatter([r["compute_ratio"] for r in mine], [100 * r["top1"] for r in mine], s=12, marker=marker,
-                   alpha=0.5, label=f"{kind} candidates")  # fmt: skip
-    ax.scatter([chosen["compute_ratio"]], [100 * chosen["top1"]], s=120, marker="*", color="k", zorder=3,
-               label=f"chosen: {chosen['strategy']}")  # fmt: skip
+        ax.scatter(
+            [r["compute_ratio"] for r in mine],
+            [100 * r["top1"] for r in mine],
+            s=12,
+            marker=marker,
+            alpha=0.5,
+            label=f"{kind} candidates",
+        )
+    ax.scatter(
+        [chosen["compute_ratio"]],
+        [100 * chosen["top1"]],
+        s=120,
+        marker="*",
+        color="k",
+        zorder=3,
+        label=f"chosen: {chosen['strategy']}",
+    )
     ax.axhline(100 * reference_top1, color="grey", ls="--", label=f"{args.reference} on {args.reference_model}")
     ax.axhline(100 * reference_top1 - 1.5, color="grey", ls=":", label="1.5 points below it")
     ax.axvline(args.speedup, color="r", ls=":", label=f"{args.speedup:g}x less compute")

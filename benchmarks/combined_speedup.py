@@ -81,10 +81,16 @@ def main() -> None:
         row["time_ratio"] = best["seconds_per_image"] / row["seconds_per_image"]
         row["points"] = 100 * (row["top1"] - best["top1"])
         table.add_row(
-            row["model"], row["strategy"], f"{row['top1']:.2%}", f"{row['points']:+.2f}", f"{row['nfe_per_image']:.0f}",
-            f"{row['macs_per_call'] / 1e6:.2f}M", f"{row['compute'] / 1e9:.2f}", f"{row['compute_ratio']:.1f}x",
+            row["model"],
+            row["strategy"],
+            f"{row['top1']:.2%}",
+            f"{row['points']:+.2f}",
+            f"{row['nfe_per_image']:.0f}",
+            f"{row['macs_per_call'] / 1e6:.2f}M",
+            f"{row['compute'] / 1e9:.2f}",
+            f"{row['compute_ratio']:.1f}x",
             f"{row['time_ratio']:.1f}x",
-        )  # fmt: skip
+        )
     console.print(table)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -134,8 +134,10 @@ def main() -> None:
         ]
         means = [sum(g) / len(g) for g in per_seed]
         summary_rows.append(dict(data=size, seeds=seeds, severities=severities, gap_per_seed=per_seed, gap_mean=means))
-        console.print(f"{size}: DiDiCM-CP(8) minus plain, points by severity, mean of {seeds} seed(s): "
-                      + ", ".join(f"{g:+.1f}" for g in means))  # fmt: skip
+        console.print(
+            f"{size}: DiDiCM-CP(8) minus plain, points by severity, mean of {seeds} seed(s): "
+            + ", ".join(f"{g:+.1f}" for g in means)
+        )
         if seeds > 1:
             for k in range(seeds):
                 console.print(f"  training seed #{k + 1}: " + ", ".join(f"{g[k]:+.1f}" for g in per_seed))
@@ -154,8 +156,11 @@ def main() -> None:
                     ax.fill_between(severities, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
             seeds = len(rows[0][1])
             band = "\nmean of the seeds, band: lowest to highest" if seeds > 1 else ""
-            ax.set(title=f"{size} of the training data, {seeds} seed{'s' * (seeds > 1)}{band}",
-                   xlabel=f"{args.kind} severity", ylabel="top-1 (%)")  # fmt: skip
+            ax.set(
+                title=f"{size} of the training data, {seeds} seed{'s' * (seeds > 1)}{band}",
+                xlabel=f"{args.kind} severity",
+                ylabel="top-1 (%)",
+            )
             ax.grid(alpha=0.3)
         axes[0][0].legend(fontsize=8)
         fig.tight_layout()

@@ -47,11 +47,21 @@ def main() -> None:
         summary = evaluate(clf, data, spec, limit=args.limit, show_progress=False)
         total = time.perf_counter() - began
         overhead = 1 - forward["seconds"] / total
-        results.append(dict(strategy=summary.strategy, images=summary.n_images, wall_seconds=round(total, 2),
-                            forward_seconds=round(forward["seconds"], 2), forward_calls=forward["calls"],
-                            nfe_per_image=summary.nfe_per_image, overhead=round(overhead, 4)))  # fmt: skip
-        print(f"{summary.strategy}: {summary.n_images} images, wall {total:.1f} s, forward passes "
-              f"{forward['seconds']:.1f} s in {forward['calls']} calls -> engine overhead {overhead:.1%}")  # fmt: skip
+        results.append(
+            dict(
+                strategy=summary.strategy,
+                images=summary.n_images,
+                wall_seconds=round(total, 2),
+                forward_seconds=round(forward["seconds"], 2),
+                forward_calls=forward["calls"],
+                nfe_per_image=summary.nfe_per_image,
+                overhead=round(overhead, 4),
+            )
+        )
+        print(
+            f"{summary.strategy}: {summary.n_images} images, wall {total:.1f} s, forward passes "
+            f"{forward['seconds']:.1f} s in {forward['calls']} calls -> engine overhead {overhead:.1%}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -50,8 +50,13 @@ CLEAN = [
     *[("glyphs", f"prefilter(by={TWIN};k={k};then={REFERENCE})") for k in (5, 10, 20)],
     *[("glyphs", f"prefilter(by={TWIN};k={k};then=auto)") for k in (5, 10, 20)],
 ]
-NOISY = [(TWIN, None), ("glyphs", None), ("glyphs-pruned", None), ("glyphs-pruned", "auto(speedup=20)"),
-         *[("glyphs", f"prefilter(by={TWIN};k={k};then={REFERENCE})") for k in (5, 10, 20)]]  # fmt: skip
+NOISY = [
+    (TWIN, None),
+    ("glyphs", None),
+    ("glyphs-pruned", None),
+    ("glyphs-pruned", "auto(speedup=20)"),
+    *[("glyphs", f"prefilter(by={TWIN};k={k};then={REFERENCE})") for k in (5, 10, 20)],
+]
 CORRUPTION = "noise:3"
 CHECKED_IMAGES = 32  # the live reference run that the table must reproduce
 
@@ -68,29 +73,53 @@ def reference_table(classifier, data, indices: list[int], records: Path, corrupt
     return table, json.loads(seconds_file.read_text())
 
 
-def replayed_row(classifier, table: ErrorTable, spec: str, seconds: float | None, corruption: str | None,
-                 images: slice = slice(None)) -> dict:  # fmt: skip
+def replayed_row(
+    classifier, table: ErrorTable, spec: str, seconds: float | None, corruption: str | None, images: slice = slice(None)
+) -> dict:
     """A row from the table, with the fields of a live one (top-5 from the replayed ranking)."""
     outcomes, nfes = table.replay(classifier.strategy(spec))
     pairs = list(zip(outcomes, table.labels.tolist(), nfes))[images]
     nfe = sum(n for _, _, n in pairs) / len(pairs)
-    return dict(model=classifier.model_name, strategy=spec, asked=f"{spec} (replayed)", corruption=corruption or "none",
-                images=len(pairs), top1=round(sum(o.ranking[0] == y for o, y, _ in pairs) / len(pairs), 4),
-                top5=round(sum(y in o.ranking[:5] for o, y, _ in pairs) / len(pairs), 4),
-                nfe_per_image=round(nfe, 2), gmacs_per_image=round(nfe * classifier.macs_per_call / 1e9, 4),
-                seconds_per_image=seconds and round(seconds, 4))  # fmt: skip
+    return dict(
+        model=classifier.model_name,
+        strategy=spec,
+        asked=f"{spec} (replayed)",
+        corruption=corruption or "none",
+        images=len(pairs),
+        top1=round(sum(o.ranking[0] == y for o, y, _ in pairs) / len(pairs), 4),
+        top5=round(sum(y in o.ranking[:5] for o, y, _ in pairs) / len(pairs), 4),
+        nfe_per_image=round(nfe, 2),
+        gmacs_per_image=round(nfe * classifier.macs_per_call / 1e9, 4),
+        seconds_per_image=seconds and round(seconds, 4),
+    )
 
 
 def replay_families(classifier, table: ErrorTable, reference: dict) -> dict:
     """Cheapest sequential and adaptive schedules within 0.5 points of the reference, replayed on one table."""
     families = dict(
-        sequential=[f"sequential(p={p};min={m};max=32;step={s})" for p in (0.001, 0.002, 0.01, 0.05, 0.1)
-                    for m in (2, 4, 8, 16) for s in (1, 2, 4, 8)],
-        adaptive=[f"adaptive(keep={k},1;n={f},{n})" for k in (2, 3, 5, 10, 22) for f in (1, 2, 4, 8)
-                  for n in (8, 16, 32) if f < n]
-        + [f"adaptive(keep={k},{k2},1;n={f},{m},{n})" for k in (10, 22) for k2 in (2, 3, 5) for f in (1, 2, 4)
-           for m in (4, 8, 16) for n in (16, 32) if f < m < n],
-    )  # fmt: skip
+        sequential=[
+            f"sequential(p={p};min={m};max=32;step={s})"
+            for p in (0.001, 0.002, 0.01, 0.05, 0.1)
+            for m in (2, 4, 8, 16)
+            for s in (1, 2, 4, 8)
+        ],
+        adaptive=[
+            f"adaptive(keep={k},1;n={f},{n})"
+            for k in (2, 3, 5, 10, 22)
+            for f in (1, 2, 4, 8)
+            for n in (8, 16, 32)
+            if f < n
+        ]
+        + [
+            f"adaptive(keep={k},{k2},1;n={f},{m},{n})"
+            for k in (10, 22)
+            for k2 in (2, 3, 5)
+            for f in (1, 2, 4)
+            for m in (4, 8, 16)
+            for n in (16, 32)
+            if f < m < n
+        ],
+    )
     target = reference["top1"] - 0.005
     out = {"target_top1": round(target, 4), "images": len(table.image_ids), "slots": table.slots}
     for family, specs in families.items():
@@ -110,12 +139,23 @@ def run_row(model: str, spec: str | None, corruption: str | None, limit: int | N
     folder = records / model / (corruption or "clean") / strategy.name.replace("/", "_")
     with RecordStore(folder, keys) as store:
         summary = evaluate(classifier, data, strategy, limit=limit, store=store)
-    row = dict(model=model, strategy=summary.strategy, asked=spec or "(default)", corruption=corruption or "none",
-               images=summary.n_images, top1=round(summary.top1, 4), top5=round(summary.top5, 4),
-               nfe_per_image=round(summary.nfe_per_image, 2), gmacs_per_image=summary.gmacs_per_image,
-               seconds_per_image=round(summary.seconds_per_image, 4))  # fmt: skip
-    console.print(f"{model} {row['asked']} -> {row['strategy']} [{row['corruption']}]: top-1 {row['top1']:.2%}, "
-                  f"{row['nfe_per_image']:.0f} NFEs, {row['gmacs_per_image']} GMACs", markup=False)  # fmt: skip
+    row = dict(
+        model=model,
+        strategy=summary.strategy,
+        asked=spec or "(default)",
+        corruption=corruption or "none",
+        images=summary.n_images,
+        top1=round(summary.top1, 4),
+        top5=round(summary.top5, 4),
+        nfe_per_image=round(summary.nfe_per_image, 2),
+        gmacs_per_image=summary.gmacs_per_image,
+        seconds_per_image=round(summary.seconds_per_image, 4),
+    )
+    console.print(
+        f"{model} {row['asked']} -> {row['strategy']} [{row['corruption']}]: top-1 {row['top1']:.2%}, "
+        f"{row['nfe_per_image']:.0f} NFEs, {row['gmacs_per_image']} GMACs",
+        markup=False,
+    )
     return row, data
 
 
@@ -150,10 +190,20 @@ def plot(rows: list[dict], path: Path) -> None:
         where = "clean" if corruption == "none" else f"Gaussian noise, severity {CORRUPTION.split(':')[1]}"
         ax.set_title(f"{where} ({images} images)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False,
-                  handletextpad=0.3, columnspacing=1.0)  # fmt: skip
-    fig.suptitle("glyphs test images: top-1 against compute (red: exhaustive(n=32), green: plain-twin prefilter; "
-                 "circle: glyphs, square: glyphs-pruned, triangle: plain twin)", fontsize=10)  # fmt: skip
+        ax.legend(
+            fontsize=6,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.13),
+            ncol=2,
+            frameon=False,
+            handletextpad=0.3,
+            columnspacing=1.0,
+        )
+    fig.suptitle(
+        "glyphs test images: top-1 against compute (red: exhaustive(n=32), green: plain-twin prefilter; "
+        "circle: glyphs, square: glyphs-pruned, triangle: plain twin)",
+        fontsize=10,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
@@ -227,18 +277,38 @@ def main() -> None:
     save()
 
     table = Table(title=f"against {REFERENCE} on glyphs ({reference['images']} images; the originals on {subset})")
-    for column in ("model", "asked", "strategy", "noise", "images", "top-1", "points", "NFEs/img", "GMACs/img",
-                   "less compute", "s/img"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("model", "asked", "strategy") else "right",
-                         overflow="fold")  # fmt: skip
+    for column in (
+        "model",
+        "asked",
+        "strategy",
+        "noise",
+        "images",
+        "top-1",
+        "points",
+        "NFEs/img",
+        "GMACs/img",
+        "less compute",
+        "s/img",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("model", "asked", "strategy") else "right", overflow="fold"
+        )
     for row in rows:
         base = noisy_reference if row["corruption"] != "none" else part if row["images"] == subset else reference
         seconds = row["seconds_per_image"]
-        table.add_row(row["model"], row["asked"], row["strategy"], row["corruption"], str(row["images"]),
-                      f"{row['top1']:.2%}", f"{(row['top1'] - base['top1']) * 100:+.2f}",
-                      f"{row['nfe_per_image']:.0f}", f"{row['gmacs_per_image']:.3g}",
-                      f"{reference['gmacs_per_image'] / row['gmacs_per_image']:.1f}x",
-                      "" if seconds is None else f"{seconds:.3f}")  # fmt: skip
+        table.add_row(
+            row["model"],
+            row["asked"],
+            row["strategy"],
+            row["corruption"],
+            str(row["images"]),
+            f"{row['top1']:.2%}",
+            f"{(row['top1'] - base['top1']) * 100:+.2f}",
+            f"{row['nfe_per_image']:.0f}",
+            f"{row['gmacs_per_image']:.3g}",
+            f"{reference['gmacs_per_image'] / row['gmacs_per_image']:.1f}x",
+            "" if seconds is None else f"{seconds:.3f}",
+        )
     console.print(table)
     console.print(f"replayed on the test table: {json.dumps(out['replayed'])}", markup=False)
     console.print(f"checks: {json.dumps(out['checks'])}", markup=False)

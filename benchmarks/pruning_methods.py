@@ -61,10 +61,15 @@ def pruned_model(args, method: str, threshold: float | None) -> Path:
         finetune(done, out, args.seed, resume=(out / "checkpoint").is_dir())
         return out
     backbone, report = prune_to_folder(
-        args.model, out, method, args.ratio, args.finetune_steps,
-        threshold=threshold if threshold is not None else 0.05, calibration_images=args.calibration_images,
+        args.model,
+        out,
+        method,
+        args.ratio,
+        args.finetune_steps,
+        threshold=threshold if threshold is not None else 0.05,
+        calibration_images=args.calibration_images,
         seed=args.seed,
-    )  # fmt: skip
+    )
     console.print(f"{label(method, threshold)}: {report.summary()}")
     finetune(backbone, out, args.seed)
     return out
@@ -132,13 +137,23 @@ def main() -> None:
         table.add_column(col, justify="left" if col == "model" else "right")
     for row in rows:
         table.add_row(
-            row["model"], f"{row['params'] / 1e3:.0f}K", f"{row['macs'] / 1e6:.2f}M",
-            f"{base['macs'] / row['macs']:.2f}x", f"{row['top1']:.2%}", f"{row['top5']:.2%}", f"{row['ssim']:.3f}",
+            row["model"],
+            f"{row['params'] / 1e3:.0f}K",
+            f"{row['macs'] / 1e6:.2f}M",
+            f"{base['macs'] / row['macs']:.2f}x",
+            f"{row['top1']:.2%}",
+            f"{row['top5']:.2%}",
+            f"{row['ssim']:.3f}",
             f"{row['seconds_per_call'] / base['seconds_per_call']:.2f}",
-        )  # fmt: skip
+        )
     console.print(table)
-    result = dict(ratio=args.ratio, finetune_steps=args.finetune_steps, strategy=args.strategy, rows=rows,
-                  original_training_steps=original.info.training.get("steps"))  # fmt: skip
+    result = dict(
+        ratio=args.ratio,
+        finetune_steps=args.finetune_steps,
+        strategy=args.strategy,
+        rows=rows,
+        original_training_steps=original.info.training.get("steps"),
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     console.print(f"wrote {args.out}")

@@ -75,8 +75,7 @@ def level(url: str, pngs: list[bytes], ids: list[str], clients: int, timeout: fl
         if not hasattr(connections, "client"):
             connections.client = httpx.Client(timeout=timeout)
         began = time.perf_counter()
-        reply = connections.client.post(f"{url}/classify",
-                                        files={"image": (f"{index}.png", pngs[index], "image/png")})  # fmt: skip
+        reply = connections.client.post(f"{url}/classify", files={"image": (f"{index}.png", pngs[index], "image/png")})
         return index, time.perf_counter() - began, reply.json() if reply.status_code == 200 else {}
 
     began = time.perf_counter()
@@ -85,10 +84,17 @@ def level(url: str, pngs: list[bytes], ids: list[str], clients: int, timeout: fl
     seconds = time.perf_counter() - began
     latencies = sorted(a[1] for a in answers)
     own = sum(a[2].get("id") == ids[a[0]] for a in answers)  # each answer carries its own image's id
-    return dict(clients=clients, requests=len(pngs), answered=len(answers), answered_with_own_image=own,
-                unique_ids=len({a[2].get("id") for a in answers}), seconds=round(seconds, 3),
-                requests_per_second=round(len(pngs) / seconds, 3), p50_seconds=round(statistics.median(latencies), 4),
-                p95_seconds=round(latencies[int(0.95 * (len(latencies) - 1))], 4))  # fmt: skip
+    return dict(
+        clients=clients,
+        requests=len(pngs),
+        answered=len(answers),
+        answered_with_own_image=own,
+        unique_ids=len({a[2].get("id") for a in answers}),
+        seconds=round(seconds, 3),
+        requests_per_second=round(len(pngs) / seconds, 3),
+        p50_seconds=round(statistics.median(latencies), 4),
+        p95_seconds=round(latencies[int(0.95 * (len(latencies) - 1))], 4),
+    )
 
 
 def batching_ceiling(model: str, strategy: str, pngs: list[bytes], group: int) -> dict:
@@ -104,19 +110,30 @@ def batching_ceiling(model: str, strategy: str, pngs: list[bytes], group: int) -
     timings, predictions = {}, {}
     for per_call in (1, group):
         began = time.perf_counter()
-        decisions = [d for start in range(0, len(images), per_call)
-                     for d in classifier.classify(images[start : start + per_call], strategy)]  # fmt: skip
+        decisions = [
+            d
+            for start in range(0, len(images), per_call)
+            for d in classifier.classify(images[start : start + per_call], strategy)
+        ]
         timings[per_call] = (time.perf_counter() - began) / len(images)
         predictions[per_call] = [d.label for d in decisions]
-    return dict(images=len(images), group=group, seconds_per_image_one_per_call=round(timings[1], 4),
-                seconds_per_image_grouped=round(timings[group], 4),
-                ceiling=round(timings[1] / timings[group], 3),
-                same_predictions=predictions[1] == predictions[group])  # fmt: skip
+    return dict(
+        images=len(images),
+        group=group,
+        seconds_per_image_one_per_call=round(timings[1], 4),
+        seconds_per_image_grouped=round(timings[group], 4),
+        ceiling=round(timings[1] / timings[group], 3),
+        same_predictions=predictions[1] == predictions[group],
+    )
 
 
 def bad_uploads(url: str, png: bytes) -> list[dict]:
-    cases = {"empty": b"", "not an image": b"hello, world", "truncated": png[:30],
-             "over the size limit": png + b"\0" * (MAX_UPLOAD + 1)}  # fmt: skip
+    cases = {
+        "empty": b"",
+        "not an image": b"hello, world",
+        "truncated": png[:30],
+        "over the size limit": png + b"\0" * (MAX_UPLOAD + 1),
+    }
     out = []
     for name, payload in cases.items():
         reply = httpx.post(f"{url}/classify", files={"image": ("bad.png", payload, "image/png")}, timeout=60)
@@ -139,8 +156,18 @@ def main() -> None:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "diffclass", "serve", "--model", args.model, "--host", "127.0.0.1",
-               "--port", str(port)] + (["--strategy", args.strategy] if args.strategy else [])  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "diffclass",
+        "serve",
+        "--model",
+        args.model,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ] + (["--strategy", args.strategy] if args.strategy else [])
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
     try:
@@ -155,9 +182,11 @@ def main() -> None:
                 break
             levels.append(level(url, pngs, ids, clients, args.timeout))
             row = levels[-1]
-            console.print(f"{clients:>3} clients: {row['requests_per_second']:.2f} req/s, "
-                          f"p50 {row['p50_seconds']:.2f} s, p95 {row['p95_seconds']:.2f} s, "
-                          f"{row['answered_with_own_image']}/{row['requests']} with their own answer")  # fmt: skip
+            console.print(
+                f"{clients:>3} clients: {row['requests_per_second']:.2f} req/s, "
+                f"p50 {row['p50_seconds']:.2f} s, p95 {row['p95_seconds']:.2f} s, "
+                f"{row['answered_with_own_image']}/{row['requests']} with their own answer"
+            )
         bad = bad_uploads(url, pngs[0])
         healthy = httpx.get(f"{url}/health", timeout=10).status_code == 200
     finally:
@@ -165,16 +194,24 @@ def main() -> None:
         process.wait(timeout=30)
     ratio = levels[-1]["requests_per_second"] / levels[0]["requests_per_second"] if len(levels) > 1 else None
     ceiling = batching_ceiling(args.model, health["strategy"], pngs, levels[-1]["clients"])
-    result = dict(model=args.model, strategy=health["strategy"], levels=levels, bad_uploads=bad,
-                  healthy_after_bad_uploads=healthy, throughput_ratio_most_vs_one_client=ratio and round(ratio, 3),
-                  batching_ceiling=ceiling)  # fmt: skip
+    result = dict(
+        model=args.model,
+        strategy=health["strategy"],
+        levels=levels,
+        bad_uploads=bad,
+        healthy_after_bad_uploads=healthy,
+        throughput_ratio_most_vs_one_client=ratio and round(ratio, 3),
+        batching_ceiling=ceiling,
+    )
     for case in bad:
         console.print(f"bad upload, {case['case']}: HTTP {case['status']}, {case['error']!r}", markup=False)
     console.print(f"throughput at {levels[-1]['clients']} clients / 1 client: {ratio:.2f}x; healthy after: {healthy}")
     one, grouped = ceiling["seconds_per_image_one_per_call"], ceiling["seconds_per_image_grouped"]
-    console.print(f"in-process, {ceiling['group']} images per call against one: {ceiling['ceiling']:.2f}x "
-                  f"({one:.3f} s against {grouped:.3f} s per image; "
-                  f"same predictions: {ceiling['same_predictions']})")  # fmt: skip
+    console.print(
+        f"in-process, {ceiling['group']} images per call against one: {ceiling['ceiling']:.2f}x "
+        f"({one:.3f} s against {grouped:.3f} s per image; "
+        f"same predictions: {ceiling['same_predictions']})"
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     console.print(f"wrote {args.json}")

@@ -66,8 +66,15 @@ def main() -> None:
                 )
                 row.update(tree=tree_name, mode=mode)
                 results.append(row)
-                table.add_row(tree_name, mode, str(row["level"]), str(row["nodes"]), f"{row['first']:.1%}",
-                              f"{row['top_fraction']:.1%}", f"{row['within_std']:.1%}")  # fmt: skip
+                table.add_row(
+                    tree_name,
+                    mode,
+                    str(row["level"]),
+                    str(row["nodes"]),
+                    f"{row['first']:.1%}",
+                    f"{row['top_fraction']:.1%}",
+                    f"{row['within_std']:.1%}",
+                )
     console.print(table)
     timesteps = sorted(probe.scorer.grid.timesteps[: args.slots])
     console.print(f"timesteps scored per node: {timesteps}")

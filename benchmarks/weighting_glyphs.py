@@ -52,10 +52,21 @@ def main() -> None:
         weighted = ErrorTable(table.errors * scale, table.candidates, table.labels, table.image_ids)
         for n in SLOTS:
             top1, nfe = weighted.top1(classifier.strategy(f"exhaustive(n={n})"))
-            rows.append(dict(weighting=name, strategy=f"exhaustive(n={n})", images=len(table.labels),
-                             top1=round(top1, 4), nfe_per_image=nfe))  # fmt: skip
-    result = dict(rows=rows, learned=learned.to_dict(), window=list(classifier.info.timestep_range or ()),
-                  fit_images=args.fit_images)  # fmt: skip
+            rows.append(
+                dict(
+                    weighting=name,
+                    strategy=f"exhaustive(n={n})",
+                    images=len(table.labels),
+                    top1=round(top1, 4),
+                    nfe_per_image=nfe,
+                )
+            )
+    result = dict(
+        rows=rows,
+        learned=learned.to_dict(),
+        window=list(classifier.info.timestep_range or ()),
+        fit_images=args.fit_images,
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     shown = Table(title=f"glyphs, {len(table.labels)} test images: top-1 by weighting")

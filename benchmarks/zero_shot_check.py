@@ -34,8 +34,12 @@ from diffclass.weighting import WEIGHTINGS
 
 FAMILIES = {"sd": save_tiny_stable_diffusion, "sd3": save_tiny_stable_diffusion3}
 
-CLASSES = {"red disc": (220, 40, 40), "blue square": (40, 60, 220), "green triangle": (40, 200, 60),
-           "yellow bar": (230, 210, 40)}  # fmt: skip
+CLASSES = {
+    "red disc": (220, 40, 40),
+    "blue square": (40, 60, 220),
+    "green triangle": (40, 200, 60),
+    "yellow bar": (230, 210, 40),
+}
 
 
 def draw(name: str, rng: np.random.Generator, size: int = 16) -> Image.Image:
@@ -70,9 +74,24 @@ def make_data(folder: Path, per_class: int, seed: int) -> ImageDataset:
 
 
 def evaluate(model: Path, test: Path, weighting: str, summary: Path) -> dict:
-    command = [sys.executable, "-m", "diffclass", "evaluate", "--model", str(model), "--dataset", f"folder:{test}",
-               "--prompt", "a photo of a {}.", "--strategy", "exhaustive(n=16)", "--weighting", weighting,
-               "--json", str(summary)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "diffclass",
+        "evaluate",
+        "--model",
+        str(model),
+        "--dataset",
+        f"folder:{test}",
+        "--prompt",
+        "a photo of a {}.",
+        "--strategy",
+        "exhaustive(n=16)",
+        "--weighting",
+        weighting,
+        "--json",
+        str(summary),
+    ]
     print(" ".join(command))
     subprocess.run(command, check=True)
     return json.loads(summary.read_text())

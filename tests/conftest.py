@@ -1,4 +1,7 @@
+import os
 import sys
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # no test downloads anything: an unreachable hub id fails at once, not after retries
 
 import pytest
 import torch
@@ -125,7 +128,10 @@ def tree_classifier():
 def five_class_tree():
     from diffclass.hierarchy import LabelTree, TreeNode
 
-    nodes = [TreeNode("root", "animal", ["pets", "wild"]), TreeNode("pets", "pet", ["cat", "dog"]),
-             TreeNode("wild", "wild", ["ant", "bee", "eel"])]  # fmt: skip
+    nodes = [
+        TreeNode("root", "animal", ["pets", "wild"]),
+        TreeNode("pets", "pet", ["cat", "dog"]),
+        TreeNode("wild", "wild", ["ant", "bee", "eel"]),
+    ]
     nodes += [TreeNode(n, n, class_index=i) for i, n in enumerate(["ant", "bee", "cat", "dog", "eel"])]
     return LabelTree(nodes, 5)

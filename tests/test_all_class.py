@@ -82,9 +82,16 @@ def test_replay_counts_a_slot_once_for_every_class(student, images):
 def test_tree_nodes_are_refused_in_one_line(student):
     from diffclass.hierarchy import LabelTree
 
-    tree = LabelTree.from_dict({"root": "r", "nodes": [
-        {"id": "r", "children": ["g"]}, {"id": "g", "children": ["a", "b"]},
-        *[{"id": n, "class_index": i} for i, n in enumerate("ab")]]})  # fmt: skip
+    tree = LabelTree.from_dict(
+        {
+            "root": "r",
+            "nodes": [
+                {"id": "r", "children": ["g"]},
+                {"id": "g", "children": ["a", "b"]},
+                *[{"id": n, "class_index": i} for i, n in enumerate("ab")],
+            ],
+        }
+    )
     with pytest.raises(DiffclassError, match="none for internal tree nodes"):
         Classifier(student).use_tree(tree)
     with pytest.raises(DiffclassError, match="heads for its 5 classes only"):
@@ -112,11 +119,24 @@ def test_distillation_moves_every_head_towards_its_teachers_class(model_dir, tmp
 
 def test_save_load_round_trip_and_refusals(model_dir, tmp_path, monkeypatch, capsys):
     small = ["--batch-size", 4, "--classes-per-image", 3]
-    code, out, err = run_cli(monkeypatch, capsys, "distill", "--model", model_dir, "--out", tmp_path / "s",
-                             "--steps", 2, *small, "--checkpoint-every", 1)  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "distill",
+        "--model",
+        model_dir,
+        "--out",
+        tmp_path / "s",
+        "--steps",
+        2,
+        *small,
+        "--checkpoint-every",
+        1,
+    )
     assert code == 0, err
-    code, out, err = run_cli(monkeypatch, capsys, "distill", "--model", model_dir, "--out", tmp_path / "s",
-                             "--steps", 3, *small, "--resume")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch, capsys, "distill", "--model", model_dir, "--out", tmp_path / "s", "--steps", 3, *small, "--resume"
+    )
     assert code == 0, err
     info = json.loads((tmp_path / "s" / "diffclass.json").read_text())
     recipe = info["training"]["distillation"]
@@ -125,19 +145,32 @@ def test_save_load_round_trip_and_refusals(model_dir, tmp_path, monkeypatch, cap
     again = diffclass.load(tmp_path / "s")
     x, t = torch.randn(2, 1, 8, 8), torch.tensor([5, 500])
     assert torch.equal(loaded.backbone.predict_all(x, t), again.backbone.predict_all(x, t))
-    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", tmp_path / "s", "--limit", 2,
-                             "--strategy", "exhaustive(n=3)", "--json", tmp_path / "e.json")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "evaluate",
+        "--model",
+        tmp_path / "s",
+        "--limit",
+        2,
+        "--strategy",
+        "exhaustive(n=3)",
+        "--json",
+        tmp_path / "e.json",
+    )
     assert code == 0, err
     assert json.loads((tmp_path / "e.json").read_text())["nfe_per_image"] == 3
-    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", tmp_path / "s", "--limit", 1,
-                             "--strategy", "hdc")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch, capsys, "evaluate", "--model", tmp_path / "s", "--limit", 1, "--strategy", "hdc"
+    )
     assert code == 2 and len(err.strip().splitlines()) == 1
 
     other = tiny_backbone(seed=5, classes=[str(d) for d in range(10)])
     other.info.dataset = "digits"
     other.save_pretrained(tmp_path / "other")
-    code, out, err = run_cli(monkeypatch, capsys, "distill", "--model", tmp_path / "other", "--out", tmp_path / "s",
-                             "--steps", 4, "--resume")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch, capsys, "distill", "--model", tmp_path / "other", "--out", tmp_path / "s", "--steps", 4, "--resume"
+    )
     assert code == 2 and "other teacher weights" in err
 
     info["class_names"] = list(reversed(info["class_names"]))  # heads no longer the teacher's classes
@@ -149,8 +182,10 @@ def test_save_load_round_trip_and_refusals(model_dir, tmp_path, monkeypatch, cap
 def test_the_ranking_term_teaches_the_heads_to_rank_the_true_class_first(model_dir, tmp_path):
     plain = DistillConfig(steps=100, batch_size=16, classes_per_image=3, lr=3e-3, warmup_steps=5, ema_decay=0.0)
     ranked = dataclasses.replace(plain, rank_weight=100.0, rank_temperature=0.01)
-    students = [distill(model_dir, tmp_path / name, config, show_progress=False)
-                for name, config in (("plain", plain), ("ranked", ranked))]  # fmt: skip
+    students = [
+        distill(model_dir, tmp_path / name, config, show_progress=False)
+        for name, config in (("plain", plain), ("ranked", ranked))
+    ]
     data = load_dataset("digits", "train", 8)
     generator = torch.Generator().manual_seed(1)
     x0, y = data.images[:64], data.labels[:64]
@@ -168,11 +203,26 @@ def test_the_ranking_term_teaches_the_heads_to_rank_the_true_class_first(model_d
 
 def test_fine_tuning_starts_from_a_student_of_the_same_teacher_only(model_dir, tmp_path, monkeypatch, capsys):
     small = ["--batch-size", 4, "--classes-per-image", 3]
-    code, _, err = run_cli(monkeypatch, capsys, "distill", "--model", model_dir, "--out", tmp_path / "s",
-                           "--steps", 2, *small)  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch, capsys, "distill", "--model", model_dir, "--out", tmp_path / "s", "--steps", 2, *small
+    )
     assert code == 0, err
-    code, _, err = run_cli(monkeypatch, capsys, "distill", "--model", model_dir, "--out", tmp_path / "f",
-                           "--steps", 1, *small, "--init", tmp_path / "s", "--lr", 1e-8)  # fmt: skip
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "distill",
+        "--model",
+        model_dir,
+        "--out",
+        tmp_path / "f",
+        "--steps",
+        1,
+        *small,
+        "--init",
+        tmp_path / "s",
+        "--lr",
+        1e-8,
+    )
     assert code == 0, err
     start, tuned = diffclass.load(tmp_path / "s").backbone, diffclass.load(tmp_path / "f").backbone
     x, t = torch.randn(2, 1, 8, 8), torch.tensor([5, 500])
@@ -184,6 +234,18 @@ def test_fine_tuning_starts_from_a_student_of_the_same_teacher_only(model_dir, t
     other.info.dataset = "digits"
     other.save_pretrained(tmp_path / "other")
     for init, message in ((tmp_path / "s", "was not distilled from"), (model_dir, "is not an all-class student")):
-        code, _, err = run_cli(monkeypatch, capsys, "distill", "--model", tmp_path / "other", "--out", tmp_path / "g",
-                               "--steps", 1, *small, "--init", init)  # fmt: skip
+        code, _, err = run_cli(
+            monkeypatch,
+            capsys,
+            "distill",
+            "--model",
+            tmp_path / "other",
+            "--out",
+            tmp_path / "g",
+            "--steps",
+            1,
+            *small,
+            "--init",
+            init,
+        )
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -106,11 +106,14 @@ def _weights(folder):
     return load_file(str(folder / "diffusion_pytorch_model.safetensors"))
 
 
-@pytest.mark.parametrize("change, message", [
-    ("drop", "missing tensor conv_out.bias"),
-    ("extra", "unexpected tensor stowaway"),
-    ("reshape", r"tensor conv_out.bias has shape \[2\], the config needs \[1\]"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("drop", "missing tensor conv_out.bias"),
+        ("extra", "unexpected tensor stowaway"),
+        ("reshape", r"tensor conv_out.bias has shape \[2\], the config needs \[1\]"),
+    ],
+)
 def test_weights_that_do_not_fit_exactly_are_refused_naming_the_tensor(tmp_path, change, message):
     from safetensors.torch import save_file
 

@@ -107,9 +107,18 @@ def _digit_folder(tmp_path):
 def test_folder_dataset_reports_empty_classes_and_bad_files(monkeypatch, capsys, tmp_path):
     root = _digit_folder(tmp_path)
     code, out, err = run_cli(
-        monkeypatch, capsys, "evaluate", "--model", _model(tmp_path), "--dataset", f"folder:{root}",
-        "--strategy", "exhaustive(n=2)", "--json", tmp_path / "s.json",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "evaluate",
+        "--model",
+        _model(tmp_path),
+        "--dataset",
+        f"folder:{root}",
+        "--strategy",
+        "exhaustive(n=2)",
+        "--json",
+        tmp_path / "s.json",
+    )
     assert code == 0, err
     assert f"error: {root / '5'}: class folder has no images" in err
     assert "broken.png" in err and "skipped 1 unreadable image(s) of 5" in err
@@ -121,9 +130,16 @@ def test_list_dataset_and_unknown_labels(monkeypatch, capsys, tmp_path):
     (tmp_path / "list.csv").write_text(f"path,label\n{root / '3' / '0.png'},3\n{root / '7' / '1.png'},7\n")
     model = _model(tmp_path)
     code, out, err = run_cli(
-        monkeypatch, capsys, "evaluate", "--model", model, "--dataset", f"list:{tmp_path / 'list.csv'}",
-        "--strategy", "exhaustive(n=2)",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "evaluate",
+        "--model",
+        model,
+        "--dataset",
+        f"list:{tmp_path / 'list.csv'}",
+        "--strategy",
+        "exhaustive(n=2)",
+    )
     assert code == 0, err
     (root / "cat").mkdir()
     code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model, "--dataset", f"folder:{root}")

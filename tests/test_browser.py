@@ -16,8 +16,10 @@ import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="headless Chromium and chromedriver are not "
-                                "installed (apt-get install chromium chromium-driver)")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="headless Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)",
+)
 
 
 @pytest.fixture

@@ -16,9 +16,18 @@ def picture(tmp_path):
 
 def test_evaluate_writes_the_summary_json(monkeypatch, capsys, model_dir, tmp_path):
     code, out, err = run_cli(
-        monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 6, "--strategy", "exhaustive(n=2)",
-        "--json", tmp_path / "out" / "summary.json",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "evaluate",
+        "--model",
+        model_dir,
+        "--limit",
+        6,
+        "--strategy",
+        "exhaustive(n=2)",
+        "--json",
+        tmp_path / "out" / "summary.json",
+    )
     assert code == 0, err
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["n_images"] == 6 and summary["nfe_per_image"] == 20 and summary["dataset"] == "digits"
@@ -122,10 +131,26 @@ def test_tree_show_and_validate(monkeypatch, capsys, tmp_path):
 
 def test_bench_prints_ratios_and_writes_json_and_plot(monkeypatch, capsys, model_dir, tmp_path):
     code, out, err = run_cli(
-        monkeypatch, capsys, "bench", "--model", model_dir, "--limit", 3,
-        "-s", "exhaustive(n=4)", "-s", "adaptive(keep=2,1;n=2,4)", "-s", "beam(t_s=2)", "-s", "hdc",
-        "--json", tmp_path / "bench.json", "--plot", tmp_path / "pareto.png",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "bench",
+        "--model",
+        model_dir,
+        "--limit",
+        3,
+        "-s",
+        "exhaustive(n=4)",
+        "-s",
+        "adaptive(keep=2,1;n=2,4)",
+        "-s",
+        "beam(t_s=2)",
+        "-s",
+        "hdc",
+        "--json",
+        tmp_path / "bench.json",
+        "--plot",
+        tmp_path / "pareto.png",
+    )
     assert code == 0, err
     assert "skipping hdc" in err and "E* (best exhaustive top-1)" in out and "NFE/exha" in out
     runs = json.loads((tmp_path / "bench.json").read_text())
@@ -140,9 +165,20 @@ def test_bench_keeps_finished_runs_and_resumes_from_its_records(monkeypatch, cap
     from diffclass.errors import DiffclassError
 
     args = [
-        "bench", "--model", model_dir, "--limit", 3, "-s", "exhaustive(n=2)", "-s", "adaptive(keep=2,1;n=1,2)",
-        "--out", tmp_path / "runs", "--json", tmp_path / "b.json",
-    ]  # fmt: skip
+        "bench",
+        "--model",
+        model_dir,
+        "--limit",
+        3,
+        "-s",
+        "exhaustive(n=2)",
+        "-s",
+        "adaptive(keep=2,1;n=1,2)",
+        "--out",
+        tmp_path / "runs",
+        "--json",
+        tmp_path / "b.json",
+    ]
     real, calls = Classifier.classify, []
 
     def failing_adaptive(self, images, strategy="adaptive", image_ids=None):
@@ -198,9 +234,23 @@ def test_bench_original_grid_reports_baselines_on_both_grids(monkeypatch, capsys
     info = json.loads((model_dir / "diffclass.json").read_text())
     (model_dir / "diffclass.json").write_text(json.dumps({**info, "timestep_range": [100, 300]}))
     code, out, err = run_cli(
-        monkeypatch, capsys, "bench", "--model", model_dir, "--limit", 2, "--original-grid",
-        "-s", "exhaustive(n=2)", "-s", "adaptive(keep=2,1;n=1,2)", "-s", "beam(t_s=2)", "--json", tmp_path / "b.json",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "bench",
+        "--model",
+        model_dir,
+        "--limit",
+        2,
+        "--original-grid",
+        "-s",
+        "exhaustive(n=2)",
+        "-s",
+        "adaptive(keep=2,1;n=1,2)",
+        "-s",
+        "beam(t_s=2)",
+        "--json",
+        tmp_path / "b.json",
+    )
     assert code == 0, err
     runs = [r["strategy"] for r in json.loads((tmp_path / "b.json").read_text())]
     assert runs[:2] == ["exhaustive(n=2;t=0-999)", "adaptive(keep=2,1;n=1,2;t=0-999)"]
@@ -211,9 +261,22 @@ def test_bench_original_grid_reports_baselines_on_both_grids(monkeypatch, capsys
 
 def test_calibrate_stores_a_window_that_later_runs_use(monkeypatch, capsys, model_dir, tmp_path):
     code, out, err = run_cli(
-        monkeypatch, capsys, "calibrate", "--model", model_dir, "--images", 6, "--grid-size", 8, "--window", 3,
-        "--plot", tmp_path / "cal.png", "--json", tmp_path / "cal.json",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "calibrate",
+        "--model",
+        model_dir,
+        "--images",
+        6,
+        "--grid-size",
+        8,
+        "--window",
+        3,
+        "--plot",
+        tmp_path / "cal.png",
+        "--json",
+        tmp_path / "cal.json",
+    )
     assert code == 0, err
     window = json.loads((model_dir / "diffclass.json").read_text())["timestep_range"]
     result = json.loads((tmp_path / "cal.json").read_text())
@@ -231,15 +294,31 @@ def test_tree_check_reports_each_level_as_a_direct_scoring_would(monkeypatch, ca
     from diffclass.data import load_dataset
     from diffclass.hierarchy import LabelTree, TreeNode
 
-    nodes = [TreeNode("root", "digit", ["low", "high"]), TreeNode("low", "low", ["a", "b"]),
-             TreeNode("a", "a", ["0", "1"]), TreeNode("b", "b", ["2", "3", "4"]),
-             TreeNode("high", "high", [str(d) for d in range(5, 10)])]  # fmt: skip
+    nodes = [
+        TreeNode("root", "digit", ["low", "high"]),
+        TreeNode("low", "low", ["a", "b"]),
+        TreeNode("a", "a", ["0", "1"]),
+        TreeNode("b", "b", ["2", "3", "4"]),
+        TreeNode("high", "high", [str(d) for d in range(5, 10)]),
+    ]
     nodes += [TreeNode(str(d), str(d), class_index=d) for d in range(10)]
     LabelTree(nodes, 10).save(tmp_path / "t.json")
     code, out, err = run_cli(
-        monkeypatch, capsys, "tree", "check", "--model", model_dir, "--tree", tmp_path / "t.json", "--slots", 2,
-        "--limit", 6, "--json", tmp_path / "c.json",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "tree",
+        "check",
+        "--model",
+        model_dir,
+        "--tree",
+        tmp_path / "t.json",
+        "--slots",
+        2,
+        "--limit",
+        6,
+        "--json",
+        tmp_path / "c.json",
+    )
     assert code == 0, err
     levels = json.loads((tmp_path / "c.json").read_text())["levels"]
     assert [(lv["level"], lv["nodes"]) for lv in levels] == [(1, 2), (2, 7)]  # a, b and the five leaves of high

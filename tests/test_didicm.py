@@ -183,15 +183,39 @@ def test_didicm_models_run_in_evaluate_bench_and_classify(monkeypatch, capsys, t
 
     for flag in ("--baseline", "--no-baseline"):
         code, out, err = run_cli(
-            monkeypatch, capsys, "didicm", "train", "--dataset", "digits", "--steps", 2, "--batch-size", 8,
-            "--width", 8, flag, "--out", tmp_path / flag,
-        )  # fmt: skip
+            monkeypatch,
+            capsys,
+            "didicm",
+            "train",
+            "--dataset",
+            "digits",
+            "--steps",
+            2,
+            "--batch-size",
+            8,
+            "--width",
+            8,
+            flag,
+            "--out",
+            tmp_path / flag,
+        )
         assert code == 0, err
     didicm, plain = tmp_path / "--no-baseline", tmp_path / "--baseline"
     code, out, err = run_cli(
-        monkeypatch, capsys, "evaluate", "--model", didicm, "--strategy", "cl(N=2;steps=2)", "--limit", 5,
-        "--corruption", "noise:5", "--json", tmp_path / "cl.json",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "evaluate",
+        "--model",
+        didicm,
+        "--strategy",
+        "cl(N=2;steps=2)",
+        "--limit",
+        5,
+        "--corruption",
+        "noise:5",
+        "--json",
+        tmp_path / "cl.json",
+    )
     assert code == 0, err
     summary = json.loads((tmp_path / "cl.json").read_text())
     assert summary["strategy"] == "cl(N=2;steps=2)" and summary["nfe_per_image"] == 4
@@ -237,8 +261,13 @@ def test_mixup_and_smoothing_blend_images_and_targets_alike_and_train():
     assert torch.allclose(smoothed.min(1).values, torch.full((6,), 0.1)) and torch.allclose(
         smoothed.max(1).values, torch.full((6,), 0.8)
     )
-    data = ImageDataset("toy", torch.randn(12, 1, 8, 8, generator=gen), torch.arange(12) % 3, ["a", "b", "c"],
-                        [str(i) for i in range(12)])  # fmt: skip
+    data = ImageDataset(
+        "toy",
+        torch.randn(12, 1, 8, 8, generator=gen),
+        torch.arange(12) % 3,
+        ["a", "b", "c"],
+        [str(i) for i in range(12)],
+    )
     for baseline in (False, True):
         config = DiDiCMTrainConfig(steps=2, batch_size=4, width=8, baseline=baseline, mixup=0.4, label_smoothing=0.1)
         model = train_didicm(data, config, show_progress=False)
@@ -274,8 +303,9 @@ def test_hold_out_keeps_whole_groups_out_of_training_and_records_them(monkeypatc
     seen = []
     real_augment = training._augment
     monkeypatch.setattr(training, "_augment", lambda images, *a: seen.append(images) or real_augment(images, *a))
-    model = train_didicm(data, DiDiCMTrainConfig(steps=20, batch_size=4, width=8, baseline=True, hold_out=0.25),
-                         show_progress=False)  # fmt: skip
+    model = train_didicm(
+        data, DiDiCMTrainConfig(steps=20, batch_size=4, width=8, baseline=True, hold_out=0.25), show_progress=False
+    )
     (held,) = model.training["held_out"]
     assert held in groups and model.training["train_images"] == 18
     held_images = data.images[[i for i, g in enumerate(groups) if g == held]]

@@ -58,8 +58,12 @@ def test_emoji_tree_is_unicode_group_subgroup_emoji():
 @pytest.mark.skipif(not shutil.which("npm"), reason="rebuilding the emoji array needs npm for the pinned artwork")
 def test_build_script_reproduces_the_shipped_array(tmp_path):
     pytest.importorskip("cairosvg", reason="rebuilding the emoji array needs cairosvg (pip install cairosvg)")
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_emoji.py"), "--check"], capture_output=True,
-                         text=True, timeout=600)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_emoji.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if run.returncode != 0 and "npm" in run.stderr and "ERR" in run.stderr:
         pytest.skip("the npm registry is unreachable: cannot fetch the pinned artwork packages")
     assert run.returncode == 0 and "same" in run.stdout, run.stdout + run.stderr[-2000:]

@@ -27,9 +27,22 @@ def test_explain_matches_classify_and_its_curves_are_the_noise_banks_errors(mode
 
 def test_explain_command_writes_the_figure_and_json(monkeypatch, capsys, model_dir, tmp_path):
     Image.new("L", (20, 20), 40).save(tmp_path / "x.png")
-    code, out, err = run_cli(monkeypatch, capsys, "explain", tmp_path / "x.png", "--model", model_dir, "--strategy",
-                             "exhaustive(n=2)", "--out", tmp_path / "e.png", "--json", tmp_path / "e.json",
-                             "--slots", 4)  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "explain",
+        tmp_path / "x.png",
+        "--model",
+        model_dir,
+        "--strategy",
+        "exhaustive(n=2)",
+        "--out",
+        tmp_path / "e.png",
+        "--json",
+        tmp_path / "e.json",
+        "--slots",
+        4,
+    )
     assert code == 0, err
     data = json.loads((tmp_path / "e.json").read_text())
     assert (tmp_path / "e.png").stat().st_size > 1000 and data["nfe"] == 20 and len(data["top"]) == 5
@@ -46,8 +59,20 @@ def test_explain_on_an_embedded_model_equals_classify_and_writes_png_and_json(mo
     data = load_dataset(name, "test")
     pixels = ((data.images[3, 0] + 1) * 127.5).round().byte().numpy()
     Image.fromarray(pixels, mode="L").save(tmp_path / "x.png")
-    code, out, err = run_cli(monkeypatch, capsys, "explain", tmp_path / "x.png", "--model", name, "--strategy",
-                             "exhaustive(n=2)", "--out", tmp_path / "e.png", "--json", tmp_path / "e.json")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "explain",
+        tmp_path / "x.png",
+        "--model",
+        name,
+        "--strategy",
+        "exhaustive(n=2)",
+        "--out",
+        tmp_path / "e.png",
+        "--json",
+        tmp_path / "e.json",
+    )
     assert code == 0, err
     shown = json.loads((tmp_path / "e.json").read_text())
     plain = diffclass.load(name).classify([tmp_path / "x.png"], "exhaustive(n=2)")[0]
@@ -57,10 +82,13 @@ def test_explain_on_an_embedded_model_equals_classify_and_writes_png_and_json(mo
     assert (tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize("name, spec, steps", [("didicm-glyphs", "cp(steps=4)", 4), ("didicm-glyphs",
-                         "cl(N=4;steps=2)", 3), ("plain-glyphs", None, 1)])  # fmt: skip
-def test_explain_on_didicm_shows_the_samplers_path_ending_at_the_decision(monkeypatch, capsys, tmp_path, name, spec,
-                                                                          steps):  # fmt: skip
+@pytest.mark.parametrize(
+    "name, spec, steps",
+    [("didicm-glyphs", "cp(steps=4)", 4), ("didicm-glyphs", "cl(N=4;steps=2)", 3), ("plain-glyphs", None, 1)],
+)
+def test_explain_on_didicm_shows_the_samplers_path_ending_at_the_decision(
+    monkeypatch, capsys, tmp_path, name, spec, steps
+):
     from diffclass.data import load_dataset
 
     clf = diffclass.load(name)
@@ -79,10 +107,18 @@ def test_explain_on_didicm_shows_the_samplers_path_ending_at_the_decision(monkey
 
 
 def test_the_figure_names_tree_levels_beam_steps_and_final_stages():
-    trace = [dict(level=0, candidates=4, slots=4, kept=2), dict(level=1, candidates=9, slots=4, kept=5),
-             dict(candidates=40, slots=4, kept=7), dict(candidates=7, slots=32, kept=1)]  # fmt: skip
-    assert stage_rows(trace) == [("level 0\n4 slots", 4, 2), ("level 1\n4 slots", 9, 5), ("stage 1\n4 slots", 40, 7),
-                                 ("stage 2\n32 slots", 7, 1)]  # fmt: skip
+    trace = [
+        dict(level=0, candidates=4, slots=4, kept=2),
+        dict(level=1, candidates=9, slots=4, kept=5),
+        dict(candidates=40, slots=4, kept=7),
+        dict(candidates=7, slots=32, kept=1),
+    ]
+    assert stage_rows(trace) == [
+        ("level 0\n4 slots", 4, 2),
+        ("level 1\n4 slots", 9, 5),
+        ("stage 1\n4 slots", 40, 7),
+        ("stage 2\n32 slots", 7, 1),
+    ]
     beam = [dict(step=0, candidates=106, slots=1, kept=27), dict(step=1, candidates=27, slots=2, kept=7)]
     assert [label for label, *_ in stage_rows(beam)] == ["step 0\n1 slots", "step 1\n2 slots"]
     assert stage_rows([dict(candidates=106, slots=8)]) == [("stage 1\n8 slots", 106, None)]  # sequential: no kept

@@ -13,8 +13,13 @@ from diffclass.errors import DiffclassError
 from diffclass.hierarchy import load_tree
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-SPECS = ["exhaustive(n=3)", "adaptive(keep=3,1;n=2,4)", "sequential(min=2;max=4;step=2)", "beam(b=2;t_s=2)",
-         "hdc(slots=2)"]  # fmt: skip
+SPECS = [
+    "exhaustive(n=3)",
+    "adaptive(keep=3,1;n=2,4)",
+    "sequential(min=2;max=4;step=2)",
+    "beam(b=2;t_s=2)",
+    "hdc(slots=2)",
+]
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +88,7 @@ def test_latents_and_text_embeddings_once_and_a_saved_folder_reads_its_classes_b
     assert [d.ranking for d in again.classify(rgb, "exhaustive(n=4)")] == [d.ranking for d in first]
 
 
-def test_what_cannot_be_loaded_is_named(sd3_folder, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_what_cannot_be_loaded_is_named(sd3_folder):
     with pytest.raises(DiffclassError, match=r"cannot load the transformer \(transformer/\) of no-such/model"):
         load_backbone("sd3:no-such/model", class_names=["a"])
     with pytest.raises(DiffclassError, match="needs class names"):
@@ -99,8 +103,9 @@ def test_the_training_loop_trains_a_flow_model(sd3_folder, tmp_path):
     data = ImageDataset("tiny", images, torch.tensor([0, 1] * 4), ["red", "blue"], [str(i) for i in range(8)])
     backbone = load_backbone(sd3_folder, class_names=["red", "blue"])
     before = [p.clone() for p in backbone.transformer.parameters()]
-    train(backbone, data, tmp_path / "model", TrainConfig(steps=3, batch_size=4, checkpoint_every=3),
-          show_progress=False)  # fmt: skip
+    train(
+        backbone, data, tmp_path / "model", TrainConfig(steps=3, batch_size=4, checkpoint_every=3), show_progress=False
+    )
     assert any(not torch.equal(a, b) for a, b in zip(before, backbone.transformer.parameters()))
     assert isinstance(diffclass.load(tmp_path / "model").backbone, StableDiffusion3Backbone)
 

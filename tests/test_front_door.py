@@ -89,8 +89,17 @@ def test_every_cli_module_is_short():
         assert len(path.read_text().splitlines()) <= 250, f"{path.name} is over 250 lines"
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["evaluate", "--help"], ["strategies"], ["tree", "show", "imagenet"],
-                                  ["tree", "validate", "TREE"], ["models"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["evaluate", "--help"],
+        ["strategies"],
+        ["tree", "show", "imagenet"],
+        ["tree", "validate", "TREE"],
+        ["models"],
+    ],
+)
 def test_light_commands_import_no_torch(argv, tmp_path):
     from diffclass.hierarchy import load_tree
 
@@ -106,8 +115,9 @@ def test_light_commands_import_no_torch(argv, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
 
 
-@pytest.mark.parametrize("name", ["digits", "glyphs", "glyphs-pruned", "glyphs-allclass", "didicm-glyphs",
-                                  "plain-glyphs"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["digits", "glyphs", "glyphs-pruned", "glyphs-allclass", "didicm-glyphs", "plain-glyphs"]
+)
 def test_every_embedded_model_loads_by_name_and_classifies(name):
     clf = diffclass.load(name)
     info = clf.info
@@ -138,8 +148,9 @@ def _same_decisions(a, b, images, spec):
 
 def test_a_saved_stable_diffusion_folder_reads_its_classes_prompts_and_tree_back(tmp_path):
     save_tiny_stable_diffusion(tmp_path / "hub")
-    original = diffclass.load(f"sd:{tmp_path / 'hub'}", class_names="cifar10", templates=["a tiny {}."],
-                              tree="cifar10", batch_size=16)  # fmt: skip
+    original = diffclass.load(
+        f"sd:{tmp_path / 'hub'}", class_names="cifar10", templates=["a tiny {}."], tree="cifar10", batch_size=16
+    )
     original.backbone.save_pretrained(tmp_path / "saved")
     assert not any("_name_or_path" in c.read_text() for c in (tmp_path / "saved").glob("*/config.json"))
     again = diffclass.load(tmp_path / "saved", batch_size=16)

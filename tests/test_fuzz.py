@@ -30,8 +30,19 @@ def _edit_json(path, key, value):
     path.write_text(json.dumps(data))
 
 
-INFO_FIELDS = ["class_names", "image_size", "channels", "temperature", "timestep_range", "value_range",
-               "node_embeddings", "scheduler", "dataset", "tree", "text_tokens"]  # fmt: skip
+INFO_FIELDS = [
+    "class_names",
+    "image_size",
+    "channels",
+    "temperature",
+    "timestep_range",
+    "value_range",
+    "node_embeddings",
+    "scheduler",
+    "dataset",
+    "tree",
+    "text_tokens",
+]
 
 
 @pytest.mark.parametrize("field", INFO_FIELDS)
@@ -40,15 +51,34 @@ def test_every_field_of_diffclass_json_with_bad_values(monkeypatch, capsys, mode
     for value in BAD_VALUES:
         (model_dir / "diffclass.json").write_text(original)
         _edit_json(model_dir / "diffclass.json", field, value)
-        code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 2, "--strategy",
-                                 "exhaustive(n=1)", "--dataset", "digits")  # fmt: skip
+        code, out, err = run_cli(
+            monkeypatch,
+            capsys,
+            "evaluate",
+            "--model",
+            model_dir,
+            "--limit",
+            2,
+            "--strategy",
+            "exhaustive(n=1)",
+            "--dataset",
+            "digits",
+        )
         _one_line_or_success(code, err)
         if code == 0:  # accepted: then the result must be a real one
             assert "digits" in out
 
 
-CONFIG_FIELDS = ["layers_per_block", "sample_size", "block_out_channels", "norm_num_groups", "num_class_embeds",
-                 "in_channels", "out_channels", "down_block_types"]  # fmt: skip
+CONFIG_FIELDS = [
+    "layers_per_block",
+    "sample_size",
+    "block_out_channels",
+    "norm_num_groups",
+    "num_class_embeds",
+    "in_channels",
+    "out_channels",
+    "down_block_types",
+]
 
 
 @pytest.mark.parametrize("field", CONFIG_FIELDS)
@@ -57,8 +87,9 @@ def test_every_size_of_config_json_with_bad_values(monkeypatch, capsys, model_di
     for value in [*BAD_VALUES, 100_000, [100_000] * 3]:
         (model_dir / "config.json").write_text(original)
         _edit_json(model_dir / "config.json", field, value)
-        code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 1, "--strategy",
-                                 "exhaustive(n=1)")  # fmt: skip
+        code, out, err = run_cli(
+            monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 1, "--strategy", "exhaustive(n=1)"
+        )
         _one_line_or_success(code, err)
 
 
@@ -115,7 +146,7 @@ def _images(folder):
         "float.tiff": lambda p: Image.fromarray(rng.random((8, 8), dtype=np.float32)).save(p),
         "animated.gif": lambda p: Image.new("L", (8, 8)).save(p, save_all=True, append_images=[Image.new("L", (8, 8))]),
         "folder.png": lambda p: p.mkdir(),
-    }  # fmt: skip
+    }
     for name, write in cases.items():
         write(folder / name)
     return list(cases)
@@ -124,8 +155,17 @@ def _images(folder):
 def test_odd_and_damaged_images_are_classified_or_refused_one_line_each(monkeypatch, capsys, model_dir, tmp_path):
     names = _images(tmp_path)
     for name in names:
-        code, out, err = run_cli(monkeypatch, capsys, "classify", tmp_path / name, "--model", model_dir, "--strategy",
-                                 "exhaustive(n=1)", "--json")  # fmt: skip
+        code, out, err = run_cli(
+            monkeypatch,
+            capsys,
+            "classify",
+            tmp_path / name,
+            "--model",
+            model_dir,
+            "--strategy",
+            "exhaustive(n=1)",
+            "--json",
+        )
         _one_line_or_success(code, err)
         if code == 0:
             row = json.loads(out)[0]
@@ -156,15 +196,24 @@ def test_every_option_of_every_registered_strategy_with_strange_values(classifie
     assert tried > 300
 
 
-@pytest.mark.parametrize("text", [
-    "", "{", "[]", "null", '{"nodes": 5}', '{"nodes": [{"id": "r"}]}', '{"nodes": [{"id": "r", "children": ["r"]}]}',
-    '{"nodes": [{"id": "r", "children": ["a"]}, {"id": "a", "class_index": "0"}]}',
-    '{"nodes": [{"id": "r", "children": ["a", "a"]}, {"id": "a", "class_index": 0}]}',
-    '{"nodes": [{"id": "r", "children": ["a"]}, {"id": "a", "class_index": -1}]}',
-    '{"nodes": [{"id": "r", "children": ["a", "b"]}, {"id": "a", "class_index": 0}, {"id": "b", "class_index": 0}]}',
-    '{"nodes": [{"id": "r", "children": ["a"]}, {"id": "a", "children": []}]}',
-    '{"nodes": [{"id": 3, "children": []}]}',
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{",
+        "[]",
+        "null",
+        '{"nodes": 5}',
+        '{"nodes": [{"id": "r"}]}',
+        '{"nodes": [{"id": "r", "children": ["r"]}]}',
+        '{"nodes": [{"id": "r", "children": ["a"]}, {"id": "a", "class_index": "0"}]}',
+        '{"nodes": [{"id": "r", "children": ["a", "a"]}, {"id": "a", "class_index": 0}]}',
+        '{"nodes": [{"id": "r", "children": ["a"]}, {"id": "a", "class_index": -1}]}',
+        '{"nodes": [{"id": "r", "children": ["a", "b"]}, {"id": "a", "class_index": 0}, {"id": "b", "class_index": 0}]}',  # noqa: E501
+        '{"nodes": [{"id": "r", "children": ["a"]}, {"id": "a", "children": []}]}',
+        '{"nodes": [{"id": 3, "children": []}]}',
+    ],
+)
 def test_malformed_tree_files(monkeypatch, capsys, tmp_path, text):
     (tmp_path / "t.json").write_text(text)
     for command in (["tree", "validate", tmp_path / "t.json"], ["tree", "show", tmp_path / "t.json"]):
@@ -201,8 +250,9 @@ def _out_of_range_cases():
     return cases
 
 
-@pytest.mark.parametrize("path, args, message", _out_of_range_cases(), ids=lambda v: " ".join(map(str, v))
-                         if isinstance(v, list) else None)  # fmt: skip
+@pytest.mark.parametrize(
+    "path, args, message", _out_of_range_cases(), ids=lambda v: " ".join(map(str, v)) if isinstance(v, list) else None
+)
 def test_every_usage_error_of_every_command_is_one_line_and_exit_2(monkeypatch, capsys, path, args, message):
     code, out, err = run_cli(monkeypatch, capsys, *path, *args)
     lines = err.strip().splitlines()
@@ -210,9 +260,19 @@ def test_every_usage_error_of_every_command_is_one_line_and_exit_2(monkeypatch, 
     assert "╭" not in err and "Traceback" not in err
 
 
-DIDICM_FIELDS = ["class_names", "image_size", "network", "network.num_classes", "network.in_channels",
-                 "network.width", "network.blocks_per_stage", "network.embed_dim", "network.conditioned",
-                 "network.unknown", "training"]  # fmt: skip
+DIDICM_FIELDS = [
+    "class_names",
+    "image_size",
+    "network",
+    "network.num_classes",
+    "network.in_channels",
+    "network.width",
+    "network.blocks_per_stage",
+    "network.embed_dim",
+    "network.conditioned",
+    "network.unknown",
+    "training",
+]
 
 
 @pytest.fixture
@@ -263,8 +323,12 @@ INPUT_PATHS = {"model", "images", "image", "path"}  # path parameters that are r
 
 def _output_options():
     """Every option of every command that names a file or folder to write, with which of the two it wants."""
-    return [(path, param.opts[0], param.callback.output) for path, command in _commands() for param in command.params
-            if hasattr(param.callback, "output")]  # fmt: skip
+    return [
+        (path, param.opts[0], param.callback.output)
+        for path, command in _commands()
+        for param in command.params
+        if hasattr(param.callback, "output")
+    ]
 
 
 def _names_a_path(param) -> bool:
@@ -281,10 +345,12 @@ def test_every_path_parameter_is_an_input_or_a_checked_output():
     assert {kind for *_, kind in _output_options()} == {"file", "folder"}
 
 
-@pytest.mark.parametrize("path, option, kind", _output_options(), ids=lambda v: " ".join(v) if isinstance(v, list)
-                         else None)  # fmt: skip
-def test_every_output_option_refuses_an_unwritable_path_before_any_work(monkeypatch, capsys, tmp_path, path, option,
-                                                                         kind):  # fmt: skip
+@pytest.mark.parametrize(
+    "path, option, kind", _output_options(), ids=lambda v: " ".join(v) if isinstance(v, list) else None
+)
+def test_every_output_option_refuses_an_unwritable_path_before_any_work(
+    monkeypatch, capsys, tmp_path, path, option, kind
+):
     a_file, a_folder = tmp_path / "a-file", tmp_path / "a-folder"
     a_file.write_text("x")
     a_folder.mkdir()

@@ -44,8 +44,11 @@ def test_collapse_chains_is_iterative_on_a_chain_deeper_than_the_recursion_limit
     depth = sys.getrecursionlimit() + 500
     nodes = [TreeNode("root", "root", ["c0", "kept"]), TreeNode("kept", "kept", class_index=0)]
     nodes += [TreeNode(f"c{i}", f"c{i}", [f"c{i + 1}"]) for i in range(depth)]  # single internal children
-    nodes += [TreeNode(f"c{depth}", "fork", ["a", "b"]), TreeNode("a", "a", class_index=1),
-              TreeNode("b", "b", class_index=2)]  # fmt: skip
+    nodes += [
+        TreeNode(f"c{depth}", "fork", ["a", "b"]),
+        TreeNode("a", "a", class_index=1),
+        TreeNode("b", "b", class_index=2),
+    ]
     collapsed = LabelTree(nodes, 3).collapse_chains()
     assert collapsed.children("root") == ["c0", "kept"] and collapsed.children("c0") == ["a", "b"]
     assert sorted(collapsed.leaves_under("root")) == [0, 1, 2] and len(collapsed.nodes) == 5

@@ -90,8 +90,7 @@ def test_dit_scores_epsilon_not_the_learned_variance(dit_folder):
     assert torch.allclose(vehicle, table[leaves].mean(dim=0))
 
 
-def test_what_cannot_be_loaded_is_named(sd_folder, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_what_cannot_be_loaded_is_named(sd_folder, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(sd_folder, broken)
     shutil.rmtree(broken / "vae")
@@ -119,16 +118,36 @@ def test_zero_shot_from_the_command_line(sd_folder, tmp_path, monkeypatch, capsy
             Image.new("RGB", (24 + k, 20), colour).save(tmp_path / "data" / name / f"{k}.jpg")
     (tmp_path / "prompts.json").write_text(json.dumps({"red apple": ["a {}", "red"], "green leaf": "a green leaf"}))
     code, out, err = run_cli(
-        monkeypatch, capsys, "evaluate", "--model", f"sd:{sd_folder}", "--dataset", f"folder:{tmp_path / 'data'}",
-        "--prompts", tmp_path / "prompts.json", "--strategy", "exhaustive(n=2)", "--json", tmp_path / "s.json",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "evaluate",
+        "--model",
+        f"sd:{sd_folder}",
+        "--dataset",
+        f"folder:{tmp_path / 'data'}",
+        "--prompts",
+        tmp_path / "prompts.json",
+        "--strategy",
+        "exhaustive(n=2)",
+        "--json",
+        tmp_path / "s.json",
+    )
     assert code == 0, err
     assert json.loads((tmp_path / "s.json").read_text())["n_images"] == 4
     (tmp_path / "classes.txt").write_text("red apple\ngreen leaf\n")
     code, out, err = run_cli(
-        monkeypatch, capsys, "classify", tmp_path / "data", "--model", sd_folder, "--classes", tmp_path / "classes.txt",
-        "--prompt", "a photo of a {}.", "--json",
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "classify",
+        tmp_path / "data",
+        "--model",
+        sd_folder,
+        "--classes",
+        tmp_path / "classes.txt",
+        "--prompt",
+        "a photo of a {}.",
+        "--json",
+    )
     assert code == 0, err
     assert {row["prediction"] for row in json.loads(out)} <= {"red apple", "green leaf"}
 
@@ -158,9 +177,17 @@ def test_dit_checkpoints_saved_as_the_generic_transformer2d_load(tmp_path, rgb):
 
     torch.manual_seed(0)
     Transformer2DModel(
-        num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8, num_layers=2, sample_size=8,
-        patch_size=2, num_embeds_ada_norm=10, norm_type="ada_norm_zero", norm_num_groups=8,
-    ).save_pretrained(tmp_path / "transformer")  # fmt: skip
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=4,
+        out_channels=8,
+        num_layers=2,
+        sample_size=8,
+        patch_size=2,
+        num_embeds_ada_norm=10,
+        norm_type="ada_norm_zero",
+        norm_num_groups=8,
+    ).save_pretrained(tmp_path / "transformer")
     tiny_vae().save_pretrained(tmp_path / "vae")
     DDPMScheduler().save_pretrained(tmp_path / "scheduler")
     clf = Classifier.load(f"dit:{tmp_path}", class_names=CIFAR10, batch_size=16)
@@ -190,15 +217,19 @@ def test_explain_on_stable_diffusion_shows_the_class_words_cross_attention(sd_fo
     assert (tmp_path / "e.png").stat().st_size > 1000 and "attention" in result.to_json()
 
 
-@pytest.mark.parametrize(("part", "key", "value", "message"), [
-    ("unet", "layers_per_block", 100_000, "too large: layers_per_block = 100000"),
-    ("unet", "block_out_channels", [32, 10_000_000], "too large: block_out_channels"),
-    ("unet", "block_out_channels", [65536, 65536], "would hold .*B parameters, over the bound"),
-    ("text_encoder", "num_hidden_layers", 5000, "too large: num_hidden_layers = 5000"),
-    ("vae", "block_out_channels", "wide", "cannot build the VAE"),
-])  # fmt: skip
-def test_an_oversized_or_broken_hub_layout_config_is_refused_before_it_is_built(sd_folder, tmp_path, part, key,
-                                                                                value, message):  # fmt: skip
+@pytest.mark.parametrize(
+    ("part", "key", "value", "message"),
+    [
+        ("unet", "layers_per_block", 100_000, "too large: layers_per_block = 100000"),
+        ("unet", "block_out_channels", [32, 10_000_000], "too large: block_out_channels"),
+        ("unet", "block_out_channels", [65536, 65536], "would hold .*B parameters, over the bound"),
+        ("text_encoder", "num_hidden_layers", 5000, "too large: num_hidden_layers = 5000"),
+        ("vae", "block_out_channels", "wide", "cannot build the VAE"),
+    ],
+)
+def test_an_oversized_or_broken_hub_layout_config_is_refused_before_it_is_built(
+    sd_folder, tmp_path, part, key, value, message
+):
     import json
 
     broken = tmp_path / "broken"

@@ -23,8 +23,9 @@ def test_inverted_nodes_learn_with_the_network_frozen():
     before = {k: v.clone() for k, v in backbone.unet.state_dict().items()}
     labels = torch.arange(10) % len(CLASSES)
     data = ImageDataset("toy", torch.rand(10, 1, 8, 8) * 2 - 1, labels, CLASSES, [str(i) for i in range(10)])
-    condition_tree(backbone, animal_tree(), "inverted", data.images, data.labels, steps=5, batch_size=4,
-                   show_progress=False)  # fmt: skip
+    condition_tree(
+        backbone, animal_tree(), "inverted", data.images, data.labels, steps=5, batch_size=4, show_progress=False
+    )
     after = backbone.unet.state_dict()
     for name, value in before.items():
         if name != "class_embedding.weight":

@@ -118,9 +118,22 @@ def test_bad_pruning_options_are_one_line_errors():
 def test_prune_command_prints_sizes_finetunes_resumes_and_evaluates(monkeypatch, capsys, model_dir, tmp_path):
     out = tmp_path / "pruned"
     code, stdout, err = run_cli(
-        monkeypatch, capsys, "prune", "--model", model_dir, "--out", out, "--ratio", 0.5, "--finetune-steps", 4,
-        "--calibration-images", 8, "--calibration-steps", 8,
-    )  # fmt: skip
+        monkeypatch,
+        capsys,
+        "prune",
+        "--model",
+        model_dir,
+        "--out",
+        out,
+        "--ratio",
+        0.5,
+        "--finetune-steps",
+        4,
+        "--calibration-images",
+        8,
+        "--calibration-steps",
+        8,
+    )
     assert code == 0, err
     assert "MACs/call" in stdout and "x)" in stdout
     info = json.loads((out / "diffclass.json").read_text())

@@ -15,8 +15,11 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
 def evaluate(model_dir, out, *extra, launcher=(sys.executable, "-m")):
     return subprocess.Popen(
         [*launcher, "diffclass", "evaluate", "--model", str(model_dir), "--out", str(out), *extra],
-        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def records(out):
@@ -328,3 +331,23 @@ def test_a_full_disk_mid_run_keeps_the_records_and_a_rerun_completes_them(monkey
     assert len(_lines(tmp_path / "full")) == 6  # five whole lines and the half-written one
     assert run_cli(monkeypatch, capsys, "evaluate", *args, "--out", tmp_path / "full")[0] == 0
     assert records(tmp_path / "full") == records(tmp_path / "whole")  # none missing, none twice, the same results
+
+
+def test_a_summary_breaks_top1_down_by_group(model_dir):
+    import torch
+
+    import diffclass
+    from diffclass.data.base import ImageDataset
+
+    clf = diffclass.load(model_dir, batch_size=64)
+    images = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    groups = ["ink", "ink", "ink", "pencil", "pencil", "pencil"]
+    data = ImageDataset("toy", images, torch.arange(6) % 10, clf.class_names, [f"t/{i}" for i in range(6)], groups)
+    summary = clf.evaluate(data, "exhaustive(n=2)", show_progress=False)
+    assert set(summary.by_group) == {"ink", "pencil"}
+    for group, row in summary.by_group.items():
+        mine = [r for r, g in zip(summary.records, groups) if g == group]
+        assert row["n_images"] == 3 and row["top1"] == sum(r.prediction == r.label for r in mine) / 3
+    assert sum(row["top1"] * row["n_images"] for row in summary.by_group.values()) / 6 == pytest.approx(summary.top1)
+    without = ImageDataset("toy", images, torch.arange(6) % 10, clf.class_names, [f"t/{i}" for i in range(6)])
+    assert clf.evaluate(without, "exhaustive(n=2)", show_progress=False).by_group is None

@@ -23,15 +23,17 @@ def test_a_candidate_is_dropped_exactly_when_the_paired_t_test_rejects(seed):
     offsets = [0.0, 0.08, 0.01, -0.005, 0.3, 0.02]
     errors = _errors(6, 10, offsets, seed)
     p = 0.01
-    outcome, requests = play(Sequential(p, min_slots=10, max_slots=10, step=1, budget=0), list(range(6)),
-                             lambda c, s: float(errors[c, s]))  # fmt: skip
+    outcome, requests = play(
+        Sequential(p, min_slots=10, max_slots=10, step=1, budget=0), list(range(6)), lambda c, s: float(errors[c, s])
+    )
     assert requests[0].slots == tuple(range(10)) and len(requests) == 1  # one test, after min = max slots
     means = errors.double().mean(1)
     leader = int(means.argmin())
     expected_alive = {
-        c for c in range(6)
+        c
+        for c in range(6)
         if c == leader or ttest_rel(errors[c].double(), errors[leader].double(), alternative="greater").pvalue >= p
-    }  # fmt: skip
+    }
     survivors = set(outcome.ranking[: len(expected_alive)])
     assert survivors == expected_alive and outcome.trace[-1]["candidates"] == len(expected_alive)
     assert outcome.ranking[0] == leader and sorted(outcome.ranking) == list(range(6))
@@ -61,8 +63,11 @@ def test_bad_sequential_specs_say_why():
     from diffclass.errors import DiffclassError
 
     context = StrategyContext(10, list(range(0, 1000, 10)))
-    for spec, message in [("sequential(p=1)", "p must be in"), ("sequential(min=9;max=4)", "min <= max"),
-                          ("sequential(budget=5)", "cannot give each of 10 classes two slots")]:  # fmt: skip
+    for spec, message in [
+        ("sequential(p=1)", "p must be in"),
+        ("sequential(min=9;max=4)", "min <= max"),
+        ("sequential(budget=5)", "cannot give each of 10 classes two slots"),
+    ]:
         with pytest.raises(DiffclassError, match=message):
             make_strategy(spec, context)
     assert make_strategy("sequential", context).name == "sequential(p=0.002;min=8;max=64;step=4;budget=0)"

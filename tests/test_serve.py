@@ -54,8 +54,9 @@ def test_an_upload_over_the_size_limit_is_400(client, monkeypatch):
     assert reply.status_code == 400 and "larger than" in reply.json()["error"]
 
 
-@pytest.mark.parametrize("payload, message", [(b"", "empty"), (b"not an image", "not an image"),
-                                              (_png(1)[:30], "x.png: not an image")])  # fmt: skip
+@pytest.mark.parametrize(
+    "payload, message", [(b"", "empty"), (b"not an image", "not an image"), (_png(1)[:30], "x.png: not an image")]
+)
 def test_bad_uploads_are_400_with_one_line_and_the_server_lives_on(client, payload, message):
     http, _ = client
     reply = http.post("/classify", files={"image": ("x.png", payload, "image/png")})
@@ -68,8 +69,9 @@ def test_concurrent_requests_share_classify_calls_and_each_is_answered_once(clie
     http, _ = client
     shades = list(range(0, 240, 15))
     with ThreadPoolExecutor(16) as pool:
-        replies = list(pool.map(lambda s: http.post("/classify", files={"image": ("a.png", _png(s), "image/png")}),
-                                shades))  # fmt: skip
+        replies = list(
+            pool.map(lambda s: http.post("/classify", files={"image": ("a.png", _png(s), "image/png")}), shades)
+        )
     assert all(r.status_code == 200 for r in replies) and len(replies) == 16
     batcher = http.app.state.batcher
     assert sum(batcher.batches) == 16 and max(batcher.batches) > 1  # several images per engine call

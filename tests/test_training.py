@@ -75,8 +75,13 @@ def test_augmented_training_replays_exactly_and_differs_from_plain(data, tmp_pat
     train(tiny_backbone(), data, tmp_path / "a", config, show_progress=False)
     train(tiny_backbone(), data, tmp_path / "b", TrainConfig(**{**config.__dict__, "steps": 2}), show_progress=False)
     train(tiny_backbone(), data, tmp_path / "b", config, resume=True, show_progress=False)
-    train(tiny_backbone(), data, tmp_path / "plain", TrainConfig(**{**config.__dict__, "augment": "none"}),
-          show_progress=False)  # fmt: skip
+    train(
+        tiny_backbone(),
+        data,
+        tmp_path / "plain",
+        TrainConfig(**{**config.__dict__, "augment": "none"}),
+        show_progress=False,
+    )
     a, b, plain = _weights(tmp_path / "a"), _weights(tmp_path / "b"), _weights(tmp_path / "plain")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert not all(torch.allclose(a[k], plain[k], atol=1e-6) for k in a)

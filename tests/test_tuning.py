@@ -49,8 +49,9 @@ def test_tune_stores_a_front_that_auto_then_runs_by_default(monkeypatch, capsys,
     assert front["images"] == 6 and front["split"] == "train" and front["candidates"] > 50 and points
     assert [p["nfe_per_image"] for p in points] == sorted(p["nfe_per_image"] for p in points)
     assert all(a["top1"] < b["top1"] for a, b in zip(points, points[1:]))  # a front: each costlier point is better
-    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 3, "--json",
-                             tmp_path / "s.json")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 3, "--json", tmp_path / "s.json"
+    )
     assert code == 0, err
     ran = json.loads((tmp_path / "s.json").read_text())["strategy"]
     assert ran == choose(points, reference_top1=front["reference_top1"])["spec"]  # what tables and JSON name
@@ -99,23 +100,47 @@ def test_window_aware_fallback_and_auto_options_on_the_command_line(monkeypatch,
     info = json.loads((model_dir / "diffclass.json").read_text())
     info["timestep_range"] = [100, 400]  # a calibrated window: the untuned default needs 32 slots, not 64
     (model_dir / "diffclass.json").write_text(json.dumps(info))
-    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 1, "--json",
-                             tmp_path / "s.json")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 1, "--json", tmp_path / "s.json"
+    )
     assert code == 0, err
     assert "is not tuned: running adaptive(keep=2,1;n=4,32)" in err
     assert json.loads((tmp_path / "s.json").read_text())["strategy"] == "adaptive(keep=2,1;n=4,32)"
-    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--timesteps", "0-999",
-                             "--limit", 1, "--json", tmp_path / "s.json")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "evaluate",
+        "--model",
+        model_dir,
+        "--timesteps",
+        "0-999",
+        "--limit",
+        1,
+        "--json",
+        tmp_path / "s.json",
+    )
     assert json.loads((tmp_path / "s.json").read_text())["strategy"] == "adaptive(keep=2,1;n=8,64)"  # whole range
-    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--strategy", "exhaustive",
-                             "--budget", "100")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch, capsys, "evaluate", "--model", model_dir, "--strategy", "exhaustive", "--budget", "100"
+    )
     assert code == 2 and "drop --strategy" in err
     from diffclass.hub import weights_digest
 
     info["front"] = dict(weights=weights_digest(model_dir), points=FRONT, reference_nfe=160, images=6)
     (model_dir / "diffclass.json").write_text(json.dumps(info))
-    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--budget", "100", "--limit", 1,
-                             "--json", tmp_path / "s.json")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "evaluate",
+        "--model",
+        model_dir,
+        "--budget",
+        "100",
+        "--limit",
+        1,
+        "--json",
+        tmp_path / "s.json",
+    )
     assert code == 0, err
     assert "auto chose exhaustive(n=8) (front of 4 strategies, 6 training images)" in err
     assert json.loads((tmp_path / "s.json").read_text())["strategy"] == "exhaustive(n=8)"
@@ -153,8 +178,21 @@ def test_tune_with_a_prefilter_adds_priced_compositions_and_reuses_its_table(mon
     cached = Path(os.environ["XDG_CACHE_HOME"]) / "diffclass" / "tables"
     assert json.loads((model_dir / "diffclass.json").read_text())["front"] is None
     assert not list(cached.glob("errors-*"))  # refused before the table's work
-    code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8,
-                             "--prefilter", twin, "--prefilter-ranker", twin)  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "tune",
+        "--model",
+        model_dir,
+        "--images",
+        6,
+        "--slots",
+        8,
+        "--prefilter",
+        twin,
+        "--prefilter-ranker",
+        twin,
+    )
     assert code == 0, err
     front = json.loads((model_dir / "diffclass.json").read_text())["front"]
     assert front["prefilter"] == str(twin) and front["prefilter_ranker"] == weights_digest(twin)
@@ -173,8 +211,21 @@ def test_tune_with_a_prefilter_adds_priced_compositions_and_reuses_its_table(mon
     tables = list(cached.glob("errors-*.safetensors"))
     assert len(tables) == 1
     stamp = tables[0].stat().st_mtime_ns
-    code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8,
-                             "--prefilter", twin, "--prefilter-ranker", twin)  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "tune",
+        "--model",
+        model_dir,
+        "--images",
+        6,
+        "--slots",
+        8,
+        "--prefilter",
+        twin,
+        "--prefilter-ranker",
+        twin,
+    )
     assert code == 0 and tables[0].stat().st_mtime_ns == stamp  # the same weights, images and slots: reused
     code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8)
     assert code == 0, err
@@ -193,8 +244,16 @@ def test_a_prefilter_ranker_ranks_and_is_priced_in_place_of_the_prefilter(model_
     clf = Classifier.load(model_dir, batch_size=64)
     twin = str(held_out_twin(tmp_path / "twin", clf.info.image_size))
     data = tuning_images(clf, 5, 0, twin)
-    front = tune(clf, data, slots=4, specs=["exhaustive(n=4)"], prefilter=str(model_dir), prefilter_ranker=twin,
-                 cache=tmp_path / "tables", progress=False)  # fmt: skip
+    front = tune(
+        clf,
+        data,
+        slots=4,
+        specs=["exhaustive(n=4)"],
+        prefilter=str(model_dir),
+        prefilter_ranker=twin,
+        cache=tmp_path / "tables",
+        progress=False,
+    )
     priced = [(p, re.search(r"k=(\d+);then=exhaustive\(n=(\d+)\)", p["spec"])) for p in front["points"]]
     priced = [(p, int(m[1]) * int(m[2])) for p, m in priced if m]
     assert priced and all(p["spec"].startswith(f"prefilter(by={model_dir};") for p, _ in priced)
@@ -234,4 +293,4 @@ def test_a_prefilter_ranker_needs_its_prefilter_and_a_held_out_part(monkeypatch,
         (["--prefilter", tmp_path / "all", "--prefilter-ranker", tmp_path / "all"], "held nothing out"),
     ):
         code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 4, "--slots", 4, *extra)
-        assert code == 2 and why in err and "Traceback" not in err, err  # fmt: skip
+        assert code == 2 and why in err and "Traceback" not in err, err

@@ -55,15 +55,33 @@ def test_resolving_and_validating_weightings():
         resolve("learned", None)
     with pytest.raises(DiffclassError, match="unknown timestep weighting"):
         resolve("cubic", None)
-    for bad in (dict(kind="learned", edges=[0, 10], weights=[1, 2]), dict(kind="learned", edges=[5, 1], weights=[1]),
-                dict(kind="learned", edges=[0, 9], weights=[float("nan")]), dict(kind="clark", rate=3)):  # fmt: skip
+    for bad in (
+        dict(kind="learned", edges=[0, 10], weights=[1, 2]),
+        dict(kind="learned", edges=[5, 1], weights=[1]),
+        dict(kind="learned", edges=[0, 9], weights=[float("nan")]),
+        dict(kind="clark", rate=3),
+    ):
         with pytest.raises(DiffclassError, match="timestep weighting"):
             TimestepWeighting.from_dict(bad)
 
 
 def test_calibrate_weights_stores_them_and_evaluate_uses_them(monkeypatch, capsys, model_dir, tmp_path):
-    code, out, err = run_cli(monkeypatch, capsys, "calibrate", "--model", model_dir, "--images", 8, "--grid-size", 8,
-                             "--window", 4, "--weights", "--bins", 2)  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "calibrate",
+        "--model",
+        model_dir,
+        "--images",
+        8,
+        "--grid-size",
+        8,
+        "--window",
+        4,
+        "--weights",
+        "--bins",
+        2,
+    )
     assert code == 0, err
     info = json.loads((model_dir / "diffclass.json").read_text())
     assert info["weighting"]["kind"] == "learned" and len(info["weighting"]["weights"]) == 2
@@ -77,8 +95,9 @@ def test_calibrate_weights_stores_them_and_evaluate_uses_them(monkeypatch, capsy
     code, out, err = run_cli(monkeypatch, capsys, *args, "--weighting", "uniform")
     assert code == 0 and "other options (weighting)" in err  # records made under one weighting are not reused
     assert sum(len(f.read_text().splitlines()) for f in (tmp_path / "a").glob("records*.jsonl")) == 4
-    code, out, err = run_cli(monkeypatch, capsys, *args[:-1], tmp_path / "b", "--weighting", "uniform",
-                             "--json", tmp_path / "uniform.json")  # fmt: skip
+    code, out, err = run_cli(
+        monkeypatch, capsys, *args[:-1], tmp_path / "b", "--weighting", "uniform", "--json", tmp_path / "uniform.json"
+    )
     assert code == 0, err
     runs = {kind: json.loads((tmp_path / f"{kind}.json").read_text()) for kind in ("learned", "uniform")}
     assert runs["learned"]["n_images"] == runs["uniform"]["n_images"] == 2

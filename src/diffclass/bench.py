@@ -59,8 +59,9 @@ def run_folder(root: str | Path, strategy_name: str) -> Path:
     return Path(root) / f"{slug}-{hashlib.sha256(strategy_name.encode()).hexdigest()[:6]}"
 
 
-def bench_specs(classifier, specs: Sequence[str] | None = None, sweep: bool = False, original_grid: bool = False
-                ) -> list[str]:  # fmt: skip
+def bench_specs(
+    classifier, specs: Sequence[str] | None = None, sweep: bool = False, original_grid: bool = False
+) -> list[str]:
     """The runs of a bench: `specs`, else the model's standard ones (the budget sweep with `sweep`); with `sweep` or
     `original_grid` on a calibrated model, the original method's runs once more on the full timestep range."""
     if classifier.scorer is None:  # no timestep grid to sweep: the model's own runs

@@ -56,8 +56,14 @@ def calibrate(
     return Calibration(timesteps, single, windows, (best[0], best[1]), top1(errors.mean(dim=2)))
 
 
-def learn_weights(classifier: Classifier, data: ImageDataset, grid: TimestepGrid | None = None, slots: int = 32,
-                  bins: int = 8, show_progress: bool = True) -> TimestepWeighting:  # fmt: skip
+def learn_weights(
+    classifier: Classifier,
+    data: ImageDataset,
+    grid: TimestepGrid | None = None,
+    slots: int = 32,
+    bins: int = 8,
+    show_progress: bool = True,
+) -> TimestepWeighting:
     """Learned timestep weights for `grid` (default: the classifier's) from the unweighted errors of every class on
     its first `slots` slots of labelled training images (see `diffclass.weighting`)."""
     grid = grid or classifier.scorer.grid

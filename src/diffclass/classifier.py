@@ -90,8 +90,13 @@ class Classifier(Evaluates):
     def identity(self) -> dict:
         """The model, and the scoring: seed, loss, grid and (when not uniform) the timestep weighting."""
         scorer = self.scorer
-        identity = dict(model_identity(self, self.weights), seed=scorer.seed, loss=scorer.loss,
-                        grid=repr(scorer.grid), batch_size=None)  # fmt: skip
+        identity = dict(
+            model_identity(self, self.weights),
+            seed=scorer.seed,
+            loss=scorer.loss,
+            grid=repr(scorer.grid),
+            batch_size=None,
+        )
         weighting = scorer.weighting.to_dict()
         if weighting["kind"] != "uniform":  # uniform is what every record made before weightings existed used
             identity["weighting"] = json_digest(weighting)
@@ -123,8 +128,10 @@ class Classifier(Evaluates):
         spec = spec or self.default_strategy
         front = self.info.front
         if front and isinstance(spec, str) and spec.startswith("auto") and front.get("weights") != self.weights:
-            raise DiffclassError(f"the tuned front of {self.model_name} was made for other weights; rerun "
-                                 "diffclass tune, or name a strategy")  # fmt: skip
+            raise DiffclassError(
+                f"the tuned front of {self.model_name} was made for other weights; rerun "
+                "diffclass tune, or name a strategy"
+            )
         grid = self.scorer.grid
         windowed = (grid.t_min, grid.t_max) != (0, len(self.backbone.alphas_cumprod) - 1)
         context = StrategyContext(len(self.class_names), grid.timesteps, self.tree, front, windowed)
@@ -180,8 +187,9 @@ class Classifier(Evaluates):
             decisions += [self._decision(outcome, memo.nfe, seconds) for memo, outcome in zip(memos, outcomes)]
         return decisions
 
-    def replay(self, table, filters: dict | None = None, strategy: str | Strategy | None = None
-               ) -> tuple[float, float, float]:  # fmt: skip
+    def replay(
+        self, table, filters: dict | None = None, strategy: str | Strategy | None = None
+    ) -> tuple[float, float, float]:
         """(top-1, NFEs per image, GMACs per image) of `strategy` replayed on an error table of this model, as a
         live run gives them; a composition (a prefilter) prices its own stages."""
         strategy = self.strategy(strategy)
@@ -205,8 +213,9 @@ class Classifier(Evaluates):
         if name in self.sieves:
             return self.sieves[name]
         if name.startswith(CLIP_PREFIX):
-            class_prompts = [self.backbone.prompts(c) or [t.format(n) for t in ONE_TEMPLATE]
-                             for c, n in enumerate(self.class_names)]  # fmt: skip
+            class_prompts = [
+                self.backbone.prompts(c) or [t.format(n) for t in ONE_TEMPLATE] for c, n in enumerate(self.class_names)
+            ]
             device = str(next(self.backbone.denoiser.parameters()).device)
             sieve = ClipFilter.from_pretrained(name[len(CLIP_PREFIX) :], self.class_names, class_prompts, device)
         else:

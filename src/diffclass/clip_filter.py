@@ -56,8 +56,16 @@ class ClipFilter(Evaluates):
     default_strategy = "clip"
     bench_specs = ("clip",)
 
-    def __init__(self, model, tokenizer, image_processor, class_names: Sequence[str],
-                 class_prompts: Sequence[Sequence[str]], device: str = "cpu", model_name: str = ""):  # fmt: skip
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        image_processor,
+        class_names: Sequence[str],
+        class_prompts: Sequence[Sequence[str]],
+        device: str = "cpu",
+        model_name: str = "",
+    ):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer, self.image_processor = tokenizer, image_processor
@@ -66,8 +74,13 @@ class ClipFilter(Evaluates):
         self.text = torch.stack([self._prompt_embedding(p) for p in class_prompts])  # [K, D], unit length
         self.scale = float(self.model.logit_scale.detach().exp())
         size = self.model.config.vision_config.image_size
-        self.info = ModelInfo(backbone="clip", class_names=list(class_names), image_size=size, channels=3,
-                              templates={n: p for n, p in zip(class_names, self.class_prompts)})  # fmt: skip
+        self.info = ModelInfo(
+            backbone="clip",
+            class_names=list(class_names),
+            image_size=size,
+            channels=3,
+            templates={n: p for n, p in zip(class_names, self.class_prompts)},
+        )
 
     @property
     def class_names(self) -> list[str]:
@@ -86,8 +99,9 @@ class ClipFilter(Evaluates):
         return model_identity(self, weights_digest(self.model_name))
 
     @classmethod
-    def from_pretrained(cls, source: str | Path, class_names: Sequence[str], class_prompts: Sequence[Sequence[str]],
-                        device: str = "cpu") -> ClipFilter:  # fmt: skip
+    def from_pretrained(
+        cls, source: str | Path, class_names: Sequence[str], class_prompts: Sequence[Sequence[str]], device: str = "cpu"
+    ) -> ClipFilter:
         """A hub id or a local folder holding a CLIPModel with its tokenizer and image processor."""
         quiet_hub_libraries()
         from transformers import CLIPImageProcessor, CLIPModel, CLIPTokenizer
@@ -129,7 +143,15 @@ class ClipFilter(Evaluates):
         decisions = []
         for row, probs in zip(logits.tolist(), logits.softmax(-1).tolist()):
             ranking = sorted(range(len(row)), key=lambda c: -row[c])
-            decisions.append(Decision(label=ranking[0], class_name=self.class_names[ranking[0]], ranking=ranking,
-                                      scores={c: -s for c, s in enumerate(row)},
-                                      probabilities=dict(enumerate(probs)), nfe=1, seconds=seconds))  # fmt: skip
+            decisions.append(
+                Decision(
+                    label=ranking[0],
+                    class_name=self.class_names[ranking[0]],
+                    ranking=ranking,
+                    scores={c: -s for c, s in enumerate(row)},
+                    probabilities=dict(enumerate(probs)),
+                    nfe=1,
+                    seconds=seconds,
+                )
+            )
         return decisions

@@ -48,8 +48,13 @@ class DistillConfig:
     device: str = "cpu"
 
 
-def distill(teacher_name: str | Path, out_dir: str | Path, config: DistillConfig, resume: bool = False,
-            show_progress: bool = True) -> AllClassUNet:  # fmt: skip
+def distill(
+    teacher_name: str | Path,
+    out_dir: str | Path,
+    config: DistillConfig,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> AllClassUNet:
     """Train an all-class student of the class-conditional model `teacher_name` on the teacher's training data
     and save it (EMA weights) to `out_dir`, with the recipe and the teacher's weights digest in its
     diffclass.json; `resume` continues the checkpoint there (refused if it was made from another teacher)."""
@@ -66,8 +71,12 @@ def distill(teacher_name: str | Path, out_dir: str | Path, config: DistillConfig
     data = load_dataset(teacher.info.dataset, "train", teacher.info.image_size)
     if data.class_names != teacher.info.class_names:
         raise DiffclassError(f"the {data.name} training data's classes are not the teacher's")
-    recipe = dict(asdict(config), teacher=str(teacher_name), teacher_weights=weights_digest(teacher_name),
-                  teacher_classes=class_list_digest(teacher.info.class_names))  # fmt: skip
+    recipe = dict(
+        asdict(config),
+        teacher=str(teacher_name),
+        teacher_weights=weights_digest(teacher_name),
+        teacher_classes=class_list_digest(teacher.info.class_names),
+    )
     torch.manual_seed(config.seed)
     student = AllClassUNet.from_teacher(teacher) if config.init is None else _initial_student(config.init, recipe)
     unet = student.denoiser.to(device).train()
@@ -75,8 +84,9 @@ def distill(teacher_name: str | Path, out_dir: str | Path, config: DistillConfig
     start = 0
     if resume:
         if optimisation.saved_recipe().get("teacher_weights") != recipe["teacher_weights"]:
-            raise DiffclassError(f"the checkpoint in {optimisation.checkpoint} was distilled from other teacher "
-                                 "weights")  # fmt: skip
+            raise DiffclassError(
+                f"the checkpoint in {optimisation.checkpoint} was distilled from other teacher weights"
+            )
         start = optimisation.resume()
     images, labels = teacher.encode(data.images).to(device), data.labels.to(device)
     alphas_cumprod = teacher.alphas_cumprod.to(device, torch.float32)
@@ -92,15 +102,19 @@ def distill(teacher_name: str | Path, out_dir: str | Path, config: DistillConfig
             idx = torch.randint(len(images), (b,), generator=gen).to(device)
             x0, y = images[idx], labels[idx]
             in_window = torch.rand(b, generator=gen) < config.window_fraction
-            t = torch.where(in_window, torch.randint(low, high + 1, (b,), generator=gen),
-                            torch.randint(num_timesteps, (b,), generator=gen)).to(device)  # fmt: skip
+            t = torch.where(
+                in_window,
+                torch.randint(low, high + 1, (b,), generator=gen),
+                torch.randint(num_timesteps, (b,), generator=gen),
+            ).to(device)
             eps = torch.randn(x0.shape, generator=gen).to(device)
             x_t = q_sample(x0, eps, alphas_cumprod[t])
             others = torch.randint(classes - 1, (b, per_image - 1), generator=gen).to(device)
             chosen = torch.cat([y[:, None], others + (others >= y[:, None]).long()], dim=1)  # [b, per_image]
             with torch.no_grad():
-                target = teacher.predict_noise(x_t.repeat_interleave(per_image, 0), t.repeat_interleave(per_image),
-                                               chosen.flatten()).view(b, per_image, *x0.shape[1:])  # fmt: skip
+                target = teacher.predict_noise(
+                    x_t.repeat_interleave(per_image, 0), t.repeat_interleave(per_image), chosen.flatten()
+                ).view(b, per_image, *x0.shape[1:])
             heads = student.predict_all(x_t, t)
             pick = chosen.view(b, per_image, 1, 1, 1).expand(-1, -1, *x0.shape[1:])
             loss = F.mse_loss(heads.gather(1, pick), target)

@@ -52,6 +52,7 @@ class EvalSummary:
     seconds_per_image: float
     macs_per_call: int | None = None  # one network call on one image
     gmacs_per_image: float | None = None  # NFEs x MACs per call: the cost that does not depend on the machine
+    by_group: dict[str, dict] | None = None  # per group of the data (emoji, glyphs: style): images, top-1, top-5
     records: list[EvalRecord] = field(default_factory=list, repr=False)
 
     def to_json(self, with_records: bool = False) -> dict:
@@ -106,12 +107,24 @@ def record_from_json(data: dict, label: int, image: str, num_classes: int) -> Ev
 
 
 def summarise(
-    records: list[EvalRecord], dataset: str, model: str, strategy: str, macs_per_call: int | None = None
+    records: list[EvalRecord],
+    dataset: str,
+    model: str,
+    strategy: str,
+    macs_per_call: int | None = None,
+    group_of: dict[str, str] | None = None,
 ) -> EvalSummary:
+    """The summary of records; with `group_of` (image id -> group), top-1 and top-5 per group too."""
     n = len(records)
     if n == 0:
         raise DiffclassError("no images were evaluated")
     nfe = sum(r.nfe for r in records) / n
+    by_group = None
+    if group_of:
+        members: dict[str, list[EvalRecord]] = {}
+        for r in records:
+            members.setdefault(group_of[r.id], []).append(r)
+        by_group = {g: _accuracy(rs) for g, rs in sorted(members.items())}
     return EvalSummary(
         dataset=dataset,
         model=model,
@@ -123,8 +136,15 @@ def summarise(
         seconds_per_image=sum(r.seconds for r in records) / n,
         macs_per_call=macs_per_call,
         gmacs_per_image=_gmacs(records, nfe, macs_per_call),
+        by_group=by_group,
         records=records,
     )
+
+
+def _accuracy(records: list[EvalRecord]) -> dict:
+    n = len(records)
+    top1 = sum(r.prediction == r.label for r in records) / n
+    return dict(n_images=n, top1=top1, top5=sum(r.label in [c for c, _ in r.top5] for r in records) / n)
 
 
 def _gmacs(records: list[EvalRecord], nfe: float, macs_per_call: int | None) -> float | None:
@@ -184,7 +204,14 @@ def evaluate(
             bar.update(task, completed=len(records), status=f"top-1 {correct / len(records):.1%}")
     order = {image_id: k for k, image_id in enumerate(dataset.ids)}
     records.sort(key=lambda r: order[r.id])
-    return summarise(records, dataset.name, classifier.model_name, strategy.name, classifier.macs_per_call)
+    return summarise(
+        records, dataset.name, classifier.model_name, strategy.name, classifier.macs_per_call, group_map(dataset)
+    )
+
+
+def group_map(dataset: ImageDataset) -> dict[str, str] | None:
+    """Image id -> group, for the per-group summary (None when the data has no groups)."""
+    return None if dataset.groups is None else dict(zip(dataset.ids, dataset.groups))
 
 
 def evaluate_sharded(
@@ -213,7 +240,9 @@ def evaluate_sharded(
     finish()
     if rank != 0:
         return None
-    return summarise(records, dataset.name, classifier.model_name, spec.name, classifier.macs_per_call)
+    return summarise(
+        records, dataset.name, classifier.model_name, spec.name, classifier.macs_per_call, group_map(dataset)
+    )
 
 
 def run_identity(classifier: ImageClassifier, strategy: str, **extra) -> dict:

@@ -40,14 +40,19 @@ class Explanation:
     def to_json(self) -> dict:
         d = self.decision
         return dict(
-            image_id=self.image_id, prediction=d.class_name, label=d.label, nfe=d.nfe,
+            image_id=self.image_id,
+            prediction=d.class_name,
+            label=d.label,
+            nfe=d.nfe,
             top=[dict(label=c, name=self.names[c], probability=round(p, 4)) for c, p in d.top(CURVE_CLASSES)],
-            trace=d.trace, timesteps=self.timesteps,
+            trace=d.trace,
+            timesteps=self.timesteps,
             errors={self.names[c]: [round(e, 6) for e in v] for c, v in self.errors.items()},
             difference_to_winner={self.names[c]: v for c, v in self.difference_to_winner.items()},
-            heatmap=_rounded(self.heatmap), view_timesteps=self.view_timesteps,
+            heatmap=_rounded(self.heatmap),
+            view_timesteps=self.view_timesteps,
             attention={self.names[c]: _rounded(v) for c, v in self.attention.items()},
-        )  # fmt: skip
+        )
 
 
 def _rounded(values):
@@ -75,11 +80,15 @@ class SamplerExplanation:
     def to_json(self) -> dict:
         d = self.decision
         return dict(
-            image_id=self.image_id, prediction=d.class_name, label=d.label, nfe=d.nfe, sampler=self.sampler,
+            image_id=self.image_id,
+            prediction=d.class_name,
+            label=d.label,
+            nfe=d.nfe,
+            sampler=self.sampler,
             top=[dict(label=c, name=self.names[c], probability=round(p, 4)) for c, p in d.top(CURVE_CLASSES)],
             times=[round(t, 4) for t in self.times],
             path={self.names[c]: [round(p, 4) for p in v] for c, v in self.path.items()},
-        )  # fmt: skip
+        )
 
 
 @torch.no_grad()
@@ -91,13 +100,15 @@ def explain_sampler(classifier, image: torch.Tensor, strategy=None, image_id: st
     posterior = classifier.model.posterior(image[None], spec.sampler, spec.steps, spec.chains, generator)
     top = decision.ranking[:CURVE_CLASSES]
     path = {c: [float(step[0, c]) for step in posterior.path] for c in top}
-    return SamplerExplanation(image_id, decision, spec.name, posterior.times, path, _picture(image),
-                              classifier.class_names)  # fmt: skip
+    return SamplerExplanation(
+        image_id, decision, spec.name, posterior.times, path, _picture(image), classifier.class_names
+    )
 
 
 @torch.no_grad()
-def explain(classifier, image: torch.Tensor, strategy=None, image_id: str = "image", slots: int = 16
-            ) -> Explanation | SamplerExplanation:  # fmt: skip
+def explain(
+    classifier, image: torch.Tensor, strategy=None, image_id: str = "image", slots: int = 16
+) -> Explanation | SamplerExplanation:
     """The decision on one image [C, H, W] in [-1, 1], and what it rests on (`slots` timesteps of the window)."""
     if classifier.scorer is None:  # no denoising errors to show: the sampler's path instead
         return explain_sampler(classifier, image, strategy, image_id)
@@ -139,9 +150,19 @@ def explain(classifier, image: torch.Tensor, strategy=None, image_id: str = "ima
             if words is not None:
                 attention[c].append(words.tolist())
     view_timesteps = [scorer.grid.timestep(s) for s in picks]
-    return Explanation(image_id, decision, [scorer.grid.timestep(s) for s in order], errors, differences,
-                       heat.tolist(), views, view_timesteps, _picture(image), classifier.class_names,
-                       {c: maps for c, maps in attention.items() if maps})  # fmt: skip
+    return Explanation(
+        image_id,
+        decision,
+        [scorer.grid.timestep(s) for s in order],
+        errors,
+        differences,
+        heat.tolist(),
+        views,
+        view_timesteps,
+        _picture(image),
+        classifier.class_names,
+        {c: maps for c, maps in attention.items() if maps},
+    )
 
 
 def _decoded(backbone, x0: torch.Tensor) -> torch.Tensor:

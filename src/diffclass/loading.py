@@ -54,12 +54,21 @@ def load(
         raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     model = resolve_model(name_or_path)  # once: every layer below receives it
     if model.didicm:
-        given = [k for k, v in dict(loss=loss, timesteps=timesteps, tree=tree, node_conditioning=node_conditioning,
-                                    class_names=class_names, templates=templates, weighting=weighting).items()
-                 if v is not None]  # fmt: skip
+        given = [
+            k
+            for k, v in dict(
+                loss=loss,
+                timesteps=timesteps,
+                tree=tree,
+                node_conditioning=node_conditioning,
+                class_names=class_names,
+                templates=templates,
+                weighting=weighting,
+            ).items()
+            if v is not None
+        ]
         if given:
-            raise DiffclassError(f"{', '.join(given)} apply to diffusion models, not to the DiDiCM model "
-                                 f"{model.name}")  # fmt: skip
+            raise DiffclassError(f"{', '.join(given)} apply to diffusion models, not to the DiDiCM model {model.name}")
         return DiDiCMClassifier.load(model, seed=seed, batch_size=batch_size)
     if isinstance(class_names, str):
         from diffclass.backbones.prompts import read_classes
@@ -67,9 +76,18 @@ def load(
         class_names = read_classes(class_names)
     if isinstance(timesteps, str):
         timesteps = TimestepGrid.parse(timesteps)
-    clf = Classifier.load(model, device=device, class_names=class_names, templates=templates, dtype=dtype,
-                          seed=seed, batch_size=batch_size, loss=loss or "l2", grid=timesteps,
-                          weighting=weighting)  # fmt: skip
+    clf = Classifier.load(
+        model,
+        device=device,
+        class_names=class_names,
+        templates=templates,
+        dtype=dtype,
+        seed=seed,
+        batch_size=batch_size,
+        loss=loss or "l2",
+        grid=timesteps,
+        weighting=weighting,
+    )
     if tree is not None or node_conditioning is not None:
         label_tree = load_tree(tree, len(clf.class_names)) if isinstance(tree, str) else tree or clf.tree
         if label_tree is None:

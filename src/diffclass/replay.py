@@ -35,9 +35,13 @@ class ErrorTable:
     all-class model one NFE fills every class of a slot, and replay counts it so."""
 
     def __init__(
-        self, errors: torch.Tensor, candidates: Sequence[Hashable], labels: torch.Tensor, image_ids: Sequence[str],
+        self,
+        errors: torch.Tensor,
+        candidates: Sequence[Hashable],
+        labels: torch.Tensor,
+        image_ids: Sequence[str],
         all_classes: bool = False,
-    ):  # fmt: skip
+    ):
         self.errors, self.labels, self.image_ids = errors, labels, list(image_ids)
         self.all_classes = all_classes
         self.candidates = list(candidates)
@@ -102,11 +106,15 @@ class ErrorTable:
         slots."""
         indices = list(range(len(dataset))) if indices is None else list(indices)
         key = dict(
-            weights=classifier.weights, seed=classifier.scorer.seed, loss=classifier.scorer.loss,
-            grid=repr(classifier.scorer.grid), slots=slots, weighting=classifier.scorer.weighting.to_dict(),
+            weights=classifier.weights,
+            seed=classifier.scorer.seed,
+            loss=classifier.scorer.loss,
+            grid=repr(classifier.scorer.grid),
+            slots=slots,
+            weighting=classifier.scorer.weighting.to_dict(),
             tree=nodes and classifier.tree and classifier.tree.to_dict(),
             images=json_digest([dataset.ids[i] for i in indices], length=None),
-        )  # fmt: skip
+        )
         digest = json_digest(key)
         path = Path(folder) / f"errors-{digest}.safetensors"
         if path.is_file():
@@ -122,8 +130,11 @@ class ErrorTable:
         return self.errors[:, columns, : slots or self.slots].double().mean(dim=2)
 
     def save(self, path: str | Path) -> None:
-        meta = {"candidates": json.dumps(self.candidates), "image_ids": json.dumps(self.image_ids),
-                "all_classes": json.dumps(self.all_classes)}  # fmt: skip
+        meta = {
+            "candidates": json.dumps(self.candidates),
+            "image_ids": json.dumps(self.image_ids),
+            "all_classes": json.dumps(self.all_classes),
+        }
         save_file({"errors": self.errors.contiguous(), "labels": self.labels.contiguous()}, str(path), metadata=meta)
 
     @classmethod
@@ -136,8 +147,9 @@ class ErrorTable:
         except (OSError, KeyError, TypeError, ValueError, SafetensorError) as exc:
             raise DiffclassError(f"{path} is not an error table ({exc}); delete it to recompute") from None
 
-    def replay(self, strategy: Strategy, per_image: Sequence[Sequence[Hashable]] | None = None
-               ) -> tuple[list[Outcome], list[int]]:  # fmt: skip
+    def replay(
+        self, strategy: Strategy, per_image: Sequence[Sequence[Hashable]] | None = None
+    ) -> tuple[list[Outcome], list[int]]:
         """The strategy's outcome and NFEs on every image, as a live run on the same classifier would give them;
         with `per_image`, each image ranks its own candidates (a prefilter's top k)."""
         scorer = _TableScorer(self)
@@ -218,14 +230,16 @@ def score_levels(
         means = table.mean_errors(keys, slots)
         truth = [owner[int(y)] for y in table.labels]
         first = sum(int(row.argmin()) == t for row, t in zip(means, truth))
-        survives = {spec: sum(t in rule.keep(row) for row, t in zip(means, truth)) / len(truth)
-                    for spec, rule in built.items()}  # fmt: skip
+        survives = {
+            spec: sum(t in rule.keep(row) for row, t in zip(means, truth)) / len(truth) for spec, rule in built.items()
+        }
         checks.append(LevelCheck(level, len(frontier), first / len(truth), survives))
     return checks
 
 
-def check_tree(classifier, dataset: ImageDataset, indices: Sequence[int] | None = None, slots: int = 8,
-               progress: bool = True) -> list[LevelCheck]:  # fmt: skip
+def check_tree(
+    classifier, dataset: ImageDataset, indices: Sequence[int] | None = None, slots: int = 8, progress: bool = True
+) -> list[LevelCheck]:
     """`score_levels` for the classifier's own tree, scoring only the candidates its levels need (the classes only
     where a level holds leaves), on the first `slots` slots of its grid."""
     keys = list(dict.fromkeys(key for level in level_keys(classifier.tree).values() for key in level))

@@ -24,9 +24,26 @@ def summary_table(summaries, extra: dict[str, list[str]] | None = None) -> Table
     for i, s in enumerate(summaries):
         gmacs = "-" if s.gmacs_per_image is None else f"{s.gmacs_per_image:.3g}"
         table.add_row(
-            s.strategy, str(s.n_images), f"{s.top1:.2%}", f"{s.top5:.2%}", f"{s.nfe_per_image:.1f}", gmacs,
-            f"{s.seconds_per_image:.3f}", *(cells[i] for cells in extra.values()),
-        )  # fmt: skip
+            s.strategy,
+            str(s.n_images),
+            f"{s.top1:.2%}",
+            f"{s.top5:.2%}",
+            f"{s.nfe_per_image:.1f}",
+            gmacs,
+            f"{s.seconds_per_image:.3f}",
+            *(cells[i] for cells in extra.values()),
+        )
+    return table
+
+
+def group_table(summary) -> Table:
+    """Top-1 and top-5 per group of the data (emoji and glyphs: per style), with each one's standard error."""
+    table = Table(title=f"{summary.strategy} by group")
+    for column in ("group", "images", "top-1", "± s.e.", "top-5"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for group, row in summary.by_group.items():
+        n, top1 = row["n_images"], row["top1"]
+        table.add_row(group, str(n), f"{top1:.2%}", f"{(top1 * (1 - top1) / n) ** 0.5:.2%}", f"{row['top5']:.2%}")
     return table
 
 

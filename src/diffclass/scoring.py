@@ -92,8 +92,9 @@ class ErrorScorer:
 
     def with_grid(self, grid: TimestepGrid) -> ErrorScorer:
         """The same scorer on another timestep grid (for a strategy with a range of its own)."""
-        return ErrorScorer(self.backbone, grid, loss=self.loss, batch_size=self.batch_size, seed=self.seed,
-                           weighting=self.weighting)  # fmt: skip
+        return ErrorScorer(
+            self.backbone, grid, loss=self.loss, batch_size=self.batch_size, seed=self.seed, weighting=self.weighting
+        )
 
     @torch.no_grad()
     def start(self, images: torch.Tensor, image_ids: Sequence[str]) -> list[ImageErrors]:

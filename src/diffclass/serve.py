@@ -72,8 +72,9 @@ class Batcher:
                 pass
             self.batches.append(len(batch))
             try:
-                decisions = self.classifier.classify(torch.stack([b[0] for b in batch]), self.strategy,
-                                                     [b[1] for b in batch])  # fmt: skip
+                decisions = self.classifier.classify(
+                    torch.stack([b[0] for b in batch]), self.strategy, [b[1] for b in batch]
+                )
             except Exception as exc:  # noqa: BLE001  (handed to every waiting request, the worker lives on)
                 for _, _, future in batch:
                     future.set_exception(exc)
@@ -81,8 +82,16 @@ class Batcher:
             names = self.classifier.class_names
             for (_, image_id, future), d in zip(batch, decisions):
                 top = [dict(label=c, name=names[c], probability=round(p, 4)) for c, p in d.top(self.top_k)]
-                future.set_result(dict(id=image_id, prediction=d.class_name, label=d.label, top=top, nfe=d.nfe,
-                                       strategy=self.strategy.name))  # fmt: skip
+                future.set_result(
+                    dict(
+                        id=image_id,
+                        prediction=d.class_name,
+                        label=d.label,
+                        top=top,
+                        nfe=d.nfe,
+                        strategy=self.strategy.name,
+                    )
+                )
 
 
 SERVER_PACKAGES = ("fastapi", "uvicorn", "multipart")
@@ -139,8 +148,9 @@ def create_app(classifier, strategy: str | None = None, model_name: str = ""):
             return bad(str(exc))
         import asyncio
 
-        result = await asyncio.get_running_loop().run_in_executor(None, batcher.classify, loaded.tensor,
-                                                                  loaded.image_id)  # fmt: skip
+        result = await asyncio.get_running_loop().run_in_executor(
+            None, batcher.classify, loaded.tensor, loaded.image_id
+        )
         return dict(result, converted=loaded.notes)
 
     @app.post("/explain")

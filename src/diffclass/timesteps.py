@@ -47,7 +47,10 @@ class TimestepGrid:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TimestepGrid) and (self.t_min, self.t_max, self.size) == (
-            other.t_min, other.t_max, other.size)  # fmt: skip
+            other.t_min,
+            other.t_max,
+            other.size,
+        )
 
     def __hash__(self) -> int:
         return hash((self.t_min, self.t_max, self.size))

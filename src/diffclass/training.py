@@ -213,8 +213,13 @@ def save_sample_grid(images: torch.Tensor, class_names: list[str], per_class: in
     blocks = math.ceil(len(class_names) / rows)
     width = per_class + 2  # two narrow columns per block hold the class names
     ratios = ([2.4] + [1] * per_class + [0.2]) * blocks
-    fig, axes = plt.subplots(rows, blocks * width, figsize=(sum(ratios) * 0.5, rows * 0.5), squeeze=False,
-                             gridspec_kw=dict(width_ratios=ratios))  # fmt: skip
+    fig, axes = plt.subplots(
+        rows,
+        blocks * width,
+        figsize=(sum(ratios) * 0.5, rows * 0.5),
+        squeeze=False,
+        gridspec_kw=dict(width_ratios=ratios),
+    )
     pictures = ((images + 1) / 2).permute(0, 2, 3, 1).numpy()
     for ax in axes.flat:
         ax.axis("off")
@@ -225,8 +230,9 @@ def save_sample_grid(images: torch.Tensor, class_names: list[str], per_class: in
         ax.imshow(picture[..., 0] if picture.shape[-1] == 1 else picture, cmap="gray", vmin=0, vmax=1)
         if column == 0:
             name_ax = axes[row, block * width]
-            name_ax.text(0.95, 0.5, class_names[label], transform=name_ax.transAxes, ha="right", va="center",
-                         fontsize=7)  # fmt: skip
+            name_ax.text(
+                0.95, 0.5, class_names[label], transform=name_ax.transAxes, ha="right", va="center", fontsize=7
+            )
     fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.01, wspace=0.05, hspace=0.05)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -257,14 +263,19 @@ def train_model(
         label_tree = load_tree(tree, len(data.class_names)) if tree else None
         torch.manual_seed(config.seed)
         backbone = ClassConditionalUNet.create(
-            data.class_names, data.images.shape[-1], data.images.shape[1], width=width, dataset=dataset,
+            data.class_names,
+            data.images.shape[-1],
+            data.images.shape[1],
+            width=width,
+            dataset=dataset,
             tree=label_tree,
-        )  # fmt: skip
+        )
     return train(backbone, data, out, config, resume=resume)
 
 
-def sample_grid(model: str | Path, out: str | Path, per_class: int = 8, steps: int = 50, seed: int = 0,
-                device: str = "cpu") -> None:  # fmt: skip
+def sample_grid(
+    model: str | Path, out: str | Path, per_class: int = 8, steps: int = 50, seed: int = 0, device: str = "cpu"
+) -> None:
     """A PNG grid of DDIM samples of a class-conditional model, one row per class."""
     from diffclass.backbones import load_backbone
 

@@ -109,16 +109,30 @@ def tune(
                 top1, nfe, gmacs = classifier.replay(table, filters, strategy)
             except DiffclassError:  # asks for more slots than the table holds (a beam that did not stop)
                 continue
-            points.append(dict(spec=strategy.name, top1=round(top1, 4), nfe_per_image=round(nfe, 2),
-                               gmacs_per_image=round(gmacs, 4)))  # fmt: skip
+            points.append(
+                dict(
+                    spec=strategy.name,
+                    top1=round(top1, 4),
+                    nfe_per_image=round(nfe, 2),
+                    gmacs_per_image=round(gmacs, 4),
+                )
+            )
     reference = classes * slots  # exhaustive on every slot the table holds
     reference_top1, _ = table.top1(classifier.strategy(f"exhaustive(n={slots})"))
     # a pruned model is priced against its unpruned original
     original_macs = classifier.info.pruning.get("macs_before", classifier.macs_per_call)
     return dict(
-        weights=classifier.weights, images=len(data), split="train",
-        seed=classifier.scorer.seed, grid=repr(classifier.scorer.grid), slots=slots, reference_nfe=reference,
-        reference_gmacs=round(reference * original_macs / 1e9, 4), reference_top1=round(reference_top1, 4),
-        prefilter=prefilter, prefilter_ranker=prefilter_ranker and weights_digest(prefilter_ranker),
-        candidates=len(specs), points=pareto(points),
-    )  # fmt: skip
+        weights=classifier.weights,
+        images=len(data),
+        split="train",
+        seed=classifier.scorer.seed,
+        grid=repr(classifier.scorer.grid),
+        slots=slots,
+        reference_nfe=reference,
+        reference_gmacs=round(reference * original_macs / 1e9, 4),
+        reference_top1=round(reference_top1, 4),
+        prefilter=prefilter,
+        prefilter_ranker=prefilter_ranker and weights_digest(prefilter_ranker),
+        candidates=len(specs),
+        points=pareto(points),
+    )

@@ -103,8 +103,9 @@ def resolve(choice: str | dict | TimestepWeighting | None, stored: dict | None) 
     return TimestepWeighting(choice)
 
 
-def fit_weights(errors, labels, timesteps: Sequence[int], bins: int = 8, span: tuple[int, int] | None = None
-                ) -> TimestepWeighting:  # fmt: skip
+def fit_weights(
+    errors, labels, timesteps: Sequence[int], bins: int = 8, span: tuple[int, int] | None = None
+) -> TimestepWeighting:
     """Learned weights from an error table [images, classes, slots] of labelled images whose slot j was scored at
     `timesteps[j]`: per image and wrong class, the per-bin mean error minus the true class's is a feature vector;
     a logistic regression without intercept learns how much each bin tells the true class apart. The bins split

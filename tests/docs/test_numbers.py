@@ -52,8 +52,10 @@ def three_figures(value: float) -> str:
     return f"{value:.{max(0, 2 - math.floor(math.log10(value)))}f}"
 
 
-@pytest.mark.parametrize(("path", "header"), [("README.md", "| command | strategy it runs |"),
-                                              ("docs/results/fast_default.md", "| model | asked |")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "header"),
+    [("README.md", "| command | strategy it runs |"), ("docs/results/fast_default.md", "| model | asked |")],
+)
 def test_the_fast_default_tables_are_its_json(path, header):
     found = result("fast_default.json")["rows"]
     clean = {
@@ -84,8 +86,13 @@ def test_the_digits_table_is_its_json():
     found = runs("digits_strategies.json")
     for cells in table(ROOT / "docs/results/digits.md", "| strategy | images | top-1"):
         run = found[spec_of(cells[0])]
-        assert cells[1:6] == [str(run["n_images"]), percent(run["top1"]), percent(run["top5"]),
-                              f"{run['nfe_per_image']:.1f}", f"{run['seconds_per_image']:.3f}"]  # fmt: skip
+        assert cells[1:6] == [
+            str(run["n_images"]),
+            percent(run["top1"]),
+            percent(run["top5"]),
+            f"{run['nfe_per_image']:.1f}",
+            f"{run['seconds_per_image']:.3f}",
+        ]
 
 
 def test_the_all_class_tables_are_their_json():
@@ -101,10 +108,15 @@ def test_the_all_class_tables_are_their_json():
             percent(run["top5"]),
             f"{100 * (run['top1'] - reference['top1']):+.2f}",
         ]
-        assert cells[6:] == [three_figures(run["gmacs_per_image"]),
-                             f"{reference['gmacs_per_image'] / run['gmacs_per_image']:,.1f}×"]  # fmt: skip
-    live = {(r["model"], r["severity"]): r for r in found
-            if r.get("severity") is not None and not r["asked"].startswith("exhaustive(n=32) (")}  # fmt: skip
+        assert cells[6:] == [
+            three_figures(run["gmacs_per_image"]),
+            f"{reference['gmacs_per_image'] / run['gmacs_per_image']:,.1f}×",
+        ]
+    live = {
+        (r["model"], r["severity"]): r
+        for r in found
+        if r.get("severity") is not None and not r["asked"].startswith("exhaustive(n=32) (")
+    }
     for cells in table(ROOT / "docs/results/all_class.md", "| severity |"):
         for model, cell in zip(("glyphs-allclass", "glyphs", "plain-glyphs"), cells[1:4]):
             assert cell == percent(live[(model, int(cells[0]))]["top1"]), (model, cells[0])
@@ -161,11 +173,13 @@ def test_the_harder_pruning_sentence_is_its_json():
     harder = [r for r in found if r["model"] == "pruned glyphs-pruned-r040-2200"]
     assert len(harder) == 3
     (first, second, hdc) = harder
-    assert (f"gives {percent(first['top1'])} at {first['nfe_per_image']:.0f} NFEs "
-            f"({reference['compute'] / first['compute']:.1f}× less compute than ex(32)), "
-            f"{percent(second['top1'])} at {second['nfe_per_image']:.0f} "
-            f"({reference['compute'] / second['compute']:.1f}×) and {percent(hdc['top1'])} with the HDC descent "
-            f"({reference['compute'] / hdc['compute']:.1f}×)") in text  # fmt: skip
+    assert (
+        f"gives {percent(first['top1'])} at {first['nfe_per_image']:.0f} NFEs "
+        f"({reference['compute'] / first['compute']:.1f}× less compute than ex(32)), "
+        f"{percent(second['top1'])} at {second['nfe_per_image']:.0f} "
+        f"({reference['compute'] / second['compute']:.1f}×) and {percent(hdc['top1'])} with the HDC descent "
+        f"({reference['compute'] / hdc['compute']:.1f}×)"
+    ) in text
 
 
 def test_the_tree_levels_table_is_its_json():
@@ -181,8 +195,9 @@ def test_the_tree_levels_table_is_its_json():
         ]
 
 
-@pytest.mark.parametrize(("name", "size", "count"), [("didicm_corruptions.json", "100%", 7),
-                                                     ("didicm_corruptions_25.json", "25%", 3)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "size", "count"), [("didicm_corruptions.json", "100%", 7), ("didicm_corruptions_25.json", "25%", 3)]
+)
 def test_the_didicm_noise_tables_are_their_json(name, size, count):
     found = result(name)["runs"]
     by_key = {(r["row"], r["severity"]): r for r in found if r["data"] == size}
@@ -250,8 +265,14 @@ def test_the_pruning_methods_table_is_its_json():
         run = by_model[cells[0]]
         macs = f"{run['macs'] / 1e6:.2f}M ({base['macs'] / run['macs']:.2f}×)"
         seconds = f"{run['seconds_per_call'] / base['seconds_per_call']:.2f}"
-        assert cells[1:] == [f"{run['params'] / 1e3:.0f}K", macs, percent(run["top1"]), percent(run["top5"]),
-                             f"{run['ssim']:.3f}", seconds]  # fmt: skip
+        assert cells[1:] == [
+            f"{run['params'] / 1e3:.0f}K",
+            macs,
+            percent(run["top1"]),
+            percent(run["top5"]),
+            f"{run['ssim']:.3f}",
+            seconds,
+        ]
 
 
 def test_the_fully_fine_tuned_pruned_model_is_its_json():
@@ -275,8 +296,10 @@ def test_the_lockstep_timings_are_their_json():
     )
     spans = []
     for reference in found[:2]:  # exhaustive, adaptive
-        ratios = [r["seconds_per_image"] / reference["seconds_per_image"] * reference["nfe_per_image"]
-                  / r["nfe_per_image"] for r in found[2:]]  # fmt: skip
+        ratios = [
+            r["seconds_per_image"] / reference["seconds_per_image"] * reference["nfe_per_image"] / r["nfe_per_image"]
+            for r in found[2:]
+        ]
         spans.append(f"{min(ratios):.2f}–{max(ratios):.2f}×")
     assert f"within {spans[0]} of its NFE ratio against exhaustive and {spans[1]} against adaptive" in text
 
@@ -287,13 +310,20 @@ def test_the_lockstep_timings_are_their_json():
 def test_the_load_check_tables_are_their_json(name, model):
     run = result(name)
     path = ROOT / "docs/explain.md"
-    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in path.read_text().splitlines()
-            if line.startswith(f"| {model} | ")]  # fmt: skip
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in path.read_text().splitlines()
+        if line.startswith(f"| {model} | ")
+    ]
     assert rows and len(rows) == len(run["levels"])
     for cells, level in zip(rows, run["levels"]):
-        assert cells[1:] == [str(level["clients"]), f"{level['requests_per_second']:.2f}",
-                             f"{level['p50_seconds']:.2f} s", f"{level['p95_seconds']:.2f} s",
-                             f"{level['answered_with_own_image']}/{level['requests']}"]  # fmt: skip
+        assert cells[1:] == [
+            str(level["clients"]),
+            f"{level['requests_per_second']:.2f}",
+            f"{level['p50_seconds']:.2f} s",
+            f"{level['p95_seconds']:.2f} s",
+            f"{level['answered_with_own_image']}/{level['requests']}",
+        ]
     text = " ".join(path.read_text().split())
     ceiling = run["batching_ceiling"]
     assert ceiling["same_predictions"] and run["healthy_after_bad_uploads"]
@@ -358,8 +388,9 @@ def test_the_didicm_soft_label_table_is_its_json():
     folder = ROOT / "results/didicm_soft_labels"
     rows = table(ROOT / "docs/results/didicm.md", "| training | plain | DiDiCM cp(steps=1) |")
     assert len(rows) == 3
-    shipped = {r["row"]: r for r in result("didicm_corruptions.json")["runs"]
-               if r["data"] == "100%" and r["severity"] == 0}  # fmt: skip
+    shipped = {
+        r["row"]: r for r in result("didicm_corruptions.json")["runs"] if r["data"] == "100%" and r["severity"] == 0
+    }
     assert rows[0][1:] == [f"{100 * shipped[row]['top1']:.1f}%" for row in ("plain", "DiDiCM cp(steps=1)", GAP_ROW)]
     for cells, kind in zip(rows[1:], ("mix", "ls")):
         plain = json.loads((folder / f"plain-{kind}.json").read_text())
@@ -384,11 +415,22 @@ def test_the_shipped_glyphs_strategy_table_is_its_json():
     reference = found[0]
     for cells, run in zip(rows, found):
         assert spec_of(cells[0]).split("(")[0] == run["strategy"].split("(")[0]
-        assert cells[1:] == [percent(run["top1"]), f"{run['nfe_per_image']:,.0f}",
-                             f"{run['nfe_per_image'] / reference['nfe_per_image']:.3f}",
-                             f"{run['seconds_per_image'] / reference['seconds_per_image']:.3f}"]  # fmt: skip
-    worst = max(abs(run["seconds_per_image"] / reference["seconds_per_image"] * reference["nfe_per_image"]
-                    / run["nfe_per_image"] - 1) for run in found)  # fmt: skip
+        assert cells[1:] == [
+            percent(run["top1"]),
+            f"{run['nfe_per_image']:,.0f}",
+            f"{run['nfe_per_image'] / reference['nfe_per_image']:.3f}",
+            f"{run['seconds_per_image'] / reference['seconds_per_image']:.3f}",
+        ]
+    worst = max(
+        abs(
+            run["seconds_per_image"]
+            / reference["seconds_per_image"]
+            * reference["nfe_per_image"]
+            / run["nfe_per_image"]
+            - 1
+        )
+        for run in found
+    )
     text = prose("docs/results/strategies.md")
     assert f"Every wall-time ratio is within {math.ceil(100 * worst)}% of its NFE ratio." in text
 
@@ -398,9 +440,11 @@ def test_the_digits_default_sentence_is_its_json():
     exhaustive = runs("digits_strategies.json")["exhaustive(n=64)"]
     text = prose("docs/results/digits.md")
     loss = f"{100 * (run['top1'] - exhaustive['top1']):+.2f}".replace("-", "−")
-    assert (f"runs `{run['strategy']}` instead: {percent(run['top1'])} top-1, {percent(run['top5'])} top-5 at "
-            f"{run['nfe_per_image']:.0f} NFEs/image, {exhaustive['nfe_per_image'] / run['nfe_per_image']:.1f}× "
-            f"fewer than exhaustive ({loss} points") in text  # fmt: skip
+    assert (
+        f"runs `{run['strategy']}` instead: {percent(run['top1'])} top-1, {percent(run['top5'])} top-5 at "
+        f"{run['nfe_per_image']:.0f} NFEs/image, {exhaustive['nfe_per_image'] / run['nfe_per_image']:.1f}× "
+        f"fewer than exhaustive ({loss} points"
+    ) in text
     assert f"({run['seconds_per_image']:.3f} s/image)" in text
 
 
@@ -417,8 +461,10 @@ def test_the_misclassified_glyph_sentence_is_its_json():
     winner, runner_up = found["top"][:2]
     text = prose("docs/explain.md")
     assert (winner["name"], runner_up["name"]) == ("Greek capital Λ", "Latin capital A")
-    assert f"a Latin A read as Greek Λ at {100 * winner['probability']:.1f}%, the true class second at " \
-           f"{100 * runner_up['probability']:.1f}%" in text  # fmt: skip
+    assert (
+        f"a Latin A read as Greek Λ at {100 * winner['probability']:.1f}%, the true class second at "
+        f"{100 * runner_up['probability']:.1f}%" in text
+    )
 
 
 def test_the_calibration_paragraph_is_its_json():
@@ -448,9 +494,11 @@ def test_the_zero_shot_checks_are_their_json():
 
 def test_the_three_seed_reading_is_its_json():
     found = result("didicm_corruptions_seeds.json")
-    mean = {(r, s): sum(x["top1"] for x in found["runs"] if (x["data"], x["row"], x["severity"]) == ("100%", r, s)) / 3
-            for r in ("plain", "DiDiCM cp(steps=2)", GAP_ROW, "DiDiCM cl(N=16;steps=2)")
-            for s in range(6)}  # fmt: skip
+    mean = {
+        (r, s): sum(x["top1"] for x in found["runs"] if (x["data"], x["row"], x["severity"]) == ("100%", r, s)) / 3
+        for r in ("plain", "DiDiCM cp(steps=2)", GAP_ROW, "DiDiCM cl(N=16;steps=2)")
+        for s in range(6)
+    }
     text = prose("docs/results/didicm.md")
     assert "CP-4 is within 0.5 points of CP-8 at every severity for both data sizes" in text
     assert "CP-2 is within 1.1 points of CP-8 at every severity on the mean" in text
@@ -463,8 +511,10 @@ def test_the_three_seed_reading_is_its_json():
     assert f"each seed +{min(gaps['gap_per_seed'][5]):.1f} or more" in text
     (small,) = [g for g in found["gaps"] if g["data"] == "25%"]
     losses, gains = [-v for v in small["gap_mean"][:3]], small["gap_mean"][3:]
-    assert (f"it loses {min(losses):.1f}–{max(losses):.1f} points at severities 0–2 and gains "
-            f"{min(gains):.1f}–{max(gains):.1f} at 3–5") in text and min(losses + gains) > 0  # fmt: skip
+    assert (
+        f"it loses {min(losses):.1f}–{max(losses):.1f} points at severities 0–2 and gains "
+        f"{min(gains):.1f}–{max(gains):.1f} at 3–5"
+    ) in text and min(losses + gains) > 0
     assert "every seed gaining at severities 4 and 5" in text
     assert min(small["gap_per_seed"][4] + small["gap_per_seed"][5]) > 0
     quarter = f"+{small['gap_mean'][5]:.1f} (each seed +{min(small['gap_per_seed'][5]):.1f} or more) and "
@@ -473,8 +523,10 @@ def test_the_three_seed_reading_is_its_json():
     cp4 = [r for r in found["runs"] if r["row"] == "DiDiCM cp(steps=4)"]
     for size in ("100%", "25%"):
         for s in range(6):
-            pair = [sum(r["top1"] for r in found["runs"] if (r["data"], r["row"], r["severity"]) == (size, row, s))
-                    for row in ("DiDiCM cp(steps=4)", GAP_ROW)]  # fmt: skip
+            pair = [
+                sum(r["top1"] for r in found["runs"] if (r["data"], r["row"], r["severity"]) == (size, row, s))
+                for row in ("DiDiCM cp(steps=4)", GAP_ROW)
+            ]
             assert abs(pair[0] - pair[1]) / 3 < 0.005 and len(cp4) == 36
 
 
@@ -490,9 +542,11 @@ def test_the_tuning_figures_are_the_shipped_fronts():
     assert f"({percent(glyphs['reference_top1'])} for both glyph models)" in text
     chosen, by_best = choose(glyphs["points"], reference_top1=glyphs["reference_top1"]), choose(glyphs["points"])
     best = max(p["top1"] for p in glyphs["points"])
-    assert (f"from exhaustive's top-1 on the tuning table ({percent(glyphs['reference_top1'])}) instead of from the "
-            f"front's best ({percent(best)}, a maximum over {glyphs['candidates']:,} noisy replays): the chosen "
-            f"schedule scores {percent(chosen['top1'])}") in text  # fmt: skip
+    assert (
+        f"from exhaustive's top-1 on the tuning table ({percent(glyphs['reference_top1'])}) instead of from the "
+        f"front's best ({percent(best)}, a maximum over {glyphs['candidates']:,} noisy replays): the chosen "
+        f"schedule scores {percent(chosen['top1'])}"
+    ) in text
     assert f"default would be a costlier {by_best['nfe_per_image']:.0f}-NFE schedule" in text
     chosen = choose(digits["points"], reference_top1=digits["reference_top1"])
     text = prose("docs/results/digits.md")

@@ -55,8 +55,9 @@ def load_backbone(
     with transformer/ and vae/), whose classes default to ImageNet's 1000; Stable Diffusion 3 (`sd3:ID`, a folder
     with transformer/ and text_encoder_2/) like Stable Diffusion."""
     kind, ref = backbone_kind(name_or_path)
-    return BACKBONES.get(kind).build(ref.source, device=str(device), class_names=class_names, templates=templates,
-                                     dtype=dtype, info=ref.info)  # fmt: skip
+    return BACKBONES.get(kind).build(
+        ref.source, device=str(device), class_names=class_names, templates=templates, dtype=dtype, info=ref.info
+    )
 
 
 __all__ = [

@@ -73,14 +73,23 @@ class AllClassUNet(BackboneDefaults):
         own["conv_out.bias"] = state["conv_out.bias"].repeat(classes)
         unet.load_state_dict(own)
         t = teacher.info
-        info = ModelInfo(backbone="all_class_unet", class_names=list(t.class_names), image_size=t.image_size,
-                         channels=t.channels, value_range=t.value_range, scheduler=dict(t.scheduler),
-                         temperature=t.temperature, timestep_range=t.timestep_range, dataset=t.dataset)  # fmt: skip
+        info = ModelInfo(
+            backbone="all_class_unet",
+            class_names=list(t.class_names),
+            image_size=t.image_size,
+            channels=t.channels,
+            value_range=t.value_range,
+            scheduler=dict(t.scheduler),
+            temperature=t.temperature,
+            timestep_range=t.timestep_range,
+            dataset=t.dataset,
+        )
         return cls(unet, info, teacher.device)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu", info: ModelInfo | None = None
-                        ) -> AllClassUNet:  # fmt: skip
+    def from_pretrained(
+        cls, folder: str | Path, device: str | torch.device = "cpu", info: ModelInfo | None = None
+    ) -> AllClassUNet:
         folder = Path(folder)
         info = info or ModelInfo.load(folder)
         refuse_pickles(folder)
@@ -89,8 +98,9 @@ class AllClassUNet(BackboneDefaults):
             raise DiffclassError(f"{folder}: its class list does not match the teacher's it was distilled from")
         outputs = len(info.class_names) * info.channels
         try:
-            config = checked_config(UNet2DModel.load_config(folder), info, folder, out_channels=outputs,
-                                    class_embeds=False)  # fmt: skip
+            config = checked_config(
+                UNet2DModel.load_config(folder), info, folder, out_channels=outputs, class_embeds=False
+            )
             check_weights_fit(UNet2DModel.from_config(config), folder)
             unet = UNet2DModel.from_pretrained(folder, use_safetensors=True, low_cpu_mem_usage=False)
         except (OSError, ValueError, RuntimeError, TypeError, KeyError, AttributeError, IndexError) as exc:
@@ -105,8 +115,10 @@ class AllClassUNet(BackboneDefaults):
         self.info.save(folder)
 
     def use_tree(self, tree, mode: str | None = None, images=None, labels=None, **invert_options) -> str:
-        raise DiffclassError("an all-class model has one head per class and none for internal tree nodes: "
-                             "hierarchical strategies need a class-conditional model")  # fmt: skip
+        raise DiffclassError(
+            "an all-class model has one head per class and none for internal tree nodes: "
+            "hierarchical strategies need a class-conditional model"
+        )
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return pixel_input(images, self.info, self.device)
@@ -114,8 +126,9 @@ class AllClassUNet(BackboneDefaults):
     def condition(self, keys: Sequence[Hashable]) -> torch.Tensor:
         for key in keys:
             if not (isinstance(key, int) and 0 <= key < self.num_classes):
-                raise DiffclassError(f"an all-class model has heads for its {self.num_classes} classes only, not "
-                                     f"for {key!r}")  # fmt: skip
+                raise DiffclassError(
+                    f"an all-class model has heads for its {self.num_classes} classes only, not for {key!r}"
+                )
         return torch.as_tensor(list(keys), dtype=torch.long, device=self.device)
 
     def predict_all(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -86,8 +86,10 @@ def node_mode(backbone: Backbone, mode: str | None) -> str:
     if not backbone.node_modes:
         raise DiffclassError(f"{backbone.info.backbone} models cannot score internal tree nodes")
     if mode is not None and mode not in backbone.node_modes:
-        raise DiffclassError(f"{backbone.info.backbone} models condition tree nodes by "
-                             f"{' or '.join(backbone.node_modes)} only, not {mode!r}")  # fmt: skip
+        raise DiffclassError(
+            f"{backbone.info.backbone} models condition tree nodes by "
+            f"{' or '.join(backbone.node_modes)} only, not {mode!r}"
+        )
     return mode or backbone.node_modes[0]
 
 

@@ -45,8 +45,9 @@ def pixel_input(images: torch.Tensor, info: ModelInfo, device: torch.device) -> 
 
 
 @BACKBONES.register("class_unet", help="diffusers UNet2DModel with a class embedding, pixel space (diffclass folders)")
-def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None
-          ) -> ClassConditionalUNet:  # fmt: skip
+def _load(
+    source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None
+) -> ClassConditionalUNet:
     refuse_hub_options("a class-conditional model", class_names, templates, dtype)
     return ClassConditionalUNet.from_pretrained(source, device=device, info=info)
 
@@ -54,8 +55,9 @@ def _load(source, *, device="cpu", class_names=None, templates=None, dtype="floa
 MAX_CHANNELS, MAX_LEVELS, MAX_LAYERS_PER_BLOCK = 4096, 8, 16  # far above any class UNet, far below a hang
 
 
-def checked_config(config: dict, info: ModelInfo, folder: Path, out_channels: int | None = None,
-                   class_embeds: bool = True) -> dict:  # fmt: skip
+def checked_config(
+    config: dict, info: ModelInfo, folder: Path, out_channels: int | None = None, class_embeds: bool = True
+) -> dict:
     """The UNet config's sizes, checked before anything is allocated: a typo or a hostile file must not build a
     network for minutes or exhaust memory. `out_channels` defaults to the image's channels (one noise estimate);
     without `class_embeds` the network must have no class embedding."""
@@ -65,8 +67,10 @@ def checked_config(config: dict, info: ModelInfo, folder: Path, out_channels: in
         and 1 <= len(channels) <= MAX_LEVELS
         and all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= MAX_CHANNELS for c in channels)
     ):
-        raise DiffclassError(f"{folder}/config.json: block_out_channels must be 1 to {MAX_LEVELS} integers in "
-                             f"[1, {MAX_CHANNELS}], got {channels!r}")  # fmt: skip
+        raise DiffclassError(
+            f"{folder}/config.json: block_out_channels must be 1 to {MAX_LEVELS} integers in "
+            f"[1, {MAX_CHANNELS}], got {channels!r}"
+        )
     checks = {
         "layers_per_block": (1, MAX_LAYERS_PER_BLOCK),
         "sample_size": (info.image_size, info.image_size),
@@ -174,8 +178,9 @@ class ClassConditionalUNet(BackboneDefaults):
         ]
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu", info: ModelInfo | None = None
-                        ) -> ClassConditionalUNet:  # fmt: skip
+    def from_pretrained(
+        cls, folder: str | Path, device: str | torch.device = "cpu", info: ModelInfo | None = None
+    ) -> ClassConditionalUNet:
         """A saved folder; `info` is its diffclass.json when the caller has read it already."""
         folder = Path(folder)
         info = info or ModelInfo.load(folder)

@@ -25,8 +25,13 @@ def _is_dit_folder(folder: Path) -> bool:
     return (folder / "transformer").is_dir() and (folder / "vae").is_dir() and not (folder / "text_encoder").is_dir()
 
 
-@BACKBONES.register("dit", help="class-conditional latent DiT + VAE (dit:HUB_ID or a pipeline folder)", prefix="dit",
-                    detect=_is_dit_folder, told_classes=True)  # fmt: skip
+@BACKBONES.register(
+    "dit",
+    help="class-conditional latent DiT + VAE (dit:HUB_ID or a pipeline folder)",
+    prefix="dit",
+    detect=_is_dit_folder,
+    told_classes=True,
+)
 def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None) -> DiTBackbone:
     if templates is not None:
         raise DiffclassError("prompts apply to text-conditioned models; a DiT is conditioned on class labels")
@@ -38,8 +43,16 @@ def _load(source, *, device="cpu", class_names=None, templates=None, dtype="floa
 class DiTBackbone(BackboneDefaults):
     node_modes = ("mean",)
 
-    def __init__(self, transformer, vae, scheduler, class_names: Sequence[str], device: str = "cpu",
-                 dtype: torch.dtype = torch.float32, source: str = ""):  # fmt: skip
+    def __init__(
+        self,
+        transformer,
+        vae,
+        scheduler,
+        class_names: Sequence[str],
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        source: str = "",
+    ):
         self.device = torch.device(device)
         self.dtype = dtype
         self.transformer = transformer.to(self.device).eval()
@@ -52,22 +65,30 @@ class DiTBackbone(BackboneDefaults):
                 f"{len(class_names)} class names but the DiT knows {transformer.config.num_embeds_ada_norm} classes"
             )
         self.info = ModelInfo(
-            backbone="dit", class_names=list(class_names), image_size=self.resolution, channels=3,
-            scheduler=public_config(scheduler), training=dict(source=str(source)),
-        )  # fmt: skip
+            backbone="dit",
+            class_names=list(class_names),
+            image_size=self.resolution,
+            channels=3,
+            scheduler=public_config(scheduler),
+            training=dict(source=str(source)),
+        )
         self._tree: LabelTree | None = None
         self._node_rows: dict[str, int] = {}
 
     @classmethod
-    def from_pretrained(cls, source: str | Path, class_names: Sequence[str], device: str = "cpu",
-                        dtype: str = "float32") -> DiTBackbone:  # fmt: skip
+    def from_pretrained(
+        cls, source: str | Path, class_names: Sequence[str], device: str = "cpu", dtype: str = "float32"
+    ) -> DiTBackbone:
         torch_dtype = resolve_dtype(dtype, device)
         return cls(
             load_component(DiTTransformer2DModel, source, "transformer", "DiT transformer", torch_dtype),
             load_component(AutoencoderKL, source, "vae", "VAE", torch_dtype),
             load_component(DDPMScheduler, source, "scheduler", "noise schedule"),
-            class_names, device, torch_dtype, source,
-        )  # fmt: skip
+            class_names,
+            device,
+            torch_dtype,
+            source,
+        )
 
     @property
     def denoiser(self) -> torch.nn.Module:

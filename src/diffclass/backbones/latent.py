@@ -76,8 +76,10 @@ def refuse_oversized(cls, folder: Path, what: str) -> None:
         raise DiffclassError(f"{folder}/config.json: cannot build the {what}: {str(exc).splitlines()[0]}") from None
     count = sum(p.numel() for p in module.parameters())
     if count > MAX_NETWORK_PARAMETERS:
-        raise DiffclassError(f"{folder}/config.json: the {what} would hold {count / 1e9:.1f}B parameters, over the "
-                             f"bound of {MAX_NETWORK_PARAMETERS / 1e9:.0f}B")  # fmt: skip
+        raise DiffclassError(
+            f"{folder}/config.json: the {what} would hold {count / 1e9:.1f}B parameters, over the "
+            f"bound of {MAX_NETWORK_PARAMETERS / 1e9:.0f}B"
+        )
 
 
 def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dtype: torch.dtype | None = None):

@@ -74,8 +74,9 @@ def invert_nodes(
         task = bar.add_task("invert", total=steps, status="")
         for _ in range(steps):
             which = torch.randint(len(nodes), (batch_size,), generator=gen)
-            picks = torch.stack([node_of_image[w][torch.randint(len(node_of_image[w]), (1,), generator=gen)][0]
-                                 for w in which.tolist()])  # fmt: skip
+            picks = torch.stack(
+                [node_of_image[w][torch.randint(len(node_of_image[w]), (1,), generator=gen)][0] for w in which.tolist()]
+            )
             x0 = images[picks].to(backbone.device)
             t = torch.randint(len(alphas_cumprod), (batch_size,), generator=gen).to(backbone.device)
             eps = torch.randn(x0.shape, generator=gen).to(backbone.device)
@@ -111,8 +112,9 @@ def condition_tree(
     if mode == "ancestor":
         missing = [n for n in tree.internal_nodes() if n not in backbone.info.node_embeddings]
         if missing:
-            raise DiffclassError(f"the model was not trained with this tree (no embedding for {missing[0]!r}); "
-                                 "use mean or inverted")  # fmt: skip
+            raise DiffclassError(
+                f"the model was not trained with this tree (no embedding for {missing[0]!r}); use mean or inverted"
+            )
         backbone.set_node_rows(tree, backbone.info.node_embeddings)
     elif mode == "mean":
         attach_mean_nodes(backbone, tree)

@@ -50,17 +50,34 @@ def _is_sd_folder(folder: Path) -> bool:
     return (folder / "unet").is_dir() and (folder / "text_encoder").is_dir()
 
 
-@BACKBONES.register("stable_diffusion", help="zero-shot text-to-image latent UNet (sd:HUB_ID or a pipeline folder)",
-                    prefix="sd", detect=_is_sd_folder, told_classes=True, text=True)  # fmt: skip
-def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None
-          ) -> StableDiffusionBackbone:  # fmt: skip
+@BACKBONES.register(
+    "stable_diffusion",
+    help="zero-shot text-to-image latent UNet (sd:HUB_ID or a pipeline folder)",
+    prefix="sd",
+    detect=_is_sd_folder,
+    told_classes=True,
+    text=True,
+)
+def _load(
+    source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None
+) -> StableDiffusionBackbone:
     return load_prompted(StableDiffusionBackbone, source, class_names, templates, device, dtype, info)
 
 
 class StableDiffusionBackbone(PromptConditioned):
-    def __init__(self, unet, vae, text_encoder, tokenizer, scheduler, class_names: Sequence[str],
-                 templates: Sequence[str] | dict[str, Sequence[str]] = ONE_TEMPLATE,
-                 device: str = "cpu", dtype: torch.dtype = torch.float32, source: str = ""):  # fmt: skip
+    def __init__(
+        self,
+        unet,
+        vae,
+        text_encoder,
+        tokenizer,
+        scheduler,
+        class_names: Sequence[str],
+        templates: Sequence[str] | dict[str, Sequence[str]] = ONE_TEMPLATE,
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        source: str = "",
+    ):
         self.device = torch.device(device)
         self.dtype = dtype
         self.unet = unet.to(self.device).eval()
@@ -72,14 +89,25 @@ class StableDiffusionBackbone(PromptConditioned):
         self.resolution = unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1)
         self._start_prompts(templates)
         self.info = ModelInfo(
-            backbone="stable_diffusion", class_names=list(class_names), image_size=self.resolution, channels=3,
-            scheduler=public_config(scheduler), dataset=None, training=dict(source=str(source)),
+            backbone="stable_diffusion",
+            class_names=list(class_names),
+            image_size=self.resolution,
+            channels=3,
+            scheduler=public_config(scheduler),
+            dataset=None,
+            training=dict(source=str(source)),
             templates=self.stored_templates(templates),
-        )  # fmt: skip
+        )
 
     @classmethod
-    def from_pretrained(cls, source: str | Path, class_names: Sequence[str], templates=ONE_TEMPLATE,
-                        device: str = "cpu", dtype: str = "float32") -> StableDiffusionBackbone:  # fmt: skip
+    def from_pretrained(
+        cls,
+        source: str | Path,
+        class_names: Sequence[str],
+        templates=ONE_TEMPLATE,
+        device: str = "cpu",
+        dtype: str = "float32",
+    ) -> StableDiffusionBackbone:
         """A hub id (needs the network or a warm cache) or a local diffusers pipeline folder."""
         from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -90,8 +118,12 @@ class StableDiffusionBackbone(PromptConditioned):
             load_component(CLIPTextModel, source, "text_encoder", "text encoder", torch_dtype),
             load_component(CLIPTokenizer, source, "tokenizer", "tokenizer"),
             load_component(DDPMScheduler, source, "scheduler", "noise schedule"),
-            class_names, templates, device, torch_dtype, source,
-        )  # fmt: skip
+            class_names,
+            templates,
+            device,
+            torch_dtype,
+            source,
+        )
 
     @property
     def denoiser(self) -> torch.nn.Module:
@@ -109,8 +141,13 @@ class StableDiffusionBackbone(PromptConditioned):
 
     @torch.no_grad()
     def _embed(self, key: Hashable) -> torch.Tensor:
-        tokens = self.tokenizer(self.prompts(key), padding="max_length", truncation=True,
-                                max_length=self.tokenizer.model_max_length, return_tensors="pt")  # fmt: skip
+        tokens = self.tokenizer(
+            self.prompts(key),
+            padding="max_length",
+            truncation=True,
+            max_length=self.tokenizer.model_max_length,
+            return_tensors="pt",
+        )
         hidden = self.text_encoder(tokens.input_ids.to(self.device))[0]
         return hidden.mean(dim=0)  # the template ensemble
 

@@ -34,11 +34,17 @@ def _is_sd3_folder(folder: Path) -> bool:
     return (folder / "transformer").is_dir() and (folder / "text_encoder_2").is_dir()
 
 
-@BACKBONES.register("stable_diffusion3", help="zero-shot flow-matching text-to-image transformer, SD3 / 3.5 "
-                    "(sd3:HUB_ID or a pipeline folder)", prefix="sd3", detect=_is_sd3_folder, told_classes=True,
-                    text=True)  # fmt: skip
-def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None
-          ) -> StableDiffusion3Backbone:  # fmt: skip
+@BACKBONES.register(
+    "stable_diffusion3",
+    help="zero-shot flow-matching text-to-image transformer, SD3 / 3.5 (sd3:HUB_ID or a pipeline folder)",
+    prefix="sd3",
+    detect=_is_sd3_folder,
+    told_classes=True,
+    text=True,
+)
+def _load(
+    source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None
+) -> StableDiffusion3Backbone:
     return load_prompted(StableDiffusion3Backbone, source, class_names, templates, device, dtype, info)
 
 
@@ -49,9 +55,16 @@ def flow_alphas_cumprod(sigmas: torch.Tensor) -> torch.Tensor:
 
 
 class StableDiffusion3Backbone(PromptConditioned):
-    def __init__(self, pipeline, class_names: Sequence[str],
-                 templates: Sequence[str] | dict[str, Sequence[str]] = ONE_TEMPLATE, device: str = "cpu",
-                 dtype: torch.dtype = torch.float32, source: str = "", text_tokens: int = 256):  # fmt: skip
+    def __init__(
+        self,
+        pipeline,
+        class_names: Sequence[str],
+        templates: Sequence[str] | dict[str, Sequence[str]] = ONE_TEMPLATE,
+        device: str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        source: str = "",
+        text_tokens: int = 256,
+    ):
         self.device = torch.device(device)
         self.dtype = dtype
         self.pipeline = pipeline.to(self.device)
@@ -66,14 +79,26 @@ class StableDiffusion3Backbone(PromptConditioned):
         self.resolution = self.transformer.config.sample_size * pipeline.vae_scale_factor
         self._start_prompts(templates)
         self.info = ModelInfo(
-            backbone="stable_diffusion3", class_names=list(class_names), image_size=self.resolution, channels=3,
-            scheduler=public_config(scheduler), dataset=None, training=dict(source=str(source)),
-            templates=self.stored_templates(templates), text_tokens=text_tokens,
-        )  # fmt: skip
+            backbone="stable_diffusion3",
+            class_names=list(class_names),
+            image_size=self.resolution,
+            channels=3,
+            scheduler=public_config(scheduler),
+            dataset=None,
+            training=dict(source=str(source)),
+            templates=self.stored_templates(templates),
+            text_tokens=text_tokens,
+        )
 
     @classmethod
-    def from_pretrained(cls, source: str | Path, class_names: Sequence[str], templates=ONE_TEMPLATE,
-                        device: str = "cpu", dtype: str = "float32") -> StableDiffusion3Backbone:  # fmt: skip
+    def from_pretrained(
+        cls,
+        source: str | Path,
+        class_names: Sequence[str],
+        templates=ONE_TEMPLATE,
+        device: str = "cpu",
+        dtype: str = "float32",
+    ) -> StableDiffusion3Backbone:
         """A hub id (needs the network or a warm cache) or a local SD3 pipeline folder; T5 (text_encoder_3/) is
         loaded when the folder has it (a diffclass-saved folder's T5 token count is restored by `adopt_saved`)."""
         quiet_hub_libraries()  # before the pipeline's import, which warns about image processors it does not need
@@ -86,16 +111,19 @@ class StableDiffusion3Backbone(PromptConditioned):
             transformer=load_component(SD3Transformer2DModel, source, "transformer", "transformer", torch_dtype),
             scheduler=load_component(FlowMatchEulerDiscreteScheduler, source, "scheduler", "noise schedule"),
             vae=load_component(AutoencoderKL, source, "vae", "VAE", torch_dtype),
-            text_encoder=load_component(CLIPTextModelWithProjection, source, "text_encoder", "text encoder",
-                                        torch_dtype),
+            text_encoder=load_component(
+                CLIPTextModelWithProjection, source, "text_encoder", "text encoder", torch_dtype
+            ),
             tokenizer=load_component(CLIPTokenizer, source, "tokenizer", "tokenizer"),
-            text_encoder_2=load_component(CLIPTextModelWithProjection, source, "text_encoder_2",
-                                          "second text encoder", torch_dtype),
+            text_encoder_2=load_component(
+                CLIPTextModelWithProjection, source, "text_encoder_2", "second text encoder", torch_dtype
+            ),
             tokenizer_2=load_component(CLIPTokenizer, source, "tokenizer_2", "second tokenizer"),
             text_encoder_3=load_component(T5EncoderModel, source, "text_encoder_3", "T5 encoder", torch_dtype)
-            if with_t5 else None,
+            if with_t5
+            else None,
             tokenizer_3=load_component(T5TokenizerFast, source, "tokenizer_3", "T5 tokenizer") if with_t5 else None,
-        )  # fmt: skip
+        )
         pipeline.set_progress_bar_config(disable=True)
         return cls(pipeline, class_names, templates, device, torch_dtype, source)
 
@@ -113,9 +141,14 @@ class StableDiffusion3Backbone(PromptConditioned):
         """The prompt embeddings and pooled projections of the key's prompts (averaged over its templates),
         flattened into one row: [tokens x joint dim + pooled dim]."""
         prompts = self.prompts(key)
-        embeds, _, pooled, _ = self.pipeline.encode_prompt(prompts, prompts, prompts, device=self.device,
-                                                           do_classifier_free_guidance=False,
-                                                           max_sequence_length=self.info.text_tokens)  # fmt: skip
+        embeds, _, pooled, _ = self.pipeline.encode_prompt(
+            prompts,
+            prompts,
+            prompts,
+            device=self.device,
+            do_classifier_free_guidance=False,
+            max_sequence_length=self.info.text_tokens,
+        )
         return torch.cat([embeds.mean(0).flatten(), pooled.mean(0)]).to(self.dtype)
 
     def _unpack(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,7 +164,11 @@ class StableDiffusion3Backbone(PromptConditioned):
         sigma = self.sigmas.to(x_t.device)[t].view(-1, 1, 1, 1)
         x_s = (x_t.double() * ((1 - sigma) ** 2 + sigma**2).sqrt()).to(self.dtype)
         embeds, pooled = self._unpack(cond)
-        velocity = self.transformer(hidden_states=x_s, timestep=(sigma.flatten() * self.num_train_timesteps)
-                                    .to(self.dtype), encoder_hidden_states=embeds, pooled_projections=pooled,
-                                    return_dict=False)[0]  # fmt: skip
+        velocity = self.transformer(
+            hidden_states=x_s,
+            timestep=(sigma.flatten() * self.num_train_timesteps).to(self.dtype),
+            encoder_hidden_states=embeds,
+            pooled_projections=pooled,
+            return_dict=False,
+        )[0]
         return x_s + (1 - sigma).to(velocity.dtype) * velocity

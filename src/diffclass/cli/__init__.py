@@ -54,8 +54,7 @@ def main() -> None:
     except Exception as exc:  # a bug, not bad input: one line, and the traceback where it can be read
         if DEBUG["traceback"]:
             raise
-        print_error(f"unexpected {type(exc).__name__}: {exc} (full traceback in {_save_traceback()}; "
-                    "--debug shows it)")  # fmt: skip
+        print_error(f"unexpected {type(exc).__name__}: {exc} (full traceback in {_save_traceback()}; --debug shows it)")
         sys.exit(1)
     finally:
         signal.signal(signal.SIGINT, previous)

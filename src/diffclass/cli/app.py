@@ -101,7 +101,11 @@ TimestepsOption = Annotated[
     typer.Option(help="Timestep range MIN-MAX of the grid (default: the model's calibrated window, else all)."),
 ]
 CorruptionOption = Annotated[
-    str | None, typer.Option(help="Corrupt the test images: noise:S, blur:S or downsample:S with severity S in 0-5.")
+    str | None,
+    typer.Option(
+        help="Corrupt the test images: noise:S, blur:S or downsample:S with severity S in 0-5, shift:P (P pixels in "
+        "x and y) or centre (content moved to the middle)."
+    ),
 ]
 OutOption = Annotated[
     Path | None,

@@ -32,10 +32,18 @@ def prune(
     from diffclass.pruning.finetune import prune_model
 
     report = prune_model(
-        model, out, method, ratio, finetune_steps, resume=resume, seed=seed, threshold=threshold,
-        calibration_images=calibration_images, calibration_steps=calibration_steps,
+        model,
+        out,
+        method,
+        ratio,
+        finetune_steps,
+        resume=resume,
+        seed=seed,
+        threshold=threshold,
+        calibration_images=calibration_images,
+        calibration_steps=calibration_steps,
         protect_class_embedding=protect_class_embedding,
-    )  # fmt: skip
+    )
     if report is not None:
         console.print(report.summary())
     console.print(f"saved {'fine-tuned' if resume else 'pruned'} model to {out}")
@@ -75,9 +83,19 @@ def distill(
     from diffclass.distillation import DistillConfig
     from diffclass.distillation import distill as run_distillation
 
-    config = DistillConfig(steps=steps, batch_size=batch_size, classes_per_image=classes_per_image,
-                           window_fraction=window_fraction, lr=lr, ema_decay=ema_decay, rank_weight=rank_weight,
-                           rank_temperature=rank_temperature, init=init, checkpoint_every=checkpoint_every,
-                           seed=seed, device=device)  # fmt: skip
+    config = DistillConfig(
+        steps=steps,
+        batch_size=batch_size,
+        classes_per_image=classes_per_image,
+        window_fraction=window_fraction,
+        lr=lr,
+        ema_decay=ema_decay,
+        rank_weight=rank_weight,
+        rank_temperature=rank_temperature,
+        init=init,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+        device=device,
+    )
     run_distillation(model, out, config, resume=resume)
     console.print(f"saved the all-class student to {out} (calibrate it: diffclass calibrate --model {out} --save)")

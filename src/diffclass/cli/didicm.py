@@ -49,11 +49,25 @@ def didicm_train(
         raise DiffclassError(f"--hold-out must be in [0, 1), got {hold_out}")
     if mixup < 0 or not 0 <= label_smoothing < 1:
         raise DiffclassError("--mixup must be >= 0 and --label-smoothing in [0, 1)")
-    config = DiDiCMTrainConfig(steps=steps, batch_size=batch_size, lr=lr, width=width, baseline=baseline,
-                               data_fraction=data_fraction, hold_out=hold_out, mixup=mixup,
-                               label_smoothing=label_smoothing, augment=Augmentation.parse(augment).spec,
-                               seed=seed)  # fmt: skip
-    model = train_didicm(load_dataset(dataset, "train"), config, checkpoint=out / CHECKPOINT_DIR,
-                         checkpoint_every=checkpoint_every, resume=resume)  # fmt: skip
+    config = DiDiCMTrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        width=width,
+        baseline=baseline,
+        data_fraction=data_fraction,
+        hold_out=hold_out,
+        mixup=mixup,
+        label_smoothing=label_smoothing,
+        augment=Augmentation.parse(augment).spec,
+        seed=seed,
+    )
+    model = train_didicm(
+        load_dataset(dataset, "train"),
+        config,
+        checkpoint=out / CHECKPOINT_DIR,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+    )
     model.save_pretrained(out)
     console.print(f"saved {'baseline' if baseline else 'DiDiCM'} model to {out}")

@@ -35,7 +35,7 @@ from diffclass.cli.app import (
     app,
     output_file,
     output_folder,
-)  # fmt: skip
+)
 from diffclass.cli.common import choose_strategy, load_model, wrote
 from diffclass.progress import console, err_console, print_error
 
@@ -70,19 +70,22 @@ def evaluate(
     shard over processes with torchrun --nproc_per_node N -m diffclass evaluate ...)."""
     from diffclass.evaluation import evaluate_sharded, run_identity
     from diffclass.loading import eval_dataset
-    from diffclass.report import summary_table, write_json
+    from diffclass.report import group_table, summary_table, write_json
 
-    clf = load_model(model, classes=classes, prompt=prompt, prompts=prompts, dataset=dataset, device=device,
-                     dtype=dtype, seed=seed, batch_size=batch_size, loss=loss, timesteps=timesteps, tree=tree,
-                     node_conditioning=node_conditioning, weighting=weighting)  # fmt: skip
+    zero_shot = dict(classes=classes, prompt=prompt, prompts=prompts, dataset=dataset, device=device, dtype=dtype)
+    scoring = dict(seed=seed, batch_size=batch_size, loss=loss, timesteps=timesteps, weighting=weighting)
+    clf = load_model(model, tree=tree, node_conditioning=node_conditioning, **zero_shot, **scoring)
     data = eval_dataset(clf, dataset, corruption)
     spec = choose_strategy(clf, strategy, max_loss, budget, speedup)
     keys = run_identity(clf, spec.name, node_conditioning=node_conditioning)
-    summary = evaluate_sharded(clf, data, spec, limit=limit, out=out, record_options=keys, overwrite=overwrite,
-                               device=device)  # fmt: skip
+    summary = evaluate_sharded(
+        clf, data, spec, limit=limit, out=out, record_options=keys, overwrite=overwrite, device=device
+    )
     if summary is None:  # not rank 0 of a torchrun job
         return
     console.print(summary_table([summary]))
+    if summary.by_group and len(summary.by_group) > 1:
+        console.print(group_table(summary))
     if json_path:
         write_json(json_path, summary.to_json())
         wrote(json_path)
@@ -144,9 +147,9 @@ def bench(
     from diffclass.registry import parse_spec
     from diffclass.report import bench_table, pareto_plot, write_json
 
-    clf = load_model(model, classes=classes, prompt=prompt, prompts=prompts, dataset=dataset, device=device,
-                     dtype=dtype, seed=seed, batch_size=batch_size, loss=loss, timesteps=timesteps, tree=tree,
-                     node_conditioning=node_conditioning, weighting=weighting)  # fmt: skip
+    zero_shot = dict(classes=classes, prompt=prompt, prompts=prompts, dataset=dataset, device=device, dtype=dtype)
+    scoring = dict(seed=seed, batch_size=batch_size, loss=loss, timesteps=timesteps, weighting=weighting)
+    clf = load_model(model, tree=tree, node_conditioning=node_conditioning, **zero_shot, **scoring)
     data = eval_dataset(clf, dataset, corruption)
     specs = bench_specs(clf, strategy, sweep=sweep, original_grid=original_grid)
 
@@ -215,8 +218,8 @@ def classify(
         print_error(failure)
     if skipped:
         err_console.print(f"skipped {skipped} file(s) that are not images (by extension)")
-    clf = load_model(model, classes=classes, prompt=prompt, prompts=prompts, device=device, dtype=dtype, seed=seed,
-                     batch_size=batch_size, loss=loss, weighting=weighting)  # fmt: skip
+    zero_shot = dict(classes=classes, prompt=prompt, prompts=prompts, device=device, dtype=dtype)
+    clf = load_model(model, seed=seed, batch_size=batch_size, loss=loss, weighting=weighting, **zero_shot)
     spec = choose_strategy(clf, strategy, max_loss, budget, speedup)
     store = None
     if out is not None:

@@ -51,6 +51,9 @@ def models() -> None:
     for name in embedded_models():
         table.add_row(name)
     console.print(table)
-    console.print("also: a model folder saved by diffclass, sd:HUB_ID_OR_FOLDER (Stable Diffusion, zero-shot), "
-                  "sd3:HUB_ID_OR_FOLDER (Stable Diffusion 3, flow matching), dit:HUB_ID_OR_FOLDER (DiT), a DiDiCM "
-                  "folder", highlight=False)  # fmt: skip
+    console.print(
+        "also: a model folder saved by diffclass, sd:HUB_ID_OR_FOLDER (Stable Diffusion, zero-shot), "
+        "sd3:HUB_ID_OR_FOLDER (Stable Diffusion 3, flow matching), dit:HUB_ID_OR_FOLDER (DiT), a DiDiCM "
+        "folder",
+        highlight=False,
+    )

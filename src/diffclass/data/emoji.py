@@ -82,13 +82,18 @@ def load_emoji_dataset(split: str = "test", image_size: int | None = None) -> Im
     digest = EMOJI_DIGEST[:8]
     ids = [f"emoji-{digest}/{s}/{c.name}" for s in styles for c in classes]
     if image_size and image_size != EMOJI_SIZE:
-        pixels = F.interpolate(pixels, size=(image_size, image_size), mode="area" if image_size < EMOJI_SIZE
-                               else "bilinear")  # fmt: skip
+        pixels = F.interpolate(
+            pixels, size=(image_size, image_size), mode="area" if image_size < EMOJI_SIZE else "bilinear"
+        )
     order = np.random.default_rng(ORDER_SEED).permutation(len(labels)).tolist()
     return ImageDataset(
-        "emoji", pixels[order].clamp(-1, 1), labels[order], [c.name for c in classes], [ids[i] for i in order],
+        "emoji",
+        pixels[order].clamp(-1, 1),
+        labels[order],
+        [c.name for c in classes],
+        [ids[i] for i in order],
         groups=[groups[i] for i in order],
-    )  # fmt: skip
+    )
 
 
 @TREE_BUILDERS.register("emoji", help="Unicode group -> subgroup -> emoji of the emoji dataset")

@@ -36,8 +36,9 @@ def _label_index(name: str, class_names: list[str], source: str) -> int:
     return class_names.index(name)
 
 
-def _load_all(items: list[tuple[Path, int]], root: Path, name: str, image_size: int, channels: int,
-              class_names: list[str]) -> ImageDataset:  # fmt: skip
+def _load_all(
+    items: list[tuple[Path, int]], root: Path, name: str, image_size: int, channels: int, class_names: list[str]
+) -> ImageDataset:
     tensors, labels, ids, bad = [], [], [], 0
     for path, label in items:
         try:

@@ -171,9 +171,13 @@ def load_glyphs_dataset(split: str = "test", image_size: int | None = None) -> I
     digest = hashlib.sha256(arrays[f"{split}_images"].tobytes()).hexdigest()[:8]
     style_names = list(STYLES)
     return ImageDataset(
-        "glyphs", images, labels, [g.name for g in glyph_classes()], [f"glyphs-{digest}/{split}/{i}" for i in order],
+        "glyphs",
+        images,
+        labels,
+        [g.name for g in glyph_classes()],
+        [f"glyphs-{digest}/{split}/{i}" for i in order],
         groups=[style_names[s] for s in arrays[f"{split}_styles"][order]],  # the font style
-    )  # fmt: skip
+    )
 
 
 @TREE_BUILDERS.register("glyphs", help="script -> case -> glyph of the glyphs dataset")
@@ -182,12 +186,22 @@ def glyph_tree() -> LabelTree:
     nodes = [TreeNode("root", "character", children=list(SCRIPTS))]
     label = 0
     for script, cases in SCRIPTS.items():
-        nodes.append(TreeNode(script, f"{script} script" if script != "digits" else "digits",
-                              children=[f"{script}/{case}" for case in cases]))  # fmt: skip
+        nodes.append(
+            TreeNode(
+                script,
+                f"{script} script" if script != "digits" else "digits",
+                children=[f"{script}/{case}" for case in cases],
+            )
+        )
         for case, chars in cases.items():
             case_id = f"{script}/{case}"
-            nodes.append(TreeNode(case_id, f"{script} {case} letters" if script != "digits" else "digits",
-                                  children=[f"{case_id}/{char}" for char in chars]))  # fmt: skip
+            nodes.append(
+                TreeNode(
+                    case_id,
+                    f"{script} {case} letters" if script != "digits" else "digits",
+                    children=[f"{case_id}/{char}" for char in chars],
+                )
+            )
             for char in chars:
                 glyph = GlyphClass(char, script, case)
                 nodes.append(TreeNode(f"{case_id}/{char}", glyph.name, class_index=label))

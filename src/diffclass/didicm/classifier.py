@@ -37,9 +37,13 @@ class DiDiCMClassifier(Evaluates):
         self.batch_size = batch_size
         self.tree = None
         self.info = ModelInfo(
-            backbone="didicm", class_names=model.class_names, image_size=model.image_size,
-            channels=model.network.config.in_channels, dataset=model.dataset, training=model.training,
-        )  # fmt: skip
+            backbone="didicm",
+            class_names=model.class_names,
+            image_size=model.image_size,
+            channels=model.network.config.in_channels,
+            dataset=model.dataset,
+            training=model.training,
+        )
 
     @classmethod
     def load(cls, folder: str | Path | ModelRef, **options) -> DiDiCMClassifier:
@@ -88,9 +92,10 @@ class DiDiCMClassifier(Evaluates):
             )
         if (kind == "plain") == self.conditioned:
             raise DiffclassError(
-                "this is a plain baseline network: use plain" if not self.conditioned else
-                "plain is for baseline networks; this DiDiCM model samples with cp or cl"
-            )  # fmt: skip
+                "this is a plain baseline network: use plain"
+                if not self.conditioned
+                else "plain is for baseline networks; this DiDiCM model samples with cp or cl"
+            )
         entry = SAMPLERS.get(kind)
         return entry.build(entry.parse(raw)[0])
 
@@ -99,8 +104,9 @@ class DiDiCMClassifier(Evaluates):
 
     def identity(self) -> dict:
         """The model, the seed and the batch size, which seed the CL sampler's chains."""
-        return dict(model_identity(self, self.weights), seed=self.seed, loss=None, grid=None,
-                    batch_size=self.batch_size)  # fmt: skip
+        return dict(
+            model_identity(self, self.weights), seed=self.seed, loss=None, grid=None, batch_size=self.batch_size
+        )
 
     def classify(
         self, images: torch.Tensor, strategy: str | SamplerSpec | None = None, image_ids: Sequence[str] | None = None
@@ -129,6 +135,6 @@ class DiDiCMClassifier(Evaluates):
                     probabilities={c: float(probs[c]) for c in ranking},
                     nfe=posterior.nfe,
                     seconds=seconds,
-                )  # fmt: skip
+                )
             )
         return decisions

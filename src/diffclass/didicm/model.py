@@ -69,8 +69,13 @@ class DiDiCMModel:
     def save_pretrained(self, folder: str | Path) -> None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        meta = dict(network=self.network.config.to_dict(), class_names=self.class_names, image_size=self.image_size,
-                    dataset=self.dataset, training=self.training)  # fmt: skip
+        meta = dict(
+            network=self.network.config.to_dict(),
+            class_names=self.class_names,
+            image_size=self.image_size,
+            dataset=self.dataset,
+            training=self.training,
+        )
         # weights first, each file written whole then renamed in: a kill never leaves a half-written model
         partial = folder / f".{WEIGHTS_FILE}.partial"
         save_file({k: v.contiguous() for k, v in self.network.state_dict().items()}, str(partial))
@@ -104,8 +109,14 @@ class DiDiCMModel:
         )
 
     @torch.no_grad()
-    def posterior(self, images: torch.Tensor, sampler: str = "cp", steps: int = 8, chains: int = 16,
-                  generator: torch.Generator | None = None) -> Posterior:  # fmt: skip
+    def posterior(
+        self,
+        images: torch.Tensor,
+        sampler: str = "cp",
+        steps: int = 8,
+        chains: int = 16,
+        generator: torch.Generator | None = None,
+    ) -> Posterior:
         """Class probabilities for a batch: the plain baseline's softmax (1 NFE), DiDiCM-CP or DiDiCM-CL."""
         self.network.eval()
         if not self.network.config.conditioned:

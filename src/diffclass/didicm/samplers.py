@@ -104,8 +104,14 @@ def sample_cp(score_fn: ScoreFn, batch: int, num_classes: int, steps: int = 8) -
     return Posterior(p0, steps, path, times)
 
 
-def sample_cl(score_fn: ScoreFn, batch: int, num_classes: int, chains: int = 16, steps: int = 2,
-              generator: torch.Generator | None = None) -> Posterior:  # fmt: skip
+def sample_cl(
+    score_fn: ScoreFn,
+    batch: int,
+    num_classes: int,
+    chains: int = 16,
+    steps: int = 2,
+    generator: torch.Generator | None = None,
+) -> Posterior:
     """DiDiCM-CL: N label chains per image, ancestral steps of the uniform process; the histogram of the final
     labels is the posterior estimate."""
     import torch

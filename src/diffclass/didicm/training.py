@@ -108,8 +108,11 @@ def train_didicm(
         keep = torch.randperm(len(data), generator=gen)[: max(1, int(config.data_fraction * len(data)))]
         data = data.subset(keep.tolist())
     k = len(data.class_names)
-    network = DiDiRN(DiDiRNConfig(num_classes=k, in_channels=data.images.shape[1], width=config.width,
-                                  conditioned=not config.baseline))  # fmt: skip
+    network = DiDiRN(
+        DiDiRNConfig(
+            num_classes=k, in_channels=data.images.shape[1], width=config.width, conditioned=not config.baseline
+        )
+    )
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.steps, pct_start=0.1)
     augmentation = Augmentation.parse(config.augment)

@@ -95,8 +95,9 @@ class ModelInfo:
         if not _is_number(self.temperature) or self.temperature <= 0:
             return f"temperature must be a finite number > 0, got {self.temperature!r}"
         pair = self.timestep_range
-        if pair is not None and not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(map(_is_int, pair))
-                                     and 0 <= pair[0] <= pair[1]):  # fmt: skip
+        if pair is not None and not (
+            isinstance(pair, (list, tuple)) and len(pair) == 2 and all(map(_is_int, pair)) and 0 <= pair[0] <= pair[1]
+        ):
             return f"timestep_range must be null or [MIN, MAX] with 0 <= MIN <= MAX, got {pair!r}"
         low_high = self.value_range
         if not (isinstance(low_high, (list, tuple)) and len(low_high) == 2 and all(map(_is_number, low_high))):
@@ -147,8 +148,9 @@ def ensure_writable(name_or_path: str | Path) -> Path:
     model inside the installed package (copy it first), and writable."""
     folder = resolve_model_folder(name_or_path)
     if folder.resolve().is_relative_to(ASSETS.resolve()):
-        raise DiffclassError(f"{name_or_path} is an embedded model; copy it first (cp -r {folder} my-model) and pass "
-                             "the copy")  # fmt: skip
+        raise DiffclassError(
+            f"{name_or_path} is an embedded model; copy it first (cp -r {folder} my-model) and pass the copy"
+        )
     info = folder / INFO_FILE
     if not os.access(folder, os.W_OK) or (info.exists() and not os.access(info, os.W_OK)):
         raise DiffclassError(f"{folder} is not writable; the result could not be stored there")
@@ -313,8 +315,11 @@ def check_weights_fit(module, folder: Path) -> None:
     expected = {key: tuple(t.shape) for key, t in module.state_dict().items()}
     problems = [f"missing tensor {k}" for k in sorted(set(expected) - set(shapes))]
     problems += [f"unexpected tensor {k}" for k in sorted(set(shapes) - set(expected))]
-    problems += [f"tensor {k} has shape {list(shapes[k])}, the config needs {list(v)}"
-                 for k, v in expected.items() if k in shapes and shapes[k] != v]  # fmt: skip
+    problems += [
+        f"tensor {k} has shape {list(shapes[k])}, the config needs {list(v)}"
+        for k, v in expected.items()
+        if k in shapes and shapes[k] != v
+    ]
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise DiffclassError(f"{folder}: the weights do not fit the config: {problems[0]}{more}")

@@ -38,8 +38,9 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return load_file(str(folder / STATE_TENSORS)), json.loads((folder / STATE_META).read_text())
 
 
-def restore_state(tensors: dict[str, torch.Tensor], param_groups: list, network: torch.nn.Module,
-                  optimizer: torch.optim.Optimizer) -> None:  # fmt: skip
+def restore_state(
+    tensors: dict[str, torch.Tensor], param_groups: list, network: torch.nn.Module, optimizer: torch.optim.Optimizer
+) -> None:
     """The inverse of `state_tensors` (raises RuntimeError when the weights do not fit the network)."""
     network.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict] = {}

@@ -20,9 +20,21 @@ WEIGHTS_FILE = "pruned_weights.safetensors"
 FORMAT_VERSION = 1
 # Module attributes that a forward pass reads besides the tensors (channel counts, groups, attention heads).
 SHAPE_ATTRIBUTES = (
-    "in_channels", "out_channels", "groups", "in_features", "out_features", "num_groups", "num_channels",
-    "num_embeddings", "embedding_dim", "normalized_shape", "heads", "channels", "inner_dim", "scale",
-)  # fmt: skip
+    "in_channels",
+    "out_channels",
+    "groups",
+    "in_features",
+    "out_features",
+    "num_groups",
+    "num_channels",
+    "num_embeddings",
+    "embedding_dim",
+    "normalized_shape",
+    "heads",
+    "channels",
+    "inner_dim",
+    "scale",
+)
 
 
 def describe(module: torch.nn.Module) -> dict:

@@ -19,9 +19,11 @@ def finetune_config(original: dict, steps: int, seed: int = 0, checkpoint_every:
     """The original training's learning rate, batch size, EMA decay and ancestor conditioning, for `steps` steps."""
     keep = ("batch_size", "lr", "warmup_steps", "weight_decay", "ema_decay", "ancestor_probability")
     return TrainConfig(
-        **{k: original[k] for k in keep if k in original}, steps=steps, seed=seed,
+        **{k: original[k] for k in keep if k in original},
+        steps=steps,
+        seed=seed,
         checkpoint_every=min(checkpoint_every, max(1, steps)),
-    )  # fmt: skip
+    )
 
 
 def calibration_batch(data, images: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,9 +59,16 @@ def prune_to_folder(
         raise DiffclassError("diffclass prune works on class-conditional UNet models (diffclass folders)")
     images, labels = calibration_batch(training_data(backbone), calibration_images, seed)
     report = prune_backbone(
-        backbone, method, ratio, images, labels, threshold=threshold, calibration_steps=calibration_steps,
-        protect_class_embedding=protect_class_embedding, seed=seed,
-    )  # fmt: skip
+        backbone,
+        method,
+        ratio,
+        images,
+        labels,
+        threshold=threshold,
+        calibration_steps=calibration_steps,
+        protect_class_embedding=protect_class_embedding,
+        seed=seed,
+    )
     info = backbone.info
     original = info.pruning.get("original_training", info.training)
     info.pruning = dict(report.to_dict(), source=str(source), original_training=original, finetune_steps=finetune_steps)

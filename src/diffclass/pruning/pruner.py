@@ -48,8 +48,9 @@ def _taylor():
     return tp.importance.TaylorImportance(multivariable=True)
 
 
-@IMPORTANCES.register("diff-pruning", help="Taylor on the informative timesteps only (Fang et al. 2023)",
-                      gradients=True, informative=True)  # fmt: skip
+@IMPORTANCES.register(
+    "diff-pruning", help="Taylor on the informative timesteps only (Fang et al. 2023)", gradients=True, informative=True
+)
 def _diff_pruning():
     import torch_pruning as tp
 
@@ -172,9 +173,13 @@ def prune_backbone(
     if protect_class_embedding and getattr(network, "class_embedding", None) is not None:
         ignored.append(network.class_embedding)
     pruner = tp.pruner.BasePruner(
-        network, example, importance=entry.build(), pruning_ratio=ratio, ignored_layers=ignored,
+        network,
+        example,
+        importance=entry.build(),
+        pruning_ratio=ratio,
+        ignored_layers=ignored,
         num_heads=_attention_heads(network),
-    )  # fmt: skip
+    )
 
     used, cutoff = [], None
     if entry.extra.get("gradients"):
@@ -204,7 +209,13 @@ def prune_backbone(
     _fix_resamplers(network)
     macs_after, params_after = network_size(_OneCall(backbone), example)
     return PruneReport(
-        method=method, ratio=ratio, threshold=threshold if entry.extra.get("informative") else None,
-        params_before=params_before, params_after=params_after, macs_before=macs_before, macs_after=macs_after,
-        timesteps_used=used, cutoff_timestep=cutoff,
-    )  # fmt: skip
+        method=method,
+        ratio=ratio,
+        threshold=threshold if entry.extra.get("informative") else None,
+        params_before=params_before,
+        params_after=params_after,
+        macs_before=macs_before,
+        macs_after=macs_after,
+        timesteps_used=used,
+        cutoff_timestep=cutoff,
+    )

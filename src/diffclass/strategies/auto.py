@@ -32,9 +32,15 @@ def budget(key: str, text: str) -> tuple[float, str]:
 budget.kind = "NFEs per image, or GMACs per image as 5GMAC"  # type: ignore[attr-defined]
 
 
-def choose(front: list[dict], max_loss: float = 0.5, budget: float | tuple[float, str] = 0, speedup: float = 0.0,
-           reference_nfe: float | None = None, reference_gmacs: float | None = None,
-           reference_top1: float | None = None) -> dict:  # fmt: skip
+def choose(
+    front: list[dict],
+    max_loss: float = 0.5,
+    budget: float | tuple[float, str] = 0,
+    speedup: float = 0.0,
+    reference_nfe: float | None = None,
+    reference_gmacs: float | None = None,
+    reference_top1: float | None = None,
+) -> dict:
     """The front point a budget picks (points: dicts with spec, top1, nfe_per_image, gmacs_per_image); `budget`
     is NFEs per image, or (amount, "gmac"); `speedup` divides the reference's compute (GMACs, which for a pruned
     model is its unpruned original's) or, without it, its NFEs; `max_loss` counts from `reference_top1`
@@ -82,6 +88,13 @@ def chosen_spec(options: dict, context: StrategyContext, kinds: Sequence[str] | 
     points = front.get("points", [])
     if kinds is not None:
         points = [p for p in points if parse_spec(p["spec"])[0] in kinds]
-    point = choose(points, options["max_loss"], options["budget"], options["speedup"], front.get("reference_nfe"),
-                   front.get("reference_gmacs"), front.get("reference_top1"))  # fmt: skip
+    point = choose(
+        points,
+        options["max_loss"],
+        options["budget"],
+        options["speedup"],
+        front.get("reference_nfe"),
+        front.get("reference_gmacs"),
+        front.get("reference_top1"),
+    )
     return point["spec"]

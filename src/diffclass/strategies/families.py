@@ -43,15 +43,34 @@ def candidate_specs(num_classes: int, slots: int, tree: bool) -> list[str]:
     for k in keeps:
         for first in (1, 2, 3, 4, 6, 8):
             specs += [f"adaptive(keep={k},1;n={first},{n})" for n in ns if n > first]
-            specs += [f"adaptive(keep={k},{k2},1;n={first},{mid},{n})" for k2 in (2, 3) if k2 < k
-                      for mid in ns if first < mid for n in ns if n > mid]  # fmt: skip
-    specs += [f"sequential(p={p};min={m};max={slots};step={s})"
-              for p in (0.001, 0.01, 0.05) for m in (2, 4, 8) if m <= slots for s in (1, 2, 4)]  # fmt: skip
+            specs += [
+                f"adaptive(keep={k},{k2},1;n={first},{mid},{n})"
+                for k2 in (2, 3)
+                if k2 < k
+                for mid in ns
+                if first < mid
+                for n in ns
+                if n > mid
+            ]
+    specs += [
+        f"sequential(p={p};min={m};max={slots};step={s})"
+        for p in (0.001, 0.01, 0.05)
+        for m in (2, 4, 8)
+        if m <= slots
+        for s in (1, 2, 4)
+    ]
     specs += [f"beam(b={b};t_s={t};start=middle-out)" for b in (2, 4, 8) for t in (4, 8)]
     if tree:
-        specs += [f"hdc(rule=within-std;m={m};slots={s};final=adaptive(keep={k},1;n={f},{n}))"
-                  for m in (1, 2, 3) for s in (2, 4) if s <= slots for k in keeps[-2:] for f in (2, 4)
-                  for n in ns if f < n <= 32]  # fmt: skip
+        specs += [
+            f"hdc(rule=within-std;m={m};slots={s};final=adaptive(keep={k},1;n={f},{n}))"
+            for m in (1, 2, 3)
+            for s in (2, 4)
+            if s <= slots
+            for k in keeps[-2:]
+            for f in (2, 4)
+            for n in ns
+            if f < n <= 32
+        ]
     return list(dict.fromkeys(specs))
 
 
@@ -60,8 +79,14 @@ def prefilter_specs(by: str, num_classes: int, slots: int) -> list[str]:
     specs = []
     for k in (k for k in PREFILTER_KS if k < num_classes):
         thens = [f"exhaustive(n={n})" for n in (4, 8, 16, 32, 64) if n <= slots]
-        thens += [f"adaptive(keep={keep},1;n={first},{n})" for keep in (2, 3, 5) if keep < k for first in (2, 4)
-                  for n in (8, 16, 32) if first < n <= slots]  # fmt: skip
+        thens += [
+            f"adaptive(keep={keep},1;n={first},{n})"
+            for keep in (2, 3, 5)
+            if keep < k
+            for first in (2, 4)
+            for n in (8, 16, 32)
+            if first < n <= slots
+        ]
         thens += [f"sequential(p={p};min=4;max={slots};step=2)" for p in (0.01, 0.05)]
         specs += [f"prefilter(by={by};k={k};then={then})" for then in thens]
     return specs

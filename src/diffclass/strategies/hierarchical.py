@@ -44,8 +44,7 @@ class Hierarchical(Strategy):
 
     def options(self) -> dict[str, object]:
         final = self.extra_options or {"final": self.final_name}
-        return {"rule": self.rule.kind, **self.rule.options(), "slots": self.slots, "depth": self.start_depth,
-                **final}  # fmt: skip
+        return {"rule": self.rule.kind, **self.rule.options(), "slots": self.slots, "depth": self.start_depth, **final}
 
     def key(self, node_id: str) -> Hashable:
         """Leaves are scored as their class index, so their errors are shared with every other stage."""
@@ -125,8 +124,14 @@ def _descent(final_spec: str, options: dict, context: StrategyContext, rest: dic
         return entry.build(final_options, replace(context, num_classes=k, front=None), {})
 
     sample = final_stage(context.num_classes)
-    strategy = Hierarchical(context.tree, rule, final=final_stage, final_name=final if not final_raw else sample.name,
-                            slots=options["slots"], start_depth=options["depth"])  # fmt: skip
+    strategy = Hierarchical(
+        context.tree,
+        rule,
+        final=final_stage,
+        final_name=final if not final_raw else sample.name,
+        slots=options["slots"],
+        start_depth=options["depth"],
+    )
     if final == "beam":
         strategy.kind = "hdc+beam"
         strategy.extra_options = sample.options()

@@ -94,6 +94,8 @@ class Sequential(Strategy):
 )
 def _build(options: dict, context: StrategyContext, rest: dict) -> Sequential:
     if options["budget"] and options["budget"] < 2 * context.num_classes:
-        raise DiffclassError(f"sequential budget={options['budget']} cannot give each of {context.num_classes} "
-                             f"classes two slots; use at least {2 * context.num_classes} or 0 (none)")  # fmt: skip
+        raise DiffclassError(
+            f"sequential budget={options['budget']} cannot give each of {context.num_classes} "
+            f"classes two slots; use at least {2 * context.num_classes} or 0 (none)"
+        )
     return Sequential(options["p"], options["min"], options["max"], options["step"], options["budget"])
