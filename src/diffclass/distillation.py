@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from diffclass.backbones.all_class import AllClassUNet, class_list_digest
 from diffclass.backbones.base import q_sample
-from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.errors import DiffclassError
 from diffclass.hub import weights_digest
 from diffclass.hub.checkpoints import CHECKPOINT_DIR
@@ -58,14 +57,14 @@ def distill(
     """Train an all-class student of the class-conditional model `teacher_name` on the teacher's training data
     and save it (EMA weights) to `out_dir`, with the recipe and the teacher's weights digest in its
     diffclass.json; `resume` continues the checkpoint there (refused if it was made from another teacher)."""
-    from diffclass.backbones import load_backbone
+    from diffclass.backbones import backbone_kind, load_backbone
     from diffclass.data import load_dataset
 
     out_dir = Path(out_dir)
     device = torch.device(config.device)
-    teacher = load_backbone(teacher_name, device=device)
-    if not isinstance(teacher, ClassConditionalUNet):
+    if backbone_kind(teacher_name)[0] != "class_unet":
         raise DiffclassError(f"{teacher_name}: distillation needs a class-conditional UNet teacher")
+    teacher = load_backbone(teacher_name, device=device)
     if not teacher.info.dataset:
         raise DiffclassError(f"{teacher_name} does not name the embedded dataset it was trained on")
     data = load_dataset(teacher.info.dataset, "train", teacher.info.image_size)
@@ -132,11 +131,11 @@ def distill(
 
 def _initial_student(folder: str, recipe: dict) -> AllClassUNet:
     """A saved student to go on from; refused unless it was distilled from the same teacher weights."""
-    from diffclass.backbones import load_backbone
+    from diffclass.backbones import backbone_kind, load_backbone
 
-    student = load_backbone(folder)
-    if not isinstance(student, AllClassUNet):
+    if backbone_kind(folder)[0] != "all_class_unet":  # the kind its folder declares, before anything is built
         raise DiffclassError(f"{folder} is not an all-class student")
+    student = load_backbone(folder)
     if student.info.training.get("distillation", {}).get("teacher_weights") != recipe["teacher_weights"]:
         raise DiffclassError(f"{folder} was not distilled from {recipe['teacher']} (its teacher weights differ)")
     recipe["init_weights"] = weights_digest(folder)

@@ -277,11 +277,11 @@ def sample_grid(
     model: str | Path, out: str | Path, per_class: int = 8, steps: int = 50, seed: int = 0, device: str = "cpu"
 ) -> None:
     """A PNG grid of DDIM samples of a class-conditional model, one row per class."""
-    from diffclass.backbones import load_backbone
+    from diffclass.backbones import backbone_kind, load_backbone
 
-    backbone = load_backbone(model, device=device)
-    if not isinstance(backbone, ClassConditionalUNet):
+    if backbone_kind(model)[0] != "class_unet":  # the kind its folder declares, before anything is built
         raise DiffclassError(f"{model}: sampling draws from class-conditional UNet models")
+    backbone = load_backbone(model, device=device)
     names = backbone.info.class_names
     labels = torch.arange(len(names)).repeat_interleave(per_class)
     save_sample_grid(sample(backbone, labels, steps=steps, seed=seed), names, per_class, out)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from diffclass.backbones import ClassConditionalUNet, load_backbone
+from diffclass.backbones import backbone_kind, load_backbone
 from diffclass.data import load_dataset
 from diffclass.errors import DiffclassError
 from diffclass.hub import INFO_FILE
@@ -54,9 +54,9 @@ def prune_to_folder(
     """Prune a saved class-conditional UNet model and save the pruned network to `out` before any fine-tuning, so
     nothing is lost if that stops; its pruning record names the planned fine-tuning steps, which `finetune` (and a
     resumed run) train to. Returns the pruned backbone and the report."""
-    backbone = load_backbone(source)
-    if not isinstance(backbone, ClassConditionalUNet):
+    if backbone_kind(source)[0] != "class_unet":  # the kind its folder declares, before anything is built
         raise DiffclassError("diffclass prune works on class-conditional UNet models (diffclass folders)")
+    backbone = load_backbone(source)
     images, labels = calibration_batch(training_data(backbone), calibration_images, seed)
     report = prune_backbone(
         backbone,
