@@ -359,3 +359,17 @@ def test_every_output_option_refuses_an_unwritable_path_before_any_work(
         _one_line_or_success(code, err, allow_success=False)
         assert option in err and ("is a file" in err or "is a folder" in err), err
     assert a_file.read_text() == "x" and list(a_folder.iterdir()) == [] and len(list(tmp_path.iterdir())) == 2
+
+
+@pytest.mark.parametrize(
+    "path, option, kind", _output_options(), ids=lambda v: " ".join(v) if isinstance(v, list) else None
+)
+def test_no_output_option_writes_into_the_installed_package(monkeypatch, capsys, path, option, kind):
+    from diffclass.files import PACKAGE
+
+    before = {p: p.stat().st_mtime_ns for p in (PACKAGE / "assets").rglob("*") if p.is_file()}
+    inside = PACKAGE / "assets" / ("glyphs" if kind == "folder" else "trees/glyphs.json")
+    code, _, err = run_cli(monkeypatch, capsys, *path, option, inside)
+    _one_line_or_success(code, err, allow_success=False)
+    assert "inside the installed diffclass package" in err, err
+    assert before == {p: p.stat().st_mtime_ns for p in (PACKAGE / "assets").rglob("*") if p.is_file()}

@@ -21,10 +21,18 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         raise DiffclassError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+PACKAGE = Path(__file__).resolve().parent  # never written to: a command's output goes where the user said, outside
+
+
 def check_output(path: str | Path, folder: bool = False) -> Path:
     """Refuse an output path that cannot be written *before* any work is done, so that nothing computed is lost:
-    a file where a folder is wanted (or the reverse), a parent that is a file, a folder that is not writable."""
+    a file where a folder is wanted (or the reverse), a parent that is a file, a folder that is not writable, a
+    place inside the installed package."""
     path = Path(path)
+    if path.resolve().is_relative_to(PACKAGE):
+        raise DiffclassError(
+            f"{path} is inside the installed diffclass package (its embedded models and data); write somewhere else"
+        )
     wanted, other = ("folder", "file") if folder else ("file", "folder")
     if path.exists() and path.is_dir() != folder:
         raise DiffclassError(f"{path} is a {other}; a {wanted} is needed here")
