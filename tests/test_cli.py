@@ -365,3 +365,17 @@ def test_an_unexpected_error_is_one_line_with_its_traceback_saved(monkeypatch, c
     assert "Traceback" in open(saved).read() and "Traceback" not in err
     with pytest.raises(ZeroDivisionError):
         main.__globals__["app"](["--debug", "evaluate", "--limit", "1"], standalone_mode=False)
+
+
+def test_threads_sets_what_the_networks_use(monkeypatch, capsys):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")  # both restored after the test
+    before = torch.get_num_threads()
+    try:
+        code, out, err = run_cli(monkeypatch, capsys, "--threads", 1, "strategies")
+        assert code == 0, err
+        assert torch.get_num_threads() == 1 and __import__("os").environ["OMP_NUM_THREADS"] == "1"
+        code, _, err = run_cli(monkeypatch, capsys, "--threads", 0, "strategies")
+        assert code == 2 and "Traceback" not in err
+    finally:
+        torch.set_num_threads(before)

@@ -41,9 +41,30 @@ DEBUG = {"traceback": False}  # set by --debug: show an unexpected error's trace
 @app.callback()
 def root(
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an unexpected error.")] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=1024,
+            help="CPU threads for the networks (default: torch's, one per core). On a machine other work shares, "
+            "1 or 2 can be many times faster.",
+        ),
+    ] = None,
 ) -> None:
     """Classify images with diffusion models, and make it fast."""
     DEBUG["traceback"] = debug
+    if threads is not None:
+        use_threads(threads)
+
+
+def use_threads(threads: int) -> None:
+    """torch reads OMP_NUM_THREADS when it is imported (the light commands never import it); set it then, or now."""
+    import os
+    import sys
+
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 ModelOption = Annotated[
