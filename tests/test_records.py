@@ -351,3 +351,14 @@ def test_a_summary_breaks_top1_down_by_group(model_dir):
     assert sum(row["top1"] * row["n_images"] for row in summary.by_group.values()) / 6 == pytest.approx(summary.top1)
     without = ImageDataset("toy", images, torch.arange(6) % 10, clf.class_names, [f"t/{i}" for i in range(6)])
     assert clf.evaluate(without, "exhaustive(n=2)", show_progress=False).by_group is None
+
+
+def test_json_output_never_lands_on_the_records_of_the_run(model_dir, tmp_path):
+    first = evaluate(model_dir, tmp_path / "out", "--limit", "3", "--strategy", "exhaustive(n=1)")
+    assert first.wait(timeout=120) == 0
+    kept = (tmp_path / "out" / "records.jsonl").read_text()
+    for target in ("records.jsonl", "options.json"):
+        run = evaluate(model_dir, tmp_path / "out", "--limit", "3", "--json", tmp_path / "out" / target)
+        err = run.stderr.read()
+        assert run.wait(timeout=120) == 2 and "would overwrite the records" in err and "Traceback" not in err
+    assert (tmp_path / "out" / "records.jsonl").read_text() == kept

@@ -32,6 +32,16 @@ def json_digest(value, length: int | None = 16) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:length]
 
 
+def refuse_store_file(path: Path | None, folder: Path | None, option: str = "--json") -> None:
+    """A result file must not be one of a record folder's own files (its records or options), which writing it
+    would destroy: refused in one line before any work."""
+    if path is None or folder is None or not Path(path).resolve().is_relative_to(Path(folder).resolve()):
+        return
+    name = Path(path).name
+    if name == OPTIONS_FILE or (name.startswith("records") and name.endswith(".jsonl")):
+        raise DiffclassError(f"{option} {path} would overwrite the records under --out {folder}; write it elsewhere")
+
+
 class RecordStore:
     def __init__(self, folder: str | Path, options: dict, overwrite: bool = False, rank: int = 0):
         self.folder = Path(folder)

@@ -70,8 +70,10 @@ def evaluate(
     shard over processes with torchrun --nproc_per_node N -m diffclass evaluate ...)."""
     from diffclass.evaluation import evaluate_sharded, run_identity
     from diffclass.loading import eval_dataset
+    from diffclass.records import refuse_store_file
     from diffclass.report import group_table, summary_table, write_json
 
+    refuse_store_file(json_path, out)
     zero_shot = dict(classes=classes, prompt=prompt, prompts=prompts, dataset=dataset, device=device, dtype=dtype)
     scoring = dict(seed=seed, batch_size=batch_size, loss=loss, timesteps=timesteps, weighting=weighting)
     clf = load_model(model, tree=tree, node_conditioning=node_conditioning, **zero_shot, **scoring)
@@ -143,10 +145,11 @@ def bench(
     from diffclass.bench import baselines, bench_specs, run_bench, run_folder
     from diffclass.evaluation import run_identity
     from diffclass.loading import eval_dataset
-    from diffclass.records import RecordStore
+    from diffclass.records import RecordStore, refuse_store_file
     from diffclass.registry import parse_spec
     from diffclass.report import bench_table, pareto_plot, write_json
 
+    refuse_store_file(json_path, out)
     zero_shot = dict(classes=classes, prompt=prompt, prompts=prompts, dataset=dataset, device=device, dtype=dtype)
     scoring = dict(seed=seed, batch_size=batch_size, loss=loss, timesteps=timesteps, weighting=weighting)
     clf = load_model(model, tree=tree, node_conditioning=node_conditioning, **zero_shot, **scoring)
