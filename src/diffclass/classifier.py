@@ -16,7 +16,7 @@ from diffclass.backbones.prompts import ONE_TEMPLATE
 from diffclass.data.images import content_id, load_image, to_model_input
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
-from diffclass.evaluation import Evaluates, model_identity
+from diffclass.evaluation import Evaluates, ImageClassifier, model_identity
 from diffclass.hierarchy import LabelTree
 from diffclass.hub import ModelRef, resolve_model, weights_digest
 from diffclass.prefiltered import Prefiltered
@@ -54,7 +54,7 @@ class Classifier(Evaluates):
         self.ref = model_name if isinstance(model_name, ModelRef) else None  # resolved once, by `load`
         self.model_name = str(model_name.name if self.ref else model_name)
         self.tree = tree if tree is not None else backbone.info.label_tree()
-        self.sieves: dict[str, object] = {}  # prefilter models by name, loaded once
+        self.sieves: dict[str, ImageClassifier] = {}  # prefilter models by name, loaded once
 
     @classmethod
     def load(

@@ -1,7 +1,8 @@
 """`prefilter`: a cheap discriminative classifier names each image's top k classes, and a diffusion strategy then
 scores only those (Li et al. 2023 prefilter ImageNet with CLIP's top 20). Any model diffclass loads can filter:
-the plain twin or a DiDiCM model costs one to a few calls. The classifier runs the filter, since a strategy never
-sees images; the filter's calls and MACs are added to each image's cost. For zero-shot models, CLIP
+the plain twin or a DiDiCM model costs one to a few calls. A strategy never sees images, so this one names its
+runner instead: `diffclass.prefiltered.Prefiltered`, the composition of the filter and the diffusion classifier,
+which adds the filter's calls and MACs to each image's cost. For zero-shot models, CLIP
 (`by=clip:HUB_ID_OR_FOLDER`) ranks the classes by their prompts (`diffclass.clip_filter`)."""
 
 from __future__ import annotations
