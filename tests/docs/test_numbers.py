@@ -551,3 +551,17 @@ def test_the_tuning_figures_are_the_shipped_fronts():
     chosen = choose(digits["points"], reference_top1=digits["reference_top1"])
     text = prose("docs/results/digits.md")
     assert f"it scored {percent(chosen['top1'])} against exhaustive's {digits['reference_top1']:.0%}" in text
+
+
+def test_the_position_table_is_its_json():
+    rows = result("position_glyphs.json")["rows"]
+    names = {
+        "plain-glyphs": "`plain-glyphs` (1 call)",
+        "didicm-glyphs": "`didicm-glyphs` `cp(steps=8)`",
+        "glyphs-allclass": "`glyphs-allclass` `exhaustive(n=32)`",
+    }
+    quoted = {r[0]: r[1:] for r in table(ROOT / "docs/results/glyphs.md", "| model | as drawn |")}
+    for model, label in names.items():
+        mine = [r for r in rows if r["model"] == model]
+        assert [r["images"] for r in mine] == [424] * 5
+        assert quoted[label] == [f"{100 * r['top1']:.2f}%" for r in mine], model
