@@ -67,3 +67,17 @@ def test_build_script_reproduces_the_shipped_array(tmp_path):
     if run.returncode != 0 and "npm" in run.stderr and "ERR" in run.stderr:
         pytest.skip("the npm registry is unreachable: cannot fetch the pinned artwork packages")
     assert run.returncode == 0 and "same" in run.stdout, run.stdout + run.stderr[-2000:]
+
+
+def test_the_shipped_emoji_models_classify_a_test_image_offline():
+    import diffclass
+
+    clf = diffclass.load("emoji")
+    assert clf.tree is not None and clf.info.training["held_out"] == ["noto"]
+    test = load_dataset("emoji", "test").subset(range(2))
+    decisions = clf.classify(test.images, "prefilter(by=plain-emoji;k=5;then=exhaustive(n=2))", test.ids)
+    for d in decisions:
+        assert sorted(d.ranking) == list(range(227)) and d.nfe == 5 * 2 + 1
+    held = load_dataset("emoji", "train").split_held_out(["noto"])[1].subset(range(40))
+    plain = diffclass.load("plain-emoji").evaluate(held, show_progress=False)
+    assert plain.top1 > 0.5  # the twin recognises most drawings of the vendor both models held out

@@ -116,15 +116,16 @@ def test_light_commands_import_no_torch(argv, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["digits", "glyphs", "glyphs-pruned", "glyphs-allclass", "didicm-glyphs", "plain-glyphs"]
+    "name",
+    ["digits", "glyphs", "glyphs-pruned", "glyphs-allclass", "didicm-glyphs", "plain-glyphs", "emoji", "plain-emoji"],
 )
 def test_every_embedded_model_loads_by_name_and_classifies(name):
     clf = diffclass.load(name)
     info = clf.info
-    assert clf.class_names == info.class_names and len(clf.class_names) in (10, 106)
+    assert clf.class_names == info.class_names and len(clf.class_names) in (10, 106, 227)
     assert clf.macs_per_call > 0 and clf.default_strategy
     images = torch.zeros(2, info.channels, info.image_size, info.image_size)
-    spec = None if name.endswith("-glyphs") else "exhaustive(n=1)"
+    spec = None if name.startswith(("didicm-", "plain-")) else "exhaustive(n=1)"
     decisions = clf.classify(images, spec, ["a", "b"])
     assert [0 <= d.label < len(clf.class_names) for d in decisions] == [True, True]
     assert abs(sum(decisions[0].probabilities.values()) - 1) < 1e-6

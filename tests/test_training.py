@@ -101,3 +101,25 @@ def test_calibration_and_tuning_draw_from_what_training_held_out(model_dir):
     info.save(model_dir)
     sample = training_sample(diffclass.load(model_dir), 20, seed=1)
     assert len(sample) == 20 and set(sample.ids) <= set(held)
+
+
+def test_training_can_start_from_a_saved_model(data, tmp_path, monkeypatch):
+    import diffclass.data
+    from diffclass.training import train_model
+
+    first = TrainConfig(steps=2, batch_size=8, warmup_steps=1, checkpoint_every=2)
+    start = train(tiny_backbone(), data, tmp_path / "start", first, show_progress=False)
+    start.info.timestep_range, start.info.temperature = (100, 300), 7.0
+    start.save_pretrained(tmp_path / "start")
+    monkeypatch.setattr(diffclass.data, "load_dataset", lambda name, split, size=None: data)
+    config = TrainConfig(steps=2, batch_size=8, warmup_steps=1, checkpoint_every=2)
+    train_model(tmp_path / "more", "toy", config, init_from=tmp_path / "start")
+    more = load_backbone(tmp_path / "more")
+    assert more.info.timestep_range is None and more.info.temperature == 1.0  # fitted to the old weights: dropped
+    assert str(tmp_path / "start") in more.info.training["init_from"]
+    changed = [k for k, v in more.unet.state_dict().items() if not torch.equal(v, start.unet.state_dict()[k])]
+    assert changed and set(more.unet.state_dict()) == set(start.unet.state_dict())
+    other = ImageDataset("toy", data.images, data.labels, ["a", "b", "c", "d", "e"], data.ids)
+    monkeypatch.setattr(diffclass.data, "load_dataset", lambda name, split, size=None: other)
+    with pytest.raises(DiffclassError, match="init-from"):
+        train_model(tmp_path / "bad", "toy", config, init_from=tmp_path / "start")

@@ -18,6 +18,7 @@ from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.data.augment import Augmentation
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
+from diffclass.hub import weights_digest
 from diffclass.hub.checkpoints import (
     CHECKPOINT_DIR,
     STATE_META,
@@ -45,6 +46,7 @@ class TrainConfig:
     ancestor_probability: float = 0.0  # chance of conditioning a sample on an ancestor of its class instead
     augment: str = "none"  # an Augmentation spec applied to each batch's clean images (pixel models)
     hold_out: float = 0.0  # fraction of the training groups (or images) never trained on, kept for honest tuning
+    init_from: str | None = None  # the saved model (and its weights digest) training started from, if any
 
 
 def batch_generator(seed: int, step: int) -> torch.Generator:
@@ -247,9 +249,13 @@ def train_model(
     image_size: int | None = None,
     tree: str | None = None,
     resume: bool = False,
+    init_from: str | Path | None = None,
 ) -> ClassConditionalUNet:
     """Train a new class-conditional UNet on an embedded dataset into `out`, or with `resume` continue the one
-    checkpointed there. A `tree` (shipped name or JSON) gives its internal nodes embeddings of their own."""
+    checkpointed there. A `tree` (shipped name or JSON) gives its internal nodes embeddings of their own.
+    `init_from` starts from a saved model's weights instead (its architecture, classes and tree; a fresh optimiser),
+    e.g. to train a shipped model further; what was fitted to the old weights (window, temperature, front) is
+    dropped."""
     from diffclass.backbones import load_backbone
     from diffclass.data import load_dataset
     from diffclass.hierarchy import load_tree
@@ -259,6 +265,13 @@ def train_model(
     data = load_dataset(dataset, "train", image_size)
     if resume and (out / INFO_FILE).is_file():
         backbone = load_backbone(out)
+    elif init_from is not None:
+        backbone = load_backbone(init_from)
+        if backbone.info.backbone != "class_unet" or backbone.info.class_names != data.class_names:
+            raise DiffclassError(f"--init-from {init_from}: not a class-conditional model of {dataset}'s classes")
+        info = backbone.info
+        info.timestep_range, info.temperature, info.front, info.weighting = None, 1.0, None, None
+        config.init_from = f"{init_from} ({weights_digest(init_from)})"
     else:
         label_tree = load_tree(tree, len(data.class_names)) if tree else None
         torch.manual_seed(config.seed)

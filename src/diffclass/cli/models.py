@@ -58,6 +58,10 @@ def train(
             "styles; else images), recorded for tuning.",
         ),
     ] = 0.0,
+    init_from: Annotated[
+        str | None,
+        typer.Option(help="Start from this saved model's weights (e.g. an embedded one), with a fresh optimiser."),
+    ] = None,
 ):
     """Train a class-conditional diffusion UNet (DDPM loss, AdamW, EMA)."""
     from diffclass.data.augment import Augmentation
@@ -75,7 +79,7 @@ def train(
         augment=Augmentation.parse(augment).spec,
         hold_out=hold_out,
     )
-    train_model(out, dataset, config, width=width, image_size=image_size, tree=tree, resume=resume)
+    train_model(out, dataset, config, width=width, image_size=image_size, tree=tree, resume=resume, init_from=init_from)
     console.print(f"saved model to {out}")
 
 
