@@ -565,3 +565,15 @@ def test_the_position_table_is_its_json():
         mine = [r for r in rows if r["model"] == model]
         assert [r["images"] for r in mine] == [424] * 5
         assert quoted[label] == [f"{100 * r['top1']:.2f}%" for r in mine], model
+
+
+def test_the_emoji_plain_twin_table_is_its_json():
+    plain = result("emoji/plain.json")
+    rows = {r[0].split(" (")[0]: r[1:] for r in table(ROOT / "docs/results/emoji.md", "| test style |")}
+    for style, row in plain["by_group"].items():
+        assert rows[style] == [str(row["n_images"]), f"{100 * row['top1']:.2f}%", f"{100 * row['top5']:.2f}%"]
+    assert rows["all"] == [str(plain["n_images"]), f"{100 * plain['top1']:.2f}%", f"{100 * plain['top5']:.2f}%"]
+    assert plain["model"] == "plain-emoji" and plain["dataset"] == "emoji"
+    held = result("emoji/plain_held_out.json")
+    assert held["held_out"] == ["noto"] and held["n_images"] == 227
+    assert f"{100 * held['top1']:.2f}% of the 227 drawings of noto" in prose("docs/results/emoji.md")

@@ -75,7 +75,7 @@ def train(
         checkpoint_every=checkpoint_every,
         seed=seed,
         device=device,
-        ancestor_probability=ancestor_probability if tree else 0.0,
+        ancestor_probability=ancestor_probability if tree or init_from else 0.0,  # a started-from model keeps its tree
         augment=Augmentation.parse(augment).spec,
         hold_out=hold_out,
     )
