@@ -577,3 +577,12 @@ def test_the_emoji_plain_twin_table_is_its_json():
     held = result("emoji/plain_held_out.json")
     assert held["held_out"] == ["noto"] and held["n_images"] == 227
     assert f"{100 * held['top1']:.2f}% of the 227 drawings of noto" in prose("docs/results/emoji.md")
+
+
+def test_the_emoji_prefilter_row_is_its_json():
+    run = result("emoji/prefilter10.json")
+    assert run["n_images"] == 681 and run["model"] == "emoji" and run["nfe_per_image"] == 81
+    quoted = {r[0]: r[1:] for r in table(ROOT / "docs/results/emoji.md", "| | top-1 | top-5 |")}
+    row = quoted["its top 10, ranked by `emoji` (`exhaustive(n=8)`)"]
+    assert row == [f"{100 * run['top1']:.2f}%", f"{100 * run['top5']:.2f}%"]
+    assert f"{run['gmacs_per_image']:.1f} GMACs per image" in prose("docs/results/emoji.md")
