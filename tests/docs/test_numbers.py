@@ -557,7 +557,9 @@ def test_the_position_table_is_its_json():
     rows = result("position_glyphs.json")["rows"]
     names = {
         "plain-glyphs": "`plain-glyphs` (1 call)",
+        "runs/plain-glyphs-shift": "`plain-glyphs-shift` (1 call)",
         "didicm-glyphs": "`didicm-glyphs` `cp(steps=8)`",
+        "runs/didicm-glyphs-shift": "`didicm-glyphs-shift` `cp(steps=8)`",
         "glyphs-allclass": "`glyphs-allclass` `exhaustive(n=32)`",
     }
     quoted = {r[0]: r[1:] for r in table(ROOT / "docs/results/glyphs.md", "| model | as drawn |")}
