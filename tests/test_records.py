@@ -362,3 +362,11 @@ def test_json_output_never_lands_on_the_records_of_the_run(model_dir, tmp_path):
         err = run.stderr.read()
         assert run.wait(timeout=120) == 2 and "would overwrite the records" in err and "Traceback" not in err
     assert (tmp_path / "out" / "records.jsonl").read_text() == kept
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path):
+    from diffclass.files import write_text_atomic
+
+    write_text_atomic(tmp_path / "atomic.json", "{}")
+    (tmp_path / "plain.json").write_text("{}")
+    assert (tmp_path / "atomic.json").stat().st_mode == (tmp_path / "plain.json").stat().st_mode

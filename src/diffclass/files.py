@@ -8,6 +8,9 @@ from pathlib import Path
 
 from diffclass.errors import DiffclassError
 
+UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it), then restored
+os.umask(UMASK)
+
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a file that must never be half-written (a config, options): a temporary file, then a rename."""
@@ -16,6 +19,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~UMASK)  # what a plain open() gives, not mkstemp's owner-only 0600
         os.replace(tmp, path)
     except OSError as exc:
         raise DiffclassError(f"cannot write {path}: {exc.strerror or exc}") from None
