@@ -18,7 +18,7 @@ from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
 from diffclass.evaluation import Evaluates, ImageClassifier, model_identity
 from diffclass.hierarchy import LabelTree
-from diffclass.hub import ModelRef, resolve_model, weights_digest
+from diffclass.hub import ModelRef, resolve_model
 from diffclass.prefiltered import Prefiltered
 from diffclass.records import json_digest
 from diffclass.scoring import ErrorScorer, Loss, TimestepGrid
@@ -51,8 +51,7 @@ class Classifier(Evaluates):
             grid = TimestepGrid(*t_range)
         weights = resolve_weighting(weighting, backbone.info.weighting)  # default: the model's stored weights
         self.scorer = ErrorScorer(backbone, grid, loss=loss, batch_size=batch_size, seed=seed, weighting=weights)
-        self.ref = model_name if isinstance(model_name, ModelRef) else None  # resolved once, by `load`
-        self.model_name = str(model_name.name if self.ref else model_name)
+        self.named(model_name)
         self.tree = tree if tree is not None else backbone.info.label_tree()
         self.sieves: dict[str, ImageClassifier] = {}  # prefilter models by name, loaded once
 
@@ -77,11 +76,6 @@ class Classifier(Evaluates):
         """`auto` once the model is tuned (`diffclass tune`), else the original method's adaptive schedule, sized
         to the model's timestep window."""
         return "auto" if self.info.front else "adaptive"
-
-    @property
-    def weights(self) -> str:
-        """The weights digest records, error tables and fronts are keyed by (hashed once per process)."""
-        return weights_digest(self.ref or self.model_name)
 
     @property
     def bench_specs(self) -> tuple[str, ...]:

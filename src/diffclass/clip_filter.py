@@ -21,7 +21,7 @@ from diffclass.cost import network_size
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
 from diffclass.evaluation import Evaluates, model_identity
-from diffclass.hub import ModelInfo, weights_digest
+from diffclass.hub import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class ClipFilter(Evaluates):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer, self.image_processor = tokenizer, image_processor
-        self.model_name = model_name
+        self.named(model_name)
         self.class_prompts = [list(p) for p in class_prompts]
         self.text = torch.stack([self._prompt_embedding(p) for p in class_prompts])  # [K, D], unit length
         self.scale = float(self.model.logit_scale.detach().exp())
@@ -96,7 +96,7 @@ class ClipFilter(Evaluates):
 
     def identity(self) -> dict:
         """The model (a hub id is named by itself, a folder by its weights) and the prompts it ranks by."""
-        return model_identity(self, weights_digest(self.model_name))
+        return model_identity(self, self.weights)
 
     @classmethod
     def from_pretrained(

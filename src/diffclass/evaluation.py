@@ -17,7 +17,7 @@ from diffclass.data.base import ImageDataset
 from diffclass.data.images import content_id, load_image
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
-from diffclass.hub import ModelInfo
+from diffclass.hub import ModelInfo, ModelRef, weights_digest
 from diffclass.progress import progress_bar
 from diffclass.records import RecordStore, json_digest
 
@@ -305,7 +305,21 @@ class ImageClassifier(Protocol):
 
 
 class Evaluates:
-    """What every classifier offers besides `classify`: a whole labelled dataset, summarised."""
+    """What every classifier offers besides `classify`: its name and weights digest, and a whole labelled dataset,
+    summarised."""
+
+    ref: ModelRef | None = None  # the model resolved once, when it was loaded by name
+    model_name: str = ""
+
+    def named(self, model_name: str | ModelRef) -> None:
+        """Take the model's name, or the resolved model (whose digest is then never computed twice)."""
+        self.ref = model_name if isinstance(model_name, ModelRef) else None
+        self.model_name = str(model_name.name if self.ref else model_name)
+
+    @property
+    def weights(self) -> str:
+        """The weights digest records, error tables and fronts are keyed by (hashed once per process)."""
+        return weights_digest(self.ref or self.model_name)
 
     def evaluate(self, dataset: ImageDataset, strategy=None, **options) -> EvalSummary:
         return evaluate(self, dataset, strategy, **options)

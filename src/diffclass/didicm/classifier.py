@@ -20,7 +20,7 @@ from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.samplers import SAMPLERS, SamplerSpec
 from diffclass.errors import DiffclassError
 from diffclass.evaluation import Evaluates, model_identity
-from diffclass.hub import ModelInfo, ModelRef, resolve_model, weights_digest
+from diffclass.hub import ModelInfo, ModelRef, resolve_model
 from diffclass.registry import parse_spec
 
 
@@ -31,8 +31,7 @@ class DiDiCMClassifier(Evaluates):
 
     def __init__(self, model: DiDiCMModel, model_name: str | ModelRef = "", seed: int = 0, batch_size: int = 256):
         self.model = model
-        self.ref = model_name if isinstance(model_name, ModelRef) else None  # resolved once, by `load`
-        self.model_name = str(model_name.name if self.ref else model_name)
+        self.named(model_name)
         self.seed = seed
         self.batch_size = batch_size
         self.tree = None
@@ -49,10 +48,6 @@ class DiDiCMClassifier(Evaluates):
     def load(cls, folder: str | Path | ModelRef, **options) -> DiDiCMClassifier:
         ref = resolve_model(folder)
         return cls(DiDiCMModel.from_pretrained(ref.source), model_name=ref, **options)
-
-    @property
-    def weights(self) -> str:
-        return weights_digest(self.ref or self.model_name)
 
     @property
     def class_names(self) -> list[str]:

@@ -186,10 +186,14 @@ class ModelRef:
 
     name: str  # as the user wrote it
     prefix: str | None  # the hub prefix of `sd:ID`-style names (which backbone, `diffclass.backbones` decides)
-    source: str | Path  # what a loader reads: the local folder, else the hub id
     folder: Path | None  # the local folder (None: a hub id that is not one)
     info: ModelInfo | None  # the folder's diffclass.json, read and checked once (None: it has none)
     didicm: bool = False  # a DiDiCM (or plain twin) folder: `didicm.json`, no diffclass.json
+
+    @property
+    def source(self) -> str | Path:
+        """What a loader reads: the local folder, else the hub id (the name without its prefix)."""
+        return self.folder if self.folder is not None else self.name.split(":", 1)[1]
 
     @property
     def digest(self) -> str:
@@ -209,10 +213,10 @@ def resolve_model(name_or_ref: str | Path | ModelRef) -> ModelRef:
         prefix, rest = match.groups()
         folder = Path(rest) if Path(rest).is_dir() else None
         info = ModelInfo.load(folder) if folder is not None and (folder / INFO_FILE).is_file() else None
-        return ModelRef(text, prefix, folder or rest, folder, info)
+        return ModelRef(text, prefix, folder, info)
     folder = resolve_model_folder(text)
     info = ModelInfo.load(folder) if (folder / INFO_FILE).is_file() else None
-    return ModelRef(text, None, folder, folder, info, didicm=(folder / DIDICM_FILE).is_file())
+    return ModelRef(text, None, folder, info, didicm=(folder / DIDICM_FILE).is_file())
 
 
 def folder_digest(folder: Path) -> str:
