@@ -23,7 +23,8 @@ from rich.table import Table
 
 import diffclass
 from diffclass.calibration import learn_weights
-from diffclass.loading import eval_dataset, training_sample
+from diffclass.data import load_dataset
+from diffclass.loading import draw, eval_dataset
 from diffclass.progress import console
 from diffclass.replay import ErrorTable
 from diffclass.weighting import TimestepWeighting
@@ -41,7 +42,8 @@ def main() -> None:
     classifier = diffclass.load("glyphs", weighting="uniform")
     data = eval_dataset(classifier, None, None)
     table, _ = reference_table(classifier, data, list(range(len(data))), args.tables, None)
-    learned = learn_weights(classifier, training_sample(classifier, args.fit_images, seed=0), slots=32, bins=8)
+    train = load_dataset("glyphs", "train", classifier.info.image_size)  # the shipped glyphs trained on all of it
+    learned = learn_weights(classifier, draw(train, args.fit_images, seed=0), slots=32, bins=8)
     grid = classifier.scorer.grid
     timesteps = [grid.timestep(s) for s in range(table.slots)]
     weightings = dict(uniform=TimestepWeighting(), clark=TimestepWeighting("clark"), learned=learned)

@@ -61,9 +61,13 @@ class CallRecorder:
 
 @pytest.fixture
 def model_dir(tmp_path):
-    """A tiny random model for the 10 digits classes, saved as a diffclass model folder."""
+    """A tiny random model for the 10 digits classes, saved as a diffclass model folder, as if trained on digits
+    with a fifth of each class held out (what fit-temperature, calibrate and tune fit on)."""
+    from diffclass.data import load_dataset
+
     backbone = tiny_backbone(classes=[str(d) for d in range(10)])
     backbone.info.dataset = "digits"
+    backbone.info.training["held_out"] = load_dataset("digits", "train").held_out(0.2, seed=0)
     backbone.save_pretrained(tmp_path / "model")
     return tmp_path / "model"
 

@@ -319,6 +319,17 @@ def test_hold_out_keeps_whole_groups_out_of_training_and_records_them(monkeypatc
     )
 
 
+def test_holding_out_images_without_groups_is_stratified_by_class():
+    from diffclass.data import load_dataset
+
+    train = load_dataset("digits", "train")
+    held = set(train.held_out(0.2, seed=3))
+    for label in range(10):
+        ids = [i for i, y in zip(train.ids, train.labels.tolist()) if y == label]
+        assert sum(i in held for i in ids) == round(0.2 * len(ids))  # every class keeps its share to tune on
+    assert held != set(train.held_out(0.2, seed=4)) and held == set(train.held_out(0.2, seed=3))
+
+
 def test_split_held_out_refuses_names_the_data_does_not_hold():
     from diffclass.data.base import ImageDataset
     from diffclass.errors import DiffclassError

@@ -92,14 +92,14 @@ def test_calibration_and_tuning_draw_from_what_training_held_out(model_dir):
     import diffclass
     from diffclass.data import load_dataset
     from diffclass.hub import ModelInfo
-    from diffclass.loading import training_sample
+    from diffclass.loading import unseen_images
 
     size = ModelInfo.load(model_dir).image_size
     held = load_dataset("digits", "train", size).held_out(0.1, seed=0)  # digits has no groups: image ids
     info = ModelInfo.load(model_dir)
     info.training["held_out"] = held
     info.save(model_dir)
-    sample = training_sample(diffclass.load(model_dir), 20, seed=1)
+    sample = unseen_images(diffclass.load(model_dir), 20, seed=1)
     assert len(sample) == 20 and set(sample.ids) <= set(held)
 
 

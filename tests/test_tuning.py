@@ -1,4 +1,4 @@
-"""Tuning a model once (a Pareto front replayed on training images) and `auto` picking from it."""
+"""Tuning a model once (a Pareto front replayed on held-out images) and `auto` picking from it."""
 
 import json
 import os
@@ -8,8 +8,8 @@ import pytest
 
 import diffclass
 from diffclass.errors import DiffclassError
-from diffclass.loading import training_sample
-from diffclass.strategies.auto import choose
+from diffclass.loading import unseen_images
+from diffclass.strategies.auto import choose, pick
 from tests.conftest import run_cli
 
 FRONT = [
@@ -45,8 +45,10 @@ def test_tune_stores_a_front_that_auto_then_runs_by_default(monkeypatch, capsys,
     code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8)
     assert code == 0, err
     front = json.loads((model_dir / "diffclass.json").read_text())["front"]
+    assert f"auto now runs {front['reference_spec']}" in out.replace("\n", " ")
     points = front["points"]
-    assert front["images"] == 6 and front["split"] == "train" and front["candidates"] > 50 and points
+    assert front["images"] == 6 and front["tuned_on"] == "the held-out part of digits" and front["candidates"] > 50
+    assert points and all(p["gained"] >= 0 and p["lost"] >= 0 for p in points)
     assert [p["nfe_per_image"] for p in points] == sorted(p["nfe_per_image"] for p in points)
     assert all(a["top1"] < b["top1"] for a, b in zip(points, points[1:]))  # a front: each costlier point is better
     code, out, err = run_cli(
@@ -54,9 +56,10 @@ def test_tune_stores_a_front_that_auto_then_runs_by_default(monkeypatch, capsys,
     )
     assert code == 0, err
     ran = json.loads((tmp_path / "s.json").read_text())["strategy"]
-    assert ran == choose(points, reference_top1=front["reference_top1"])["spec"]  # what tables and JSON name
-    clf = diffclass.load(model_dir)  # the reference is exhaustive on every tuned slot of the same training images
-    data = training_sample(clf, 6, 0)
+    assert ran == pick(front)["spec"]  # what tables and JSON name
+    assert ran == front["reference_spec"] == "exhaustive(n=8)"  # 6 images cannot show any cheaper one loses <= 0.5
+    clf = diffclass.load(model_dir)  # the reference is exhaustive on every tuned slot of the same held-out images
+    data = unseen_images(clf, 6, 0)
     live = clf.classify(data.images, "exhaustive(n=8)", data.ids)
     assert front["reference_top1"] == round(sum(d.label == int(y) for d, y in zip(live, data.labels)) / 6, 4)
 
@@ -142,7 +145,7 @@ def test_window_aware_fallback_and_auto_options_on_the_command_line(monkeypatch,
         tmp_path / "s.json",
     )
     assert code == 0, err
-    assert "auto chose exhaustive(n=8) (front of 4 strategies, 6 training images)" in err
+    assert "auto chose exhaustive(n=8) (front of 4 strategies on 6 images: training images)" in err
     assert json.loads((tmp_path / "s.json").read_text())["strategy"] == "exhaustive(n=8)"
 
 
@@ -155,12 +158,12 @@ def test_prefilter_then_auto_takes_the_best_stage_a_prefilter_can_run(model_dir)
     assert strategy.then.name == "exhaustive(n=8)" and strategy.k == 4  # the hdc point is not a later stage
 
 
-def held_out_twin(folder, image_size: int):
+def held_out_twin(folder, image_size: int, hold_out: float = 0.25):
     """A tiny plain classifier of the digits classes trained without a quarter of the training images."""
     from diffclass.data import load_dataset
     from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
 
-    config = DiDiCMTrainConfig(steps=2, batch_size=4, width=8, baseline=True, hold_out=0.25)
+    config = DiDiCMTrainConfig(steps=2, batch_size=4, width=8, baseline=True, hold_out=hold_out)
     data = load_dataset("digits", "train", image_size)
     train_didicm(data, config, show_progress=False).save_pretrained(folder)
     return folder
@@ -170,10 +173,11 @@ def test_tune_with_a_prefilter_adds_priced_compositions_and_reuses_its_table(mon
     from diffclass.data import load_dataset
     from diffclass.hub import weights_digest
 
-    twin = held_out_twin(tmp_path / "twin", diffclass.load(model_dir).info.image_size)
+    size = diffclass.load(model_dir).info.image_size
+    twin, seen = held_out_twin(tmp_path / "twin", size), held_out_twin(tmp_path / "seen", size, hold_out=0.0)
     code, out, err = run_cli(
-        monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8, "--prefilter", twin, "--seed", 1
-    )  # a draw of all training images: some it saw
+        monkeypatch, capsys, "tune", "--model", model_dir, "--images", 6, "--slots", 8, "--prefilter", seen
+    )  # a prefilter trained on every image, the held-out ones too
     assert code == 2 and "may have been trained on these tuning images" in err and "Traceback" not in err, err
     cached = Path(os.environ["XDG_CACHE_HOME"]) / "diffclass" / "tables"
     assert json.loads((model_dir / "diffclass.json").read_text())["front"] is None
@@ -198,12 +202,14 @@ def test_tune_with_a_prefilter_adds_priced_compositions_and_reuses_its_table(mon
     assert front["prefilter"] == str(twin) and front["prefilter_ranker"] == weights_digest(twin)
     held_out = set(json.loads((twin / "didicm.json").read_text())["training"]["held_out"])
     train = load_dataset("digits", "train")
-    assert 0 < len(held_out) == round(0.25 * len(train))  # digits has no groups: whole images are held out
+    per_class = [sum(1 for i, y in zip(train.ids, train.labels.tolist()) if y == c) for c in range(10)]
+    assert len(held_out) == sum(round(0.25 * n) for n in per_class)  # digits has no groups: images, per class
     from diffclass.classifier import Classifier
-    from diffclass.loading import tuning_images
 
-    tuned_on = tuning_images(Classifier.load(model_dir), 6, 0, str(twin))
-    assert len(tuned_on) == 6 and held_out.issuperset(tuned_on.ids)  # the twin never saw an image tuned on
+    clf = Classifier.load(model_dir)
+    tuned_on = unseen_images(clf, 6, 0, prefilter_ranker=str(twin))
+    both = held_out & set(clf.info.training["held_out"])
+    assert len(tuned_on) == 6 and both.issuperset(tuned_on.ids)  # neither model saw an image tuned on
     assert front["reference_gmacs"] > 0
     for point in front["points"]:
         if point["spec"].startswith("prefilter"):  # the filter's calls are paid for in NFEs and GMACs
@@ -238,12 +244,11 @@ def test_a_prefilter_ranker_ranks_and_is_priced_in_place_of_the_prefilter(model_
     import re
 
     from diffclass.classifier import Classifier
-    from diffclass.loading import tuning_images
     from diffclass.tuning import tune
 
     clf = Classifier.load(model_dir, batch_size=64)
     twin = str(held_out_twin(tmp_path / "twin", clf.info.image_size))
-    data = tuning_images(clf, 5, 0, twin)
+    data = unseen_images(clf, 5, 0, prefilter_ranker=twin)
     front = tune(
         clf,
         data,
@@ -262,23 +267,22 @@ def test_a_prefilter_ranker_ranks_and_is_priced_in_place_of_the_prefilter(model_
 
 def test_a_replayed_prefilter_costs_and_ranks_as_a_live_run(model_dir):
     from diffclass.classifier import Classifier
-    from diffclass.loading import training_sample
     from diffclass.replay import ErrorTable
     from diffclass.tuning import FilterRun
 
     clf = Classifier.load(model_dir, batch_size=64)
     sieve = Classifier.load(model_dir, batch_size=64, seed=3)  # another noise bank: a filter of its own
     clf.sieves["sieve"] = sieve
-    data = training_sample(clf, 5)
+    data = unseen_images(clf, 5)
     table = ErrorTable.compute(clf, data, slots=8, progress=False)
     strategy = clf.strategy(f"prefilter(by={model_dir};k=3;then=adaptive(keep=2,1;n=2,8))")
     strategy.by = "sieve"
-    top1, nfe, gmacs = clf.replay(table, {"sieve": FilterRun.of(sieve, data)}, strategy)
+    run = clf.replay(table, {"sieve": FilterRun.of(sieve, data)}, strategy)
     live = clf.classify(data.images, strategy, data.ids)
-    assert top1 == sum(d.label == int(y) for d, y in zip(live, data.labels)) / len(live)
+    assert run.hits == [d.label == int(y) for d, y in zip(live, data.labels)]  # image by image, as it ran live
     filter_nfe = 10 * 8 + 2 * 56  # the filter's own default, adaptive(keep=2,1;n=8,64)
-    assert nfe == sum(d.nfe for d in live) / len(live) == 3 * 2 + 2 * 6 + filter_nfe
-    assert gmacs == pytest.approx(sum(d.macs for d in live) / len(live) / 1e9)
+    assert run.nfe_per_image == sum(d.nfe for d in live) / len(live) == 3 * 2 + 2 * 6 + filter_nfe
+    assert run.gmacs_per_image == pytest.approx(sum(d.macs for d in live) / len(live) / 1e9)
 
 
 def test_a_prefilter_ranker_needs_its_prefilter_and_a_held_out_part(monkeypatch, capsys, model_dir, tmp_path):
@@ -290,7 +294,7 @@ def test_a_prefilter_ranker_needs_its_prefilter_and_a_held_out_part(monkeypatch,
     train_didicm(load_dataset("digits", "train", size), plain, show_progress=False).save_pretrained(tmp_path / "all")
     for extra, why in (
         (["--prefilter-ranker", tmp_path / "all"], "name the prefilter too"),
-        (["--prefilter", tmp_path / "all", "--prefilter-ranker", tmp_path / "all"], "held nothing out"),
+        (["--prefilter", tmp_path / "all", "--prefilter-ranker", tmp_path / "all"], "hold out no images in common"),
     ):
         code, out, err = run_cli(monkeypatch, capsys, "tune", "--model", model_dir, "--images", 4, "--slots", 4, *extra)
         assert code == 2 and why in err and "Traceback" not in err, err

@@ -181,17 +181,17 @@ class Classifier(Evaluates):
             decisions += [self._decision(outcome, memo.nfe, seconds) for memo, outcome in zip(memos, outcomes)]
         return decisions
 
-    def replay(
-        self, table, filters: dict | None = None, strategy: str | Strategy | None = None
-    ) -> tuple[float, float, float]:
-        """(top-1, NFEs per image, GMACs per image) of `strategy` replayed on an error table of this model, as a
-        live run gives them; a composition (a prefilter) prices its own stages."""
+    def replay(self, table, filters: dict | None = None, strategy: str | Strategy | None = None):
+        """`strategy` replayed on an error table of this model (a `diffclass.replay.Replayed`: the images it gets
+        right, NFEs and GMACs per image), as a live run gives them; a composition (a prefilter) prices its own
+        stages."""
         strategy = self.strategy(strategy)
         runner = strategy.runner(self)
         if runner is not self:
             return runner.replay(table, filters)
-        top1, nfe = table.top1(strategy)
-        return top1, nfe, nfe * self.macs_per_call / 1e9
+        run = table.correct(strategy)
+        run.gmacs_per_image = run.nfe_per_image * self.macs_per_call / 1e9
+        return run
 
     def prefiltered(self, spec: Prefilter) -> Prefiltered:
         """This classifier behind the sieve `spec.by` names (loaded once per name)."""

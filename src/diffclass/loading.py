@@ -148,27 +148,57 @@ def eval_dataset(classifier, dataset: str | None = None, corruption: str | None 
     return corrupt(data, corruption)
 
 
-def training_sample(classifier, images: int, seed: int = 0, within: list[str] | None = None) -> ImageDataset:
-    """`images` training images of the model's own dataset, drawn by seed (temperature fitting, calibration,
-    tuning): from the groups or images `within` names, else from those the model's training held out (`diffclass
-    train --hold-out`), which it ranks as it ranks new images, else from all of them."""
+def unseen_images(
+    classifier, images: int, seed: int = 0, images_from: str | None = None, prefilter_ranker: str | None = None
+) -> ImageDataset:
+    """`images` labelled images the model never trained on, drawn by seed, for what is fitted on them (the
+    temperature, the timestep window, the tuned front: a model ranks its own training images better than new
+    ones, so what is fitted there does not hold on new images). From `images_from` (images of the model's classes
+    from anywhere but its own training data), else from the part its training held out (`diffclass train
+    --hold-out`); with a prefilter ranker, from what both held out. Anything else is refused in one line."""
+    info = classifier.info
+    if images_from is not None:
+        if same_data(images_from, info.dataset):
+            raise DiffclassError(
+                f"{classifier.model_name} was trained on {images_from}; --images-from must name images it never "
+                "saw (leave it out to use the part its training held out)"
+            )
+        data = load_dataset(images_from, "train", info.image_size, info.channels, info.class_names)
+        if data.class_names != info.class_names:
+            raise DiffclassError(f"{images_from} has other classes than {classifier.model_name}")
+        return draw(data, images, seed)
+    within = (info.training or {}).get("held_out")
+    if not within:
+        raise DiffclassError(
+            f"{classifier.model_name} records no held-out images (train it with --hold-out), and its training images "
+            "would flatter it: pass --images-from folder:DIR with labelled images it never saw"
+        )
+    if prefilter_ranker is not None:
+        ranker = classifier.prefilter_model(prefilter_ranker)
+        if ranker.info.dataset == info.dataset:
+            within = sorted(set(within) & set((ranker.info.training or {}).get("held_out") or ()))
+        if not within:
+            raise DiffclassError(
+                f"{prefilter_ranker} and {classifier.model_name} hold out no images in common (train both with the "
+                "same --hold-out and --seed)"
+            )
+    _, data = load_dataset(info.dataset or "digits", "train", info.image_size).split_held_out(within)
+    return draw(data, images, seed)
+
+
+def same_data(name: str, other: str | None) -> bool:
+    """Whether two dataset names (embedded, `folder:PATH` or `list:FILE`) name the same images."""
+    if other is None:
+        return False
+    if ":" in name and ":" in other:
+        (kind, path), (other_kind, other_path) = name.split(":", 1), other.split(":", 1)
+        return kind == other_kind and Path(path).resolve() == Path(other_path).resolve()
+    return name == other
+
+
+def draw(data: ImageDataset, images: int, seed: int) -> ImageDataset:
+    """`images` of `data` (all of them if it holds fewer), drawn by seed."""
     import torch
 
-    info = classifier.info
-    data = load_dataset(info.dataset or "digits", "train", info.image_size)
-    within = within if within is not None else info.training.get("held_out")
-    if within is not None:
-        _, data = data.split_held_out(within)
     pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:images]
     return data.subset(pick.tolist())
-
-
-def tuning_images(classifier, images: int, seed: int = 0, prefilter_ranker: str | None = None) -> ImageDataset:
-    """The training images a tuning replays on: drawn from all of them, or, with a prefilter ranker, from the
-    part it was trained without."""
-    if prefilter_ranker is None:
-        return training_sample(classifier, images, seed)
-    held_out = (classifier.prefilter_model(prefilter_ranker).info.training or {}).get("held_out")
-    if not held_out:
-        raise DiffclassError(f"{prefilter_ranker} held nothing out of its training (train it with --hold-out)")
-    return training_sample(classifier, images, seed, within=held_out)

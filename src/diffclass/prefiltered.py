@@ -51,12 +51,15 @@ class Prefiltered(Evaluates):
             decision.nfe += sieved.nfe
         return decisions
 
-    def replay(self, table, filters: dict | None = None) -> tuple[float, float, float]:
-        """(top-1, NFEs per image, GMACs per image) on an error table, the sieve's part from `filters[by]`: the
-        rankings, calls and MACs of a sieve run on the table's images (`diffclass.tuning.FilterRun`)."""
-        run = (filters or {}).get(self.spec.by)
-        if run is None:
+    def replay(self, table, filters: dict | None = None):
+        """The composition replayed on an error table (a `diffclass.replay.Replayed`), the sieve's part from
+        `filters[by]`: the rankings, calls and MACs of a sieve run on the table's images
+        (`diffclass.tuning.FilterRun`)."""
+        sieve = (filters or {}).get(self.spec.by)
+        if sieve is None:
             raise DiffclassError(f"no rankings of prefilter {self.spec.by} for this table")
-        top1, nfe = table.top1(self.spec.then, [r[: self.spec.k] for r in run.rankings])
-        gmacs = (nfe * self.inner.macs_per_call + run.nfe_per_image * run.macs_per_call) / 1e9
-        return top1, nfe + run.nfe_per_image, gmacs
+        run = table.correct(self.spec.then, [r[: self.spec.k] for r in sieve.rankings])
+        inner_macs = run.nfe_per_image * self.inner.macs_per_call
+        run.gmacs_per_image = (inner_macs + sieve.nfe_per_image * sieve.macs_per_call) / 1e9
+        run.nfe_per_image += sieve.nfe_per_image
+        return run

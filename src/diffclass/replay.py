@@ -158,11 +158,37 @@ class ErrorTable:
         outcomes = drive(memos, strategy, classes, per_image)
         return outcomes, [memo.nfe for memo in memos]
 
+    def correct(self, strategy: Strategy, per_image: Sequence[Sequence[Hashable]] | None = None) -> Replayed:
+        """Per image, whether the replayed strategy ranks the true class first, with its mean NFEs per image."""
+        outcomes, nfes = self.replay(strategy, per_image)
+        hits = [o.ranking[0] == int(y) for o, y in zip(outcomes, self.labels)]
+        return Replayed(hits, sum(nfes) / len(nfes))
+
     def top1(self, strategy: Strategy, per_image: Sequence[Sequence[Hashable]] | None = None) -> tuple[float, float]:
         """(top-1, mean NFEs per image) of a replayed strategy."""
-        outcomes, nfes = self.replay(strategy, per_image)
-        correct = sum(int(o.ranking[0] == int(y)) for o, y in zip(outcomes, self.labels))
-        return correct / len(outcomes), sum(nfes) / len(nfes)
+        run = self.correct(strategy, per_image)
+        return run.top1, run.nfe_per_image
+
+
+@dataclass
+class Replayed:
+    """A strategy replayed on a table: which images it got right (what a paired comparison with another strategy
+    on the same images needs) and what it cost per image."""
+
+    hits: list[bool]
+    nfe_per_image: float
+    gmacs_per_image: float = 0.0
+
+    @property
+    def top1(self) -> float:
+        return sum(self.hits) / len(self.hits)
+
+    def against(self, reference: Replayed) -> dict:
+        """The images this run gets right that `reference` gets wrong (`gained`) and the reverse (`lost`): all a
+        paired comparison of the two on the same images and slots rests on."""
+        gained = sum(a and not b for a, b in zip(self.hits, reference.hits))
+        lost = sum(b and not a for a, b in zip(self.hits, reference.hits))
+        return dict(gained=gained, lost=lost)
 
 
 class _TableScorer:

@@ -180,10 +180,22 @@ def tree_check_table(checks, title: str) -> Table:
     return table
 
 
-def front_table(front: dict) -> Table:
-    table = Table(title=f"tuned front: {front['candidates']} strategies replayed on {front['images']} training images")
-    for column in ("strategy", "top-1", "NFE/img", "GMAC/img"):
+def front_table(front: dict, confidence: float = 0.9) -> Table:
+    """The tuned front with, per point, its paired counts against exhaustive on the same images and the loss it
+    may have at `confidence` (what `auto`'s max_loss is compared with)."""
+    from diffclass.strategies.auto import loss_bound
+
+    where = front.get("tuned_on", "training images")
+    table = Table(title=f"tuned front: {front['candidates']} strategies replayed on {front['images']} images ({where})")
+    columns = ("strategy", "top-1", "NFE/img", "GMAC/img", "gained", "lost", f"loss ≤ ({confidence:.0%})")
+    for column in columns:
         table.add_column(column, justify="right" if column != "strategy" else "left", overflow="fold")
     for p in front["points"]:
-        table.add_row(escape(p["spec"]), f"{p['top1']:.1%}", f"{p['nfe_per_image']:.1f}", f"{p['gmacs_per_image']:.3g}")
+        paired = ("", "", "")
+        if "lost" in p:
+            bound = loss_bound(p, front["images"], confidence)
+            paired = (str(p["gained"]), str(p["lost"]), f"{bound:.1%}")
+        table.add_row(
+            escape(p["spec"]), f"{p['top1']:.1%}", f"{p['nfe_per_image']:.1f}", f"{p['gmacs_per_image']:.3g}", *paired
+        )
     return table

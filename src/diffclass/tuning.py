@@ -1,14 +1,16 @@
-"""Tuning once per model: replay a family of strategies on one error table of training images and keep the Pareto
-front of top-1 against NFEs, stored with the model with exhaustive's top-1 on the same table (what `auto`'s
-allowed loss counts from), so `auto` can pick a fast strategy for any budget.
+"""Tuning once per model: replay a family of strategies on one error table of images the model never trained on
+and keep the Pareto front of top-1 against compute, stored with the model with exhaustive's top-1 on the same
+table and, per point, the images it gets right that exhaustive gets wrong and the reverse (what `auto`'s paired
+bound on the loss rests on), so `auto` can pick a fast strategy for any budget.
 
-The table holds every class (and tree node) on the first `slots` slots of the model's grid under its noise bank,
-so every replayed strategy ranks and counts exactly as a live run would; test images are never used. With a
-prefilter model, its rankings of the same images are computed once and the family gains prefilter compositions.
-A prefilter trained on the tuning images would rank them better than it ranks new ones (a plain classifier gets
-nearly all of glyphs' training images right and 94% of its test images), so its rankings come from a twin trained
-without them (`--prefilter-ranker`, trained with `--hold-out`), and the table is made of the images it never saw.
-The front is kept on compute (GMACs per image), which prices a filter's calls and a pruned network's cheaper ones.
+The images come from the part of the training data the model's training held out (`diffclass train --hold-out`)
+or from images the user names: a model ranks the images it trained on nearly perfectly, so every cheap schedule
+looks safe on them and then loses points on new images. The table holds every class (and tree node) on the first
+`slots` slots of the model's grid under its noise bank, so every replayed strategy ranks and counts exactly as a
+live run would; test images are never used. With a prefilter model, its rankings of the same images are computed
+once and the family gains prefilter compositions; the prefilter must not have trained on them either
+(`--prefilter-ranker`, a twin trained with the same `--hold-out`). The front is kept on compute (GMACs per
+image), which prices a filter's calls and a pruned network's cheaper ones.
 """
 
 from __future__ import annotations
@@ -81,11 +83,12 @@ def tune(
     cache: str | Path | None = None,
     progress: bool = True,
     prefilter_ranker: str | None = None,
+    tuned_on: str | None = None,
 ) -> dict:
-    """The model's front on `data` (training images): what `auto` reads. `slots` defaults to the grid's size;
-    `prefilter` names a cheap model whose top-k compositions join the family, priced and ranked by
-    `prefilter_ranker` (default: itself), which must not have been trained on `data`; the table is kept under
-    `cache`."""
+    """The model's front on `data` (images it never trained on, named by `tuned_on`): what `auto` reads. `slots`
+    defaults to the grid's size; `prefilter` names a cheap model whose top-k compositions join the family, priced
+    and ranked by `prefilter_ranker` (default: itself), which must not have been trained on `data`; the table is
+    kept under `cache`."""
     slots = slots or classifier.scorer.grid.size
     if slots > classifier.scorer.grid.size:
         raise DiffclassError(f"--slots {slots} is more than the model's grid of {classifier.scorer.grid.size}")
@@ -99,6 +102,8 @@ def tune(
         specs += prefilter_specs(prefilter, classes, slots)
         filters[prefilter] = FilterRun.of(ranker, data)
     table = ErrorTable.cached(cache or cache_folder(), classifier, data, slots=slots, progress=progress)
+    reference_spec = classifier.strategy(f"exhaustive(n={slots})").name  # every slot the table holds
+    reference = table.correct(classifier.strategy(reference_spec))
     points = []
     with progress_bar(progress) as bar:
         task = bar.add_task("replay", total=len(specs), status="")
@@ -106,31 +111,32 @@ def tune(
             bar.advance(task)
             try:
                 strategy = classifier.strategy(spec)
-                top1, nfe, gmacs = classifier.replay(table, filters, strategy)
+                run = classifier.replay(table, filters, strategy)
             except DiffclassError:  # asks for more slots than the table holds (a beam that did not stop)
                 continue
             points.append(
                 dict(
                     spec=strategy.name,
-                    top1=round(top1, 4),
-                    nfe_per_image=round(nfe, 2),
-                    gmacs_per_image=round(gmacs, 4),
+                    top1=round(run.top1, 4),
+                    nfe_per_image=round(run.nfe_per_image, 2),
+                    gmacs_per_image=round(run.gmacs_per_image, 4),
+                    **run.against(reference),
                 )
             )
-    reference = classes * slots  # exhaustive on every slot the table holds
-    reference_top1, _ = table.top1(classifier.strategy(f"exhaustive(n={slots})"))
+    reference_nfe = classes * slots
     # a pruned model is priced against its unpruned original
     original_macs = classifier.info.pruning.get("macs_before", classifier.macs_per_call)
     return dict(
         weights=classifier.weights,
         images=len(data),
-        split="train",
+        tuned_on=tuned_on or data.name,
         seed=classifier.scorer.seed,
         grid=repr(classifier.scorer.grid),
         slots=slots,
-        reference_nfe=reference,
-        reference_gmacs=round(reference * original_macs / 1e9, 4),
-        reference_top1=round(reference_top1, 4),
+        reference_spec=reference_spec,
+        reference_nfe=reference_nfe,
+        reference_gmacs=round(reference_nfe * original_macs / 1e9, 4),
+        reference_top1=round(reference.top1, 4),
         prefilter=prefilter,
         prefilter_ranker=prefilter_ranker and weights_digest(prefilter_ranker),
         candidates=len(specs),

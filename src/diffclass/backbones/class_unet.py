@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 
@@ -19,7 +20,8 @@ DEFAULT_SCHEDULER = dict(num_train_timesteps=1000, beta_schedule="linear", beta_
 
 
 def small_unet_config(image_size: int, channels: int, num_classes: int, width: int = 16) -> dict:
-    """A UNet sized for a CPU: three resolutions, attention only at the coarsest one."""
+    """A UNet sized for a CPU: three resolutions, attention only at the coarsest one (group norms of up to 8
+    groups, as many as divide `width`)."""
     return dict(
         sample_size=image_size,
         in_channels=channels,
@@ -28,7 +30,7 @@ def small_unet_config(image_size: int, channels: int, num_classes: int, width: i
         block_out_channels=(width, 2 * width, 4 * width),
         down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-        norm_num_groups=8,
+        norm_num_groups=math.gcd(8, width),
         attention_head_dim=8,
         num_class_embeds=num_classes,
     )

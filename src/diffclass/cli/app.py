@@ -99,6 +99,22 @@ AugmentOption = Annotated[
     ),
 ]
 SeedOption = Annotated[int, typer.Option(help="Seed of the noise bank.")]
+ImagesFromOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Labelled images the model never trained on (folder:DIR, list:FILE.csv) to fit on; default: the part "
+        "its training held out."
+    ),
+]
+HoldOutOption = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        max=0.9,
+        help="Never train on this fraction of the training data (emoji, glyphs: of the styles; else of each class's "
+        "images), recorded with the model: fit-temperature, calibrate and tune fit on it. 0: train on everything.",
+    ),
+]
 BatchOption = Annotated[int, typer.Option(min=1, help="(image, class, timestep) triples per network call.")]
 LossOption = Annotated[str | None, typer.Option(help="Denoising error: l1, l2 or huber (default: l2).")]
 DeviceOption = Annotated[str, typer.Option(help="cpu or cuda.")]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from diffclass.cli.app import AugmentOption, didicm_app, output_folder
+from diffclass.cli.app import AugmentOption, HoldOutOption, didicm_app, output_folder
 from diffclass.errors import DiffclassError
 from diffclass.progress import console
 
@@ -26,9 +26,7 @@ def didicm_train(
     lr: Annotated[float, typer.Option(help="Peak AdamW learning rate (one-cycle).")] = 2e-3,
     width: Annotated[int, typer.Option(min=1, max=1024, help="Channels of the first ResNet stage.")] = 32,
     data_fraction: Annotated[float, typer.Option(help="Train on this fraction of the training split.")] = 1.0,
-    hold_out: Annotated[
-        float, typer.Option(help="Never train on this fraction of the training groups (glyphs: font styles).")
-    ] = 0.0,
+    hold_out: HoldOutOption = 0.15,
     baseline: Annotated[bool, typer.Option(help="Train the plain classifier of the same backbone instead.")] = False,
     mixup: Annotated[float, typer.Option(help="Mixup Beta(a, a) parameter; soft labels (0: off).")] = 0.0,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing mass (0: off).")] = 0.0,
@@ -45,8 +43,6 @@ def didicm_train(
 
     if not 0 < data_fraction <= 1:
         raise DiffclassError(f"--data-fraction must be in (0, 1], got {data_fraction}")
-    if not 0 <= hold_out < 1:
-        raise DiffclassError(f"--hold-out must be in [0, 1), got {hold_out}")
     if mixup < 0 or not 0 <= label_smoothing < 1:
         raise DiffclassError("--mixup must be >= 0 and --label-smoothing in [0, 1)")
     config = DiDiCMTrainConfig(

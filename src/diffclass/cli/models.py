@@ -12,6 +12,8 @@ from diffclass.cli.app import (
     AugmentOption,
     BatchOption,
     DeviceOption,
+    HoldOutOption,
+    ImagesFromOption,
     JsonOption,
     ModelOption,
     SeedOption,
@@ -32,7 +34,7 @@ def train(
     steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 3000,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
-    width: Annotated[int, typer.Option(min=1, max=1024, help="Channels of the first UNet level (doubles twice).")] = 16,
+    width: Annotated[int, typer.Option(min=2, max=1024, help="Channels of the first UNet level (doubles twice).")] = 16,
     image_size: Annotated[int | None, typer.Option(min=4, max=1024, help="Resize the data to this size.")] = None,
     ema_decay: Annotated[float, typer.Option(min=0.0, max=1.0, help="EMA decay of the saved weights.")] = 0.999,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable checkpoint every N steps.")] = 500,
@@ -49,15 +51,7 @@ def train(
         ),
     ] = 0.2,
     augment: AugmentOption = "none",
-    hold_out: Annotated[
-        float,
-        typer.Option(
-            min=0.0,
-            max=0.9,
-            help="Never train on this fraction of the training groups (emoji, glyphs: "
-            "styles; else images), recorded for tuning.",
-        ),
-    ] = 0.0,
+    hold_out: HoldOutOption = 0.15,
     init_from: Annotated[
         str | None,
         typer.Option(help="Start from this saved model's weights (e.g. an embedded one), with a fresh optimiser."),
@@ -114,16 +108,17 @@ def _diffusion_model(model: Path, seed: int, batch_size: int):
 @app.command("fit-temperature")
 def fit_temperature_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to update.")],
-    images: Annotated[int, typer.Option(min=1, help="Training images to fit on.")] = 200,
+    images: Annotated[int, typer.Option(min=1, help="Held-out images to fit on.")] = 200,
+    images_from: ImagesFromOption = None,
     seed: SeedOption = 0,
 ):
-    """Fit the softmax temperature on training images and store it in the model's diffclass.json."""
+    """Fit the softmax temperature on images the model never trained on and store it in its diffclass.json."""
     from diffclass.classifier import fit_temperature
-    from diffclass.loading import training_sample
+    from diffclass.loading import unseen_images
 
     ensure_writable(model)
     clf = _diffusion_model(model, seed, 256)
-    data = training_sample(clf, images, seed)
+    data = unseen_images(clf, images, seed, images_from)
     clf.info.temperature = fit_temperature(clf, data.images, data.labels, data.ids)
     clf.info.save(model)
     console.print(f"temperature {clf.info.temperature:.3g} saved to {model}")
@@ -132,7 +127,8 @@ def fit_temperature_command(
 @app.command()
 def calibrate(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to calibrate (updated in place).")],
-    images: Annotated[int, typer.Option(min=1, help="Training images to measure on.")] = 100,
+    images: Annotated[int, typer.Option(min=1, help="Held-out images to measure on.")] = 100,
+    images_from: ImagesFromOption = None,
     grid_size: Annotated[int, typer.Option(min=1, max=4096, help="Timesteps spread evenly over the whole range.")] = 32,
     window: Annotated[int, typer.Option(min=1, help="Consecutive timesteps per candidate window.")] = 8,
     save: Annotated[bool, typer.Option(help="Store the best window with the model.")] = True,
@@ -148,13 +144,14 @@ def calibrate(
     """Measure where along the timesteps the class information lies, and keep the best window."""
     from diffclass.calibration import calibrate as run_calibration
     from diffclass.calibration import calibration_plot
-    from diffclass.loading import training_sample
+    from diffclass.loading import unseen_images
     from diffclass.report import calibration_table, write_json
 
     if save or weights:
         ensure_writable(model)
     clf = _diffusion_model(model, seed, batch_size)
-    result = run_calibration(clf, training_sample(clf, images, seed), grid_size=grid_size, window=window)
+    data = unseen_images(clf, images, seed, images_from)
+    result = run_calibration(clf, data, grid_size=grid_size, window=window)
     console.print(calibration_table(result))
     if json_path:
         write_json(json_path, result.to_json())
@@ -166,7 +163,7 @@ def calibrate(
         from diffclass.timesteps import TimestepGrid
 
         window = TimestepGrid(*result.best_window) if save else clf.scorer.grid
-        learned = learn_weights(clf, training_sample(clf, images, seed), window, bins=bins)
+        learned = learn_weights(clf, data, window, bins=bins)
         console.print(
             "learned timestep weights: "
             + ", ".join(f"[{a}, {b}) {w:.2f}" for a, b, w in zip(learned.edges, learned.edges[1:], learned.weights))
@@ -183,7 +180,8 @@ def calibrate(
 @app.command()
 def tune(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to tune (its front is stored there).")],
-    images: Annotated[int, typer.Option(min=2, help="Training images to replay strategies on.")] = 100,
+    images: Annotated[int, typer.Option(min=2, help="Held-out images to replay strategies on.")] = 400,
+    images_from: ImagesFromOption = None,
     slots: Annotated[
         int | None, typer.Option(min=2, max=4096, help="Slots per class in the table (default: grid).")
     ] = None,
@@ -203,19 +201,28 @@ def tune(
     seed: SeedOption = 0,
     batch_size: BatchOption = 256,
 ):
-    """Replay hundreds of strategies on one error table of training images and store the Pareto front of top-1
-    against compute with the model: `auto` (then the default strategy) picks from it for any budget."""
-    from diffclass.loading import tuning_images
+    """Replay hundreds of strategies on one error table of images the model never trained on and store the Pareto
+    front of top-1 against compute with the model: `auto` (then the default strategy) picks from it for any
+    budget, within its loss at a confidence the number of images supports."""
+    from diffclass.loading import unseen_images
     from diffclass.report import front_table
+    from diffclass.strategies.auto import pick
     from diffclass.tuning import tune as run_tuning
 
     if prefilter_ranker and not prefilter:
         raise DiffclassError("--prefilter-ranker ranks for a --prefilter; name the prefilter too")
     ensure_writable(model)
     clf = _diffusion_model(model, seed, batch_size)
-    data = tuning_images(clf, images, seed, prefilter_ranker)
-    front = run_tuning(clf, data, slots, prefilter=prefilter, cache=cache, prefilter_ranker=prefilter_ranker)
+    data = unseen_images(clf, images, seed, images_from, prefilter_ranker)
+    tuned_on = images_from or f"the held-out part of {clf.info.dataset}"
+    front = run_tuning(
+        clf, data, slots, prefilter=prefilter, cache=cache, prefilter_ranker=prefilter_ranker, tuned_on=tuned_on
+    )
     console.print(front_table(front))
     clf.info.front = front
     clf.info.save(model)
-    console.print(f"saved a front of {len(front['points'])} strategies to {model}; auto now picks from it")
+    default = pick(front)
+    console.print(
+        f"saved a front of {len(front['points'])} strategies to {model}; auto now runs {default['spec']} "
+        f"({default['nfe_per_image']:g} NFEs/image: within 0.5 points of exhaustive at 90% confidence)"
+    )

@@ -46,11 +46,20 @@ class ImageDataset:
         return self.groups if self.groups is not None else self.ids
 
     def held_out(self, fraction: float, seed: int = 0) -> list[str]:
-        """The groups (or, without groups, the image ids) a model trained with `fraction` held out never sees:
-        about that fraction of them, drawn by seed, at least one."""
-        units = sorted(set(self.hold_out_keys))
-        pick = torch.randperm(len(units), generator=torch.Generator().manual_seed(seed))
-        return sorted(units[i] for i in pick[: max(1, round(fraction * len(units)))].tolist())
+        """The groups a model trained with `fraction` held out never sees (about that fraction of them, at least
+        one), or, for data without groups, image ids drawn per class (stratified, so every class keeps images to
+        tune on). Drawn by seed."""
+        generator = torch.Generator().manual_seed(seed)
+        if self.groups is not None:
+            units = sorted(set(self.groups))
+            pick = torch.randperm(len(units), generator=generator)
+            return sorted(units[i] for i in pick[: max(1, round(fraction * len(units)))].tolist())
+        chosen = []
+        for label in sorted(set(self.labels.tolist())):
+            ids = sorted(i for i, y in zip(self.ids, self.labels.tolist()) if y == label)
+            pick = torch.randperm(len(ids), generator=generator)
+            chosen += [ids[i] for i in pick[: round(fraction * len(ids))].tolist()]
+        return sorted(chosen) or [min(self.ids)]
 
     def split_held_out(self, held_out: list[str]) -> tuple[ImageDataset, ImageDataset]:
         """(the images outside `held_out`, the images inside it), by group or by id as `held_out` names them."""
