@@ -41,7 +41,9 @@ def test_classify_prints_json_with_conversions(monkeypatch, capsys, model_dir, p
     (row,) = json.loads(out)
     assert row["path"] == str(picture) and len(row["top"]) == 2
     assert row["top"][0]["probability"] >= row["top"][1]["probability"]
-    assert "RGB -> L" in row["converted"] and "resized 50x30 -> 8x8" in row["converted"]
+    assert row["converted"] == ["colour made grey", "padded 50x30 to a square with its border colour", "resized to 8x8"]
+    code, out, err = run_cli(monkeypatch, capsys, "classify", picture, "--model", model_dir, "--json", "--stretch")
+    assert code == 0 and "stretched 50x30 to a square" in json.loads(out)[0]["converted"]
 
 
 def test_sample_writes_a_png(monkeypatch, capsys, model_dir, tmp_path):

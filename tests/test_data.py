@@ -33,12 +33,15 @@ def _save(path, image, **kw):
 @pytest.mark.parametrize(
     "make, note",
     [
-        (lambda p: _save(p / "rgba.png", Image.new("RGBA", (30, 20), (255, 0, 0, 128))), "RGBA -> L"),
-        (lambda p: _save(p / "pal.png", Image.new("P", (16, 16))), "P -> L"),
-        (lambda p: _save(p / "cmyk.jpg", Image.new("CMYK", (40, 40), (0, 50, 100, 0))), "CMYK -> L"),
+        (
+            lambda p: _save(p / "rgba.png", Image.new("RGBA", (30, 20), (255, 0, 0, 128))),
+            "transparent background filled with white",
+        ),
+        (lambda p: _save(p / "pal.png", Image.new("RGB", (16, 16), (200, 30, 30)).convert("P")), "colour made grey"),
+        (lambda p: _save(p / "cmyk.jpg", Image.new("CMYK", (40, 40), (0, 50, 100, 0))), "colour made grey"),
         (
             lambda p: _save(p / "deep.png", Image.fromarray(np.arange(256, dtype=np.uint16).reshape(16, 16) * 200)),
-            "I;16 -> L",
+            "I;16 pixels scaled to 0-255",
         ),
         (
             lambda p: _save(
@@ -46,7 +49,8 @@ def _save(path, image, **kw):
             ),
             "first of 2 frames",
         ),
-        (lambda p: _save(p / "big.png", Image.new("L", (300, 90))), "resized 300x90 -> 16x16"),
+        (lambda p: _save(p / "big.png", Image.new("L", (300, 90))), "padded 300x90 to a square with its border colour"),
+        (lambda p: _save(p / "dot.png", Image.new("L", (1, 1), 128)), "only 1x1 pixels, far fewer than the model's"),
     ],
 )
 def test_odd_images_are_converted_and_say_so(tmp_path, make, note):
@@ -76,3 +80,52 @@ def test_truncated_png_is_reported_as_corrupt(tmp_path):
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(DiffclassError, match="corrupt|not an image"):
         load_image(tmp_path / "cut.png", 16, 1)
+
+
+def drawing(size: int = 32) -> np.ndarray:
+    """An anti-aliased ring: the alpha (or the strokes) of a drawing."""
+    from PIL import ImageDraw
+
+    big = Image.new("L", (size * 4, size * 4), 0)
+    ImageDraw.Draw(big).ellipse((16, 16, size * 4 - 16, size * 4 - 16), outline=255, width=20)
+    return np.asarray(big.resize((size, size), Image.Resampling.LANCZOS))
+
+
+def test_a_drawing_on_a_transparent_page_looks_as_it_would_drawn_on_the_model_background():
+    from diffclass.data.images import to_model_input
+
+    strokes = drawing()
+    black_ink = np.zeros((32, 32, 4), np.uint8)
+    black_ink[..., 3] = strokes  # a black drawing on a transparent page, as drawing programs export it
+    white_on_black = Image.fromarray(strokes, "L")  # the same strokes as the digits and glyphs are drawn
+    transparent, notes = to_model_input(Image.fromarray(black_ink, "RGBA"), 16, 1, background=(0, 0, 0))
+    opaque, _ = to_model_input(white_on_black, 16, 1, background=(0, 0, 0))
+    assert (transparent - opaque).abs().max() < 1 / 127.5 + 1e-6  # the same input, up to one level of rounding
+    assert "filled with black, the drawing in white so that it shows" in notes[0]
+    white_ink = black_ink.copy()
+    white_ink[..., :3] = 255  # white strokes already show on black: kept as they are
+    kept, notes = to_model_input(Image.fromarray(white_ink, "RGBA"), 16, 1, background=(0, 0, 0))
+    assert (kept - opaque).abs().max() < 1 / 127.5 + 1e-6 and notes[0] == "transparent background filled with black"
+
+
+def test_a_drawing_on_a_transparent_page_gets_the_same_class_as_on_an_opaque_one(model_dir, tmp_path):
+    import diffclass
+
+    strokes = drawing(16)
+    page = np.zeros((16, 16, 4), np.uint8)
+    page[..., 3] = strokes
+    Image.fromarray(page, "RGBA").save(tmp_path / "transparent.png")
+    Image.fromarray(strokes, "L").save(tmp_path / "opaque.png")
+    clf = diffclass.load(model_dir)  # a digits model: white strokes on black
+    a, b = clf.classify([tmp_path / "transparent.png", tmp_path / "opaque.png"], "exhaustive(n=2)")
+    assert a.ranking == b.ranking and a.probabilities == pytest.approx(b.probabilities, abs=1e-3)
+
+
+def test_a_wide_image_is_padded_not_cropped():
+    from diffclass.data.images import to_model_input
+
+    wide = np.zeros((10, 40), np.uint8)
+    wide[:, :4] = 255  # content at the far left, which a centre crop would cut away
+    padded, notes = to_model_input(Image.fromarray(wide, "L"), 16, 1)
+    assert padded[0, :, :2].max() > 0.5 and padded[0, :5].max() == -1  # kept; the padding is the border's black
+    assert "padded 40x10 to a square with its border colour" in notes

@@ -13,6 +13,7 @@ from PIL import Image
 
 from diffclass.backbones import Backbone, call_cost, load_backbone
 from diffclass.backbones.prompts import ONE_TEMPLATE
+from diffclass.data.base import dataset_background
 from diffclass.data.images import content_id, load_image, to_model_input
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
@@ -142,12 +143,13 @@ class Classifier(Evaluates):
     def prepare(self, images: Sequence[str | Path | Image.Image]) -> torch.Tensor:
         """Files or PIL images of any size and mode -> the model's [B, C, H, W] input in [-1, 1]."""
         info = self.backbone.info
+        options = dict(background=dataset_background(info.dataset))
         tensors = []
         for image in images:
             if isinstance(image, Image.Image):
-                tensors.append(to_model_input(image, info.image_size, info.channels)[0])
+                tensors.append(to_model_input(image, info.image_size, info.channels, **options)[0])
             else:
-                tensors.append(load_image(image, info.image_size, info.channels).tensor)
+                tensors.append(load_image(image, info.image_size, info.channels, **options).tensor)
         return torch.stack(tensors)
 
     def classify(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import torch
 
-from diffclass.data.base import ImageDataset
+from diffclass.data.base import ImageDataset, dataset_background
 from diffclass.data.images import content_id, load_image
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
@@ -371,11 +371,13 @@ def classify_files(
     top_k: int = 3,
     store: RecordStore | None = None,
     show_progress: bool = True,
+    stretch: bool = False,
 ) -> tuple[list[FileResult], list[str]]:
     """Classify image files of any size and mode: (results in file order, one-line problems). A file that cannot
     be read is a problem, not a failure of the others; with a `store`, images already recorded (by content) are
-    not redone."""
+    not redone. Images that are not square are padded with their border colour, or with `stretch` stretched."""
     info = classifier.info
+    conversion = dict(background=dataset_background(info.dataset), stretch=stretch)
     spec = classifier.strategy(strategy)
     done = store.done() if store else {}
     results: dict[int, FileResult] = {}
@@ -387,7 +389,7 @@ def classify_files(
             loaded = []
             for k in range(start, min(start + step, len(files))):
                 try:
-                    item = load_image(files[k], info.image_size, info.channels)
+                    item = load_image(files[k], info.image_size, info.channels, **conversion)
                 except DiffclassError as exc:
                     problems.append(str(exc))
                     logger.error(str(exc))

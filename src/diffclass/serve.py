@@ -113,6 +113,7 @@ def create_app(classifier, strategy: str | None = None, model_name: str = ""):
     from fastapi import FastAPI, File, UploadFile
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+    from diffclass.data.base import dataset_background
     from diffclass.data.images import image_from_bytes
 
     app = FastAPI(title="diffclass")
@@ -130,7 +131,8 @@ def create_app(classifier, strategy: str | None = None, model_name: str = ""):
         if len(data) > MAX_UPLOAD:
             raise DiffclassError(f"the upload is larger than {MAX_UPLOAD // 2**20} MiB")
         info = classifier.info
-        return image_from_bytes(data, image.filename or "upload", info.image_size, info.channels)
+        name = image.filename or "upload"
+        return image_from_bytes(data, name, info.image_size, info.channels, dataset_background(info.dataset))
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:

@@ -32,7 +32,9 @@ def choose_strategy(clf, strategy=None, max_loss=None, budget=None, speedup=None
     line = None
     if front and (strategy or clf.default_strategy).startswith("auto"):
         where = front.get("tuned_on", "training images")
-        line = f"auto chose {spec.name} (front of {len(front['points'])} strategies on {front['images']} images: {where})"
+        line = (
+            f"auto chose {spec.name} (front of {len(front['points'])} strategies on {front['images']} images: {where})"
+        )
     elif strategy is None and clf.scorer is not None:
         line = f"{clf.model_name} is not tuned: running {spec.name} (diffclass tune makes the default faster)"
     if line:

@@ -206,6 +206,9 @@ def classify(
     budget: BudgetOption = None,
     speedup: SpeedupOption = None,
     weighting: WeightingOption = None,
+    stretch: Annotated[
+        bool, typer.Option(help="Stretch images that are not square (default: pad them with their border colour).")
+    ] = False,
 ):
     """Predict the class of each image, with the top-k classes and their probabilities (a file that cannot be read
     is reported and skipped; the exit code is then 2)."""
@@ -229,7 +232,7 @@ def classify(
         keys = run_identity(clf, spec.name, top_k=top_k)
         store = RecordStore(out, keys, overwrite=overwrite)
     with store or nullcontext():
-        results, problems = classify_files(clf, files, spec, top_k=top_k, store=store)
+        results, problems = classify_files(clf, files, spec, top_k=top_k, store=store, stretch=stretch)
     rows = [asdict(r) for r in results]
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))

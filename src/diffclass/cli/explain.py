@@ -25,6 +25,7 @@ def explain(
 ):
     """Show a decision: the top classes' errors against the timestep on shared noise, where in the image the
     winner and the runner-up differ, each top class's estimate of the clean image, and the probabilities."""
+    from diffclass.data.base import dataset_background
     from diffclass.data.images import load_image
     from diffclass.explain import explain as run_explain
     from diffclass.explain import explain_plot
@@ -35,7 +36,7 @@ def explain(
         raise DiffclassError(f"--out must name a .png file, got {out}")
     clf = load(model, seed=seed)
     info = clf.info
-    loaded = load_image(image, info.image_size, info.channels)
+    loaded = load_image(image, info.image_size, info.channels, dataset_background(info.dataset))
     result = run_explain(clf, loaded.tensor, strategy, loaded.image_id, slots)
     explain_plot(result, out)
     d = result.decision

@@ -75,6 +75,12 @@ class ImageDataset:
 DATASETS = Registry("dataset")
 
 
+def dataset_background(name: str | None) -> tuple[int, int, int] | None:
+    """The colour around the content of an embedded dataset's images (what a transparent image is filled with
+    before a model trained on it sees it); None where unknown."""
+    return DATASETS.get(name).extra.get("background") if name in DATASETS else None
+
+
 def dataset_names() -> list[str]:
     return sorted(DATASETS.names())
 

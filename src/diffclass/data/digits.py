@@ -18,7 +18,9 @@ DIGITS_TEST_SIZE = 400
 DIGITS_SPLIT_SEED = 0
 
 
-@DATASETS.register("digits", help="scikit-learn's 8x8 handwritten digits, upsampled to 16x16 (10 classes)")
+@DATASETS.register(
+    "digits", background=(0, 0, 0), help="scikit-learn's 8x8 handwritten digits, upsampled to 16x16 (10 classes)"
+)
 def load_digits_dataset(split: str = "test", image_size: int | None = None) -> ImageDataset:
     bunch = load_digits()
     index = list(range(len(bunch.target)))

@@ -68,7 +68,9 @@ def emoji_array() -> np.ndarray:
     return images
 
 
-@DATASETS.register("emoji", help="227 emoji of 10 vendor styles, 32x32 RGB; test styles unseen in training")
+@DATASETS.register(
+    "emoji", background=(128, 128, 128), help="227 emoji of 10 vendor styles, 32x32 RGB; test styles unseen in training"
+)
 def load_emoji_dataset(split: str = "test", image_size: int | None = None) -> ImageDataset:
     """Images come in a fixed shuffled order, so `--limit N` takes a sample across styles and classes; the group
     of an image is its style, so held-out tuning holds out whole vendors."""

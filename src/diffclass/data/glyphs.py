@@ -160,7 +160,9 @@ def load_glyph_arrays(size: int = GLYPHS_IMAGE_SIZE, seed: int = GLYPHS_SEED) ->
     return arrays
 
 
-@DATASETS.register("glyphs", help="106 characters of three scripts, test styles unseen in training")
+@DATASETS.register(
+    "glyphs", background=(0, 0, 0), help="106 characters of three scripts, test styles unseen in training"
+)
 def load_glyphs_dataset(split: str = "test", image_size: int | None = None) -> ImageDataset:
     """Images come in a fixed shuffled order, so `--limit N` takes a sample across styles and classes."""
     size = image_size or GLYPHS_IMAGE_SIZE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ MAX_PIXELS = 100_000_000  # refuse larger non-JPEG images instead of running out
 class LoadedImage:
     tensor: torch.Tensor  # [C, H, W] in [-1, 1]
     image_id: str  # content hash: the noise bank follows the image, not its path
-    notes: list[str]  # conversions made, e.g. "RGBA -> L", "resized 640x480 -> 16x16"
+    notes: list[str]  # conversions made, in words: "padded 300x100 to a square with its border colour"
 
 
 def _open(path: Path) -> Image.Image:
@@ -57,34 +58,93 @@ def _decode(source, path) -> Image.Image:
     return image
 
 
-def to_model_input(image: Image.Image, size: int, channels: int) -> tuple[torch.Tensor, list[str]]:
-    """Convert mode, resize the short side to `size` and centre-crop; report every change."""
+CONTRAST = 64  # of 255: a drawing closer than this to the background it is put on would vanish
+
+
+def to_model_input(
+    image: Image.Image, size: int, channels: int, background: Sequence[int] | None = None, stretch: bool = False
+) -> tuple[torch.Tensor, list[str]]:
+    """Any image as the model's input, each change said in words: transparency filled with `background` (the
+    colour the model's training images have around their content; white when unknown), a drawing that would vanish
+    on it drawn in the contrasting extreme, the mode converted, the image padded to a square with its own border
+    colour (or stretched) and resized to `size`."""
     notes = []
     if getattr(image, "n_frames", 1) > 1:
         notes.append(f"first of {image.n_frames} frames")
         image.seek(0)
     image = ImageOps.exif_transpose(image)
     target_mode = "L" if channels == 1 else "RGB"
-    if image.mode != target_mode:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image, note = fill_transparency(image.convert("RGBA"), tuple(background or (255, 255, 255)))
+        notes += [note] if note else []
+    elif image.mode.startswith("I;16") or image.mode in ("I", "F"):
         source = image.mode
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            background = Image.new("RGBA", image.size, (0, 0, 0, 255))
-            image = Image.alpha_composite(background, image.convert("RGBA"))
-        elif image.mode.startswith("I;16") or image.mode in ("I", "F"):
-            array = np.asarray(image, dtype=np.float64)
-            if not np.isfinite(array).all():
-                raise DiffclassError("the image's pixels are not all finite (NaN or Inf)")
-            span = max(array.max() - array.min(), 1e-12)
-            image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
+        array = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(array).all():
+            raise DiffclassError("the image's pixels are not all finite (NaN or Inf)")
+        span = max(array.max() - array.min(), 1e-12)
+        image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
+        notes.append(f"{source} pixels scaled to 0-255")
+    if image.mode != target_mode:
+        image = image.convert("RGB") if image.mode not in ("RGB", "L") else image
+        if target_mode == "L" and image.mode == "RGB" and np.ptp(np.asarray(image, dtype=np.int16), axis=2).max() > 8:
+            notes.append("colour made grey")  # a grey image saved as RGB needs no word
         image = image.convert(target_mode)
-        notes.append(f"{source} -> {target_mode}")
+    width, height = image.size
+    if min(width, height) < size / 2:
+        notes.append(f"only {width}x{height} pixels, far fewer than the model's {size}x{size}: little to go on")
+    if width != height:
+        if stretch:
+            notes.append(f"stretched {width}x{height} to a square")
+        else:
+            side = max(width, height)
+            image = ImageOps.pad(image, (side, side), color=border_colour(image), centering=(0.5, 0.5))
+            notes.append(f"padded {width}x{height} to a square with its border colour")
     if image.size != (size, size):
-        before = f"{image.width}x{image.height}"
-        image = ImageOps.fit(image, (size, size), method=Image.Resampling.BICUBIC)
-        notes.append(f"resized {before} -> {size}x{size}")
+        image = image.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=None)
+        notes.append(f"resized to {size}x{size}")
     array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
     tensor = torch.from_numpy(array.reshape(size, size, channels)).permute(2, 0, 1).contiguous()
     return tensor, notes
+
+
+def fill_transparency(image: Image.Image, background: tuple[int, ...]) -> tuple[Image.Image, str | None]:
+    """An RGBA image composited onto `background` (RGB). A drawing whose visible pixels are about the
+    background's brightness (a black drawing on a transparent page, for a model of white strokes on black) would
+    vanish: it is drawn in white or black instead, whichever stands out."""
+    rgba = np.asarray(image, dtype=np.float32)
+    alpha = rgba[..., 3:] / 255
+    if alpha.min() >= 1:
+        return image.convert("RGB"), None
+    background = (tuple(background) * 3)[:3] if len(background) == 1 else tuple(background[:3])
+    colour = rgba[..., :3]
+    ink = alpha[..., 0] > 0.5
+    back = float(shade(np.array(background, dtype=np.float32)))
+    note = f"transparent background filled with {describe(background)}"
+    if ink.any() and abs(float(shade(colour[ink]).mean()) - back) < CONTRAST:
+        colour = np.full_like(colour, 255.0 if back < 128 else 0.0)
+        note += f", the drawing in {'white' if back < 128 else 'black'} so that it shows"
+    out = colour * alpha + np.array(background, dtype=np.float32) * (1 - alpha)
+    return Image.fromarray(out.round().clip(0, 255).astype(np.uint8), "RGB"), note
+
+
+def shade(rgb: np.ndarray) -> np.ndarray:
+    """Brightness as a grey conversion sees it (ITU-R 601 weights)."""
+    return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+
+
+def describe(colour: Sequence[int]) -> str:
+    names = {(0, 0, 0): "black", (255, 255, 255): "white", (128, 128, 128): "grey"}
+    rgb = tuple(int(c) for c in colour[:3])
+    return names.get(rgb, "rgb" + str(rgb))
+
+
+def border_colour(image: Image.Image) -> int | tuple[int, ...]:
+    """The median colour of the image's outermost pixels: what continues its background."""
+    array = np.asarray(image)
+    edge = np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
+    median = np.median(edge, axis=0)
+    return int(median) if np.ndim(median) == 0 else tuple(int(v) for v in median)
 
 
 def content_id(image: torch.Tensor) -> str:
@@ -93,22 +153,26 @@ def content_id(image: torch.Tensor) -> str:
     return hashlib.sha256(image.detach().cpu().float().numpy().tobytes()).hexdigest()[:16]
 
 
-def load_image(path: str | Path, size: int, channels: int) -> LoadedImage:
+def load_image(
+    path: str | Path, size: int, channels: int, background: Sequence[int] | None = None, stretch: bool = False
+) -> LoadedImage:
     path = Path(path)
     image = _open(path)
     try:
-        tensor, notes = to_model_input(image, size, channels)
+        tensor, notes = to_model_input(image, size, channels, background, stretch)
     except DiffclassError as exc:
         raise DiffclassError(f"{path}: {exc}") from None
     return LoadedImage(tensor, content_id(tensor), notes)
 
 
-def image_from_bytes(data: bytes, name: str, size: int, channels: int) -> LoadedImage:
+def image_from_bytes(
+    data: bytes, name: str, size: int, channels: int, background: Sequence[int] | None = None, stretch: bool = False
+) -> LoadedImage:
     """An uploaded image, with the same checks and conversions as a file."""
     import io
 
     try:
-        tensor, notes = to_model_input(_decode(io.BytesIO(data), name), size, channels)
+        tensor, notes = to_model_input(_decode(io.BytesIO(data), name), size, channels, background, stretch)
     except DiffclassError as exc:
         raise DiffclassError(str(exc) if str(exc).startswith(name) else f"{name}: {exc}") from None
     return LoadedImage(tensor, content_id(tensor), notes)
