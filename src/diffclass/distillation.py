@@ -67,7 +67,9 @@ def distill(
     teacher = load_backbone(teacher_name, device=device)
     if not teacher.info.dataset:
         raise DiffclassError(f"{teacher_name} does not name the embedded dataset it was trained on")
-    data = load_dataset(teacher.info.dataset, "train", teacher.info.image_size)
+    data = load_dataset(
+        teacher.info.dataset, "train", teacher.info.image_size, teacher.info.channels, teacher.info.class_names
+    )
     if data.class_names != teacher.info.class_names:
         raise DiffclassError(f"the {data.name} training data's classes are not the teacher's")
     recipe = dict(

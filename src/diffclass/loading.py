@@ -94,7 +94,9 @@ def load(
             raise DiffclassError("node conditioning needs a tree: the model has none, pass one")
         images = labels = None
         if node_conditioning == "inverted":
-            train = load_dataset(clf.info.dataset or "digits", "train", clf.info.image_size)
+            train = load_dataset(
+                clf.info.dataset or "digits", "train", clf.info.image_size, clf.info.channels, clf.info.class_names
+            )
             images, labels = train.images, train.labels
         mode = clf.use_tree(label_tree, node_conditioning, images, labels)
         logger.info(f"tree nodes conditioned by {mode}")
@@ -182,7 +184,9 @@ def unseen_images(
                 f"{prefilter_ranker} and {classifier.model_name} hold out no images in common (train both with the "
                 "same --hold-out and --seed)"
             )
-    _, data = load_dataset(info.dataset or "digits", "train", info.image_size).split_held_out(within)
+    _, data = load_dataset(
+        info.dataset or "digits", "train", info.image_size, info.channels, info.class_names
+    ).split_held_out(within)
     return draw(data, images, seed)
 
 

@@ -262,7 +262,7 @@ def train_model(
     from diffclass.hub import INFO_FILE
 
     out = Path(out)
-    data = load_dataset(dataset, "train", image_size)
+    data = load_dataset(dataset, "train", image_size)  # a user's folder: its classes, size and colour as it has them
     if resume and (out / INFO_FILE).is_file():
         backbone = load_backbone(out)
     elif init_from is not None:
@@ -280,7 +280,7 @@ def train_model(
             data.images.shape[-1],
             data.images.shape[1],
             width=width,
-            dataset=dataset,
+            dataset=data.name,  # a folder by its absolute path
             tree=label_tree,
         )
     return train(backbone, data, out, config, resume=resume)

@@ -20,7 +20,9 @@ def didicm_train(
             help="Folder for the model (didicm.json + model.safetensors) and its checkpoint.", callback=output_folder
         ),
     ],
-    dataset: Annotated[str, typer.Option(help="glyphs, emoji or digits.")] = "glyphs",
+    dataset: Annotated[
+        str, typer.Option(help="glyphs, emoji, digits, or your own images: folder:DIR or list:FILE.csv.")
+    ] = "glyphs",
     steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 3000,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option(help="Peak AdamW learning rate (one-cycle).")] = 2e-3,

@@ -30,12 +30,20 @@ from diffclass.progress import console
 @app.command()
 def train(
     out: Annotated[Path, typer.Option(help="Folder for the trained model and its checkpoint.", callback=output_folder)],
-    dataset: Annotated[str, typer.Option(help="Training data (embedded name).")] = "digits",
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="Training data: an embedded name, or your own images as folder:DIR (one sub-folder per class) or "
+            "list:FILE.csv (path,label); their classes, size and colour are read from the images."
+        ),
+    ] = "digits",
     steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 3000,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
     width: Annotated[int, typer.Option(min=2, max=1024, help="Channels of the first UNet level (doubles twice).")] = 16,
-    image_size: Annotated[int | None, typer.Option(min=4, max=1024, help="Resize the data to this size.")] = None,
+    image_size: Annotated[
+        int | None, typer.Option(min=4, max=1024, help="Resize the data to this size (default: the images' own).")
+    ] = None,
     ema_decay: Annotated[float, typer.Option(min=0.0, max=1.0, help="EMA decay of the saved weights.")] = 0.999,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable checkpoint every N steps.")] = 500,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in OUT.")] = False,

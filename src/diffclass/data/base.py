@@ -89,16 +89,20 @@ def load_dataset(
     name: str,
     split: str = "test",
     image_size: int | None = None,
-    channels: int = 1,
+    channels: int | None = None,
     class_names: list[str] | None = None,
 ) -> ImageDataset:
-    """An embedded dataset by name (`digits`, `glyphs`) and split, or real images: `folder:PATH` (one sub-folder
-    per class) or `list:FILE.csv` (path,label), matched to `class_names` and resized to `image_size`."""
+    """An embedded dataset by name (`digits`, `glyphs`) and split, or a user's own images, which have no split:
+    `folder:PATH` (one sub-folder per class) or `list:FILE.csv` (path,label), matched to `class_names` (a model's)
+    and converted to `image_size` and `channels`; what is not given comes from the images themselves (class
+    names from the sub-folders or labels, sorted; the most common size; colour if any image has it)."""
     if name.startswith(("folder:", "list:")):
-        from diffclass.data.folders import load_folder, load_list
+        from diffclass.data.folders import load_folder, load_list, survey
 
-        if image_size is None or class_names is None:
-            raise DiffclassError(f"{name}: image folders need the model's image size and class names")
+        if image_size is None or channels is None or class_names is None:
+            found = survey(name, image_size)
+            class_names = class_names or found.class_names
+            image_size, channels = image_size or found.image_size, channels or found.channels
         kind, path = name.split(":", 1)
         return (load_folder if kind == "folder" else load_list)(path, image_size, channels, class_names)
     if split not in ("train", "test"):

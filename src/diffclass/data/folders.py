@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -39,6 +41,8 @@ def _label_index(name: str, class_names: list[str], source: str) -> int:
 def _load_all(
     items: list[tuple[Path, int]], root: Path, name: str, image_size: int, channels: int, class_names: list[str]
 ) -> ImageDataset:
+    """The dataset is named by its absolute path (what a model trained on it records, to find it again); its
+    images by the short name and their path inside it, so ids survive moving the folder."""
     tensors, labels, ids, bad = [], [], [], 0
     for path, label in items:
         try:
@@ -53,7 +57,10 @@ def _load_all(
         logger.warning(f"skipped {bad} unreadable image(s) of {len(items)}")
     if not tensors:
         raise DiffclassError(f"{name}: no readable images")
-    return ImageDataset(name, torch.stack(tensors), torch.tensor(labels), list(class_names), ids)
+    kind = name.split(":", 1)[0]
+    source = root if kind == "folder" else root / name.split(":", 1)[1]
+    full = f"{kind}:{source.resolve()}"
+    return ImageDataset(full, torch.stack(tensors), torch.tensor(labels), list(class_names), ids)
 
 
 def folder_class_names(path: str) -> list[str]:
@@ -65,6 +72,69 @@ def folder_class_names(path: str) -> list[str]:
     if all(is_wnid(n) for n in names):
         return shipped_class_names("imagenet")
     return names
+
+
+@dataclass
+class Survey:
+    """What a folder of a user's own images implies for a model trained on it."""
+
+    class_names: list[str]
+    image_size: int
+    channels: int
+    images: int
+
+
+COLOUR_MODES = {"RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV"}
+
+
+def survey(name: str, image_size: int | None = None) -> Survey:
+    """Class names (sorted sub-folder names, or a list's labels), the image size (the most common; refused when no
+    size holds most of the images, so nothing is resized on a guess) and channels (3 if any image has a colour
+    mode), read from the file headers only; refuses fewer than two classes and a class without images. A given
+    `image_size` is kept."""
+    from PIL import Image
+
+    kind, path = name.split(":", 1)
+    items = _folder_items(Path(path), name) if kind == "folder" else _rows(Path(path), name)
+    by_class = Counter(label for _, label in items)
+    if len(by_class) < 2:
+        raise DiffclassError(f"{name}: a classifier needs at least two classes, found {len(by_class)}")
+    sizes, colour = Counter(), False
+    for file, _ in items:
+        try:
+            with Image.open(file) as image:
+                sizes[image.size] += 1
+                colour = colour or image.mode in COLOUR_MODES
+        except (OSError, SyntaxError, ValueError):
+            continue  # reported when the images are loaded
+    if not sizes:
+        raise DiffclassError(f"{name}: no readable images")
+    (width, height), count = sizes.most_common(1)[0]
+    total = sum(sizes.values())
+    if image_size is None and count * 2 <= total:
+        shown = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sizes.most_common(3))
+        raise DiffclassError(f"{name}: the images come in {len(sizes)} sizes ({shown}, ...); pass --image-size")
+    size = image_size or max(width, height)
+    why = "as asked" if image_size else f"the size of {count} of them"
+    logger.info(
+        f"{name}: {len(by_class)} classes, {total} images, {'colour' if colour else 'grey'} at {size}x{size} "
+        f"({why}; the others are converted as classify converts them)"
+    )
+    return Survey(sorted(by_class), size, 3 if colour else 1, total)
+
+
+def _folder_items(root: Path, name: str) -> list[tuple[Path, str]]:
+    if not root.is_dir():
+        raise DiffclassError(f"{name}: no such folder")
+    items = []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DiffclassError(f"{name}: class folder {class_dir.name!r} has no images")
+        items += [(f, class_dir.name) for f in files]
+    if not items:
+        raise DiffclassError(f"{name}: expected one sub-folder of images per class, found none")
+    return items
 
 
 def load_folder(path: str, image_size: int, channels: int, class_names: list[str]) -> ImageDataset:
@@ -84,21 +154,30 @@ def load_folder(path: str, image_size: int, channels: int, class_names: list[str
     return _load_all(items, root, f"folder:{root.name}", image_size, channels, class_names)
 
 
-def load_list(path: str, image_size: int, channels: int, class_names: list[str]) -> ImageDataset:
-    file = Path(path)
+def _rows(file: Path, name: str) -> list[tuple[Path, str]]:
+    """A list file's (image path, label) rows; paths relative to the file's folder."""
     try:
         rows = list(csv.reader(file.read_text(encoding="utf-8").splitlines()))
     except FileNotFoundError:
-        raise DiffclassError(f"list:{path}: no such file") from None
+        raise DiffclassError(f"{name}: no such file") from None
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise DiffclassError(f"list:{path}: not a CSV file ({exc})") from None
+        raise DiffclassError(f"{name}: not a CSV file ({exc})") from None
     if rows and [c.strip().lower() for c in rows[0]] == ["path", "label"]:
         rows = rows[1:]
     items = []
     for number, row in enumerate(rows, start=1):
         if len(row) != 2:
-            raise DiffclassError(f"list:{path}: row {number} should be path,label, got {row}")
+            raise DiffclassError(f"{name}: row {number} should be path,label, got {row}")
         image = Path(row[0].strip())
-        image = image if image.is_absolute() else file.parent / image
-        items.append((image, _label_index(row[1].strip(), class_names, f"list:{path} row {number}")))
+        items.append((image if image.is_absolute() else file.parent / image, row[1].strip()))
+    return items
+
+
+def load_list(path: str, image_size: int, channels: int, class_names: list[str]) -> ImageDataset:
+    file = Path(path)
+    rows = _rows(file, f"list:{path}")
+    items = [
+        (image, _label_index(label, class_names, f"list:{path} row {number}"))
+        for number, (image, label) in enumerate(rows, start=1)
+    ]
     return _load_all(items, file.parent, f"list:{file.name}", image_size, channels, class_names)

@@ -36,7 +36,7 @@ def training_data(backbone):
     name = backbone.info.dataset
     if not name:
         raise DiffclassError("the model does not say which dataset it was trained on; cannot prune it")
-    return load_dataset(name, "train", backbone.info.image_size)
+    return load_dataset(name, "train", backbone.info.image_size, backbone.info.channels, backbone.info.class_names)
 
 
 def prune_to_folder(

@@ -1,0 +1,104 @@
+"""A user's own folder of images is first-class: training, fitting, tuning and evaluating take `folder:DIR`, with
+classes, size and colour read from the images."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from diffclass.data import load_dataset
+from diffclass.hub import ModelInfo
+from tests.conftest import run_cli
+
+COLOURS = {"circle": (220, 40, 40), "square": (40, 160, 60), "triangle": (40, 70, 220)}
+
+
+def shapes(root, per_class: int = 8, size: int = 32, odd: dict | None = None):
+    """Coloured shapes on white at seeded places and sizes: one sub-folder per class."""
+    rng = np.random.default_rng(0)
+    for name, colour in COLOURS.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for k in range(per_class):
+            side = (odd or {}).get((name, k), size)
+            image = Image.new("RGB", (side, side), "white")
+            r, x, y = rng.integers(5, 9), rng.integers(9, 23), rng.integers(9, 23)
+            box = (x - r, y - r, x + r, y + r)
+            draw = ImageDraw.Draw(image)
+            if name == "circle":
+                draw.ellipse(box, fill=colour)
+            elif name == "square":
+                draw.rectangle(box, fill=colour)
+            else:
+                draw.polygon([(x, y - r), (x - r, y + r), (x + r, y + r)], fill=colour)
+            image.save(root / name / f"{k}.png")
+    return root
+
+
+def test_a_folder_gives_its_classes_size_and_colour(tmp_path):
+    data = load_dataset(f"folder:{shapes(tmp_path / 'shapes')}", "train")
+    assert data.class_names == ["circle", "square", "triangle"] and data.images.shape == (24, 3, 32, 32)
+    assert data.name == f"folder:{(tmp_path / 'shapes').resolve()}" and data.ids[0] == "folder:shapes/circle/0.png"
+
+
+def test_train_fit_tune_and_evaluate_on_a_folder(monkeypatch, capsys, tmp_path):
+    folder = f"folder:{shapes(tmp_path / 'shapes')}"
+    model = tmp_path / "model"
+    code, out, err = run_cli(
+        monkeypatch, capsys, "train", "--dataset", folder, "--steps", 2, "--batch-size", 4, "--width", 4,
+        "--hold-out", 0.25, "--out", model,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "3 classes, 24 images, colour at 32x32 (the size of 24 of them" in err
+    info = ModelInfo.load(model)
+    assert info.class_names == ["circle", "square", "triangle"] and (info.image_size, info.channels) == (32, 3)
+    assert info.dataset == f"folder:{(tmp_path / 'shapes').resolve()}"
+    held = info.training["held_out"]  # two of each class's eight, by seed: stratified
+    assert len(held) == 6 and all(sum(i.startswith(f"folder:shapes/{c}/") for i in held) == 2 for c in COLOURS)
+    for command in (
+        ["fit-temperature", "--images", 6],
+        ["tune", "--images", 6, "--slots", 2],
+        ["evaluate", "--dataset", folder, "--strategy", "exhaustive(n=2)"],
+    ):
+        code, out, err = run_cli(monkeypatch, capsys, *command, "--model", model)
+        assert code == 0, (command, err)
+    assert ModelInfo.load(model).front["images"] == 6
+
+
+def test_didicm_trains_on_a_folder(monkeypatch, capsys, tmp_path):
+    folder = f"folder:{shapes(tmp_path / 'shapes')}"
+    code, out, err = run_cli(
+        monkeypatch, capsys, "didicm", "train", "--dataset", folder, "--steps", 2, "--batch-size", 4, "--width", 8,
+        "--baseline", "--out", tmp_path / "twin",
+    )  # fmt: skip
+    assert code == 0, err
+    meta = json.loads((tmp_path / "twin" / "didicm.json").read_text())
+    assert meta["class_names"] == ["circle", "square", "triangle"] and meta["image_size"] == 32
+
+
+def test_mixed_sizes_need_an_image_size_or_a_majority(monkeypatch, capsys, tmp_path):
+    odd = {(c, k): 48 for c in COLOURS for k in range(4)}  # half the images 48x48, half 32x32: no majority
+    folder = f"folder:{shapes(tmp_path / 'mixed', odd=odd)}"
+    args = ["train", "--dataset", folder, "--steps", 1, "--batch-size", 4, "--width", 4]
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "a")
+    assert code == 2 and "come in 2 sizes" in err and "pass --image-size" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--image-size", 32, "--out", tmp_path / "b")
+    assert code == 0, err
+    assert ModelInfo.load(tmp_path / "b").image_size == 32
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda root: [p.unlink() for p in (root / "square").iterdir()], "class folder 'square' has no images"),
+        (lambda root: [__import__("shutil").rmtree(root / c) for c in ("square", "triangle")], "at least two classes"),
+    ],
+)
+def test_bad_folders_are_one_line(monkeypatch, capsys, tmp_path, spoil, message):
+    root = shapes(tmp_path / "shapes")
+    spoil(root)
+    for command in (["train", "--width", 4], ["didicm", "train", "--width", 8]):
+        code, out, err = run_cli(
+            monkeypatch, capsys, *command, "--dataset", f"folder:{root}", "--steps", 1, "--out", tmp_path / "m"
+        )
+        assert code == 2 and message in err and "Traceback" not in err, err
