@@ -102,3 +102,61 @@ def test_bad_folders_are_one_line(monkeypatch, capsys, tmp_path, spoil, message)
             monkeypatch, capsys, *command, "--dataset", f"folder:{root}", "--steps", 1, "--out", tmp_path / "m"
         )
         assert code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_fit_makes_a_tuned_calibrated_model_and_resumes_to_the_same_weights(monkeypatch, capsys, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    import diffclass.training as training
+
+    folder = f"folder:{shapes(tmp_path / 'shapes', per_class=6)}"
+    args = ["fit", folder, "--steps", 4, "--width", 4, "--batch-size", 4, "--hold-out", 0.34, "--checkpoint-every", 2]
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "whole")
+    assert code == 0, err
+    assert "measured on 6 held-out images" in out and "classify with: diffclass classify IMAGE --model" in out
+    record = json.loads((tmp_path / "whole" / "fit.json").read_text())
+    assert list(record["done"]) == ["train", "calibrate", "temperature", "tune", "measure"]
+    info = ModelInfo.load(tmp_path / "whole")
+    assert info.timestep_range and info.temperature != 1.0 and info.front["images"] == 6
+    measured = record["done"]["measure"]
+    assert measured["exhaustive"]["strategy"] == info.front["reference_spec"]
+    assert 0 <= measured["default"]["ece"] <= 1 and measured["default"]["nfe_per_image"] > 0
+
+    save = training.save_checkpoint
+
+    def killed_after_saving(folder, step, *rest):  # killed right after the step-2 checkpoint
+        save(folder, step, *rest)
+        if step == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "save_checkpoint", killed_after_saving)
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "killed")
+    assert code != 0
+    monkeypatch.setattr(training, "save_checkpoint", save)
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "killed")
+    assert code == 2 and "already holds a fit; pass --resume" in err
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "killed", "--resume")
+    assert code == 0, err
+    weights = "diffusion_pytorch_model.safetensors"
+    whole, resumed = (load_file(tmp_path / name / weights) for name in ("whole", "killed"))
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    assert ModelInfo.load(tmp_path / "killed").front["points"] == info.front["points"]
+
+
+def test_fit_takes_only_a_users_images(monkeypatch, capsys, tmp_path):
+    code, out, err = run_cli(monkeypatch, capsys, "fit", "digits", "--out", tmp_path / "m")
+    assert code == 2 and "takes your own images" in err
+
+
+def test_fit_with_the_plain_twin_tunes_prefilters_on_what_both_held_out(monkeypatch, capsys, tmp_path):
+    folder = f"folder:{shapes(tmp_path / 'shapes', per_class=6)}"
+    code, out, err = run_cli(
+        monkeypatch, capsys, "fit", folder, "--steps", 2, "--width", 4, "--batch-size", 4, "--hold-out", 0.34,
+        "--with-twin", "--twin-steps", 2, "--out", tmp_path / "m",
+    )  # fmt: skip
+    assert code == 0, err
+    front = ModelInfo.load(tmp_path / "m").front
+    assert front["prefilter"] == str(tmp_path / "m" / "twin") and front["images"] == 6
+    twin = json.loads((tmp_path / "m" / "twin" / "didicm.json").read_text())
+    assert twin["training"]["held_out"] == ModelInfo.load(tmp_path / "m").training["held_out"]

@@ -151,10 +151,10 @@ def eval_dataset(classifier, dataset: str | None = None, corruption: str | None 
 
 
 def unseen_images(
-    classifier, images: int, seed: int = 0, images_from: str | None = None, prefilter_ranker: str | None = None
+    classifier, images: int | None, seed: int = 0, images_from: str | None = None, prefilter_ranker: str | None = None
 ) -> ImageDataset:
-    """`images` labelled images the model never trained on, drawn by seed, for what is fitted on them (the
-    temperature, the timestep window, the tuned front: a model ranks its own training images better than new
+    """`images` labelled images the model never trained on (None: all), drawn by seed, for what is fitted on them
+    (the temperature, the timestep window, the tuned front: a model ranks its own training images better than new
     ones, so what is fitted there does not hold on new images). From `images_from` (images of the model's classes
     from anywhere but its own training data), else from the part its training held out (`diffclass train
     --hold-out`); with a prefilter ranker, from what both held out. Anything else is refused in one line."""
@@ -200,8 +200,8 @@ def same_data(name: str, other: str | None) -> bool:
     return name == other
 
 
-def draw(data: ImageDataset, images: int, seed: int) -> ImageDataset:
-    """`images` of `data` (all of them if it holds fewer), drawn by seed."""
+def draw(data: ImageDataset, images: int | None, seed: int) -> ImageDataset:
+    """`images` of `data` (all of them if it holds fewer, or for None), drawn by seed."""
     import torch
 
     pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:images]

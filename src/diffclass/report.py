@@ -199,3 +199,21 @@ def front_table(front: dict, confidence: float = 0.9) -> Table:
             escape(p["spec"]), f"{p['top1']:.1%}", f"{p['nfe_per_image']:.1f}", f"{p['gmacs_per_image']:.3g}", *paired
         )
     return table
+
+
+def fit_table(record: dict) -> Table:
+    """What `diffclass fit` made, measured on the images its training held out."""
+    measured = record["done"]["measure"]
+    table = Table(title=f"fitted on {record['dataset']}: measured on {measured['images']} held-out images")
+    for column in ("strategy", "top-1", "NFE/img", "s/img", "ECE"):
+        table.add_column(column, justify="right" if column != "strategy" else "left", overflow="fold")
+    for name in ("default", "exhaustive"):
+        row = measured[name]
+        table.add_row(
+            f"{escape(row['strategy'])} ({name})",
+            f"{row['top1']:.1%}",
+            f"{row['nfe_per_image']:g}",
+            f"{row['seconds_per_image']:.3g}",
+            f"{row['ece']:.3f}",
+        )
+    return table

@@ -219,8 +219,15 @@ def resolve_model(name_or_ref: str | Path | ModelRef) -> ModelRef:
     return ModelRef(text, None, folder, info, didicm=(folder / DIDICM_FILE).is_file())
 
 
+NOT_WEIGHTS = ("train_state.json", "didicm.json", "diffclass.json")  # a checkpoint or a model of its own
+
+
 def folder_digest(folder: Path) -> str:
-    files = sorted(Path(folder).rglob("*.safetensors"))
+    """The digest of a model folder's weights: every safetensors file in it, but not those of a sub-folder that is
+    a training checkpoint or another model (a fit's plain twin), which change without the model changing."""
+    folder = Path(folder)
+    nested = {p.parent for name in NOT_WEIGHTS for p in folder.rglob(name) if p.parent != folder}
+    files = sorted(p for p in folder.rglob("*.safetensors") if not any(d in p.parents for d in nested))
     stats = [(p, p.stat()) for p in files]
     signature = tuple((str(p.relative_to(folder)), s.st_size, s.st_mtime_ns, s.st_ino) for p, s in stats)
     return _hashed(str(Path(folder).resolve()), signature)
