@@ -5,10 +5,13 @@ test_data.py; unknown names and misfit weights in test_cli.py; pickled weights i
 """
 
 import json
+import re
 
+import pytest
 import torch
 from PIL import Image
 
+from diffclass.errors import DiffclassError
 from tests.conftest import run_cli, tiny_backbone
 
 
@@ -156,3 +159,27 @@ def test_records_do_not_depend_on_the_batch_size(monkeypatch, capsys, tmp_path):
         rows = [json.loads(line) for line in (tmp_path / f"b{batch}" / "records.jsonl").read_text().splitlines()]
         outs.append([{k: v for k, v in row.items() if k != "seconds"} for row in rows])
     assert outs[0] == outs[1] == outs[2]
+
+
+@pytest.mark.parametrize(
+    "images, ids, message",
+    [
+        (torch.randint(0, 256, (2, 1, 8, 8), dtype=torch.uint8), None, "float tensor in [-1, 1], got uint8"),
+        (torch.rand(2, 1, 8, 8) * 255, None, "must lie in [-1, 1]; these reach"),
+        (torch.ones(2, 1, 8, 8, dtype=torch.bool), None, "got bool"),
+        (torch.ones(2, 1, 8, 8, dtype=torch.complex64), None, "got complex64"),
+        (torch.full((2, 1, 8, 8), float("nan")), None, "NaN or Inf"),
+        (torch.zeros(2, 1, 8, 8), ["only-one"], "1 image ids for 2 images"),
+        (torch.zeros(8, 8), None, "must be [batch, channels, height, width]"),
+    ],
+)
+def test_the_python_api_refuses_what_it_cannot_classify(model_dir, images, ids, message):
+    import diffclass
+    from diffclass.didicm.classifier import DiDiCMClassifier
+
+    with pytest.raises(DiffclassError) as caught:
+        diffclass.load(model_dir).classify(images, "exhaustive(n=2)", ids)
+    assert message in str(caught.value)
+    didicm = DiDiCMClassifier.load("plain-glyphs")
+    with pytest.raises(DiffclassError, match=re.escape(message)):
+        didicm.classify(images[..., :1, :, :] if images.dim() == 4 else images, None, ids)

@@ -14,7 +14,7 @@ from PIL import Image
 from diffclass.backbones import Backbone, call_cost, load_backbone
 from diffclass.backbones.prompts import ONE_TEMPLATE
 from diffclass.data.base import dataset_background
-from diffclass.data.images import content_id, load_image, to_model_input
+from diffclass.data.images import check_batch, content_id, load_image, to_model_input
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
 from diffclass.evaluation import Evaluates, ImageClassifier, model_identity
@@ -166,6 +166,7 @@ class Classifier(Evaluates):
         """
         if not isinstance(images, torch.Tensor):
             images = self.prepare(images)
+        check_batch(images, image_ids)
         strategy = self.strategy(strategy)
         image_ids = list(image_ids) if image_ids is not None else [content_id(im) for im in images]
         runner = strategy.runner(self)

@@ -147,6 +147,29 @@ def border_colour(image: Image.Image) -> int | tuple[int, ...]:
     return int(median) if np.ndim(median) == 0 else tuple(int(v) for v in median)
 
 
+def check_batch(images, image_ids: Sequence[str] | None = None) -> None:
+    """What the Python API's `classify` takes, refused in one line otherwise: a finite float [B, C, H, W] tensor in
+    [-1, 1] (a little beyond is let through: noise corruptions overshoot), with one id per image if ids are given."""
+    if not isinstance(images, torch.Tensor):
+        raise DiffclassError(f"images must be a tensor, image files or PIL images, got {type(images).__name__}")
+    if not images.is_floating_point():
+        raise DiffclassError(
+            f"images must be a float tensor in [-1, 1], got {str(images.dtype).removeprefix('torch.')} "
+            "(pixels in 0..255: pass x / 127.5 - 1, or the files or PIL images)"
+        )
+    if images.dim() != 4:
+        raise DiffclassError(f"images must be [batch, channels, height, width], got shape {list(images.shape)}")
+    if not torch.isfinite(images).all():
+        raise DiffclassError("images hold NaN or Inf values")
+    if images.numel() and images.abs().max() > 2:
+        raise DiffclassError(
+            f"images must lie in [-1, 1]; these reach {images.abs().max().item():.4g} "
+            "(pixels in 0..255: pass x / 127.5 - 1)"
+        )
+    if image_ids is not None and len(image_ids) != len(images):
+        raise DiffclassError(f"{len(image_ids)} image ids for {len(images)} images; give one id per image")
+
+
 def content_id(image: torch.Tensor) -> str:
     """An image's id by content: the noise bank of an image is keyed by it, so the same pixels get the same noise
     wherever they come from (a file, a tensor, another run)."""

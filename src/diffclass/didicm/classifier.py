@@ -16,6 +16,7 @@ import torch
 
 from diffclass.cost import network_size
 from diffclass.decision import Decision
+from diffclass.data.images import check_batch
 from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.samplers import SAMPLERS, SamplerSpec
 from diffclass.errors import DiffclassError
@@ -107,6 +108,7 @@ class DiDiCMClassifier(Evaluates):
         self, images: torch.Tensor, strategy: str | SamplerSpec | None = None, image_ids: Sequence[str] | None = None
     ) -> list[Decision]:
         """Images [B, C, H, W] in [-1, 1]; CL's chains are seeded per batch, so results repeat for a seed."""
+        check_batch(images, image_ids)
         spec = self.strategy(strategy)
         size = self.info.image_size
         if images.shape[-2:] != (size, size) or images.shape[1] != self.info.channels:
