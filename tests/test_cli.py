@@ -381,3 +381,14 @@ def test_threads_sets_what_the_networks_use(monkeypatch, capsys):
         assert code == 2 and "Traceback" not in err
     finally:
         torch.set_num_threads(before)
+
+
+def test_classify_says_when_probabilities_are_not_calibrated(monkeypatch, capsys, model_dir, picture):
+    code, out, err = run_cli(
+        monkeypatch, capsys, "classify", picture, "--model", model_dir, "--strategy", "exhaustive(n=2)"
+    )
+    assert code == 0 and "has no fitted temperature: its probabilities rank the classes but are not calibrated" in err
+    code, out, err = run_cli(
+        monkeypatch, capsys, "classify", picture, "--model", "digits", "--strategy", "exhaustive(n=2)"
+    )
+    assert code == 0 and "no fitted temperature" not in err

@@ -227,6 +227,14 @@ def classify(
     zero_shot = dict(classes=classes, prompt=prompt, prompts=prompts, device=device, dtype=dtype)
     clf = load_model(model, seed=seed, batch_size=batch_size, loss=loss, weighting=weighting, **zero_shot)
     spec = choose_strategy(clf, strategy, max_loss, budget, speedup)
+    if clf.scorer is not None and clf.info.temperature == 1.0 and not as_json:
+        err_console.print(
+            f"{clf.model_name} has no fitted temperature: its probabilities rank the classes but are not calibrated "
+            "(diffclass fit-temperature fits one)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     store = None
     if out is not None:
         keys = run_identity(clf, spec.name, top_k=top_k)

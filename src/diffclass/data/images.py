@@ -104,6 +104,8 @@ def to_model_input(
         image = image.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=None)
         notes.append(f"resized to {size}x{size}")
     array = np.asarray(image, dtype=np.float32) / 127.5 - 1.0
+    if np.ptp(array) < 2 / 255:
+        notes.append("one flat colour: there is nothing to classify, so the answer means nothing")
     tensor = torch.from_numpy(array.reshape(size, size, channels)).permute(2, 0, 1).contiguous()
     return tensor, notes
 
