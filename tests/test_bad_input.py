@@ -183,3 +183,23 @@ def test_the_python_api_refuses_what_it_cannot_classify(model_dir, images, ids, 
     didicm = DiDiCMClassifier.load("plain-glyphs")
     with pytest.raises(DiffclassError, match=re.escape(message)):
         didicm.classify(images[..., :1, :, :] if images.dim() == 4 else images, None, ids)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["didicm", "train", "--lr", "nan"], "--lr must be in (0, 10], got nan"),
+        (["didicm", "train", "--mixup", "nan"], "--mixup must be in [0, 1000], got nan"),
+        (["didicm", "train", "--mixup", "inf"], "--mixup must be in [0, 1000], got inf"),
+        (["didicm", "train", "--data-fraction", "0"], "--data-fraction must be in (0, 1], got 0.0"),
+        (["train", "--lr", "nan"], "--lr must be in (0, 10], got nan"),
+        (["train", "--lr", "-1"], "--lr must be in (0, 10], got -1.0"),
+        (["distill", "--model", "digits", "--lr", "nan"], "Invalid value for '--lr'"),
+        (["calibrate", "--model", "digits", "--grid-size", "4", "--window", "8", "--no-save"], "is wider than the"),
+    ],
+)
+def test_nonsense_numbers_are_refused_in_one_line(monkeypatch, capsys, tmp_path, args, message):
+    extra = [] if args[0] == "calibrate" else ["--steps", "1", "--out", tmp_path / "m"]
+    code, out, err = run_cli(monkeypatch, capsys, *args, *extra)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())

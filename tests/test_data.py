@@ -51,7 +51,10 @@ def _save(path, image, **kw):
         ),
         (lambda p: _save(p / "big.png", Image.new("L", (300, 90))), "padded 300x90 to a square with its border colour"),
         (lambda p: _save(p / "dot.png", Image.new("L", (1, 1), 128)), "only 1x1 pixels, far fewer than the model's"),
-        (lambda p: _save(p / "grey.png", Image.new("L", (16, 16), 128)), "one flat colour: there is nothing to classify"),
+        (
+            lambda p: _save(p / "grey.png", Image.new("L", (16, 16), 128)),
+            "one flat colour: there is nothing to classify",
+        ),
     ],
 )
 def test_odd_images_are_converted_and_say_so(tmp_path, make, note):

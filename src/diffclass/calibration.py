@@ -39,6 +39,8 @@ def calibrate(
 ) -> Calibration:
     """Accuracy of every single timestep and of every window of `window` consecutive ones; the best window wins
     (ties go to the cleaner window)."""
+    if window > grid_size:
+        raise DiffclassError(f"--window {window} is wider than the --grid-size {grid_size} it slides over")
     grid = TimestepGrid(0, len(classifier.backbone.alphas_cumprod) - 1, grid_size)
     errors = ErrorTable.compute(classifier, data, grid=grid, nodes=False, progress=show_progress).errors.double()
     order = sorted(range(grid.size), key=lambda j: grid.timesteps[j])

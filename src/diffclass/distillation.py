@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from diffclass.backbones.all_class import AllClassUNet, class_list_digest
 from diffclass.backbones.base import q_sample
-from diffclass.errors import DiffclassError
+from diffclass.errors import DiffclassError, check_range
 from diffclass.hub import weights_digest
 from diffclass.hub.checkpoints import CHECKPOINT_DIR
 from diffclass.progress import progress_bar
@@ -45,6 +45,12 @@ class DistillConfig:
     checkpoint_every: int = 500
     seed: int = 0
     device: str = "cpu"
+
+    def __post_init__(self):
+        check_range("--lr", self.lr, 0, 10, low_open=True)
+        check_range("--window-fraction", self.window_fraction, 0, 1)
+        check_range("--rank-weight", self.rank_weight, 0, 1e6)
+        check_range("--rank-temperature", self.rank_temperature, 0, 1e6, low_open=True)
 
 
 def distill(

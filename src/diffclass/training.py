@@ -17,7 +17,7 @@ from diffclass.backbones.base import q_sample
 from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.data.augment import Augmentation
 from diffclass.data.base import ImageDataset
-from diffclass.errors import DiffclassError
+from diffclass.errors import DiffclassError, check_range
 from diffclass.hub import weights_digest
 from diffclass.hub.checkpoints import (
     CHECKPOINT_DIR,
@@ -47,6 +47,11 @@ class TrainConfig:
     augment: str = "none"  # an Augmentation spec applied to each batch's clean images (pixel models)
     hold_out: float = 0.0  # fraction of the training groups (or images) never trained on, kept for honest tuning
     init_from: str | None = None  # the saved model (and its weights digest) training started from, if any
+
+    def __post_init__(self):
+        check_range("--lr", self.lr, 0, 10, low_open=True)
+        check_range("--hold-out", self.hold_out, 0, 0.9)
+        check_range("--ema-decay", self.ema_decay, 0, 1)
 
 
 def batch_generator(seed: int, step: int) -> torch.Generator:

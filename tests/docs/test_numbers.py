@@ -548,9 +548,17 @@ def test_the_tuning_figures_are_the_shipped_fronts():
         f"schedule scores {percent(chosen['top1'])}"
     ) in text
     assert f"default would be a costlier {by_best['nfe_per_image']:.0f}-NFE schedule" in text
-    chosen = choose(digits["points"], reference_top1=digits["reference_top1"])
-    text = prose("docs/results/digits.md")
-    assert f"it scored {percent(chosen['top1'])} against exhaustive's {digits['reference_top1']:.0%}" in text
+    from diffclass.strategies.auto import loss_bound, pick
+
+    chosen, text = pick(digits), prose("docs/results/digits.md")
+    old = next(p for p in digits["points"] if p["spec"] == "adaptive(keep=5,2,1;n=2,3,6)")
+    assert f"tuned on those {digits['images']} images only" in text and digits["tuned_on"].endswith("digits")
+
+    def said(point):
+        bound = 100 * loss_bound(point, digits["images"], 0.9)
+        return f"gains {point['gained']} images and loses {point['lost'] or 'none'} (bound {bound:.1f} points)"
+
+    assert f"`{chosen['spec']}` {said(chosen)}" in text and f"schedule {said(old)}" in text
 
 
 def test_the_position_table_is_its_json():
@@ -588,3 +596,16 @@ def test_the_emoji_prefilter_row_is_its_json():
     row = quoted["its top 10, ranked by `emoji` (`exhaustive(n=8)`)"]
     assert row == [f"{100 * run['top1']:.2f}%", f"{100 * run['top5']:.2f}%"]
     assert f"{run['gmacs_per_image']:.1f} GMACs per image" in prose("docs/results/emoji.md")
+
+
+def test_the_promise_table_is_the_digits_json():
+    run, exhaustive = result("digits_default.json"), runs("digits_strategies.json")["exhaustive(n=64)"]
+    rows = table(ROOT / "docs/results/fast_default.md", "| model | front tuned on | default (test split)")
+    digits = next(cells for cells in rows if cells[0] == "`digits`")
+    assert digits[2] == f"`{run['strategy']}`, {run['nfe_per_image']:.0f} NFEs"
+    assert digits[3:6] == [
+        percent(run["top1"]),
+        f"{percent(exhaustive['top1'])} (`n=64`)",
+        f"{100 * (run['top1'] - exhaustive['top1']):+.2f}".replace("-", "−"),
+    ]
+    assert digits[6] == ("kept" if exhaustive["top1"] - run["top1"] <= 0.005 + 1e-9 else "broken")

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from diffclass.cli.app import AugmentOption, HoldOutOption, didicm_app, output_folder
-from diffclass.errors import DiffclassError
 from diffclass.progress import console
 
 
@@ -43,10 +42,6 @@ def didicm_train(
     from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
     from diffclass.hub.checkpoints import CHECKPOINT_DIR
 
-    if not 0 < data_fraction <= 1:
-        raise DiffclassError(f"--data-fraction must be in (0, 1], got {data_fraction}")
-    if mixup < 0 or not 0 <= label_smoothing < 1:
-        raise DiffclassError("--mixup must be >= 0 and --label-smoothing in [0, 1)")
     config = DiDiCMTrainConfig(
         steps=steps,
         batch_size=batch_size,

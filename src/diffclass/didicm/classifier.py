@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from diffclass.cost import network_size
-from diffclass.decision import Decision
 from diffclass.data.images import check_batch
+from diffclass.decision import Decision
 from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.samplers import SAMPLERS, SamplerSpec
 from diffclass.errors import DiffclassError

@@ -16,7 +16,7 @@ from diffclass.didicm.loss import score_entropy
 from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.network import DiDiRN, DiDiRNConfig
 from diffclass.didicm.process import T_MIN, sample_noisy_labels_balanced, sigma_bar
-from diffclass.errors import DiffclassError
+from diffclass.errors import DiffclassError, check_range
 from diffclass.hub.checkpoints import read_checkpoint, restore_state, state_tensors, write_checkpoint
 from diffclass.progress import progress_bar
 
@@ -36,6 +36,13 @@ class DiDiCMTrainConfig:
     mixup: float = 0.0  # Beta(a, a) mixing of image pairs with soft labels (0: off)
     label_smoothing: float = 0.0  # mass spread evenly over all classes
     seed: int = 0
+
+    def __post_init__(self):
+        check_range("--lr", self.lr, 0, 10, low_open=True)
+        check_range("--mixup", self.mixup, 0, 1e3)
+        check_range("--label-smoothing", self.label_smoothing, 0, 0.999)
+        check_range("--hold-out", self.hold_out, 0, 0.9)
+        check_range("--data-fraction", self.data_fraction, 0, 1, low_open=True)
 
 
 def _augment(images: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
