@@ -41,7 +41,7 @@ class LoopProgress(Progress):
         super().__init__(*columns, **options)
         self.every = every
         self.plain = not self.console.is_terminal and not self.disable
-        self.live.transient = self.plain  # the lines replace the bar's one rendering at the end
+        self.disable = self.disable or self.plain  # the lines replace the bar, which would only render at the end
         self.said: dict = {}
 
     def add_task(self, description: str, start: bool = True, total=100.0, completed: int = 0, **fields):

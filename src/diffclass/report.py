@@ -217,3 +217,43 @@ def fit_table(record: dict) -> Table:
             f"{row['ece']:.3f}",
         )
     return table
+
+
+def robustness_table(results: list[dict], against: dict | None = None) -> Table:
+    """Top-1 per corruption (rows) and severity (columns) for each model, with the summary beneath."""
+    first = results[0]
+    levels = sorted({r["severity"] for r in first["rows"]})
+    names = list(dict.fromkeys(r["corruption"] for r in first["rows"]))
+    title = f"{first['dataset']}, {first['images']} images: top-1 by corruption and severity"
+    table = Table(title=title, caption=_robustness_caption(results, against))
+    table.add_column("model")
+    table.add_column("corruption")
+    for level in levels:
+        table.add_column(str(level), justify="right")
+    table.add_column("mean", justify="right")
+    if against:
+        table.add_column(f"CE vs {against['baseline']}", justify="right")
+    for result in results:
+        for name in names:
+            cells = {r["severity"]: r["top1"] for r in result["rows"] if r["corruption"] == name}
+            row = [f"{100 * cells[s]:.1f}" if s in cells else "" for s in levels]
+            mean = f"{100 * sum(cells.values()) / len(cells):.1f}"
+            extra = [f"{against['ce'][name]:.2f}" if name in against["ce"] else ""] if against else []
+            if result is not first and against:
+                extra = [""]
+            table.add_row(escape(result["model"]), name, *row, mean, *extra)
+    return table
+
+
+def _robustness_caption(results: list[dict], against: dict | None) -> str:
+    lines = []
+    for r in results:
+        line = f"{r['model']} ({r['strategy']}): clean {100 * r['clean_top1']:.2f}%"
+        if r["mean_corruption_top1"] is not None:
+            line += f", mean corruption top-1 {100 * r['mean_corruption_top1']:.2f}%"
+        if r["relative_drop"] is not None:
+            line += f" ({100 * r['relative_drop']:.1f}% below clean)"
+        lines.append(line)
+    if against and against["mce"] is not None:
+        lines.append(f"mCE against {against['baseline']}: {against['mce']:.3f} (1 = as robust as it; lower is better)")
+    return "\n".join(lines)

@@ -14,7 +14,18 @@ try:  # typer >= 0.2x bundles its own copy of click
 except ImportError:  # pragma: no cover - older typer runs on click itself
     from click.exceptions import UsageError
 
-from diffclass.cli import compress, didicm, evaluate, explain, listing, models, serve, trees  # noqa: F401  (each adds its commands)
+from diffclass.cli import (  # noqa: F401  (each adds its commands)
+    compress,
+    didicm,
+    evaluate,
+    explain,
+    fit,
+    listing,
+    models,
+    robustness,
+    serve,
+    trees,
+)
 from diffclass.cli.app import DEBUG, app
 from diffclass.errors import DiffclassError
 from diffclass.progress import err_console, print_error

@@ -24,7 +24,7 @@ from diffclass.cli.app import (
 from diffclass.cli.common import wrote
 from diffclass.errors import DiffclassError
 from diffclass.hub import ensure_writable
-from diffclass.progress import console, err_console
+from diffclass.progress import console
 
 
 @app.command()
@@ -83,63 +83,6 @@ def train(
     )
     train_model(out, dataset, config, width=width, image_size=image_size, tree=tree, resume=resume, init_from=init_from)
     console.print(f"saved model to {out}")
-
-
-@app.command()
-def fit(
-    dataset: Annotated[
-        str, typer.Argument(help="Your labelled images: folder:DIR (one sub-folder per class) or list:FILE.csv.")
-    ],
-    out: Annotated[Path, typer.Option(help="Folder for the model (and its plain twin).", callback=output_folder)],
-    steps: Annotated[int | None, typer.Option(min=1, help="Training steps (default: about 40 passes).")] = None,
-    width: Annotated[
-        int | None, typer.Option(min=2, max=1024, help="UNet width (default: 16 up to 16 px, else 32).")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per training step.")] = 64,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
-    hold_out: HoldOutOption = 0.15,
-    augment: Annotated[
-        str | None,
-        typer.Option(help="Training augmentation (default: shift=0.1,scale=0.1, with colour=0.2 for colour images)."),
-    ] = None,
-    image_size: Annotated[
-        int | None, typer.Option(min=4, max=1024, help="Model input size (default: the images' own).")
-    ] = None,
-    with_twin: Annotated[bool, typer.Option(help="Also train the plain twin and tune prefilters with it.")] = False,
-    twin_steps: Annotated[int, typer.Option(min=1, help="The twin's training steps.")] = 3000,
-    seed: Annotated[int, typer.Option(help="Seed of the hold-out, training and noise bank.")] = 0,
-    checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable training state every N steps.")] = 250,
-    resume: Annotated[bool, typer.Option(help="Continue a fit that was stopped, from where it stopped.")] = False,
-):
-    """The whole recipe from your folder to a tuned, calibrated classifier: hold out a part, train with
-    augmentation, calibrate the timestep window, fit the temperature, tune the default strategy on the held-out
-    part (optionally with a plain-twin prefilter), and measure it there."""
-    from diffclass.data.augment import Augmentation
-    from diffclass.data.folders import survey
-    from diffclass.recipe import fit as run_fit
-    from diffclass.recipe import plan_for
-    from diffclass.report import fit_table
-
-    if not dataset.startswith(("folder:", "list:")):
-        raise DiffclassError(f"diffclass fit takes your own images (folder:DIR or list:FILE.csv), got {dataset!r}")
-    found = survey(dataset, image_size)
-    overrides = dict(steps=steps, width=width, batch_size=batch_size, lr=lr, hold_out=hold_out, seed=seed)
-    overrides.update(
-        image_size=image_size, with_twin=with_twin, twin_steps=twin_steps, checkpoint_every=checkpoint_every
-    )
-    if augment is not None:
-        overrides["augment"] = Augmentation.parse(augment).spec
-    plan = plan_for(found.images, found.image_size, found.channels, **overrides)
-    err_console.print(
-        f"fit: {plan.steps} training steps of {plan.batch_size} images at width {plan.width}, "
-        f"augment {plan.augment}, {plan.hold_out:.0%} held out" + (", with the plain twin" if with_twin else ""),
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
-    record = run_fit(dataset, out, plan, resume=resume)
-    console.print(fit_table(record))
-    console.print(f"classify with: diffclass classify IMAGE --model {out}")
 
 
 @app.command()

@@ -3,6 +3,8 @@
 Severities are set for the embedded 16x16 data and scale with the image size where that matters (blur width,
 down-sampling factor). Noise is seeded per image id, so a corrupted dataset is the same in every run.
 
+`imagenet-c:NAME:S` is one of the ImageNet-C corruptions (`diffclass.data.imagenet_c`) at severity 1-5.
+
 Two more move the content instead of damaging it, as a crop from elsewhere looks: `shift:S` translates each image
 by S pixels in x and in y (directions drawn per image id), and `centre` moves the bounding box of what differs
 from the background to the middle; the uncovered border repeats the edge, i.e. the background.
@@ -24,19 +26,29 @@ DOWN_FACTOR = (1.0, 1.45, 1.78, 2.29, 3.2, 5.33)  # resolution divided by this (
 KINDS = ("noise", "blur", "downsample", "shift")
 MAX_SHIFT = 8  # pixels
 BACKGROUND_TOLERANCE = 0.1  # in [-1, 1] units: a pixel this close to the border's median is background
+IMAGENET_C = "imagenet-c:"
 
 
 def parse_corruption(spec: str | None) -> tuple[str, int] | None:
+    """(kind, severity) of a corruption spec; an ImageNet-C kind is `imagenet-c:NAME`."""
     if not spec:
         return None
     if spec == "centre":
         return "centre", 1
+    if spec.startswith(IMAGENET_C):
+        from diffclass.data.imagenet_c import check_name
+
+        name, _, level = spec[len(IMAGENET_C) :].partition(":")
+        check_name(name)
+        if not level.isdigit() or not 1 <= int(level) <= 5:
+            raise DiffclassError(f"bad corruption {spec!r}: expected imagenet-c:NAME:SEVERITY with SEVERITY 1-5")
+        return f"{IMAGENET_C}{name}", int(level)
     kind, _, level = spec.partition(":")
     top = MAX_SHIFT if kind == "shift" else 5
     if kind not in KINDS or not level.isdigit() or not 0 <= int(level) <= top:
         raise DiffclassError(
-            f"bad corruption {spec!r}: expected centre, shift:PIXELS (0-{MAX_SHIFT}) or KIND:SEVERITY with KIND in "
-            f"{', '.join(KINDS[:3])} and SEVERITY 0-5"
+            f"bad corruption {spec!r}: expected centre, shift:PIXELS (0-{MAX_SHIFT}), imagenet-c:NAME:SEVERITY or "
+            f"KIND:SEVERITY with KIND in {', '.join(KINDS[:3])} and SEVERITY 0-5"
         )
     return kind, int(level)
 
@@ -84,6 +96,10 @@ def _gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 def corrupt_images(images: torch.Tensor, ids: list[str], kind: str, severity: int) -> torch.Tensor:
     if severity == 0:
         return images.clone()
+    if kind.startswith(IMAGENET_C):
+        from diffclass.data.imagenet_c import corrupt_batch
+
+        return corrupt_batch(images, ids, kind[len(IMAGENET_C) :], severity)
     size = images.shape[-1]
     if kind == "noise":
         noise = torch.stack(
