@@ -370,3 +370,11 @@ def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path):
     write_text_atomic(tmp_path / "atomic.json", "{}")
     (tmp_path / "plain.json").write_text("{}")
     assert (tmp_path / "atomic.json").stat().st_mode == (tmp_path / "plain.json").stat().st_mode
+
+
+def test_expected_calibration_error_measures_the_gap_between_confidence_and_accuracy():
+    from diffclass.evaluation import expected_calibration_error
+
+    assert expected_calibration_error([0.95] * 10, [True] * 9 + [False]) == pytest.approx(0.05)  # 95% said, 90% right
+    assert expected_calibration_error([1.0] * 4, [True, False, True, False]) == pytest.approx(0.5)
+    assert expected_calibration_error([0.55, 0.95], [True, True]) == pytest.approx(0.5 * 0.45 + 0.5 * 0.05)

@@ -3,7 +3,6 @@ their network calls there (single-timestep accuracy peaks well before the noisy 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -98,19 +97,3 @@ def calibration_plot(calibration: Calibration, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
-    """How far stated confidence is from accuracy: the image-weighted mean, over equal-width confidence bins, of
-    |accuracy - mean confidence| (Guo et al., 2017). 0 is perfectly calibrated."""
-    if not confidences:
-        raise DiffclassError("no decisions to measure calibration on")
-    total, n = 0.0, len(confidences)
-    for k in range(bins):
-        low, high = k / bins, (k + 1) / bins
-        inside = [i for i, c in enumerate(confidences) if low < c <= high or (k == 0 and c == 0)]
-        if inside:
-            accuracy = sum(bool(correct[i]) for i in inside) / len(inside)
-            confidence = sum(confidences[i] for i in inside) / len(inside)
-            total += len(inside) / n * abs(accuracy - confidence)
-    return total

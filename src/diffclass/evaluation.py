@@ -53,6 +53,7 @@ class EvalSummary:
     macs_per_call: int | None = None  # one network call on one image
     gmacs_per_image: float | None = None  # NFEs x MACs per call: the cost that does not depend on the machine
     by_group: dict[str, dict] | None = None  # per group of the data (emoji, glyphs: style): images, top-1, top-5
+    ece: float | None = None  # expected calibration error of the top class's probability (0: calibrated)
     records: list[EvalRecord] = field(default_factory=list, repr=False)
 
     def to_json(self, with_records: bool = False) -> dict:
@@ -137,8 +138,30 @@ def summarise(
         macs_per_call=macs_per_call,
         gmacs_per_image=_gmacs(records, nfe, macs_per_call),
         by_group=by_group,
+        ece=_calibration_error(records),
         records=records,
     )
+
+
+def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """How far stated confidence is from accuracy: the image-weighted mean, over equal-width confidence bins, of
+    |accuracy - mean confidence| (Guo et al., 2017). 0 is perfectly calibrated."""
+    if not confidences:
+        raise DiffclassError("no decisions to measure calibration on")
+    total, n = 0.0, len(confidences)
+    for k in range(bins):
+        low, high = k / bins, (k + 1) / bins
+        inside = [i for i, c in enumerate(confidences) if low < c <= high or (k == 0 and c == 0)]
+        if inside:
+            accuracy = sum(bool(correct[i]) for i in inside) / len(inside)
+            confidence = sum(confidences[i] for i in inside) / len(inside)
+            total += len(inside) / n * abs(accuracy - confidence)
+    return total
+
+
+def _calibration_error(records: list[EvalRecord]) -> float:
+    confidences = [r.top5[0][1] if r.top5 else 0.0 for r in records]
+    return round(expected_calibration_error(confidences, [r.prediction == r.label for r in records]), 4)
 
 
 def _accuracy(records: list[EvalRecord]) -> dict:

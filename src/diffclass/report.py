@@ -17,7 +17,9 @@ def summary_table(summaries, extra: dict[str, list[str]] | None = None) -> Table
     extra = extra or {}
     datasets = sorted({s.dataset for s in summaries})
     models = sorted({s.model for s in summaries})
-    table = Table(title=f"{', '.join(datasets)} test split, model {', '.join(models)}")
+    eces = ", ".join(f"{s.ece:.3f}" for s in summaries if s.ece is not None)
+    caption = f"expected calibration error of the stated top-1 probability: {eces}" if eces else None
+    table = Table(title=f"{', '.join(datasets)} test split, model {', '.join(models)}", caption=caption)
     table.add_column("strategy", overflow="fold")
     for column in ("images", "top-1", "top-5", "NFE/img", "GMAC/img", "s/img", *extra):
         table.add_column(column, justify="right", no_wrap=True)
