@@ -609,3 +609,19 @@ def test_the_promise_table_is_the_digits_json():
         f"{100 * (run['top1'] - exhaustive['top1']):+.2f}".replace("-", "−"),
     ]
     assert digits[6] == ("kept" if exhaustive["top1"] - run["top1"] <= 0.005 + 1e-9 else "broken")
+
+
+def test_the_own_data_tables_are_their_json():
+    fit = result("shapes_fit.json")["done"]["measure"]
+    rows = table(ROOT / "docs/own_data.md", "| strategy | held-out top-1")
+    assert rows[0][1:] == [
+        f"{100 * fit['default']['top1']:.1f}%",
+        f"{fit['default']['nfe_per_image']:g}",
+        f"{fit['default']['ece']:.3f}",
+    ]
+    assert rows[0][0].startswith(f"`{fit['default']['strategy']}`")
+    tested = table(ROOT / "docs/own_data.md", "| strategy | test top-1")
+    for cells, name in zip(tested, ("shapes_default.json", "shapes_budget20.json")):
+        run = result(name)
+        assert cells[0].startswith(f"`{run['strategy']}`")
+        assert cells[1:] == [percent(run["top1"]), f"{run['nfe_per_image']:.0f}", f"{run['ece']:.3f}"]
