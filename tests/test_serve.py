@@ -75,3 +75,28 @@ def test_concurrent_requests_share_classify_calls_and_each_is_answered_once(clie
     assert all(r.status_code == 200 for r in replies) and len(replies) == 16
     batcher = http.app.state.batcher
     assert sum(batcher.batches) == 16 and max(batcher.batches) > 1  # several images per engine call
+
+
+def test_a_wrong_field_or_a_broken_form_is_our_one_line_400(client):
+    http, _ = client
+    wrong = http.post("/classify", files={"picture": ("a.png", _png(30), "image/png")})
+    assert wrong.status_code == 400 and wrong.json() == {
+        "error": "expected a multipart form with the image file in the field 'image'"
+    }
+    broken = http.post("/classify", content=b"--x\r\nnot a form", headers={"content-type": "multipart/form-data"})
+    assert broken.status_code == 400 and "error" in broken.json()
+    assert http.get("/health").status_code == 200  # and it serves on
+
+
+def test_the_page_escapes_names_and_inserts_class_names_as_text(model_dir, tmp_path):
+    from diffclass.hub import ModelInfo
+
+    info = ModelInfo.load(model_dir)
+    info.class_names = ["<b>bold</b>", *info.class_names[1:]]
+    info.save(model_dir)
+    http = TestClient(create_app(diffclass.load(model_dir), "exhaustive(n=2)", "<script>x</script>"))
+    page = http.get("/").text
+    assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page and "10 classes" in page
+    assert "innerHTML" not in page and "textContent = t.name" in page  # class names from the API as text
+    assert "8x8 grey" in page and "classifying..." in page  # what the model expects, and a busy sign

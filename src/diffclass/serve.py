@@ -18,31 +18,62 @@ MAX_UPLOAD = 10 * 1024 * 1024  # bytes
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>diffclass</title>
-<style>body{font-family:sans-serif;max-width:44em;margin:2em auto}td{padding:.2em .8em}#err{color:#b00}</style>
+<style>body{font-family:sans-serif;max-width:44em;margin:2em auto}td{padding:.2em .8em}#err{color:#b00}
+#busy{color:#555}</style>
 </head><body>
 <h1>diffclass</h1>
-<p>Model <b>MODEL</b>, strategy <b>STRATEGY</b>. Pick or drop an image.</p>
-<input type="file" id="file" accept="image/*">
-<p id="err"></p><p id="summary"></p><table id="top"></table><img id="figure" style="max-width:100%">
+<p>Model <b>MODEL</b>, strategy <b>STRATEGY</b>: EXPECTS. Pick or drop an image.</p>
+<input type="file" id="file" accept="image/*"> <span id="busy"></span>
+<p id="err"></p><p id="summary"></p><p id="converted"></p><table id="top"></table>
+<img id="figure" style="max-width:100%">
 <script>
 const file = document.getElementById("file");
+const show = (id, text) => { document.getElementById(id).textContent = text; };
 async function send(f) {
-  const form = new FormData(); form.append("image", f);
-  const r = await fetch("/classify", {method: "POST", body: form}); const data = await r.json();
-  document.getElementById("err").textContent = r.ok ? "" : data.error;
-  if (!r.ok) return;
-  document.getElementById("summary").textContent =
-    `prediction: ${data.prediction} (${data.nfe} network calls, strategy ${data.strategy})`;
-  document.getElementById("top").innerHTML = data.top.map(
-    t => `<tr><td>${t.name}</td><td>${(100 * t.probability).toFixed(1)}%</td></tr>`).join("");
-  const e = await fetch("/explain", {method: "POST", body: form});
-  if (e.ok) document.getElementById("figure").src = URL.createObjectURL(await e.blob());
+  for (const id of ["err", "summary", "converted", "top"]) show(id, "");
+  document.getElementById("figure").removeAttribute("src");
+  show("busy", "classifying..."); file.disabled = true;
+  try {
+    const form = new FormData(); form.append("image", f);
+    const r = await fetch("/classify", {method: "POST", body: form}); const data = await r.json();
+    if (!r.ok) { show("err", data.error); return; }
+    show("summary", `prediction: ${data.prediction} (${data.nfe} network calls, strategy ${data.strategy})`);
+    if (data.converted.length) show("converted", "converted: " + data.converted.join("; "));
+    const table = document.getElementById("top");
+    for (const t of data.top) {
+      const row = table.insertRow();
+      row.insertCell().textContent = t.name;
+      row.insertCell().textContent = `${(100 * t.probability).toFixed(1)}%`;
+    }
+    show("busy", "explaining...");
+    const e = await fetch("/explain", {method: "POST", body: form});
+    if (e.ok) document.getElementById("figure").src = URL.createObjectURL(await e.blob());
+  } catch (error) {
+    show("err", "the server did not answer: " + error);
+  } finally {
+    show("busy", ""); file.disabled = false;
+  }
 }
 file.onchange = () => file.files.length && send(file.files[0]);
 document.body.ondragover = e => e.preventDefault();
 document.body.ondrop = e => { e.preventDefault(); send(e.dataTransfer.files[0]); };
 </script></body></html>
 """
+
+
+def page_html(model_name: str, strategy: str, classifier) -> str:
+    """The page, with the model, its strategy and what it expects, escaped (a folder's name is not HTML)."""
+    from html import escape
+
+    info, names = classifier.info, classifier.class_names
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    colour = "colour" if info.channels == 3 else "grey"
+    expects = f"{len(names)} classes ({shown}); images are made {info.image_size}x{info.image_size} {colour}"
+    return (
+        PAGE.replace("MODEL", escape(model_name or "model"))
+        .replace("STRATEGY", escape(strategy))
+        .replace("EXPECTS", escape(expects))
+    )
 
 
 class Batcher:
@@ -111,7 +142,9 @@ def create_app(classifier, strategy: str | None = None, model_name: str = ""):
     ?format=json), GET /health."""
     require_server()
     from fastapi import FastAPI, File, UploadFile
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     from diffclass.data.base import dataset_background
     from diffclass.data.images import image_from_bytes
@@ -134,9 +167,17 @@ def create_app(classifier, strategy: str | None = None, model_name: str = ""):
         name = image.filename or "upload"
         return image_from_bytes(data, name, info.image_size, info.channels, dataset_background(info.dataset))
 
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request, exc):  # a wrong field or a broken form: our one line, not FastAPI's 422 JSON
+        return bad("expected a multipart form with the image file in the field 'image'")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request, exc):  # e.g. a form without its boundary, an unknown route: the same one-line shape
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        return PAGE.replace("MODEL", model_name or "model").replace("STRATEGY", batcher.strategy.name)
+        return page_html(model_name, batcher.strategy.name, classifier)
 
     @app.get("/health")
     def health() -> dict:
