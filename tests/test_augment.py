@@ -48,3 +48,12 @@ def test_grey_makes_channels_equal():
     images = torch.rand(8, 3, 8, 8) * 2 - 1
     out = Augmentation(grey=1.0)(images, torch.Generator().manual_seed(0))
     assert torch.allclose(out[:, 0], out[:, 1]) and torch.allclose(out[:, 1], out[:, 2])
+
+
+def test_noise_adds_seeded_noise_of_each_images_own_strength():
+    images = torch.zeros(64, 1, 16, 16)
+    out = Augmentation(noise=0.3)(images, torch.Generator().manual_seed(0))
+    stds = out.std(dim=(1, 2, 3))
+    assert 0 < stds.min() < 0.1 and 0.2 < stds.max() <= 0.33  # each image its own std in [0, 0.3]
+    assert torch.equal(out, Augmentation(noise=0.3)(images, torch.Generator().manual_seed(0)))
+    assert Augmentation.parse("noise=0.3,shift=0.1").spec == "shift=0.1,noise=0.3"

@@ -1,4 +1,5 @@
-"""Training-time augmentation of image batches: random affine (shift, scale, rotation), colour jitter, greyscale.
+"""Training-time augmentation of image batches: random affine (shift, scale, rotation), colour jitter, greyscale,
+and Gaussian noise (the augmented baseline a robustness comparison needs: a classifier that has seen noise).
 
 Few-shot data (emoji: seven drawings per class) needs it, and so does a model that must not learn where an object
 sits. Every draw comes from the caller's generator, so a step's batch is a function of (seed, step) and a resumed
@@ -23,10 +24,11 @@ class Augmentation:
     rotate: float = 0.0  # largest rotation in degrees
     colour: float = 0.0  # largest relative change of brightness, contrast and saturation
     grey: float = 0.0  # chance of an image being turned grey (kept in its channels)
+    noise: float = 0.0  # largest Gaussian noise std in [-1, 1] units; each image draws its std from [0, noise]
 
     @classmethod
     def parse(cls, spec: str) -> Augmentation:
-        """`none`, or `key=value,…` over shift, scale, rotate, colour, grey (e.g. `shift=0.1,rotate=10`)."""
+        """`none`, or `key=value,…` over shift, scale, rotate, colour, grey, noise (e.g. `shift=0.1,noise=0.3`)."""
         if spec.strip() in ("", "none"):
             return cls()
         names = [f.name for f in fields(cls)]
@@ -89,4 +91,8 @@ class Augmentation:
         if self.grey and images.shape[1] == 3:
             luma = (images * torch.tensor([0.299, 0.587, 0.114], device=images.device).view(1, 3, 1, 1)).sum(1, True)
             images = torch.where((grey_draw < self.grey).view(-1, 1, 1, 1), luma.expand_as(images), images)
+        if self.noise:  # drawn only when on, so every other recipe replays as before
+            std = self.noise * torch.rand(n, generator=gen).to(images.device)
+            noise = torch.randn(images.shape, generator=gen).to(images.device)
+            images = (images + std.view(-1, 1, 1, 1) * noise).clamp(-1, 1)
         return images
