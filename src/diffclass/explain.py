@@ -208,21 +208,29 @@ def explain_plot(explanation: Explanation | SamplerExplanation, path) -> None:
     ax.axis("off")
     ax = fig.add_subplot(grid[0, 1])
     limit = max(1e-12, max(abs(v) for row in e.heatmap for v in row))
-    ax.imshow(e.heatmap, cmap="RdBu", vmin=-limit, vmax=limit)
+    shown = ax.imshow(e.heatmap, cmap="RdBu", vmin=-limit, vmax=limit)
     d = e.decision
     runner = d.ranking[1] if len(d.ranking) > 1 else d.label
-    ax.set_title(f"blue: pixels favouring {names[d.label]}\nover {names[runner]}", fontsize=8)
+    ax.set_title(f"where {names[d.label]} beats {names[runner]}", fontsize=8)
     ax.axis("off")
+    bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label(f"error gap (blue: favours {names[d.label]})", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
     ax = fig.add_subplot(grid[0, 2:])
     top = d.top(CURVE_CLASSES)
     ax.barh([names[c] for c, _ in reversed(top)], [p for _, p in reversed(top)], color="tab:blue")
     ax.set_xlim(0, 1)
     ax.set_title(f"prediction {names[d.label]} ({d.nfe} NFEs)", fontsize=9)
-    ax = fig.add_subplot(grid[1, :])
+    ax = fig.add_subplot(grid[1, :])  # paired differences: the raw errors differ far more across t than classes
+    winner = e.errors[d.label]
     for c, values in e.errors.items():
-        ax.plot(e.timesteps, values, "o-", markersize=3, label=names[c] + (" (winner)" if c == d.label else ""))
-    ax.set_xlabel("timestep t (one shared noise draw each)")
-    ax.set_ylabel("denoising error")
+        if c != d.label:
+            gaps = [v - w for v, w in zip(values, winner)]
+            ax.plot(e.timesteps, gaps, "o-", markersize=3, label=f"{names[c]} minus {names[d.label]}")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(f"timestep t of the model's grid, {e.timesteps[0]}-{e.timesteps[-1]} (one shared noise draw each)")
+    ax.set_ylabel("error minus the winner's\n(above 0: the winner fits better)", fontsize=8)
+    ax.set_title("the same noisy image under each class: how much worse each runner-up denoises it", fontsize=8)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     for r, (c, pictures) in enumerate(e.views.items(), start=2):
