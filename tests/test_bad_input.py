@@ -203,3 +203,53 @@ def test_nonsense_numbers_are_refused_in_one_line(monkeypatch, capsys, tmp_path,
     code, out, err = run_cli(monkeypatch, capsys, *args, *extra)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+HUGE = "1" * 5_000
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (DEEP, "nested too deeply"),
+        ('{"temperature": ' + HUGE + "}", "not valid JSON"),
+        (b'{"a": "\xff\xfe"}', "not UTF-8"),
+        ("[1, 2]", "must hold a JSON object"),
+    ],
+)
+def test_a_hostile_diffclass_json_is_one_line(monkeypatch, capsys, model_dir, text, message):
+    path = model_dir / "diffclass.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 1)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_json_that_is_not_a_regular_file_is_refused_not_read(monkeypatch, capsys, tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "tree.json")  # reading it would block for ever
+    code, out, err = run_cli(monkeypatch, capsys, "tree", "validate", tmp_path / "tree.json")
+    assert code == 2 and "not a regular file" in err
+    (tmp_path / "zero.json").symlink_to("/dev/zero")  # reading it would fill memory
+    code, out, err = run_cli(monkeypatch, capsys, "tree", "validate", tmp_path / "zero.json")
+    assert code == 2 and "not a regular file" in err
+
+
+def test_records_that_are_not_files_are_refused_and_damaged_lines_are_redone(monkeypatch, capsys, model_dir, tmp_path):
+    import os
+
+    args = ["evaluate", "--model", model_dir, "--strategy", "exhaustive(n=2)", "--limit", 4]
+    os.makedirs(tmp_path / "fifo")
+    os.mkfifo(tmp_path / "fifo" / "records.jsonl")
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "fifo")
+    assert code == 2 and "is not a regular file" in err
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "out")
+    assert code == 0, err
+    records = tmp_path / "out" / "records.jsonl"
+    lines = records.read_text().splitlines()
+    records.write_text("\n".join([lines[0], '{"id": ' + HUGE + "}", DEEP, *lines[1:3]]) + "\n")  # one image lost
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "out")
+    assert code == 0, err
+    kept = [json.loads(line) for line in records.read_text().splitlines() if len(line) < 1000]
+    assert len({r["id"] for r in kept if "run" in r}) == 4 and "redone" in err  # three kept, one redone

@@ -1,8 +1,10 @@
-"""Writing files that must never be half-written."""
+"""Reading the JSON files users hand us without trusting them, and writing files that must never be half-written."""
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -23,6 +25,38 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise DiffclassError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+MAX_JSON_BYTES = 256 * 2**20  # a config, a tree, a model's diffclass.json: far below this
+
+
+def read_json(path: str | Path, what: str = "file"):
+    """A JSON file parsed with bounds, every failure one line naming the file: a regular file only (a FIFO would
+    hang, /dev/zero would fill memory), at most 256 MiB, UTF-8, nested at most about a thousand deep and with no
+    integer longer than Python reads (4,300 digits)."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise DiffclassError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise DiffclassError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise DiffclassError(f"{path}: not a regular file")
+    if info.st_size > MAX_JSON_BYTES:
+        raise DiffclassError(f"{path}: {info.st_size / 2**20:.0f} MiB is too large for a {what}")
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_JSON_BYTES + 1).decode("utf-8")
+        return json.loads(text)
+    except OSError as exc:
+        raise DiffclassError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise DiffclassError(f"{path}: not UTF-8 text") from None
+    except RecursionError:
+        raise DiffclassError(f"{path}: nested too deeply to be a {what}") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer over the digit limit
+        raise DiffclassError(f"{path}: not valid JSON ({str(exc).splitlines()[0]})") from None
 
 
 PACKAGE = Path(__file__).resolve().parent  # never written to: a command's output goes where the user said, outside

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from diffclass.errors import DiffclassError
-from diffclass.files import write_text_atomic
+from diffclass.files import read_json, write_text_atomic
 
 STEPS = ("train", "twin", "calibrate", "temperature", "tune", "measure")
 RECORD = "fit.json"
@@ -61,7 +61,9 @@ def fit(dataset: str, out: str | Path, plan: FitPlan, resume: bool = False, prog
         raise DiffclassError(f"{out} already holds a fit; pass --resume to continue it, or a new --out")
     if resume and not record_file.is_file():
         raise DiffclassError(f"nothing to resume: {out} holds no fit")
-    record = json.loads(record_file.read_text()) if resume else dict(dataset=dataset, plan=asdict(plan), done={})
+    record = read_json(record_file, "fit record") if resume else dict(dataset=dataset, plan=asdict(plan), done={})
+    if not isinstance(record, dict) or not isinstance(record.get("done"), dict):
+        raise DiffclassError(f"{record_file} is damaged; start the fit again in a new --out")
     if resume and record.get("plan") != asdict(plan):
         raise DiffclassError(f"{out} was fitted with other options; rerun it with the same ones to resume")
     out.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,11 @@ class RecordStore:
             if rank == 0 and (old is None or old.get("hash") != self.options["hash"]):  # new, changed or damaged
                 write_text_atomic(path, json.dumps(self.options, indent=2) + "\n")
             self.path = self.folder / (f"records.rank{rank}.jsonl" if rank else "records.jsonl")
+            for path in (self.path, *self.folder.glob("records*.jsonl")):
+                if path.exists() and not path.is_file():  # a FIFO would hang the run, /dev/zero fill memory
+                    raise DiffclassError(
+                        f"{path} is not a regular file; records need one (remove it or use another --out)"
+                    )
             self._drop_partial_line()
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115  (closed by close())
             _lock(self._file, self.folder)
@@ -88,8 +93,8 @@ class RecordStore:
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
                 try:
                     record = json.loads(line)
-                except json.JSONDecodeError:
-                    record = None  # a line cut by a crash in another rank's file
+                except (ValueError, RecursionError):  # cut by a crash, or damaged: that image is redone
+                    record = None
                 if (
                     not isinstance(record, dict)
                     or record.pop(RUN_KEY, None) != self.hash
@@ -127,8 +132,10 @@ class RecordStore:
 def _read_options(path: Path) -> dict | None:
     """The stored options, or None when the file is damaged (empty, cut, not an object)."""
     try:
+        if not path.is_file():
+            return None
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):  # unreadable, cut, not UTF-8, too deep, a 5,000-digit integer
         return None
     return data if isinstance(data, dict) else None
 

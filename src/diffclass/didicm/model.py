@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 from diffclass.didicm.network import DiDiRN, DiDiRNConfig
 from diffclass.didicm.samplers import Posterior, sample_cl, sample_cp
 from diffclass.errors import DiffclassError
-from diffclass.files import write_text_atomic
+from diffclass.files import read_json, write_text_atomic
 from diffclass.hub import DIDICM_FILE, check_weights_fit, classes_and_size_problem, is_safetensors, resolve_model_folder
 
 CONFIG_FILE = DIDICM_FILE
@@ -87,11 +87,10 @@ class DiDiCMModel:
         """A folder, or the name of an embedded model (`didicm-glyphs`, `plain-glyphs`). The JSON is validated
         before the network is built, and the weights must be safetensors that fit it tensor for tensor."""
         folder = resolve_model_folder(folder)
-        try:
-            meta = json.loads((folder / CONFIG_FILE).read_text())
-            problem = meta_problem(meta) if isinstance(meta, dict) else "the file must hold a JSON object"
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DiffclassError(f"{folder}: not a DiDiCM model folder ({exc})") from None
+        if not (folder / CONFIG_FILE).exists():
+            raise DiffclassError(f"{folder}: not a DiDiCM model folder (no {CONFIG_FILE})")
+        meta = read_json(folder / CONFIG_FILE, "model file")
+        problem = meta_problem(meta) if isinstance(meta, dict) else "the file must hold a JSON object"
         if problem:
             raise DiffclassError(f"{folder / CONFIG_FILE}: {problem}")
         network = DiDiRN(

@@ -225,10 +225,6 @@ class LabelTree:
     @classmethod
     def load(cls, path: str | Path, num_classes: int | None = None) -> LabelTree:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise DiffclassError(f"{path}: no such tree file") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DiffclassError(f"{path}: not valid JSON ({exc})") from None
-        return cls.from_dict(data, num_classes)
+        from diffclass.files import read_json
+
+        return cls.from_dict(read_json(path, "tree file"), num_classes)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from diffclass.errors import DiffclassError
-from diffclass.files import write_text_atomic
+from diffclass.files import read_json, write_text_atomic
 
 INFO_FILE = "diffclass.json"
 DIDICM_FILE = "didicm.json"  # a DiDiCM (or plain baseline) model folder: see diffclass.didicm.model
@@ -71,10 +71,12 @@ class ModelInfo:
         path = Path(folder) / INFO_FILE
         if not path.is_file():
             raise DiffclassError(f"{folder} is not a diffclass model folder (no {INFO_FILE})")
+        raw = read_json(path, "model file")
+        if not isinstance(raw, dict):
+            raise DiffclassError(f"{path} is malformed: it must hold a JSON object")
         try:
-            raw = json.loads(path.read_text())
             info = cls(**raw)
-        except (json.JSONDecodeError, TypeError) as exc:
+        except TypeError as exc:
             raise DiffclassError(f"{path} is malformed: {exc}") from None
         problem = info.problem()
         if problem:
