@@ -175,13 +175,14 @@ class Classifier(Evaluates):
         decisions = []
         step = self.images_per_pass()
         scorer = self.scorer if strategy.grid is None else self.scorer.with_grid(strategy.grid)
+        typical = self._typical_error(strategy)
         for start in range(0, len(images), step):
             began = time.perf_counter()
             memos = scorer.start(images[start : start + step], image_ids[start : start + step])
             per_image = None if candidates is None else candidates[start : start + step]
             outcomes = drive(memos, strategy, range(len(self.class_names)), per_image)
             seconds = (time.perf_counter() - began) / len(memos)
-            decisions += [self._decision(outcome, memo.nfe, seconds) for memo, outcome in zip(memos, outcomes)]
+            decisions += [self._decision(outcome, memo.nfe, seconds, typical) for memo, outcome in zip(memos, outcomes)]
         return decisions
 
     def replay(self, table, filters: dict | None = None, strategy: str | Strategy | None = None):
@@ -225,8 +226,24 @@ class Classifier(Evaluates):
         self.sieves[name] = sieve
         return sieve
 
-    def _decision(self, outcome, nfe: int, seconds: float) -> Decision:
+    def _typical_error(self, strategy: Strategy) -> float | None:
+        """The winner's typical error when it was measured on the grid this strategy scores on."""
+        typical = self.backbone.info.typical_error
+        if typical is None or strategy.grid is not None or typical.get("grid") != repr(self.scorer.grid):
+            return None
+        return typical["error"]
+
+    def _decision(self, outcome, nfe: int, seconds: float, typical: float | None = None) -> Decision:
+        """The verdict, its probabilities softmax(-error / T); for an image whose best fit errs far more than
+        the training data's (`typical`), T grows by that ratio, so that an image unlike anything the model knows
+        is not given a confident answer, and the decision says how unfamiliar it is."""
         temperature = self.backbone.info.temperature
+        unfamiliar = None
+        if typical and outcome.scores:
+            ratio = outcome.scores[outcome.ranking[0]] / typical
+            if ratio > 1:
+                temperature *= ratio
+                unfamiliar = round(ratio, 2)
         scored = list(outcome.scores)
         logits = torch.tensor([-outcome.scores[c] / temperature for c in scored], dtype=torch.float64)
         probs = torch.softmax(logits, 0).tolist() if scored else []
@@ -240,17 +257,24 @@ class Classifier(Evaluates):
             nfe=nfe,
             seconds=seconds,
             trace=outcome.trace,
+            unfamiliar=unfamiliar,
         )
 
 
-def fit_temperature(classifier: Classifier, images: torch.Tensor, labels: torch.Tensor, ids: Sequence[str]) -> float:
-    """The temperature minimising the negative log-likelihood of softmax(-error / T) on labelled images.
+def fit_confidence(
+    classifier: Classifier, images: torch.Tensor, labels: torch.Tensor, ids: Sequence[str]
+) -> tuple[float, dict]:
+    """What makes a model's probabilities mean something, fitted on labelled images it never trained on: the
+    temperature minimising the negative log-likelihood of softmax(-error / T), and the typical error of the winning
+    class (its 99th percentile), against which an image unlike the training data stands out.
 
     Raw errors differ between classes by a few thousandths, so softmax(-error) is nearly uniform; a fitted
     temperature turns the ranking into usable probabilities.
     """
     decisions = classifier.classify(images, "exhaustive(n=16)", ids)
     scores = torch.tensor([[d.scores[c] for c in range(len(classifier.class_names))] for d in decisions])
+    winners = torch.tensor([d.scores[d.label] for d in decisions], dtype=torch.float64)
+    typical = dict(error=float(torch.quantile(winners, 0.99)), grid=repr(classifier.scorer.grid))
     scores = scores - scores.mean(dim=1, keepdim=True)
     log_t = torch.tensor(math.log(scores.std().item() + 1e-12), requires_grad=True, dtype=torch.float64)
     optimizer = torch.optim.LBFGS([log_t], max_iter=100, line_search_fn="strong_wolfe")
@@ -262,4 +286,4 @@ def fit_temperature(classifier: Classifier, images: torch.Tensor, labels: torch.
         return loss
 
     optimizer.step(nll)
-    return float(log_t.detach().exp())
+    return float(log_t.detach().exp()), typical

@@ -19,6 +19,7 @@ class Decision:
     seconds: float
     trace: list[dict] = field(default_factory=list)
     macs: int | None = None  # multiply-accumulates spent, where calls of different networks were mixed (prefilter)
+    unfamiliar: float | None = None  # the winner's error over its typical one, where over 1: unlike the training data
 
     def top(self, k: int = 5) -> list[tuple[int, float]]:
         return [(c, self.probabilities.get(c, 0.0)) for c in self.ranking[:k]]

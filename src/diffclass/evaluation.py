@@ -359,6 +359,7 @@ class FileResult:
     nfe: int
     converted: list[str]
     id: str = ""  # the image's content id: records are keyed by what the image is, not where it lies
+    unfamiliar: float | None = None  # the winner's error over the model's typical one, where over 1
 
 
 def _file_result(stored: dict, path: Path, notes: list[str], class_names: list[str]) -> FileResult | None:
@@ -431,7 +432,9 @@ def classify_files(
                 for (k, item), d in zip(loaded, decisions):
                     names = classifier.class_names
                     top = [dict(label=c, name=names[c], probability=round(p, 4)) for c, p in d.top(top_k)]
-                    results[k] = FileResult(str(files[k]), d.class_name, d.label, top, d.nfe, item.notes, item.image_id)
+                    results[k] = FileResult(
+                        str(files[k]), d.class_name, d.label, top, d.nfe, item.notes, item.image_id, d.unfamiliar
+                    )
                     new.append(results[k])
                 if store:
                     store.append(new)

@@ -131,10 +131,11 @@ def _calibrate(dataset: str, out: Path, plan: FitPlan, progress: bool) -> dict:
 
 
 def _temperature(dataset: str, out: Path, plan: FitPlan, progress: bool) -> dict:
-    from diffclass.classifier import fit_temperature
+    from diffclass.classifier import fit_confidence
 
     classifier, data = _held_out(out, "temperature", plan)
-    classifier.info.temperature = fit_temperature(classifier, data.images, data.labels, data.ids)
+    info = classifier.info
+    info.temperature, info.typical_error = fit_confidence(classifier, data.images, data.labels, data.ids)
     classifier.info.save(out)
     return dict(temperature=classifier.info.temperature, images=len(data))
 

@@ -49,14 +49,24 @@ def group_table(summary) -> Table:
     return table
 
 
+UNFAMILIAR = 2.0  # an image whose best fit errs this many times the model's typical error is called unfamiliar
+
+
 def classify_table(rows: list[dict]) -> Table:
     table = Table(title="predictions")
-    for column in ("image", "prediction", "top classes", "NFEs", "converted"):
+    for column in ("image", "prediction", "top classes", "NFEs", "notes"):
         table.add_column(column)
     for row in rows:
         top = ", ".join(f"{t['name']} {t['probability']:.1%}" for t in row["top"])
-        converted = "; ".join(row["converted"]) or "-"
-        table.add_row(escape(row["path"]), escape(row["prediction"]), escape(top), str(row["nfe"]), converted)
+        notes = list(row["converted"])
+        if (row.get("unfamiliar") or 0) >= UNFAMILIAR:
+            notes.append(
+                f"unlike the images the model learnt from (its best fit errs {row['unfamiliar']:.1f}x as much): "
+                "the probabilities are flattened by that factor and the answer means little"
+            )
+        table.add_row(
+            escape(row["path"]), escape(row["prediction"]), escape(top), str(row["nfe"]), "; ".join(notes) or "-"
+        )
     return table
 
 

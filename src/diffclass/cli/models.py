@@ -120,16 +120,18 @@ def fit_temperature_command(
     images_from: ImagesFromOption = None,
     seed: SeedOption = 0,
 ):
-    """Fit the softmax temperature on images the model never trained on and store it in its diffclass.json."""
-    from diffclass.classifier import fit_temperature
+    """Fit the softmax temperature (and the winner's typical error, which marks images unlike the training data) on
+    images the model never trained on and store them in its diffclass.json."""
+    from diffclass.classifier import fit_confidence
     from diffclass.loading import unseen_images
 
     ensure_writable(model)
     clf = _diffusion_model(model, seed, 256)
     data = unseen_images(clf, images, seed, images_from)
-    clf.info.temperature = fit_temperature(clf, data.images, data.labels, data.ids)
+    clf.info.temperature, clf.info.typical_error = fit_confidence(clf, data.images, data.labels, data.ids)
     clf.info.save(model)
-    console.print(f"temperature {clf.info.temperature:.3g} saved to {model}")
+    typical = clf.info.typical_error["error"]
+    console.print(f"temperature {clf.info.temperature:.3g} and typical error {typical:.3g} saved to {model}")
 
 
 @app.command()

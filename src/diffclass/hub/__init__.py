@@ -43,6 +43,8 @@ class ModelInfo:
     front: dict[str, Any] | None = None  # `diffclass tune`'s Pareto front of strategies, which `auto` picks from
     weighting: dict[str, Any] | None = None  # learned timestep weights (`diffclass calibrate --weights`)
     text_tokens: int | None = None  # SD3: T5 tokens per prompt (zeros without T5), the pipeline's max_sequence_length
+    typical_error: dict[str, Any] | None = None  # {"error": 99th percentile of the winner's error on held-out
+    # images, "grid": the grid it was measured on}: an image far above it is unlike what the model knows
 
     def keep_tuning_of(self, saved: ModelInfo) -> None:
         """What a saved folder learned about its own weights, taken over by a hub-layout model loaded from it: the
@@ -96,6 +98,11 @@ class ModelInfo:
             return f"channels must be an integer in [1, 4], got {self.channels!r}"
         if not _is_number(self.temperature) or self.temperature <= 0:
             return f"temperature must be a finite number > 0, got {self.temperature!r}"
+        typical = self.typical_error
+        if typical is not None and not (
+            isinstance(typical, dict) and _is_number(typical.get("error")) and typical["error"] > 0
+        ):
+            return f"typical_error must be {{'error': a number > 0, 'grid': ...}}, got {typical!r}"
         pair = self.timestep_range
         if pair is not None and not (
             isinstance(pair, (list, tuple)) and len(pair) == 2 and all(map(_is_int, pair)) and 0 <= pair[0] <= pair[1]
