@@ -288,7 +288,8 @@ def test_damaged_classify_records_are_redone(tmp_path):
     (want, _), clean = run(), _lines(tmp_path / "out")
     first = json.loads(clean[0])
     lies = {**first, "prediction": clf.class_names[(first["label"] + 1) % 10]}
-    cases = [("prediction=other", json.dumps(lies)), *_damaged(first, {"nfe": (10**9,)}, ("run", "path", "converted"))]
+    valid_anyway = {"nfe": (10**9,), "unfamiliar": (None, 10**9, 1.5)}  # null: a familiar image; a ratio > 1
+    cases = [("prediction=other", json.dumps(lies)), *_damaged(first, valid_anyway, ("run", "path", "converted"))]
     assert len(cases) > 60
     for name, line in cases:
         (tmp_path / "out" / "records.jsonl").write_text("\n".join([line, *clean[1:]]) + "\n")
@@ -378,3 +379,24 @@ def test_expected_calibration_error_measures_the_gap_between_confidence_and_accu
     assert expected_calibration_error([0.95] * 10, [True] * 9 + [False]) == pytest.approx(0.05)  # 95% said, 90% right
     assert expected_calibration_error([1.0] * 4, [True, False, True, False]) == pytest.approx(0.5)
     assert expected_calibration_error([0.55, 0.95], [True, True]) == pytest.approx(0.5 * 0.45 + 0.5 * 0.05)
+
+
+@pytest.mark.parametrize("change", ["network", "scheduler"])
+def test_records_are_not_answered_for_a_changed_config_or_schedule(monkeypatch, capsys, model_dir, tmp_path, change):
+    from tests.conftest import run_cli
+
+    args = ["evaluate", "--model", model_dir, "--strategy", "exhaustive(n=2)", "--limit", 3, "--out", tmp_path / "r"]
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 0, err
+    if change == "network":
+        config = json.loads((model_dir / "config.json").read_text())
+        config["act_fn"] = "relu" if config.get("act_fn") != "relu" else "silu"  # same weights, another network
+        (model_dir / "config.json").write_text(json.dumps(config))
+    else:
+        info = json.loads((model_dir / "diffclass.json").read_text())
+        info["scheduler"] = dict(info["scheduler"], beta_end=0.03)
+        (model_dir / "diffclass.json").write_text(json.dumps(info))
+    code, out, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 0 and "holds records made with other options" in err and change in err
+    lines = (tmp_path / "r" / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 6  # computed again beside the old ones, not answered from them

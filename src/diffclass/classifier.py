@@ -95,6 +95,12 @@ class Classifier(Evaluates):
         weighting = scorer.weighting.to_dict()
         if weighting["kind"] != "uniform":  # uniform is what every record made before weightings existed used
             identity["weighting"] = json_digest(weighting)
+        # what changes a result besides the weights: the network's config (an activation, a width) and the noise
+        # schedule; and, where fitted, the error scale that flattens an unfamiliar image's probabilities
+        identity["network"] = json_digest(dict(self.backbone.denoiser.config))
+        identity["scheduler"] = json_digest(self.info.scheduler)
+        if self.info.typical_error is not None:
+            identity["typical_error"] = json_digest(self.info.typical_error)
         return identity
 
     def use_tree(self, tree: LabelTree, mode: str | None = None, images=None, labels=None, **invert_options) -> str:
