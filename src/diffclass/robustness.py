@@ -145,7 +145,7 @@ def heatmap(results: list[dict], path: str | Path) -> None:
                     )
         ax.set_xticks(range(len(levels)), [str(s) for s in levels], fontsize=8)
         ax.set_yticks(range(len(names)), names if ax is axes[0][0] else [""] * len(names), fontsize=8)
-        ax.set_xlabel("severity (shift: pixels)", fontsize=8)
+        ax.set_xlabel("severity (shift: pixels)" if "shift" in names else "severity", fontsize=8)
         ax.set_title(f"{result['model']}\nclean {100 * result['clean_top1']:.1f}%", fontsize=9)
     fig.colorbar(image, ax=axes[0].tolist(), label="top-1 (%)", shrink=0.8)
     fig.savefig(path, dpi=130, bbox_inches="tight")

@@ -625,3 +625,57 @@ def test_the_own_data_tables_are_their_json():
         run = result(name)
         assert cells[0].startswith(f"`{run['strategy']}`")
         assert cells[1:] == [percent(run["top1"]), f"{run['nfe_per_image']:.0f}", f"{run['ece']:.3f}"]
+
+
+ROBUST = {
+    "`plain-glyphs` (the plain twin)": "plain-glyphs",
+    "`plain-glyphs-aug` (the twin trained with noise)": "plain-glyphs-aug",
+    "`didicm-glyphs` (DiDiCM)": "didicm-glyphs",
+    "`glyphs-allclass` (the all-class student)": "glyphs-allclass",
+}
+
+
+def test_the_robustness_tables_are_their_json():
+    page = ROOT / "docs/results/robustness.md"
+    found = {name: result(f"robustness/{name}.json") for name in ROBUST.values()}
+    for cells in table(page, "| model | strategy | clean top-1 | mean corruption"):
+        run = found[ROBUST[cells[0]]]
+        mce = run["against"]["mce"] if "against" in run else 1.0
+        assert cells[1].startswith(f"`{run['strategy']}`")
+        assert cells[2:] == [
+            percent(run["clean_top1"]),
+            percent(run["mean_corruption_top1"]),
+            f"{100 * run['relative_drop']:.1f}%",
+            f"{mce:.3f}",
+        ]
+    for cells in table(page, "| corruption | plain-glyphs | plain-glyphs-aug"):
+        for cell, name in zip(cells[1:], ["plain-glyphs", "plain-glyphs-aug", "didicm-glyphs", "glyphs-allclass"]):
+            rows = [r["top1"] for r in found[name]["rows"] if r["corruption"] == cells[0]]
+            assert cell == f"{100 * sum(rows) / len(rows):.1f}", (cells[0], name)
+
+
+def test_the_severity_three_tables_are_their_json():
+    page = ROOT / "docs/results/robustness.md"
+    runs_ = {
+        "glyphs": result("robustness/glyphs-s3-106.json"),
+        "didicm-glyphs": result("robustness/didicm-glyphs-s3-106.json"),
+        "glyphs-allclass": result("robustness/glyphs-allclass-s3-106.json"),
+    }
+    runs_["plain-glyphs"] = runs_["glyphs"]["baseline"]
+    assert all(r["images"] == 106 for r in runs_.values())
+    rows = table(page, "| model (106 images, severity 3) |")
+    assert len(rows) == 4
+    for cells in rows:
+        name = cells[0].split("`")[1]
+        run = runs_[name]
+        mce = run["against"]["mce"] if "against" in run else 1.0
+        assert cells[2:] == [
+            percent(run["clean_top1"]),
+            percent(run["mean_corruption_top1"]),
+            f"{100 * run['relative_drop']:.1f}%",
+            f"{mce:.3f}",
+        ], name
+    assert len(table(page, "| corruption (severity 3) |")) == 15
+    for cells in table(page, "| corruption (severity 3) |"):
+        for cell, name in zip(cells[1:], ["plain-glyphs", "glyphs", "didicm-glyphs", "glyphs-allclass"]):
+            assert cell == f"{100 * next(r['top1'] for r in runs_[name]['rows'] if r['corruption'] == cells[0]):.1f}"
