@@ -61,3 +61,26 @@ def test_a_terminal_or_a_disabled_bar_prints_no_plain_lines():
         task = bar.add_task("evaluate", total=3, status="")
         bar.update(task, completed=3)
     assert out.getvalue() == ""
+
+
+def test_a_run_that_would_take_hours_is_announced_after_its_first_pass(monkeypatch, caplog, model_dir):
+    import logging
+
+    import diffclass
+    import diffclass.evaluation as evaluation
+    from diffclass.data import load_dataset
+
+    clf = diffclass.load(model_dir)
+    data = load_dataset("digits", "test").subset(range(4))
+    monkeypatch.setattr(evaluation, "LONG_RUN", 0.0)  # any run is long: the line's content is what is checked
+    with caplog.at_level(logging.WARNING, logger="diffclass.evaluation"):
+        evaluation.evaluate(clf, data, "exhaustive(n=2)", show_progress=False)
+    (line,) = [r.getMessage() for r in caplog.records if "first pass's pace" in r.getMessage()]
+    assert (
+        line.startswith("exhaustive(n=2): about ") and "for 4 images" in line and "(20 network calls per image)" in line
+    )
+    caplog.clear()
+    monkeypatch.setattr(evaluation, "LONG_RUN", 3600.0)
+    with caplog.at_level(logging.WARNING, logger="diffclass.evaluation"):
+        evaluation.evaluate(clf, data, "exhaustive(n=2)", show_progress=False)
+    assert not [r for r in caplog.records if "first pass's pace" in r.getMessage()]  # a short run says nothing

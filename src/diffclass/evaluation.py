@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -218,8 +219,11 @@ def evaluate(
         task = bar.add_task(strategy.kind, total=len(mine), completed=len(records), status="")
         for start in range(0, len(todo), step):
             chunk = todo[start : start + step]
+            began = time.perf_counter()
             decisions = classifier.classify(dataset.images[chunk], strategy, [dataset.ids[i] for i in chunk])
             new = [record_of(dataset.ids[i], int(dataset.labels[i]), d, digests[i]) for i, d in zip(chunk, decisions)]
+            if start == 0:
+                warn_if_long(strategy.name, new, time.perf_counter() - began, len(todo))
             if store:
                 store.append(new)
             records += new
@@ -230,6 +234,21 @@ def evaluate(
     return summarise(
         records, dataset.name, classifier.model_name, strategy.name, classifier.macs_per_call, group_map(dataset)
     )
+
+
+LONG_RUN = 3600.0  # seconds: a run expected to take longer is announced with its estimate before it goes on
+
+
+def warn_if_long(strategy: str, first: list[EvalRecord], seconds: float, images: int) -> None:
+    """After the first pass, one line when the whole run would take over an hour at its pace, with the cost that
+    makes it so, while there is still time to stop it."""
+    expected = seconds / len(first) * images
+    if expected > LONG_RUN:
+        nfe = sum(r.nfe for r in first) / len(first)
+        logger.warning(
+            f"{strategy}: about {expected / 3600:.1f} h for {images} images at the first pass's pace "
+            f"({nfe:,.0f} network calls per image); --limit N or a cheaper --strategy shortens it"
+        )
 
 
 def group_map(dataset: ImageDataset) -> dict[str, str] | None:
