@@ -679,3 +679,12 @@ def test_the_severity_three_tables_are_their_json():
     for cells in table(page, "| corruption (severity 3) |"):
         for cell, name in zip(cells[1:], ["plain-glyphs", "glyphs", "didicm-glyphs", "glyphs-allclass"]):
             assert cell == f"{100 * next(r['top1'] for r in runs_[name]['rows'] if r['corruption'] == cells[0]):.1f}"
+
+
+def test_the_confidence_table_is_its_json():
+    rows = table(ROOT / "docs/results/confidence.md", "| model | default strategy | test images")
+    assert len(rows) == 8
+    for cells in rows:
+        run = result(f"ece/{cells[0].strip('`')}.json")
+        assert cells[1] == f"`{run['strategy']}`"
+        assert cells[2:5] == [str(run["n_images"]), percent(run["top1"]), f"{run['ece']:.3f}"]
