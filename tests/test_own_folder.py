@@ -160,3 +160,26 @@ def test_fit_with_the_plain_twin_tunes_prefilters_on_what_both_held_out(monkeypa
     assert front["prefilter"] == str(tmp_path / "m" / "twin") and front["images"] == 6
     twin = json.loads((tmp_path / "m" / "twin" / "didicm.json").read_text())
     assert twin["training"]["held_out"] == ModelInfo.load(tmp_path / "m").training["held_out"]
+
+
+def test_a_groups_file_holds_out_whole_groups(monkeypatch, capsys, tmp_path):
+    root = shapes(tmp_path / "shapes")
+    rows = ["path,group"] + [f"{c}/{k}.png,session{k % 4}" for c in COLOURS for k in range(8)]
+    (root / "groups.csv").write_text("\n".join(rows) + "\n")
+    data = load_dataset(f"folder:{root}", "train")
+    assert data.groups[:4] == ["session0", "session1", "session2", "session3"]
+    code, out, err = run_cli(
+        monkeypatch, capsys, "train", "--dataset", f"folder:{root}", "--steps", 1, "--batch-size", 4, "--width", 4,
+        "--hold-out", 0.25, "--out", tmp_path / "m",
+    )  # fmt: skip
+    assert code == 0, err
+    (held,) = ModelInfo.load(tmp_path / "m").training["held_out"]  # one whole session of the four
+    assert held.startswith("session")
+    import diffclass
+    from diffclass.loading import unseen_images
+
+    tuned_on = unseen_images(diffclass.load(tmp_path / "m"), None)
+    assert len(tuned_on) == 6 and set(tuned_on.groups) == {held}
+    (root / "groups.csv").write_text("\n".join(rows[:-1]) + "\n")  # one image without a group
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", tmp_path / "m", "--dataset", f"folder:{root}")
+    assert code == 2 and "1 image(s) have no group, e.g. triangle/7.png" in err

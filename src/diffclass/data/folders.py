@@ -1,7 +1,10 @@
 """Real images from disk: `folder:PATH` (one sub-folder per class) and `list:FILE.csv` (path,label rows).
 
-Labels are matched to the model's class names, so the folder order never matters. Unreadable files are reported
-one line each and skipped, with a count; a class folder without images is reported, never silently ignored.
+Labels are matched to the model's class names, so the folder order never matters. A folder may carry a
+`groups.csv` (rows `class/file.png,group`: which images belong together, a session, a photographer, a scanner):
+holding out for tuning then keeps whole groups out of training, as the shipped benchmarks hold out styles.
+Unreadable files are reported one line each and skipped, with a count; a class folder without images is reported,
+never silently ignored.
 """
 
 from __future__ import annotations
@@ -60,7 +63,23 @@ def _load_all(
     kind = name.split(":", 1)[0]
     source = root if kind == "folder" else root / name.split(":", 1)[1]
     full = f"{kind}:{source.resolve()}"
-    return ImageDataset(full, torch.stack(tensors), torch.tensor(labels), list(class_names), ids)
+    groups = _groups(root / GROUPS_FILE, name, ids) if kind == "folder" and (root / GROUPS_FILE).exists() else None
+    return ImageDataset(full, torch.stack(tensors), torch.tensor(labels), list(class_names), ids, groups)
+
+
+GROUPS_FILE = "groups.csv"
+
+
+def _groups(file: Path, name: str, ids: list[str]) -> list[str]:
+    """Each image's group from a folder's groups.csv (`class/file,group` rows); every image must have one."""
+    rows = _rows(file, f"{name}/{GROUPS_FILE}")
+    of = {f"{name}/{path.relative_to(file.parent).as_posix()}": group for path, group in rows}
+    missing = [i for i in ids if i not in of]
+    if missing:
+        raise DiffclassError(
+            f"{file}: {len(missing)} image(s) have no group, e.g. {missing[0].split('/', 1)[1]}; give every image one"
+        )
+    return [of[i] for i in ids]
 
 
 def folder_class_names(path: str) -> list[str]:
@@ -155,19 +174,22 @@ def load_folder(path: str, image_size: int, channels: int, class_names: list[str
 
 
 def _rows(file: Path, name: str) -> list[tuple[Path, str]]:
-    """A list file's (image path, label) rows; paths relative to the file's folder."""
+    """A list file's (image path, label) rows, or a groups file's (image path, group); paths relative to the file's
+    folder."""
+    if file.exists() and not file.is_file():
+        raise DiffclassError(f"{name}: not a regular file")
     try:
         rows = list(csv.reader(file.read_text(encoding="utf-8").splitlines()))
     except FileNotFoundError:
         raise DiffclassError(f"{name}: no such file") from None
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DiffclassError(f"{name}: not a CSV file ({exc})") from None
-    if rows and [c.strip().lower() for c in rows[0]] == ["path", "label"]:
+    if rows and [c.strip().lower() for c in rows[0]] in (["path", "label"], ["path", "group"]):
         rows = rows[1:]
     items = []
     for number, row in enumerate(rows, start=1):
         if len(row) != 2:
-            raise DiffclassError(f"{name}: row {number} should be path,label, got {row}")
+            raise DiffclassError(f"{name}: row {number} should be two cells (path and a name), got {row}")
         image = Path(row[0].strip())
         items.append((image if image.is_absolute() else file.parent / image, row[1].strip()))
     return items
