@@ -249,3 +249,23 @@ def test_fine_tuning_starts_from_a_student_of_the_same_teacher_only(model_dir, t
             init,
         )
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_distillation_with_augmentation_replays_exactly_and_differs_from_plain(model_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    def weights(name: str, augment: str):
+        config = DistillConfig(steps=3, batch_size=4, classes_per_image=2, warmup_steps=1, augment=augment)
+        distill(model_dir, tmp_path / name, config, show_progress=False)
+        return load_file(tmp_path / name / "diffusion_pytorch_model.safetensors")
+
+    plain, shifted, again = (
+        weights("a", "none"),
+        weights("b", "shift=0.2,scale=0.1"),
+        weights("c", "shift=0.2,scale=0.1"),
+    )
+    assert all(torch.equal(shifted[k], again[k]) for k in shifted)  # the same (seed, step): the same batches
+    assert any(not torch.equal(plain[k], shifted[k]) for k in plain)
+    assert diffclass.load(tmp_path / "b").info.training["distillation"]["augment"] == "shift=0.2,scale=0.1"
+    with pytest.raises(DiffclassError, match="--augment"):
+        DistillConfig(augment="zoom=2")

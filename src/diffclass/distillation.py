@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from diffclass.backbones.all_class import AllClassUNet, class_list_digest
 from diffclass.backbones.base import q_sample
+from diffclass.data.augment import Augmentation
 from diffclass.errors import DiffclassError, check_range
 from diffclass.hub import weights_digest
 from diffclass.hub.checkpoints import CHECKPOINT_DIR
@@ -42,6 +43,7 @@ class DistillConfig:
     rank_weight: float = 0.0  # weight of the ranking term (0: plain noise distillation)
     rank_temperature: float = 0.003  # in units of the per-pixel squared error
     init: str | None = None  # an all-class student of the same teacher to start from (default: the teacher's copy)
+    augment: str = "none"  # an Augmentation spec applied to each batch's clean images (the teacher sees them too)
     checkpoint_every: int = 500
     seed: int = 0
     device: str = "cpu"
@@ -51,6 +53,7 @@ class DistillConfig:
         check_range("--window-fraction", self.window_fraction, 0, 1)
         check_range("--rank-weight", self.rank_weight, 0, 1e6)
         check_range("--rank-temperature", self.rank_temperature, 0, 1e6, low_open=True)
+        self.augment = Augmentation.parse(self.augment).spec  # the canonical spec is what the recipe records
 
 
 def distill(
@@ -100,6 +103,7 @@ def distill(
     num_timesteps, classes = len(alphas_cumprod), len(teacher.info.class_names)
     low, high = teacher.info.timestep_range or (0, num_timesteps - 1)
     per_image = min(config.classes_per_image, classes)
+    augmentation = Augmentation.parse(config.augment)
     started = time.time()
     with progress_bar(show_progress) as bar:
         task = bar.add_task("distill", total=config.steps, completed=start, status="")
@@ -107,7 +111,7 @@ def distill(
             gen = batch_generator(config.seed, step)
             b = config.batch_size
             idx = torch.randint(len(images), (b,), generator=gen).to(device)
-            x0, y = images[idx], labels[idx]
+            x0, y = augmentation(images[idx], gen), labels[idx]  # no draws when augment is none
             in_window = torch.rand(b, generator=gen) < config.window_fraction
             t = torch.where(
                 in_window,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from diffclass.cli.app import DeviceOption, ModelOption, app, output_folder
+from diffclass.cli.app import AugmentOption, DeviceOption, ModelOption, app, output_folder
 from diffclass.progress import console
 
 
@@ -74,6 +74,7 @@ def distill(
     init: Annotated[
         str | None, typer.Option(help="Start from this all-class student of the same teacher (fine-tuning).")
     ] = None,
+    augment: AugmentOption = "none",
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable checkpoint every N steps.")] = 500,
     resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in OUT.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of batches, timesteps, noise and sampled classes.")] = 0,
@@ -93,6 +94,7 @@ def distill(
         rank_weight=rank_weight,
         rank_temperature=rank_temperature,
         init=init,
+        augment=augment,
         checkpoint_every=checkpoint_every,
         seed=seed,
         device=device,
