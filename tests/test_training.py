@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from PIL import Image
@@ -123,3 +125,28 @@ def test_training_can_start_from_a_saved_model(data, tmp_path, monkeypatch):
     monkeypatch.setattr(diffclass.data, "load_dataset", lambda name, split, size=None: other)
     with pytest.raises(DiffclassError, match="init-from"):
         train_model(tmp_path / "bad", "toy", config, init_from=tmp_path / "start")
+
+
+def test_a_checkpoint_killed_between_its_two_files_resumes_to_the_uninterrupted_weights(data, tmp_path, monkeypatch):
+    import diffclass.hub.checkpoints as checkpoints
+
+    config = TrainConfig(steps=6, batch_size=8, warmup_steps=1, checkpoint_every=2)
+    whole = train(tiny_backbone(), data, tmp_path / "whole", config, show_progress=False)
+    write = checkpoints.write_text_atomic
+
+    def killed_before_the_json(path, text):  # step 4's tensors are on disk, its JSON never is
+        if '"step": 4' in text:
+            raise KeyboardInterrupt
+        write(path, text)
+
+    monkeypatch.setattr(checkpoints, "write_text_atomic", killed_before_the_json)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_backbone(), data, tmp_path / "torn", config, show_progress=False)
+    monkeypatch.setattr(checkpoints, "write_text_atomic", write)
+    folder = tmp_path / "torn" / "checkpoint"
+    assert json.loads((folder / "train_state.json").read_text())["step"] == 2  # the last whole checkpoint
+    assert (folder / "train_state.2.safetensors").is_file()
+    resumed = train(tiny_backbone(), data, tmp_path / "torn", config, resume=True, show_progress=False)
+    for (name, a), b in zip(whole.denoiser.state_dict().items(), resumed.denoiser.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert sorted(p.name for p in folder.glob("*.safetensors")) == ["train_state.6.safetensors"]

@@ -1,5 +1,11 @@
 """Training checkpoints as safetensors: the network's weights and the optimiser's moments as flat tensors (the
-optimiser's parameter groups go to JSON beside them), so resuming a run never unpickles anything."""
+optimiser's parameter groups go to JSON beside them), so resuming a run never unpickles anything.
+
+A checkpoint is two files, so it is written in an order that a kill at any moment cannot tear: the tensors go to
+a file named by their step, then the JSON that names that file replaces the old one in one rename, and only then
+is the previous step's tensors file removed. Whatever moment a run dies, the JSON names a complete tensors file of
+its own step: a resumed run continues from the newest whole checkpoint, to the weights an uninterrupted run gives.
+"""
 
 from __future__ import annotations
 
@@ -26,16 +32,25 @@ def state_tensors(network: torch.nn.Module, optimizer: torch.optim.Optimizer) ->
 
 
 def write_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-    """The tensors and their JSON meta (step, recipe, parameter groups, ...), each written whole or not at all."""
+    """The tensors and their JSON meta (step, recipe, parameter groups, ...), in the order that cannot tear."""
     folder.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(folder / f"{STATE_TENSORS}.tmp"))
-    (folder / f"{STATE_TENSORS}.tmp").replace(folder / STATE_TENSORS)
-    write_text_atomic(folder / STATE_META, json.dumps(meta, indent=1))
+    name = f"train_state.{meta['step']}.safetensors"
+    save_file(tensors, str(folder / f"{name}.tmp"))
+    (folder / f"{name}.tmp").replace(folder / name)
+    write_text_atomic(folder / STATE_META, json.dumps(dict(meta, tensors=name), indent=1))
+    for old in folder.glob("train_state*.safetensors"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
 
 
 def read_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """What `write_checkpoint` wrote (OSError or ValueError when it is missing or damaged)."""
-    return load_file(str(folder / STATE_TENSORS)), json.loads((folder / STATE_META).read_text())
+    """What `write_checkpoint` wrote: the tensors file its JSON names (OSError or ValueError when either is missing
+    or damaged)."""
+    meta = json.loads((folder / STATE_META).read_text())
+    name = meta.get("tensors", STATE_TENSORS)  # checkpoints written before the step-named files
+    if not isinstance(name, str) or Path(name).name != name:
+        raise ValueError(f"{STATE_META} names no tensors file of its folder")
+    return load_file(str(folder / name)), meta
 
 
 def restore_state(
