@@ -376,3 +376,23 @@ def test_a_resumed_training_equals_an_uninterrupted_one(tmp_path, monkeypatch, b
     other = training.DiDiCMTrainConfig(steps=7, batch_size=4, width=8, baseline=baseline, mixup=0.4)
     with pytest.raises(DiffclassError, match="other options"):
         training.train_didicm(data, other, show_progress=False, checkpoint=checkpoint, resume=True)
+
+
+def test_cl_gives_an_image_the_same_answer_in_any_batch():
+    from diffclass.data import load_dataset
+    from diffclass.didicm.classifier import DiDiCMClassifier
+    from diffclass.evaluation import evaluate
+
+    test = load_dataset("glyphs", "test").subset(range(8))
+    runs = []
+    for batch_size in (1, 3, 256):
+        clf = DiDiCMClassifier.load("didicm-glyphs", batch_size=batch_size)
+        records = evaluate(clf, test, "cl(N=4;steps=2)", show_progress=False).records
+        runs.append([(r.id, r.prediction, r.top5, r.nfe) for r in records])  # all but the seconds
+    assert runs[0] == runs[1] == runs[2]
+    clf = DiDiCMClassifier.load("didicm-glyphs")
+    alone = clf.classify(test.images[3:4], "cl(N=4;steps=2)", test.ids[3:4])[0]
+    assert alone.probabilities == clf.classify(test.images, "cl(N=4;steps=2)", test.ids)[3].probabilities
+    other = DiDiCMClassifier.load("didicm-glyphs", seed=1).classify(test.images, "cl(N=4;steps=2)", test.ids)
+    ours = clf.classify(test.images, "cl(N=4;steps=2)", test.ids)
+    assert [d.probabilities for d in other] != [d.probabilities for d in ours]  # the seed still matters

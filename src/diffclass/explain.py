@@ -96,8 +96,8 @@ def explain_sampler(classifier, image: torch.Tensor, strategy=None, image_id: st
     """A DiDiCM model's decision on one image and its sampler's path (the same seeded run as `classify`)."""
     decision = classifier.classify(image[None], strategy, [image_id])[0]
     spec = classifier.strategy(strategy)
-    generator = torch.Generator().manual_seed(classifier.seed)
-    posterior = classifier.model.posterior(image[None], spec.sampler, spec.steps, spec.chains, generator)
+    generators = classifier.generators([image_id])  # the same stream as `classify` gives this image
+    posterior = classifier.model.posterior(image[None], spec.sampler, spec.steps, spec.chains, generators)
     top = decision.ranking[:CURVE_CLASSES]
     path = {c: [float(step[0, c]) for step in posterior.path] for c in top}
     return SamplerExplanation(

@@ -15,13 +15,14 @@ from pathlib import Path
 import torch
 
 from diffclass.cost import network_size
-from diffclass.data.images import check_batch
+from diffclass.data.images import check_batch, content_id
 from diffclass.decision import Decision
 from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.samplers import SAMPLERS, SamplerSpec
 from diffclass.errors import DiffclassError
 from diffclass.evaluation import Evaluates, model_identity
 from diffclass.hub import ModelInfo, ModelRef, resolve_model
+from diffclass.records import json_digest
 from diffclass.registry import parse_spec
 
 
@@ -99,15 +100,18 @@ class DiDiCMClassifier(Evaluates):
         return self.batch_size
 
     def identity(self) -> dict:
-        """The model, the seed and the batch size, which seed the CL sampler's chains."""
-        return dict(
-            model_identity(self, self.weights), seed=self.seed, loss=None, grid=None, batch_size=self.batch_size
-        )
+        """The model and the seed, which (with each image's id) seeds the CL sampler's chains."""
+        return dict(model_identity(self, self.weights), seed=self.seed, loss=None, grid=None, batch_size=None)
+
+    def generators(self, image_ids: Sequence[str]) -> list[torch.Generator]:
+        """One random stream per image, from the seed and the image's id."""
+        return [torch.Generator().manual_seed(int(json_digest([self.seed, i], 15), 16)) for i in image_ids]
 
     def classify(
         self, images: torch.Tensor, strategy: str | SamplerSpec | None = None, image_ids: Sequence[str] | None = None
     ) -> list[Decision]:
-        """Images [B, C, H, W] in [-1, 1]; CL's chains are seeded per batch, so results repeat for a seed."""
+        """Images [B, C, H, W] in [-1, 1]; CL's chains draw from a generator of their own image (its id and the
+        seed), so an image gets the same answer in any batch and any run."""
         check_batch(images, image_ids)
         spec = self.strategy(strategy)
         size = self.info.image_size
@@ -116,8 +120,8 @@ class DiDiCMClassifier(Evaluates):
                 f"images are {list(images.shape[1:])}, the model takes [{self.info.channels}, {size}, {size}]"
             )
         began = time.perf_counter()
-        gen = torch.Generator().manual_seed(self.seed)
-        posterior = self.model.posterior(images, spec.sampler, spec.steps, spec.chains, gen)
+        ids = list(image_ids) if image_ids is not None else [content_id(image) for image in images]
+        posterior = self.model.posterior(images, spec.sampler, spec.steps, spec.chains, self.generators(ids))
         seconds = (time.perf_counter() - began) / max(1, len(images))
         decisions = []
         for probs in posterior.probabilities:

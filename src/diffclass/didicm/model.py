@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,9 +115,10 @@ class DiDiCMModel:
         sampler: str = "cp",
         steps: int = 8,
         chains: int = 16,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
     ) -> Posterior:
-        """Class probabilities for a batch: the plain baseline's softmax (1 NFE), DiDiCM-CP or DiDiCM-CL."""
+        """Class probabilities for a batch: the plain baseline's softmax (1 NFE), DiDiCM-CP or DiDiCM-CL (its chains
+        draw from `generator`, or from one generator per image)."""
         self.network.eval()
         if not self.network.config.conditioned:
             probabilities = torch.softmax(self.network(images), dim=-1)

@@ -9,7 +9,7 @@ form. Probabilities are clamped at 0 only; the last estimate is read off the net
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -110,22 +110,32 @@ def sample_cl(
     num_classes: int,
     chains: int = 16,
     steps: int = 2,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
 ) -> Posterior:
     """DiDiCM-CL: N label chains per image, ancestral steps of the uniform process; the histogram of the final
-    labels is the posterior estimate."""
+    labels is the posterior estimate. With one generator per image, each image's chains draw from its own, so an
+    image gets the same answer whatever batch it is in."""
     import torch
 
     from diffclass.didicm.process import alpha, sigma_bar
 
-    labels = torch.randint(num_classes, (batch * chains,), generator=generator)
+    def draw(probabilities: torch.Tensor) -> torch.Tensor:  # one label per chain, [batch * chains]
+        if isinstance(generator, (list, tuple)):
+            rows = probabilities.view(batch, chains, -1)
+            return torch.cat([torch.multinomial(r, 1, generator=g) for r, g in zip(rows, generator)]).squeeze(1)
+        return torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
+
+    if isinstance(generator, (list, tuple)):  # uniform starting labels
+        labels = torch.cat([torch.randint(num_classes, (chains,), generator=g) for g in generator])
+    else:
+        labels = torch.randint(num_classes, (batch * chains,), generator=generator)
     times = _times(steps).tolist() + [0.0]
     path = []
     for t, t_next in zip(times, times[1:]):
         p0 = _clean_estimate(score_fn(labels, sigma_bar(torch.full((len(labels),), t))), t)
         path.append(p0.view(batch, chains, num_classes).mean(dim=1))  # what the chains see, averaged
         if t_next == 0.0:
-            labels = torch.multinomial(p0, 1, generator=generator).squeeze(1)
+            labels = draw(p0)
             break
         a_t, a_next = alpha(torch.tensor(t)).item(), alpha(torch.tensor(t_next)).item()
         q_next = a_next * p0 + (1 - a_next) / num_classes  # q_t'(i)
@@ -133,8 +143,7 @@ def sample_cl(
         likelihood = torch.full_like(q_next, (1 - keep) / num_classes)
         likelihood.scatter_add_(1, labels.view(-1, 1), torch.full((len(labels), 1), keep))
         posterior = q_next * likelihood
-        labels = torch.multinomial(posterior / posterior.sum(dim=-1, keepdim=True), 1, generator=generator)
-        labels = labels.squeeze(1)
+        labels = draw(posterior / posterior.sum(dim=-1, keepdim=True))
     counts = torch.zeros(batch, num_classes)
     counts.scatter_add_(1, labels.view(batch, chains), torch.ones(batch, chains))
     return Posterior(counts / chains, steps * chains, [*path, counts / chains], times)
