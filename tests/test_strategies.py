@@ -1,5 +1,7 @@
 import pytest
+import torch
 
+from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError
 from diffclass.strategies import Adaptive, Exhaustive, Request, make_strategy
 from diffclass.strategies.adaptive import default_stages
@@ -77,3 +79,33 @@ def test_names_show_resolved_options():
 def test_bad_specs_say_why(spec, message):
     with pytest.raises(DiffclassError, match=message):
         make_strategy(spec, ctx(10))
+
+
+BATCH_SPECS = [
+    "exhaustive(n=4)",
+    "adaptive(keep=3,1;n=2,4)",
+    "sequential(p=0.1;min=2;max=8;step=2)",
+    "beam(b=2;t_s=2;N=1;start=middle-out)",
+    "beam(b=2;t_s=2;N=1;start=noisy-first)",
+    "hdc(rule=top-fraction;K=0.5;slots=2)",
+    "hdc(rule=within-std;m=1;slots=2;final=beam)",
+]
+
+
+@pytest.mark.parametrize("spec", BATCH_SPECS)
+def test_every_strategy_gives_the_same_records_at_batch_sizes_1_7_and_256(spec):
+    """The engine promises that an image's answer depends on the seed and its id, not on what it is batched with."""
+    from diffclass.classifier import Classifier
+    from diffclass.evaluation import evaluate
+    from tests.conftest import tree_classifier
+
+    base = tree_classifier()
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(9, 1, 8, 8, generator=gen) * 2 - 1
+    data = ImageDataset("toy", images, torch.arange(9) % 5, base.class_names, [f"toy/{i}" for i in range(9)])
+    runs = []
+    for batch_size in (1, 7, 256):
+        clf = Classifier(base.backbone, batch_size=batch_size)
+        records = evaluate(clf, data, spec, show_progress=False).records
+        runs.append([(r.id, r.prediction, r.top5, r.nfe) for r in records])
+    assert runs[0] == runs[1] == runs[2], spec
