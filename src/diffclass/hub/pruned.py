@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from diffclass.errors import DiffclassError
+from diffclass.files import read_json
 
 ARCHITECTURE_FILE = "pruned_architecture.json"
 WEIGHTS_FILE = "pruned_weights.safetensors"
@@ -79,11 +80,11 @@ def load_pruned(module: torch.nn.Module, folder: str | Path) -> torch.nn.Module:
     """Resize `module` (the unpruned network built from its config) to the saved architecture and load its
     weights; every mismatch is a one-line error, never a half-loaded network."""
     folder = Path(folder)
+    arch = read_json(folder / ARCHITECTURE_FILE, "pruned architecture")
     try:
-        arch = json.loads((folder / ARCHITECTURE_FILE).read_text())
         expected = {name: tuple(shape) for name, shape in arch["tensors"].items()}
         attributes = arch["attributes"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (AttributeError, KeyError, TypeError) as exc:
         raise DiffclassError(f"{folder / ARCHITECTURE_FILE} is malformed: {exc}") from None
     if not (folder / WEIGHTS_FILE).is_file():
         raise DiffclassError(f"{folder} has a pruned architecture but no {WEIGHTS_FILE}")
