@@ -266,6 +266,8 @@ def test_distillation_with_augmentation_replays_exactly_and_differs_from_plain(m
     )
     assert all(torch.equal(shifted[k], again[k]) for k in shifted)  # the same (seed, step): the same batches
     assert any(not torch.equal(plain[k], shifted[k]) for k in plain)
-    assert diffclass.load(tmp_path / "b").info.training["distillation"]["augment"] == "shift=0.2,scale=0.1"
+    student = diffclass.load(tmp_path / "b")
+    assert student.info.training["distillation"]["augment"] == "shift=0.2,scale=0.1"
+    assert student.info.training["held_out"] == diffclass.load(model_dir).info.training["held_out"]  # kept unseen
     with pytest.raises(DiffclassError, match="--augment"):
         DistillConfig(augment="zoom=2")

@@ -139,6 +139,10 @@ def test_prune_command_prints_sizes_finetunes_resumes_and_evaluates(monkeypatch,
     info = json.loads((out / "diffclass.json").read_text())
     assert info["pruning"]["method"] == "diff-pruning" and info["pruning"]["finetune_steps"] == 4
     assert info["training"]["steps"] == 4 and (out / "checkpoint" / "train_state.json").is_file()
+    parent = json.loads((model_dir / "diffclass.json").read_text())["training"]["held_out"]
+    assert info["training"]["held_out"] == parent  # fine-tuned without them, so they can still be tuned on
+    code, _, err = run_cli(monkeypatch, capsys, "fit-temperature", "--model", out, "--images", 4)
+    assert code == 0, err
     code, _, err = run_cli(monkeypatch, capsys, "prune", "--model", model_dir, "--out", out)
     assert code == 2 and "already holds a model" in err and len(err.strip().splitlines()) == 1
     code, _, err = run_cli(monkeypatch, capsys, "prune", "--out", out, "--resume")

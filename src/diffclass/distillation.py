@@ -81,6 +81,9 @@ def distill(
     )
     if data.class_names != teacher.info.class_names:
         raise DiffclassError(f"the {data.name} training data's classes are not the teacher's")
+    held_out = (teacher.info.training or {}).get("held_out") or []
+    if held_out:  # the student learns from what the teacher learnt from; the rest stays unseen for fitting
+        data, _ = data.split_held_out(held_out)
     recipe = dict(
         asdict(config),
         teacher=str(teacher_name),
@@ -137,6 +140,8 @@ def distill(
             optimisation.step(loss, step, bar, task)
     optimisation.finish()
     student.info.training = dict(distillation=recipe, seconds=round(time.time() - started, 1), dataset=data.name)
+    if held_out:
+        student.info.training["held_out"] = held_out
     student.save_pretrained(out_dir)
     return student
 

@@ -142,15 +142,17 @@ def train(
     config: TrainConfig,
     resume: bool = False,
     show_progress: bool = True,
+    keep_out: list[str] | None = None,
 ) -> ClassConditionalUNet:
     """Train the backbone's denoiser with the epsilon-prediction DDPM loss on (image, class) pairs; the saved model
     holds the EMA weights. Works for every backbone: class-conditional UNets (with ancestor conditioning when
-    they know a tree) and text-conditioned latent models (a class is its prompt)."""
+    they know a tree) and text-conditioned latent models (a class is its prompt). `keep_out` names groups or
+    images already held out (a pruned model's parent's): never trained on, and recorded as held out."""
     out_dir = Path(out_dir)
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
-    held_out = dataset.held_out(config.hold_out, config.seed) if config.hold_out > 0 else []
-    if held_out:
+    held_out = keep_out or (dataset.held_out(config.hold_out, config.seed) if config.hold_out > 0 else [])
+    if held_out and set(held_out) & set(dataset.hold_out_keys):
         dataset, _ = dataset.split_held_out(held_out)
     unet = backbone.denoiser.to(device).train()  # only the denoiser learns (a VAE and text encoder stay frozen)
     alphas_cumprod = backbone.alphas_cumprod.to(device, torch.float32)  # DDPM's, or a flow model's equivalent

@@ -33,10 +33,19 @@ def calibration_batch(data, images: int, seed: int = 0) -> tuple[torch.Tensor, t
 
 
 def training_data(backbone):
-    name = backbone.info.dataset
-    if not name:
+    """The images the model learnt from: its training data less the part its training held out (which stays
+    unseen, for fitting the pruned model's window, temperature and front)."""
+    info = backbone.info
+    if not info.dataset:
         raise DiffclassError("the model does not say which dataset it was trained on; cannot prune it")
-    return load_dataset(name, "train", backbone.info.image_size, backbone.info.channels, backbone.info.class_names)
+    data = load_dataset(info.dataset, "train", info.image_size, info.channels, info.class_names)
+    held_out = held_out_of(info)
+    return data.split_held_out(held_out)[0] if held_out else data
+
+
+def held_out_of(info) -> list[str]:
+    """What a (possibly already pruned) model's original training held out."""
+    return (info.pruning.get("original_training") or info.training or {}).get("held_out") or []
 
 
 def prune_to_folder(
@@ -81,7 +90,7 @@ def finetune(backbone, out: str | Path, seed: int = 0, resume: bool = False, sho
     original recipe, and save it to `out`."""
     info = backbone.info
     config = finetune_config(info.pruning["original_training"], info.pruning["finetune_steps"], seed)
-    train(backbone, training_data(backbone), out, config, resume=resume, show_progress=show_progress)
+    train(backbone, training_data(backbone), out, config, resume, show_progress, keep_out=held_out_of(info))
     return backbone
 
 
