@@ -150,3 +150,15 @@ def test_a_checkpoint_killed_between_its_two_files_resumes_to_the_uninterrupted_
     for (name, a), b in zip(whole.denoiser.state_dict().items(), resumed.denoiser.state_dict().values()):
         assert torch.equal(a, b), name
     assert sorted(p.name for p in folder.glob("*.safetensors")) == ["train_state.6.safetensors"]
+
+
+@pytest.mark.parametrize("text", ["[1]", "[" * 50_000 + "]" * 50_000, '{"step": 2, "config": {}}', "{not json"])
+def test_a_damaged_checkpoint_record_is_one_line_on_resume(monkeypatch, capsys, tmp_path, text):
+    from tests.conftest import run_cli
+
+    args = ["train", "--dataset", "digits", "--steps", 2, "--batch-size", 4, "--width", 4, "--checkpoint-every", 1]
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "m")
+    assert code == 0, err
+    (tmp_path / "m" / "checkpoint" / "train_state.json").write_text(text)
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--steps", 3, "--out", tmp_path / "m", "--resume")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

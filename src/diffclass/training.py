@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.data.augment import Augmentation
 from diffclass.data.base import ImageDataset
 from diffclass.errors import DiffclassError, check_range
+from diffclass.files import read_json
 from diffclass.hub import weights_digest
 from diffclass.hub.checkpoints import (
     CHECKPOINT_DIR,
@@ -68,13 +68,14 @@ def save_checkpoint(folder: Path, step: int, unet, ema: EMAModel, optimizer, con
 
 
 def load_checkpoint(folder: Path, unet, ema: EMAModel, optimizer) -> int:
-    tensors, meta = read_checkpoint(folder)
     try:
+        tensors, meta = read_checkpoint(folder)
         restore_state(tensors, meta["param_groups"], unet, optimizer)
-    except RuntimeError as exc:
-        raise DiffclassError(f"checkpoint in {folder} does not fit this model: {str(exc).splitlines()[0]}") from None
-    ema.load_state_dict(dict(meta["ema"], shadow_params=[tensors[f"ema.{i}"] for i in range(len(ema.shadow_params))]))
-    return int(meta["step"])
+        shadow = [tensors[f"ema.{i}"] for i in range(len(ema.shadow_params))]
+        ema.load_state_dict(dict(meta["ema"], shadow_params=shadow))
+        return int(meta["step"])
+    except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:  # missing, damaged or another model's
+        raise DiffclassError(f"checkpoint in {folder} cannot be resumed: {str(exc).splitlines()[0]}") from None
 
 
 def _ancestor_table(backbone, device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -104,7 +105,10 @@ class Optimisation:
         state = self.checkpoint / STATE_META
         if not state.is_file():
             raise DiffclassError(f"nothing to resume: no checkpoint in {self.checkpoint}")
-        return json.loads(state.read_text()).get("config", {})
+        meta = read_json(state, "checkpoint record")
+        if not isinstance(meta, dict) or not isinstance(meta.get("config", {}), dict):
+            raise DiffclassError(f"{state} is damaged; start again in a new --out")
+        return meta.get("config", {})
 
     def resume(self) -> int:
         self.saved_recipe()

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from diffclass.files import write_text_atomic
+from diffclass.files import read_json, write_text_atomic
 
 CHECKPOINT_DIR = "checkpoint"  # inside a model's output folder
 STATE_TENSORS, STATE_META = "train_state.safetensors", "train_state.json"
@@ -46,7 +46,9 @@ def write_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], meta: dict)
 def read_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """What `write_checkpoint` wrote: the tensors file its JSON names (OSError or ValueError when either is missing
     or damaged)."""
-    meta = json.loads((folder / STATE_META).read_text())
+    meta = read_json(folder / STATE_META, "checkpoint record")  # bounded: a damaged or hostile file is one line
+    if not isinstance(meta, dict):
+        raise ValueError(f"{STATE_META} must hold a JSON object")
     name = meta.get("tensors", STATE_TENSORS)  # checkpoints written before the step-named files
     if not isinstance(name, str) or Path(name).name != name:
         raise ValueError(f"{STATE_META} names no tensors file of its folder")
