@@ -46,6 +46,8 @@ def write_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], meta: dict)
 def read_checkpoint(folder: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """What `write_checkpoint` wrote: the tensors file its JSON names (OSError or ValueError when either is missing
     or damaged)."""
+    if not (folder / STATE_META).is_file():
+        raise FileNotFoundError(f"no {STATE_META} in {folder}")
     meta = read_json(folder / STATE_META, "checkpoint record")  # bounded: a damaged or hostile file is one line
     if not isinstance(meta, dict):
         raise ValueError(f"{STATE_META} must hold a JSON object")
