@@ -18,7 +18,7 @@ from diffclass.data.base import ImageDataset, dataset_background
 from diffclass.data.images import content_id, load_image
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
-from diffclass.hub import ModelInfo, ModelRef, weights_digest
+from diffclass.hub import ModelInfo, ModelRef, is_number, weights_digest
 from diffclass.progress import progress_bar
 from diffclass.records import RecordStore, json_digest
 
@@ -381,10 +381,6 @@ class FileResult:
     unfamiliar: float | None = None  # the winner's error over the model's typical one, where over 1
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _file_result(stored: dict, path: Path, notes: list[str], class_names: list[str]) -> FileResult | None:
     """A recorded result for this file (same content, found anywhere), or None when it is not a result of this
     model's classes (damaged, wrong types)."""
@@ -406,7 +402,7 @@ def _file_result(stored: dict, path: Path, notes: list[str], class_names: list[s
             and isinstance(result.nfe, int)
             and result.nfe >= 0
             and "unfamiliar" in stored  # every record this version writes says it, even as null
-            and (result.unfamiliar is None or (_is_number(result.unfamiliar) and result.unfamiliar > 1))
+            and (result.unfamiliar is None or (is_number(result.unfamiliar) and result.unfamiliar > 1))
         )
     except (TypeError, KeyError):
         return None

@@ -162,9 +162,12 @@ def _measure(dataset: str, out: Path, plan: FitPlan, progress: bool) -> dict:
 
     classifier = Classifier.load(out)
     data = unseen_images(classifier, None, plan.seed)
-    measured = {}
+    measured, summaries = {}, {}
     for name, spec in (("default", None), ("exhaustive", classifier.info.front["reference_spec"])):
-        summary = classifier.evaluate(data, spec, show_progress=progress)
+        strategy = classifier.strategy(spec).name
+        if strategy not in summaries:  # a default that fell back to exhaustive is not run twice
+            summaries[strategy] = classifier.evaluate(data, strategy, show_progress=progress)
+        summary = summaries[strategy]
         measured[name] = dict(
             strategy=summary.strategy,
             top1=round(summary.top1, 4),

@@ -96,11 +96,11 @@ class ModelInfo:
             return problem
         if not _is_int(self.channels) or not 1 <= self.channels <= 4:
             return f"channels must be an integer in [1, 4], got {self.channels!r}"
-        if not _is_number(self.temperature) or self.temperature <= 0:
+        if not is_number(self.temperature) or self.temperature <= 0:
             return f"temperature must be a finite number > 0, got {self.temperature!r}"
         typical = self.typical_error
         if typical is not None and not (
-            isinstance(typical, dict) and _is_number(typical.get("error")) and typical["error"] > 0
+            isinstance(typical, dict) and is_number(typical.get("error")) and typical["error"] > 0
         ):
             return f"typical_error must be {{'error': a number > 0, 'grid': ...}}, got {typical!r}"
         pair = self.timestep_range
@@ -109,7 +109,7 @@ class ModelInfo:
         ):
             return f"timestep_range must be null or [MIN, MAX] with 0 <= MIN <= MAX, got {pair!r}"
         low_high = self.value_range
-        if not (isinstance(low_high, (list, tuple)) and len(low_high) == 2 and all(map(_is_number, low_high))):
+        if not (isinstance(low_high, (list, tuple)) and len(low_high) == 2 and all(map(is_number, low_high))):
             return f"value_range must be [LOW, HIGH], got {low_high!r}"
         rows = self.node_embeddings
         if not isinstance(rows, dict) or not all(_is_int(r) and r >= len(names) for r in rows.values()):
@@ -148,7 +148,7 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
