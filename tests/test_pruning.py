@@ -185,3 +185,14 @@ def test_every_method_cuts_the_same_channels_for_the_same_seed(method):
         prune_backbone(backbone, method, 0.5, *calibration(), calibration_steps=10)
         cut.append(outputs(backbone))
     assert torch.equal(cut[0], cut[1])
+
+
+def test_fine_tuning_keeps_the_original_recipe_augmentation_included():
+    """A network trained not to depend on where a glyph sits must not unlearn it while it recovers from pruning."""
+    from diffclass.pruning.finetune import finetune_config
+
+    original = dict(batch_size=32, lr=1e-3, ema_decay=0.99, augment="shift=0.2,scale=0.1", steps=11000, seed=3)
+    config = finetune_config(original, steps=200)
+    assert (config.augment, config.batch_size, config.lr, config.ema_decay) == ("shift=0.2,scale=0.1", 32, 1e-3, 0.99)
+    assert (config.steps, config.seed) == (200, 0)
+    assert finetune_config({"lr": 1e-3}, steps=5).augment == "none"

@@ -17,6 +17,7 @@ from diffclass.backbones.tiny import (
 )
 from diffclass.errors import DiffclassError
 from diffclass.hierarchy import load_tree
+from diffclass.hub import MODEL_KINDS, resolve_model
 from tests.conftest import CLASSES, five_class_tree, run_cli, tiny_backbone
 
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -68,15 +69,18 @@ def test_every_backbone_keeps_the_protocol(kind, tmp_path):
             backbone.use_tree(tree)
 
 
-def _didicm(tmp):
+def _saved_didicm(folder):
     from diffclass.data.base import ImageDataset
-    from diffclass.didicm.classifier import DiDiCMClassifier
     from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
 
     images = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     data = ImageDataset("toy", images, torch.arange(10) % 5, CLASSES, [f"toy/{i}" for i in range(10)])
-    train_didicm(data, DiDiCMTrainConfig(steps=1, batch_size=4, width=8), show_progress=False).save_pretrained(tmp)
-    return DiDiCMClassifier.load(tmp)
+    train_didicm(data, DiDiCMTrainConfig(steps=1, batch_size=4, width=8), show_progress=False).save_pretrained(folder)
+    return folder
+
+
+def _didicm(tmp):
+    return diffclass.load(_saved_didicm(tmp))
 
 
 def _clip(tmp):
@@ -122,6 +126,27 @@ def test_every_classifier_kind_keeps_the_protocol(kind, tmp_path):
     assert (clf.scorer is None) == (kind in ("didicm", "clip"))
 
 
+# registered model kind -> a tiny saved folder of that kind; a newly registered kind must add its maker here
+TINY_MODEL_FOLDERS = {"diffusion": _saved, "didicm": _saved_didicm}
+
+
+def test_every_registered_model_kind_loads_through_the_front_door(tmp_path):
+    assert set(MODEL_KINDS.names()) == set(TINY_MODEL_FOLDERS)
+    for kind, make in TINY_MODEL_FOLDERS.items():
+        folder = make(tmp_path / kind)
+        assert resolve_model(folder).kind == kind
+        clf = diffclass.load(folder)
+        assert clf.class_names == CLASSES and clf.classify(torch.zeros(1, 1, 8, 8), None, ["x"])[0].nfe >= 1
+
+
+def test_a_model_kind_refuses_by_name_the_options_it_cannot_take(tmp_path):
+    folder = _saved_didicm(tmp_path / "didicm")
+    with pytest.raises(DiffclassError, match="^loss, tree apply to diffusion models, not to the DiDiCM model"):
+        diffclass.load(folder, loss="l1", tree="cifar10")
+    with pytest.raises(DiffclassError, match="unknown loss 'l9'"):
+        diffclass.load(_saved(tmp_path / "unet"), loss="l9")
+
+
 def test_a_model_is_resolved_read_and_hashed_once_per_command(monkeypatch, capsys, tmp_path):
     import diffclass.hub as hub
 
@@ -157,3 +182,10 @@ def test_a_resaved_hub_layout_folder_is_never_answered_from_its_old_records(pref
         clf = diffclass.load(f"{prefix}:{folder}", class_names=CIFAR10[:2])
         keys.append(clf.identity()["weights"])
     assert keys[0] != keys[1] == keys[2] and not keys[0].startswith(prefix)
+
+
+def test_models_lists_each_embedded_model_with_its_kind(monkeypatch, capsys):
+    code, out, _ = run_cli(monkeypatch, capsys, "models")
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") == 4}
+    assert code == 0 and "didicm" in rows["didicm-glyphs"] and "class_unet" in rows["glyphs"]
+    assert "all_class_unet" in rows["glyphs-allclass"] and "diffusion" in rows["glyphs-allclass"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -12,22 +13,24 @@ import torch
 from PIL import Image
 
 from diffclass.backbones import Backbone, call_cost, load_backbone
-from diffclass.backbones.prompts import ONE_TEMPLATE
+from diffclass.backbones.prompts import ONE_TEMPLATE, read_classes
+from diffclass.data import load_dataset
 from diffclass.data.base import dataset_background
 from diffclass.data.images import check_batch, content_id, load_image, to_model_input
 from diffclass.decision import Decision
 from diffclass.errors import DiffclassError
 from diffclass.evaluation import Evaluates, ImageClassifier, model_identity
-from diffclass.hierarchy import LabelTree
-from diffclass.hub import ModelRef, resolve_model
+from diffclass.hierarchy import LabelTree, load_tree
+from diffclass.hub import MODEL_KINDS, ModelRef, resolve_model
 from diffclass.prefiltered import Prefiltered
 from diffclass.records import json_digest
-from diffclass.scoring import ErrorScorer, Loss, TimestepGrid
+from diffclass.scoring import LOSSES, ErrorScorer, Loss, TimestepGrid
 from diffclass.strategies import Prefilter, Strategy, StrategyContext, drive, make_strategy
 from diffclass.strategies.families import DEFAULT_SPECS
 from diffclass.weighting import TimestepWeighting
 from diffclass.weighting import resolve as resolve_weighting
 
+logger = logging.getLogger(__name__)
 LOCKSTEP_BATCHES = 4  # first-stage batches per group of images classified in lockstep
 
 
@@ -210,8 +213,8 @@ class Classifier(Evaluates):
     def prefilter_model(self, name: str):
         """The prefilter's classifier, loaded once; it must know the same classes and see the same input. A
         `clip:` filter ranks this model's own classes with its prompts (or "a photo of a {}." without any)."""
+        import diffclass.didicm.classifier  # noqa: F401  (registers the didicm model kind a sieve may be)
         from diffclass.clip_filter import ClipFilter
-        from diffclass.didicm.classifier import DiDiCMClassifier
         from diffclass.strategies.prefilter import CLIP_PREFIX
 
         if name in self.sieves:
@@ -224,7 +227,7 @@ class Classifier(Evaluates):
             sieve = ClipFilter.from_pretrained(name[len(CLIP_PREFIX) :], self.class_names, class_prompts, device)
         else:
             model = resolve_model(name)
-            sieve = DiDiCMClassifier.load(model) if model.didicm else Classifier.load(model)
+            sieve = MODEL_KINDS.get(model.kind).build(model)
             if sieve.class_names != self.class_names:
                 raise DiffclassError(f"the prefilter {name} knows other classes than {self.model_name}")
             if (sieve.info.image_size, sieve.info.channels) != (self.info.image_size, self.info.channels):
@@ -293,3 +296,35 @@ def fit_confidence(
 
     optimizer.step(nll)
     return float(log_t.detach().exp()), typical
+
+
+@MODEL_KINDS.register("diffusion", help="a noise network (a registered backbone) scored class by class", backbone=True)
+def _load(
+    ref: ModelRef,
+    *,
+    class_names: Sequence[str] | str | None = None,
+    timesteps: str | TimestepGrid | None = None,
+    loss: str | None = None,
+    tree: str | LabelTree | None = None,
+    node_conditioning: str | None = None,
+    **options,
+) -> Classifier:
+    """`diffclass.load` for diffusion models: class names from a shipped list or file, a grid from "MIN-MAX", and
+    a replacement label tree or node conditioning applied once the model is loaded."""
+    if loss is not None and loss not in LOSSES:
+        raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+    names = read_classes(class_names) if isinstance(class_names, str) else class_names
+    grid = TimestepGrid.parse(timesteps) if isinstance(timesteps, str) else timesteps
+    clf = Classifier.load(ref, class_names=names, loss=loss or "l2", grid=grid, **options)
+    if tree is not None or node_conditioning is not None:
+        label_tree = load_tree(tree, len(clf.class_names)) if isinstance(tree, str) else tree or clf.tree
+        if label_tree is None:
+            raise DiffclassError("node conditioning needs a tree: the model has none, pass one")
+        images = labels = None
+        if node_conditioning == "inverted":
+            info = clf.info
+            train = load_dataset(info.dataset or "digits", "train", info.image_size, info.channels, info.class_names)
+            images, labels = train.images, train.labels
+        mode = clf.use_tree(label_tree, node_conditioning, images, labels)
+        logger.info(f"tree nodes conditioned by {mode}")
+    return clf

@@ -1,13 +1,12 @@
 """One loader for every model kind, and the helpers that resolve what a zero-shot model needs.
 
-`diffclass.load` returns a diffusion `Classifier` or a `DiDiCMClassifier`; both offer `classify`, `evaluate`,
-`class_names`, `info`, `default_strategy` and `macs_per_call`, so callers (the CLI among them) never branch on
-the kind.
+`diffclass.load` resolves a name once and hands it to its registered model kind (`hub.MODEL_KINDS`): a diffusion
+`Classifier` or a `DiDiCMClassifier`; both offer `classify`, `evaluate`, `class_names`, `info`, `default_strategy`
+and `macs_per_call`, so callers (the CLI among them) never branch on the kind.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,12 +15,9 @@ from diffclass.data import ImageDataset, load_dataset
 from diffclass.data.corruptions import corrupt
 from diffclass.didicm.classifier import DiDiCMClassifier
 from diffclass.errors import DiffclassError
-from diffclass.hierarchy import LabelTree, load_tree
-from diffclass.hub import ModelRef, resolve_model
-from diffclass.scoring import LOSSES
+from diffclass.hierarchy import LabelTree
+from diffclass.hub import MODEL_KINDS, ModelRef, resolve_model
 from diffclass.timesteps import TimestepGrid
-
-logger = logging.getLogger(__name__)
 
 
 def load(
@@ -50,57 +46,21 @@ def load(
     (ancestor, mean, inverted) says how its internal nodes are conditioned. `weighting` (uniform, clark, learned)
     weights each timestep's error; the default is the model's stored learned weights, else uniform.
     """
-    if loss is not None and loss not in LOSSES:
-        raise DiffclassError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
     model = resolve_model(name_or_path)  # once: every layer below receives it
-    if model.didicm:
-        given = [
-            k
-            for k, v in dict(
-                loss=loss,
-                timesteps=timesteps,
-                tree=tree,
-                node_conditioning=node_conditioning,
-                class_names=class_names,
-                templates=templates,
-                weighting=weighting,
-            ).items()
-            if v is not None
-        ]
-        if given:
-            raise DiffclassError(f"{', '.join(given)} apply to diffusion models, not to the DiDiCM model {model.name}")
-        return DiDiCMClassifier.load(model, seed=seed, batch_size=batch_size)
-    if isinstance(class_names, str):
-        from diffclass.backbones.prompts import read_classes
-
-        class_names = read_classes(class_names)
-    if isinstance(timesteps, str):
-        timesteps = TimestepGrid.parse(timesteps)
-    clf = Classifier.load(
+    return MODEL_KINDS.get(model.kind).build(  # each kind refuses, by name, the options it cannot take
         model,
         device=device,
+        dtype=dtype,
         class_names=class_names,
         templates=templates,
-        dtype=dtype,
         seed=seed,
         batch_size=batch_size,
-        loss=loss or "l2",
-        grid=timesteps,
+        loss=loss,
+        timesteps=timesteps,
+        tree=tree,
+        node_conditioning=node_conditioning,
         weighting=weighting,
     )
-    if tree is not None or node_conditioning is not None:
-        label_tree = load_tree(tree, len(clf.class_names)) if isinstance(tree, str) else tree or clf.tree
-        if label_tree is None:
-            raise DiffclassError("node conditioning needs a tree: the model has none, pass one")
-        images = labels = None
-        if node_conditioning == "inverted":
-            train = load_dataset(
-                clf.info.dataset or "digits", "train", clf.info.image_size, clf.info.channels, clf.info.class_names
-            )
-            images, labels = train.images, train.labels
-        mode = clf.use_tree(label_tree, node_conditioning, images, labels)
-        logger.info(f"tree nodes conditioned by {mode}")
-    return clf
 
 
 def zero_shot_options(
@@ -119,8 +79,8 @@ def zero_shot_options(
     from diffclass.data.folders import folder_class_names
 
     model = resolve_model(name_or_path)
-    if model.didicm:
-        return {}
+    if not MODEL_KINDS.get(model.kind).extra.get("backbone"):
+        return {}  # a DiDiCM model knows its classes and takes no prompts
     entry = BACKBONES.get(backbone_kind(model)[0])
     if not entry.extra.get("told_classes"):
         return {}

@@ -23,7 +23,7 @@ from diffclass.hub import INFO_FILE, ModelInfo, ModelRef, embedded_models, resol
 
 def backbone_kind(name_or_ref: str | Path | ModelRef) -> tuple[str, ModelRef]:
     """(registered backbone name, the model resolved) for a prefixed hub id, a pipeline folder or a model folder;
-    DiDiCM folders are not backbones (`ModelRef.didicm`)."""
+    DiDiCM folders are not backbones (their `ModelRef.kind` is `didicm`)."""
     ref = resolve_model(name_or_ref)
     if ref.prefix is not None:
         for entry in BACKBONES:

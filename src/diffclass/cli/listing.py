@@ -44,12 +44,14 @@ def strategies() -> None:
 @app.command()
 def models() -> None:
     """The embedded models (no download) and the other kinds of model `--model` takes."""
-    from diffclass.hub import embedded_models
+    from diffclass.hub import embedded_models, resolve_model
 
     table = Table(title="embedded models: pass the name as --model")
-    table.add_column("name")
+    for column in ("name", "kind", "network"):
+        table.add_column(column)
     for name in embedded_models():
-        table.add_row(name)
+        ref = resolve_model(name)
+        table.add_row(name, ref.kind, ref.info.backbone if ref.info else "DiDiRN")
     console.print(table)
     console.print(
         "also: a model folder saved by diffclass, sd:HUB_ID_OR_FOLDER (Stable Diffusion, zero-shot), "

@@ -21,7 +21,7 @@ from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.samplers import SAMPLERS, SamplerSpec
 from diffclass.errors import DiffclassError
 from diffclass.evaluation import Evaluates, model_identity
-from diffclass.hub import ModelInfo, ModelRef, resolve_model
+from diffclass.hub import MODEL_KINDS, ModelInfo, ModelRef, resolve_model
 from diffclass.records import json_digest
 from diffclass.registry import parse_spec
 
@@ -139,3 +139,12 @@ class DiDiCMClassifier(Evaluates):
                 )
             )
         return decisions
+
+
+@MODEL_KINDS.register("didicm", help="a DiDiCM or plain-twin network (didicm.json + model.safetensors)")
+def _load(ref: ModelRef, *, seed: int = 0, batch_size: int = 256, **diffusion_options) -> DiDiCMClassifier:
+    """Options that only mean something to a diffusion classifier (a loss, a grid, a tree…) are refused by name."""
+    given = [k for k, v in diffusion_options.items() if v is not None and k not in ("device", "dtype")]
+    if given:
+        raise DiffclassError(f"{', '.join(given)} apply to diffusion models, not to the DiDiCM model {ref.name}")
+    return DiDiCMClassifier.load(ref, seed=seed, batch_size=batch_size)

@@ -15,9 +15,15 @@ from typing import Any
 
 from diffclass.errors import DiffclassError
 from diffclass.files import read_json, write_text_atomic
+from diffclass.registry import Registry
 
 INFO_FILE = "diffclass.json"
 DIDICM_FILE = "didicm.json"  # a DiDiCM (or plain baseline) model folder: see diffclass.didicm.model
+
+# The kinds of model a resolved name can be, and how each becomes a classifier: registered by the classifier that
+# runs it (`diffusion`: any registered backbone scored class by class, in diffclass.classifier; `didicm`: a DiDiCM
+# or plain-twin network, in diffclass.didicm.classifier). `MODEL_KINDS.get(ref.kind).build(ref, **options)` loads.
+MODEL_KINDS = Registry("model kind")
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
@@ -197,7 +203,7 @@ class ModelRef:
     prefix: str | None  # the hub prefix of `sd:ID`-style names (which backbone, `diffclass.backbones` decides)
     folder: Path | None  # the local folder (None: a hub id that is not one)
     info: ModelInfo | None  # the folder's diffclass.json, read and checked once (None: it has none)
-    didicm: bool = False  # a DiDiCM (or plain twin) folder: `didicm.json`, no diffclass.json
+    kind: str = "diffusion"  # the registered model kind that runs it (`didicm`: a folder holding didicm.json)
 
     @property
     def source(self) -> str | Path:
@@ -225,7 +231,7 @@ def resolve_model(name_or_ref: str | Path | ModelRef) -> ModelRef:
         return ModelRef(text, prefix, folder, info)
     folder = resolve_model_folder(text)
     info = ModelInfo.load(folder) if (folder / INFO_FILE).is_file() else None
-    return ModelRef(text, None, folder, info, didicm=(folder / DIDICM_FILE).is_file())
+    return ModelRef(text, None, folder, info, kind="didicm" if (folder / DIDICM_FILE).is_file() else "diffusion")
 
 
 NOT_WEIGHTS = ("train_state.json", "didicm.json", "diffclass.json")  # a checkpoint or a model of its own

@@ -16,8 +16,9 @@ from diffclass.training import TrainConfig, train
 
 
 def finetune_config(original: dict, steps: int, seed: int = 0, checkpoint_every: int = 250) -> TrainConfig:
-    """The original training's learning rate, batch size, EMA decay and ancestor conditioning, for `steps` steps."""
-    keep = ("batch_size", "lr", "warmup_steps", "weight_decay", "ema_decay", "ancestor_probability")
+    """The original training's learning rate, batch size, EMA decay, ancestor conditioning and augmentation, for
+    `steps` steps (a network trained to ignore where a glyph sits keeps that while it recovers)."""
+    keep = ("batch_size", "lr", "warmup_steps", "weight_decay", "ema_decay", "ancestor_probability", "augment")
     return TrainConfig(
         **{k: original[k] for k in keep if k in original},
         steps=steps,
