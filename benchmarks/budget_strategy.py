@@ -7,8 +7,9 @@
 Selection images are the test images after the first --skip, which stay unseen for the run that reports the
 chosen strategy (e.g. combined_speedup.py --limit 106). The budget is the reference strategy's compute per image
 (NFEs x MACs per call, on the reference model, on the selection images) divided by --speedup. Every candidate
-(staged adaptive schedules, timestep beams and hierarchical descents, listed below) is replayed on one error table
-per model: every class and tree node on the first --slots slots, computed once and cached under --work, so
+of the family `diffclass tune` replays (exhaustive budgets, staged adaptive schedules, sequential tests, timestep
+beams and hierarchical descents: `diffclass.strategies.families`) is replayed on one error table per model: every
+class and tree node on the first --slots slots, computed once and cached under --work, so
 hundreds of strategies cost one exhaustive pass. The winner is the most accurate candidate within the budget, the
 cheaper one on a tie.
 """
@@ -16,7 +17,6 @@ cheaper one on a tie.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 from pathlib import Path
 
@@ -33,42 +33,7 @@ from diffclass.errors import DiffclassError  # noqa: E402
 from diffclass.progress import console  # noqa: E402
 from diffclass.registry import parse_spec  # noqa: E402
 from diffclass.replay import ErrorTable  # noqa: E402
-from diffclass.scoring import TimestepGrid  # noqa: E402
-
-GRID_SIZE = TimestepGrid().size
-BEAM_STARTS = ("middle-out", "noisy-first")
-HDC_FINALS = ("adaptive(keep=5,1;n=4,16)", "adaptive(keep=10,3,1;n=2,6,24)", "adaptive(keep=5,2,1;n=4,8,24)")
-
-
-def adaptive_schedules(num_classes: int, slots: int, max_nfe: float) -> list[str]:
-    """Two- and three-stage adaptive schedules whose NFEs (exact for adaptive) fit the budget."""
-    specs = []
-    for n1, k1, n2 in itertools.product((1, 2, 3, 4), (3, 5, 8, 10, 12, 15, 20, 25, 30), (8, 12, 16, 24, 32)):
-        if n2 <= slots and num_classes * n1 + k1 * (n2 - n1) <= max_nfe:
-            specs.append(f"adaptive(keep={k1},1;n={n1},{n2})")
-    for n1, k1, n2, k2, n3 in itertools.product(
-        (1, 2, 4), (8, 10, 12, 15, 20, 25, 30), (4, 6, 8, 12), (2, 3, 4, 5), (16, 24, 32)
-    ):
-        if n1 < n2 < n3 <= slots and num_classes * n1 + k1 * (n2 - n1) + k2 * (n3 - n2) <= max_nfe:
-            specs.append(f"adaptive(keep={k1},{k2},1;n={n1},{n2},{n3})")
-    return specs
-
-
-def beams(slots: int, tree: bool) -> list[str]:
-    """Timestep beams and descent+beam compositions; a beam visits the whole grid (64 timesteps on a model's
-    window), so these need tables with that many slots and are skipped otherwise."""
-    if slots < GRID_SIZE:
-        return []
-    specs = [f"beam(b={b};t_s={t};start={s})" for b in (2, 3, 4, 6, 8) for t in (4, 6, 8) for s in BEAM_STARTS]
-    rules = [f"rule=within-std;m={m}" for m in (2, 3)] if tree else []
-    return specs + [f"hdc+beam({r};slots={s};b={b};start=middle-out)" for r in rules for s in (2, 4) for b in (2, 4)]
-
-
-def hierarchical_descents() -> list[str]:
-    """Dynamic-threshold and fixed-ratio descents over the model's tree into a few small final stages; their NFEs
-    depend on the image, so every one is replayed."""
-    rules = [f"rule=within-std;m={m}" for m in (1, 2, 3)] + [f"rule=top-fraction;K={k}" for k in (0.5, 0.75)]
-    return [f"hdc({r};slots={s};final={f})" for r in rules for s in (2, 4) for f in HDC_FINALS]
+from diffclass.strategies.families import candidate_specs  # noqa: E402
 
 
 def error_table(classifier: Classifier, skip: int, count: int | None, slots: int, work: Path) -> ErrorTable:
@@ -112,9 +77,7 @@ def main() -> None:
     table = error_table(clf, args.skip, args.count, args.slots, args.work)
     own_top1, _ = table.top1(clf.strategy(args.reference))
     console.print(f"{args.reference} on {args.model}: {own_top1:.2%} (the model against the reference, same strategy)")
-    specs = adaptive_schedules(len(clf.class_names), args.slots, budget)
-    specs += beams(args.slots, clf.tree is not None)
-    specs += hierarchical_descents() if clf.tree is not None else []
+    specs = candidate_specs(len(clf.class_names), args.slots, clf.tree is not None)  # what `diffclass tune` replays
     rows = []
     for spec in specs:
         top1, nfe = table.top1(clf.strategy(spec))
@@ -167,7 +130,7 @@ def main() -> None:
 
 def plot(rows: list[dict], chosen: dict, reference_top1: float, n_images: int, args) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for kind, marker in (("adaptive", "o"), ("hdc", "^"), ("beam", "s"), ("hdc+beam", "D")):
+    for kind, marker in (("exhaustive", "x"), ("adaptive", "o"), ("sequential", "v"), ("hdc", "^"), ("beam", "s")):
         mine = [r for r in rows if parse_spec(r["strategy"])[0] == kind]
         ax.scatter(
             [r["compute_ratio"] for r in mine],

@@ -34,6 +34,7 @@ from diffclass.loading import eval_dataset
 from diffclass.progress import console
 from diffclass.records import RecordStore
 from diffclass.replay import ErrorTable
+from diffclass.strategies.families import candidate_families
 
 REFERENCE = "exhaustive(n=32)"
 TWIN = "plain-glyphs"
@@ -95,31 +96,10 @@ def replayed_row(
 
 
 def replay_families(classifier, table: ErrorTable, reference: dict) -> dict:
-    """Cheapest sequential and adaptive schedules within 0.5 points of the reference, replayed on one table."""
-    families = dict(
-        sequential=[
-            f"sequential(p={p};min={m};max=32;step={s})"
-            for p in (0.001, 0.002, 0.01, 0.05, 0.1)
-            for m in (2, 4, 8, 16)
-            for s in (1, 2, 4, 8)
-        ],
-        adaptive=[
-            f"adaptive(keep={k},1;n={f},{n})"
-            for k in (2, 3, 5, 10, 22)
-            for f in (1, 2, 4, 8)
-            for n in (8, 16, 32)
-            if f < n
-        ]
-        + [
-            f"adaptive(keep={k},{k2},1;n={f},{m},{n})"
-            for k in (10, 22)
-            for k2 in (2, 3, 5)
-            for f in (1, 2, 4)
-            for m in (4, 8, 16)
-            for n in (16, 32)
-            if f < m < n
-        ],
-    )
+    """Cheapest sequential and adaptive schedules within 0.5 points of the reference, replayed on one table; the
+    families are the ones `diffclass tune` replays (`diffclass.strategies.families`)."""
+    every = candidate_families(len(classifier.class_names), table.slots, classifier.tree is not None)
+    families = {name: every[name] for name in ("sequential", "adaptive")}
     target = reference["top1"] - 0.005
     out = {"target_top1": round(target, 4), "images": len(table.image_ids), "slots": table.slots}
     for family, specs in families.items():

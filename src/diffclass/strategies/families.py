@@ -34,16 +34,17 @@ def slot_counts(slots: int) -> list[int]:
     return [n for n in (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128) if n <= slots]
 
 
-def candidate_specs(num_classes: int, slots: int, tree: bool) -> list[str]:
-    """The family a tuning replays: exhaustive budgets, two- and three-stage adaptive schedules, sequential
-    t-tests, middle-out beams, and (with a tree) dynamic HDC descents into small final stages."""
+def candidate_families(num_classes: int, slots: int, tree: bool) -> dict[str, list[str]]:
+    """The families a tuning replays, by name: exhaustive budgets, two- and three-stage adaptive schedules,
+    sequential t-tests, middle-out beams, and (with a tree) dynamic HDC descents into small final stages. The
+    benchmarks that search a family (`benchmarks/fast_default.py`, `benchmarks/budget_strategy.py`) take it here."""
     ns = slot_counts(slots)
     keeps = sorted({k for k in (2, 3, 5, *(max(2, num_classes // d) for d in (20, 10, 7, 5))) if k < num_classes})
-    specs = [f"exhaustive(n={n})" for n in ns]
+    adaptive = []
     for k in keeps:
         for first in (1, 2, 3, 4, 6, 8):
-            specs += [f"adaptive(keep={k},1;n={first},{n})" for n in ns if n > first]
-            specs += [
+            adaptive += [f"adaptive(keep={k},1;n={first},{n})" for n in ns if n > first]
+            adaptive += [
                 f"adaptive(keep={k},{k2},1;n={first},{mid},{n})"
                 for k2 in (2, 3)
                 if k2 < k
@@ -52,16 +53,20 @@ def candidate_specs(num_classes: int, slots: int, tree: bool) -> list[str]:
                 for n in ns
                 if n > mid
             ]
-    specs += [
-        f"sequential(p={p};min={m};max={slots};step={s})"
-        for p in (0.001, 0.01, 0.05)
-        for m in (2, 4, 8)
-        if m <= slots
-        for s in (1, 2, 4)
-    ]
-    specs += [f"beam(b={b};t_s={t};start=middle-out)" for b in (2, 4, 8) for t in (4, 8)]
+    families = dict(
+        exhaustive=[f"exhaustive(n={n})" for n in ns],
+        adaptive=adaptive,
+        sequential=[
+            f"sequential(p={p};min={m};max={slots};step={s})"
+            for p in (0.001, 0.01, 0.05)
+            for m in (2, 4, 8)
+            if m <= slots
+            for s in (1, 2, 4)
+        ],
+        beam=[f"beam(b={b};t_s={t};start=middle-out)" for b in (2, 4, 8) for t in (4, 8)],
+    )
     if tree:
-        specs += [
+        families["hdc"] = [
             f"hdc(rule=within-std;m={m};slots={s};final=adaptive(keep={k},1;n={f},{n}))"
             for m in (1, 2, 3)
             for s in (2, 4)
@@ -71,7 +76,13 @@ def candidate_specs(num_classes: int, slots: int, tree: bool) -> list[str]:
             for n in ns
             if f < n <= 32
         ]
-    return list(dict.fromkeys(specs))
+    return {name: list(dict.fromkeys(specs)) for name, specs in families.items()}
+
+
+def candidate_specs(num_classes: int, slots: int, tree: bool) -> list[str]:
+    """Every family of `candidate_families` in one list, each spec once."""
+    families = candidate_families(num_classes, slots, tree)
+    return list(dict.fromkeys(spec for specs in families.values() for spec in specs))
 
 
 def prefilter_specs(by: str, num_classes: int, slots: int) -> list[str]:
