@@ -35,7 +35,7 @@ LAYERS = [
     ["training", "pruning", "distillation"],
     ["evaluation"],
     ["classifier", "clip_filter", "prefiltered", "didicm.classifier", "replay", "calibration", "tuning", "explain"],
-    ["bench", "loading", "report", "serve", "recipe", "robustness"],
+    ["bench", "loading", "report", "serve", "recipe", "robustness", "attack"],
     ["", "cli", "__main__"],
 ]
 

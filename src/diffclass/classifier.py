@@ -206,6 +206,32 @@ class Classifier(Evaluates):
         run.gmacs_per_image = run.nfe_per_image * self.macs_per_call / 1e9
         return run
 
+    attack_strategy = "exhaustive(n=8)"  # staged strategies drop classes, which has no gradient
+
+    def logits_fn(self, strategy, image_ids: Sequence[str], eot: int = 0):
+        """images [B, C, H, W] in [-1, 1] -> logits −(mean error over the strategy's slots) / temperature, with
+        gradients through every class's network call; their argmax is `exhaustive(n=K)`'s decision on these ids.
+        `eot` > 0 averages that many fresh noise draws per call instead of the bank's noise (expectation over
+        transformation: the classifier attacked as the randomised function it is)."""
+        strategy = self.strategy(strategy)
+        if strategy.kind != "exhaustive":
+            raise DiffclassError(
+                f"attacks differentiate exhaustive(n=K) (every class on the same K slots), not {strategy.name}"
+            )
+        if self.backbone.vae is not None:
+            raise DiffclassError(f"{self.model_name}: attacks need a pixel-space model; this one encodes with a VAE")
+        scorer = self.scorer if strategy.grid is None else self.scorer.with_grid(strategy.grid)
+        ids, slots, temperature = list(image_ids), strategy.n, self.info.temperature
+        generator = torch.Generator().manual_seed(scorer.seed) if eot else None
+
+        def logits(images: torch.Tensor) -> torch.Tensor:
+            if not eot:
+                return -scorer.differentiable_errors(images, ids, slots) / temperature
+            draws = [scorer.differentiable_errors(images, ids, slots, generator) for _ in range(eot)]
+            return -torch.stack(draws).mean(0) / temperature
+
+        return logits
+
     def prefiltered(self, spec: Prefilter) -> Prefiltered:
         """This classifier behind the sieve `spec.by` names (loaded once per name)."""
         return Prefiltered(self, self.prefilter_model(spec.by), spec)

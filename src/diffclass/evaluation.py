@@ -345,6 +345,11 @@ class ImageClassifier(Protocol):
 
     def evaluate(self, dataset: ImageDataset, strategy=None, **options) -> EvalSummary: ...
 
+    @property
+    def attack_strategy(self) -> str: ...  # what `diffclass attack` attacks by default
+
+    def logits_fn(self, strategy, image_ids: Sequence[str], eot: int = 0): ...  # differentiable stand-in (attacks)
+
 
 class Evaluates:
     """What every classifier offers besides `classify`: its name and weights digest, and a whole labelled dataset,
@@ -365,6 +370,17 @@ class Evaluates:
 
     def evaluate(self, dataset: ImageDataset, strategy=None, **options) -> EvalSummary:
         return evaluate(self, dataset, strategy, **options)
+
+    @property
+    def attack_strategy(self) -> str:
+        """What `diffclass attack` attacks when no strategy is named: the default, where it has a gradient."""
+        return self.default_strategy
+
+    def logits_fn(self, strategy, image_ids: Sequence[str], eot: int = 0):
+        """images -> logits [B, classes] with gradients to the images, whose argmax is `classify`'s decision
+        under `strategy` for these image ids; kinds whose decisions have no gradient refuse in one line."""
+        name = self.model_name or "this model"
+        raise DiffclassError(f"{name}: its decisions have no gradient, so it cannot be attacked")
 
 
 @dataclass

@@ -269,3 +269,32 @@ def _robustness_caption(results: list[dict], against: dict | None) -> str:
     if against and against["mce"] is not None:
         lines.append(f"mCE against {against['baseline']}: {against['mce']:.3f} (1 = as robust as it; lower is better)")
     return "\n".join(lines)
+
+
+def attack_table(summary: dict) -> Table:
+    """One attack: clean and robust top-1 on the same images, with the checks an attack must pass."""
+    eps, in_255 = summary["eps"], summary["eps"] * 255
+    shown = f"{round(in_255)}/255" if abs(in_255 - round(in_255)) < 1e-6 else f"{eps:g}"
+    table = Table(title=f"{summary['attack']} at eps {shown} on {summary['model']} ({summary['strategy']})")
+    for column in (
+        "images",
+        "clean top-1",
+        "robust top-1",
+        "steps",
+        "EOT draws",
+        "non-zero gradient",
+        "max ℓ∞",
+        "max ℓ2",
+    ):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(summary["images"]),
+        f"{100 * summary['clean_top1']:.2f}%",
+        f"{100 * summary['robust_top1']:.2f}% ± {100 * summary['robust_standard_error']:.2f}",
+        str(summary["steps"]),
+        str(summary["eot"]) if summary["eot"] else "none",
+        f"{100 * summary['gradient_nonzero']:.0f}% of images",
+        f"{summary['max_linf']:.4f}",
+        f"{summary['max_l2']:.3f}",
+    )
+    return table

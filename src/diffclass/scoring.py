@@ -31,6 +31,12 @@ def noise_seed(seed: int, image_id: str, slot: int) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
+def bank_noise(seed: int, image_id: str, slot: int, like: torch.Tensor) -> torch.Tensor:
+    """The noise bank's epsilon of one image and slot, shaped, placed and typed like `like`."""
+    gen = torch.Generator().manual_seed(noise_seed(seed, image_id, slot))
+    return torch.randn(like.shape, generator=gen).to(like.device, like.dtype)
+
+
 class ImageErrors:
     """The memo of one image: error of every (candidate, slot) pair computed so far, and the NFEs spent."""
 
@@ -45,8 +51,7 @@ class ImageErrors:
     def noise(self, slot: int) -> torch.Tensor:
         """The bank's epsilon for a slot; identical for every candidate of this image."""
         if slot not in self._noise:
-            gen = torch.Generator().manual_seed(noise_seed(self.scorer.seed, self.image_id, slot))
-            self._noise[slot] = torch.randn(self.x0.shape, generator=gen).to(self.x0.device, self.x0.dtype)
+            self._noise[slot] = bank_noise(self.scorer.seed, self.image_id, slot, self.x0)
         return self._noise[slot]
 
     def missing(self, candidates: Sequence[Hashable], slots: Sequence[int]) -> list[tuple[Hashable, int]]:
@@ -105,6 +110,44 @@ class ErrorScorer:
     def _error(self, eps_hat: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         fn = {"l1": F.l1_loss, "l2": F.mse_loss, "huber": F.huber_loss}[self.loss]
         return fn(eps_hat.float(), eps.float(), reduction="none").flatten(1).mean(1)
+
+    def differentiable_errors(
+        self,
+        images: torch.Tensor,
+        image_ids: Sequence[str],
+        slots: int,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """[B, classes] mean weighted error of every class over the first `slots` slots, with gradients to the
+        images: what an attack differentiates. Without `generator` the noise is the bank's, so the result is
+        exactly what `exhaustive(n=slots)` ranks by; with one, every call draws fresh noise (expectation over
+        transformation, for attacks on the classifier as a randomised function)."""
+        x0 = self.backbone.encode(images)
+        classes = len(self.backbone.info.class_names)
+        total = 0
+        for slot in range(slots):
+            timestep = self.grid.timestep(slot)
+            if generator is None:
+                eps = torch.stack([bank_noise(self.seed, i, slot, x0[0]) for i in image_ids])
+            else:
+                eps = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+            t = torch.full((len(x0),), timestep, device=x0.device)
+            x_t = q_sample(x0, eps, self.backbone.alphas_cumprod[timestep].expand(len(x0))).to(x0.dtype)
+            if self.backbone.scores_all_classes:
+                eps_all = self.backbone.predict_all(x_t, t)  # [B, classes, C, H, W]
+                err = self._error(eps_all.flatten(0, 1), eps.repeat_interleave(classes, 0)).view(len(x0), classes)
+            else:
+                per_call = max(1, self.batch_size // len(x0))  # classes per forward pass, all images at once
+                parts = []
+                for first in range(0, classes, per_call):
+                    chunk = list(range(first, min(classes, first + per_call)))
+                    cond = self.backbone.condition([c for _ in range(len(x0)) for c in chunk])
+                    x_rep, t_rep = x_t.repeat_interleave(len(chunk), 0), t.repeat_interleave(len(chunk), 0)
+                    eps_hat = self.backbone.predict_noise(x_rep, t_rep, cond)
+                    parts.append(self._error(eps_hat, eps.repeat_interleave(len(chunk), 0)).view(len(x0), -1))
+                err = torch.cat(parts, dim=1)
+            total = total + err * self.weights[timestep]
+        return total / slots
 
     @torch.no_grad()
     def compute(self, requests: Sequence[tuple[ImageErrors, Sequence[Hashable], Sequence[int]]]) -> None:

@@ -1,4 +1,5 @@
-"""`diffclass robustness`: a model under a whole corruption suite (ImageNet-C by default), with a baseline."""
+"""`diffclass robustness`: a model under a whole corruption suite (ImageNet-C by default), with a baseline;
+`diffclass attack`: the same model under an adversarial attack (torchattacks)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from diffclass.cli.app import (
     output_file,
 )
 from diffclass.cli.common import choose_strategy, load_model, wrote
+from diffclass.errors import DiffclassError
 from diffclass.progress import console
 
 
@@ -80,3 +82,57 @@ def robustness(
     if plot:
         heatmap(results, plot)
         wrote(plot)
+
+
+@app.command()
+def attack(
+    model: ModelOption = "digits",
+    dataset: DatasetOption = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="What is attacked and answers: exhaustive(n=K) for diffusion models (default n=8), cp(steps=K) "
+            "or plain for DiDiCM models (default: theirs)."
+        ),
+    ] = None,
+    name: Annotated[
+        str, typer.Option("--attack", help="pgd-linf, pgd-l2, apgd-ce, apgd-dlr or autoattack (rand version).")
+    ] = "pgd-linf",
+    eps: Annotated[str, typer.Option(help="Budget in [0, 1] pixel units: 8/255, 0.5 (ℓ2).")] = "8/255",
+    steps: Annotated[int, typer.Option(min=1, max=10_000, help="Attack iterations.")] = 10,
+    eot: Annotated[
+        int,
+        typer.Option(
+            min=0, max=1000, help="0: the model's own noise (its exact decision); K: average K fresh noise draws."
+        ),
+    ] = 0,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N test images.")] = None,
+    json_path: JsonOption = None,
+    batch: Annotated[int, typer.Option(min=1, max=4096, help="Images attacked together.")] = 16,
+    seed: SeedOption = 0,
+    device: DeviceOption = "cpu",
+):
+    """Robust top-1 under an adversarial attack on the model's differentiable score, beside clean top-1 on the
+    same images and the share of images with a non-zero input gradient; resumable through --json."""
+    from diffclass.attack import ATTACKS, parse_eps
+    from diffclass.attack import attack as run_attack
+    from diffclass.loading import eval_dataset
+    from diffclass.progress import progress_bar
+    from diffclass.report import attack_table
+
+    budget = parse_eps(eps)
+    ATTACKS.get(name)  # an unknown attack is refused before any model loads
+    clf = load_model(model, seed=seed, device=device, dataset=dataset)
+    data = eval_dataset(clf, dataset)
+    data = data.subset(range(min(limit, len(data)))) if limit else data
+    runs = run_attack(clf, data, name, budget, steps, strategy or clf.attack_strategy, eot, batch, seed, json_path)
+    run = None
+    with progress_bar() as bar:
+        task = bar.add_task(f"{name} eps={eps}", total=len(data))
+        for run in runs:
+            bar.update(task, completed=run.images, status=f"robust {run.robust_top1:.1%}")
+    if run is None:
+        raise DiffclassError("no image to attack")
+    console.print(attack_table(run.summary()))
+    if json_path:
+        wrote(json_path)

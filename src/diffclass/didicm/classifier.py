@@ -103,6 +103,14 @@ class DiDiCMClassifier(Evaluates):
         """The model and the seed, which (with each image's id) seeds the CL sampler's chains."""
         return dict(model_identity(self, self.weights), seed=self.seed, loss=None, grid=None, batch_size=None)
 
+    def logits_fn(self, strategy, image_ids: Sequence[str], eot: int = 0):
+        """images in [-1, 1] -> log class probabilities with gradients: the plain twin's log-softmax or the CP
+        sampler's posterior, both deterministic (`eot` changes nothing); CL draws labels, which have no gradient."""
+        spec = self.strategy(strategy)
+        if spec.sampler == "cl":
+            raise DiffclassError("cl draws labels, which have no gradient; attack cp(steps=K), the same network")
+        return lambda images: self.model.log_probabilities(images, spec.steps)
+
     def generators(self, image_ids: Sequence[str]) -> list[torch.Generator]:
         """One random stream per image, from the seed and the image's id."""
         return [torch.Generator().manual_seed(int(json_digest([self.seed, i], 15), 16)) for i in image_ids]

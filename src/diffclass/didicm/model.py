@@ -108,6 +108,16 @@ class DiDiCMModel:
             network.eval(), meta["class_names"], meta["image_size"], meta.get("dataset"), meta.get("training", {})
         )
 
+    def log_probabilities(self, images: torch.Tensor, steps: int = 8) -> torch.Tensor:
+        """log class probabilities with gradients to the images (what an attack differentiates): the plain
+        baseline's log-softmax, or the log of DiDiCM-CP's posterior after `steps` reverse steps."""
+        self.network.eval()
+        if not self.network.config.conditioned:
+            return torch.log_softmax(self.network(images), dim=-1)
+        k = len(self.class_names)
+        probabilities = sample_cp(lambda c, s: self.network(images, c, s), len(images), k, steps).probabilities
+        return probabilities.clamp_min(1e-12).log()
+
     @torch.no_grad()
     def posterior(
         self,

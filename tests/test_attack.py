@@ -1,0 +1,111 @@
+"""Attacks: the differentiable score is the classifier's own decision, its gradient is real, an attack lowers the
+margin, and everything without a gradient (or torchattacks) is refused in one line."""
+
+import json
+import sys
+
+import pytest
+import torch
+
+from diffclass.attack import attack, parse_eps
+from diffclass.backbones.all_class import AllClassUNet
+from diffclass.classifier import Classifier
+from diffclass.data.base import ImageDataset
+from diffclass.errors import DiffclassError
+from tests.conftest import CLASSES, run_cli, tiny_backbone
+
+IDS = [f"img{i}" for i in range(9)]
+
+
+@pytest.mark.parametrize("all_class", [False, True])
+def test_the_differentiable_score_is_exhaustives_decision_on_the_same_slots(images, all_class):
+    backbone = AllClassUNet.from_teacher(tiny_backbone()) if all_class else tiny_backbone()
+    clf = Classifier(backbone, batch_size=7)  # several forward passes per slot
+    x = images.clone().requires_grad_(True)
+    logits = clf.logits_fn("exhaustive(n=3)", IDS)(x)
+    decisions = clf.classify(images, "exhaustive(n=3)", IDS)
+    assert logits.argmax(1).tolist() == [d.label for d in decisions]
+    errors = torch.tensor([[d.scores[c] for c in range(len(CLASSES))] for d in decisions], dtype=torch.float32)
+    assert torch.allclose(-logits.detach() * clf.info.temperature, errors, rtol=1e-4, atol=1e-6)
+    (gradient,) = torch.autograd.grad(logits[:, 0].sum(), x)
+    assert (gradient.flatten(1).norm(dim=1) > 0).all()  # no detached step masks it
+
+
+def test_eot_draws_fresh_noise_and_stays_differentiable(images):
+    clf = Classifier(tiny_backbone(), batch_size=64)
+    own = clf.logits_fn("exhaustive(n=2)", IDS)(images)
+    fresh = clf.logits_fn("exhaustive(n=2)", IDS, eot=2)
+    first, second = fresh(images), fresh(images)
+    assert not torch.allclose(own, first) and not torch.allclose(first, second)
+    x = images.clone().requires_grad_(True)
+    assert torch.autograd.grad(fresh(x).sum(), x)[0].abs().sum() > 0
+
+
+def _toy(clf, images) -> ImageDataset:
+    """The images labelled with the classifier's own answers, so every one starts correct."""
+    labels = torch.tensor([d.label for d in clf.classify(images, "exhaustive(n=2)", IDS)])
+    return ImageDataset("toy", images, labels, CLASSES, IDS)
+
+
+def test_an_attack_lowers_the_margin_and_never_leaves_its_ball(images):
+    pytest.importorskip("torchattacks")
+    clf = Classifier(tiny_backbone(), batch_size=64)
+    data = _toy(clf, images)
+    runs = list(attack(clf, data, "pgd-linf", eps=0.3, steps=5, strategy="exhaustive(n=2)", batch=4))
+    run = runs[-1]
+    assert len(runs) == 3 and run.images == 9 and run.clean_top1 == 1.0 and run.gradient_nonzero == 1.0
+    assert max(r["linf"] for r in run.rows) <= 0.3 + 1e-6 and run.robust_top1 < 1.0
+
+
+def test_the_margin_falls_under_attack(images):
+    torchattacks = pytest.importorskip("torchattacks")
+    from diffclass.attack import _Surrogate
+
+    clf = Classifier(tiny_backbone(), batch_size=64)
+    data = _toy(clf, images)
+    model = _Surrogate(clf.logits_fn("exhaustive(n=2)", IDS), clf.info.value_range)
+    clean01 = (data.images + 1) / 2
+
+    def margin(x01):
+        logits = model(x01).detach()
+        true = logits.gather(1, data.labels[:, None]).squeeze(1)
+        return (true - logits.scatter(1, data.labels[:, None], float("-inf")).max(1).values).mean()
+
+    torch.manual_seed(0)
+    attacked = torchattacks.PGD(model, eps=8 / 255, alpha=2 / 255, steps=5)(clean01, data.labels)
+    assert margin(attacked) < margin(clean01)
+
+
+def test_what_has_no_gradient_is_refused_in_one_line(images, tmp_path):
+    clf = Classifier(tiny_backbone(), batch_size=64)
+    with pytest.raises(DiffclassError, match="exhaustive"):
+        clf.logits_fn("adaptive(keep=2,1;n=1,2)", IDS)
+    tiny_backbone(seed=3).save_pretrained(tmp_path / "sieve")
+    composed = clf.strategy(f"prefilter(by={tmp_path / 'sieve'};k=2;then=exhaustive(n=2))").runner(clf)
+    with pytest.raises(DiffclassError, match="no gradient"):
+        composed.logits_fn(None, IDS)
+    for text in ("abc", "0", "-1/255", "1/0", "nan"):
+        with pytest.raises(DiffclassError, match="--eps"):
+            parse_eps(text)
+    assert parse_eps("8/255") == pytest.approx(8 / 255)
+
+
+def test_the_attack_command_resumes_refuses_other_settings_and_names_the_install(
+    monkeypatch, capsys, model_dir, tmp_path
+):
+    pytest.importorskip("torchattacks")
+    out = tmp_path / "attack.json"
+    args = ["attack", "--model", model_dir, "--limit", 3, "--steps", 2, "--batch", 2, "--json", out]
+    code, printed, _ = run_cli(monkeypatch, capsys, *args)
+    saved = json.loads(out.read_text())
+    assert code == 0 and saved["summary"]["images"] == 3 and "robust top-1" in printed
+    assert saved["summary"]["strategy"] == "exhaustive(n=8)" and saved["summary"]["gradient_nonzero"] == 1.0
+    code, _, _ = run_cli(monkeypatch, capsys, *args)  # nothing left to attack: the same rows, read back
+    assert code == 0 and json.loads(out.read_text())["rows"] == saved["rows"]
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--eps", "4/255")
+    assert code == 2 and "other settings" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(monkeypatch, capsys, "attack", "--model", model_dir, "--eps", "lots")
+    assert code == 2 and "--eps" in err
+    monkeypatch.setitem(sys.modules, "torchattacks", None)  # not installed
+    code, _, err = run_cli(monkeypatch, capsys, "attack", "--model", model_dir, "--limit", 1, "--json", tmp_path / "b")
+    assert code == 2 and "pip install --no-deps torchattacks" in err
