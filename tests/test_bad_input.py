@@ -225,6 +225,31 @@ def test_a_hostile_diffclass_json_is_one_line(monkeypatch, capsys, model_dir, te
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.parametrize(
+    "schedule, message",
+    [
+        ({"beta_schedule": "nope"}, "scheduler.beta_schedule must be one of linear"),
+        ({"foo": 1}, "scheduler has unknown fields ['foo']"),
+        ({"num_train_timesteps": "x"}, "scheduler.num_train_timesteps must be an integer in [2, 100000]"),
+        ({"num_train_timesteps": 10**9}, "scheduler.num_train_timesteps must be an integer in [2, 100000]"),
+        ({"beta_end": 2}, "scheduler.beta_end must be a number in (0, 1]"),
+        ({"beta_start": 0.5, "beta_end": 0.02}, "beta_start must not exceed"),
+        ({"clip_sample": "yes"}, "scheduler.clip_sample must be true or false"),
+        ({"trained_betas": [0.1, 0.2]}, "unknown fields ['trained_betas']"),
+        ([1], "scheduler must be an object"),
+    ],
+)
+def test_a_bad_noise_schedule_is_one_line_before_anything_is_allocated(
+    monkeypatch, capsys, model_dir, schedule, message
+):
+    path = model_dir / "diffclass.json"
+    info = json.loads(path.read_text())
+    info["scheduler"] = schedule
+    path.write_text(json.dumps(info))
+    code, _, err = run_cli(monkeypatch, capsys, "evaluate", "--model", model_dir, "--limit", 1)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_json_that_is_not_a_regular_file_is_refused_not_read(monkeypatch, capsys, tmp_path):
     import os
 
@@ -253,3 +278,50 @@ def test_records_that_are_not_files_are_refused_and_damaged_lines_are_redone(mon
     assert code == 0, err
     kept = [json.loads(line) for line in records.read_text().splitlines() if len(line) < 1000]
     assert len({r["id"] for r in kept if "run" in r}) == 4 and "redone" in err  # three kept, one redone
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (dict(name_or_path=None), "the model must be str or Path or ModelRef, got NoneType"),
+        (dict(name_or_path=123), "the model must be str or Path or ModelRef, got int"),
+        (dict(tree=123), "tree must be str or LabelTree or None, got int"),
+        (dict(batch_size="8"), "batch_size must be int, got str"),
+        (dict(batch_size=True), "batch_size must be int, got bool"),
+        (dict(batch_size=0), r"batch_size must be in \[1, 1e\+06\], got 0"),
+        (dict(seed="x"), "seed must be int, got str"),
+        (dict(device="tpu"), "unknown device 'tpu'"),
+        (dict(device="cuda:0"), "not available"),
+        (dict(class_names=7), "class_names must be str or list or tuple or None"),
+        (dict(loss=1), "loss must be str or None"),
+    ],
+)
+def test_the_python_load_refuses_wrong_arguments_in_one_line(model_dir, arguments, message):
+    import diffclass
+
+    if arguments.get("device", "").startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    arguments = {"name_or_path": model_dir, **arguments}
+    with pytest.raises(DiffclassError, match=message) as caught:
+        diffclass.load(arguments.pop("name_or_path"), **arguments)
+    assert "\n" not in str(caught.value)
+
+
+def test_every_command_refuses_a_device_torch_cannot_use_before_any_work(monkeypatch, capsys):
+    import typer.main
+
+    from diffclass.cli.app import app
+
+    def commands(group, prefix=()):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from commands(command, (*prefix, name))
+            elif any(p.name == "device" for p in command.params):
+                yield (*prefix, name)
+
+    found = list(commands(typer.main.get_command(app)))
+    assert len(found) >= 8, found  # evaluate, classify, bench, sample, train, distill, serve, attack, …
+    for argv in found:
+        code, _, err = run_cli(monkeypatch, capsys, *argv, "--device", "tpu")
+        lines = _one_error_line(err)
+        assert code == 2 and len(lines) == 1 and "unknown device 'tpu'" in lines[0], (argv, err)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from diffclass.backbones.all_class import AllClassUNet, class_list_digest
 from diffclass.backbones.base import q_sample
 from diffclass.data.augment import Augmentation
-from diffclass.errors import DiffclassError, check_range
+from diffclass.errors import DiffclassError, check_device, check_range
 from diffclass.hub import weights_digest
 from diffclass.hub.checkpoints import CHECKPOINT_DIR
 from diffclass.progress import progress_bar
@@ -53,6 +53,7 @@ class DistillConfig:
         check_range("--window-fraction", self.window_fraction, 0, 1)
         check_range("--rank-weight", self.rank_weight, 0, 1e6)
         check_range("--rank-temperature", self.rank_temperature, 0, 1e6, low_open=True)
+        check_device(self.device)
         self.augment = Augmentation.parse(self.augment).spec  # the canonical spec is what the recipe records
 
 

@@ -14,7 +14,7 @@ from diffclass.classifier import Classifier
 from diffclass.data import ImageDataset, load_dataset
 from diffclass.data.corruptions import corrupt
 from diffclass.didicm.classifier import DiDiCMClassifier
-from diffclass.errors import DiffclassError
+from diffclass.errors import DiffclassError, check_device, check_range, check_type
 from diffclass.hierarchy import LabelTree
 from diffclass.hub import MODEL_KINDS, ModelRef, resolve_model
 from diffclass.timesteps import TimestepGrid
@@ -46,6 +46,18 @@ def load(
     (ancestor, mean, inverted) says how its internal nodes are conditioned. `weighting` (uniform, clark, learned)
     weights each timestep's error; the default is the model's stored learned weights, else uniform.
     """
+    check_type("the model", name_or_path, str, Path, ModelRef)
+    check_type("batch_size", batch_size, int)
+    check_range("batch_size", batch_size, 1, 1_000_000)
+    check_type("seed", seed, int)
+    check_type("dtype", dtype, str)
+    check_type("class_names", class_names, str, list, tuple, allow_none=True)
+    check_type("templates", templates, str, list, tuple, dict, allow_none=True)
+    check_type("timesteps", timesteps, str, TimestepGrid, allow_none=True)
+    check_type("tree", tree, str, LabelTree, allow_none=True)
+    for option, value in dict(loss=loss, node_conditioning=node_conditioning, weighting=weighting).items():
+        check_type(option, value, str, allow_none=True)
+    check_device(device)
     model = resolve_model(name_or_path)  # once: every layer below receives it
     return MODEL_KINDS.get(model.kind).build(  # each kind refuses, by name, the options it cannot take
         model,

@@ -16,7 +16,7 @@ from diffclass.backbones.base import q_sample
 from diffclass.backbones.class_unet import ClassConditionalUNet
 from diffclass.data.augment import Augmentation
 from diffclass.data.base import ImageDataset
-from diffclass.errors import DiffclassError, check_range
+from diffclass.errors import DiffclassError, check_device, check_range
 from diffclass.files import read_json
 from diffclass.hub import weights_digest
 from diffclass.hub.checkpoints import (
@@ -52,6 +52,7 @@ class TrainConfig:
         check_range("--lr", self.lr, 0, 10, low_open=True)
         check_range("--hold-out", self.hold_out, 0, 0.9)
         check_range("--ema-decay", self.ema_decay, 0, 1)
+        check_device(self.device)
 
 
 def batch_generator(seed: int, step: int) -> torch.Generator:

@@ -118,7 +118,21 @@ HoldOutOption = Annotated[
 ]
 BatchOption = Annotated[int, typer.Option(min=1, help="(image, class, timestep) triples per network call.")]
 LossOption = Annotated[str | None, typer.Option(help="Denoising error: l1, l2 or huber (default: l2).")]
-DeviceOption = Annotated[str, typer.Option(help="cpu or cuda.")]
+
+
+def _device(value: str) -> str:
+    """Refuse a device this torch cannot use while the command line is parsed (torch is imported only then)."""
+    if value != "cpu":
+        from diffclass.errors import DiffclassError, check_device
+
+        try:
+            check_device(value)
+        except DiffclassError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or cuda:N.", callback=_device)]
 DatasetOption = Annotated[
     str | None,
     typer.Option(help="Dataset: digits, glyphs, emoji, folder:PATH or list:FILE.csv (default: the model's own)."),

@@ -122,6 +122,9 @@ class ModelInfo:
             return "node_embeddings must map tree node ids to embedding rows after the classes'"
         if self.text_tokens is not None and not (_is_int(self.text_tokens) and 1 <= self.text_tokens <= 512):
             return f"text_tokens must be null or an integer in [1, 512], got {self.text_tokens!r}"
+        problem = scheduler_problem(self.scheduler) if self.backbone in OWN_SCHEDULE else None
+        if problem:
+            return problem
         for key in ("scheduler", "training", "pruning"):
             if not isinstance(getattr(self, key), dict):
                 return f"{key} must be an object"
@@ -133,6 +136,64 @@ class ModelInfo:
             except DiffclassError as exc:
                 return str(exc)
         return None
+
+
+# What a class UNet's DDPM noise schedule may say (diffusers' DDPMScheduler keywords, checked here without
+# importing it, so listing models stays instant): a bad schedule is one line, never an allocation or a traceback.
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "laplace", "sigmoid")
+SCHEDULER_CHOICES = dict(
+    beta_schedule=BETA_SCHEDULES,
+    variance_type=("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range"),
+    prediction_type=("epsilon", "sample", "v_prediction"),
+    timestep_spacing=("leading", "trailing", "linspace"),
+)
+SCHEDULER_NUMBERS = dict(
+    beta_start=(0.0, 1.0),
+    beta_end=(0.0, 1.0),
+    dynamic_thresholding_ratio=(0.0, 1.0),
+    clip_sample_range=(0.0, 1e6),
+    sample_max_value=(0.0, 1e6),
+)
+SCHEDULER_FLAGS = ("clip_sample", "thresholding", "rescale_betas_zero_snr")
+MAX_TRAIN_TIMESTEPS = 100_000
+OWN_SCHEDULE = ("class_unet", "all_class_unet")  # folders whose diffclass.json holds the schedule they are built on
+
+
+def scheduler_problem(config) -> str | None:
+    """What is wrong with a stored noise schedule: unknown keys, wrong types, betas outside (0, 1), a step
+    count past a bound, before the scheduler allocates its tables."""
+    if not isinstance(config, dict):
+        return "scheduler must be an object"
+    known = {
+        "num_train_timesteps",
+        "steps_offset",
+        "trained_betas",
+        *SCHEDULER_CHOICES,
+        *SCHEDULER_NUMBERS,
+        *SCHEDULER_FLAGS,
+    }
+    unknown = sorted(k for k in config if k not in known and not str(k).startswith("_"))
+    unknown += ["trained_betas"] if config.get("trained_betas") is not None else []
+    if unknown:
+        return f"scheduler has unknown fields {unknown}"
+    steps = config.get("num_train_timesteps", 1000)
+    if not _is_int(steps) or not 2 <= steps <= MAX_TRAIN_TIMESTEPS:
+        return f"scheduler.num_train_timesteps must be an integer in [2, {MAX_TRAIN_TIMESTEPS}], got {steps!r}"
+    offset = config.get("steps_offset", 0)
+    if not _is_int(offset) or not 0 <= offset < steps:
+        return f"scheduler.steps_offset must be an integer in [0, num_train_timesteps), got {offset!r}"
+    for key, choices in SCHEDULER_CHOICES.items():
+        if key in config and config[key] not in choices:
+            return f"scheduler.{key} must be one of {', '.join(choices)}, got {config[key]!r}"
+    for key, (low, high) in SCHEDULER_NUMBERS.items():
+        if key in config and not (is_number(config[key]) and low < config[key] <= high):
+            return f"scheduler.{key} must be a number in ({low:g}, {high:g}], got {config[key]!r}"
+    if config.get("beta_start", 1e-4) > config.get("beta_end", 0.02):
+        return "scheduler.beta_start must not exceed scheduler.beta_end"
+    for key in SCHEDULER_FLAGS:
+        if key in config and not isinstance(config[key], bool):
+            return f"scheduler.{key} must be true or false, got {config[key]!r}"
+    return None
 
 
 MAX_IMAGE_SIZE = 4096
