@@ -397,3 +397,29 @@ def test_classify_says_when_probabilities_are_not_calibrated(monkeypatch, capsys
         monkeypatch, capsys, "classify", picture, "--model", "digits", "--strategy", "exhaustive(n=2)"
     )
     assert code == 0 and "no fitted temperature" not in err
+
+
+def test_a_full_disk_is_one_line_and_keeps_what_was_written(monkeypatch, capsys, model_dir, tmp_path):
+    import errno
+
+    from diffclass.records import RecordStore
+
+    written = []
+    original = RecordStore.append
+
+    def filling(self, records):
+        if written:  # the first batch lands, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.folder / "records.jsonl"))
+        written.append(len(records))
+        original(self, records)
+
+    monkeypatch.setattr(RecordStore, "append", filling)
+    args = ("evaluate", "--model", model_dir, "--limit", 6, "--batch-size", 8, "--strategy", "exhaustive(n=1)")
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "records")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "No space left on device writing" in err, err
+    kept = (tmp_path / "records" / "records.jsonl").read_text().splitlines()
+    assert "free some space" in err and len(kept) == written[0] < 6
+    monkeypatch.setattr(RecordStore, "append", original)
+    code, _, _ = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "records")
+    records = (tmp_path / "records" / "records.jsonl").read_text().splitlines()
+    assert code == 0 and records[: len(kept)] == kept and len(records) == 6

@@ -100,3 +100,48 @@ def test_the_page_escapes_names_and_inserts_class_names_as_text(model_dir, tmp_p
     assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page and "10 classes" in page
     assert "innerHTML" not in page and "textContent = t.name" in page  # class names from the API as text
     assert "8x8 grey" in page and "classifying..." in page  # what the model expects, and a busy sign
+
+
+def test_a_body_past_the_limit_is_refused_as_it_arrives_not_spooled(client, monkeypatch):
+    import diffclass.data.images as images
+
+    http, _ = client
+    decoded = []
+    monkeypatch.setattr(images, "image_from_bytes", lambda *a: decoded.append(a))
+    big = b"\0" * (11 * 2**20)
+    declared = http.post("/classify", files={"image": ("big.png", big, "image/png")})
+    assert declared.status_code == 413 and declared.json() == {"error": "the request is larger than 10 MiB"}
+
+    def chunks():  # a valid form without a Content-Length: the middleware counts what arrives
+        yield b'--x\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
+        for _ in range(12):
+            yield b"\0" * 2**20
+        yield b"\r\n--x--\r\n"
+
+    chunked = http.post("/classify", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
+    assert chunked.status_code == 413 and not decoded
+    assert http.get("/health").status_code == 200
+
+
+def test_health_answers_while_an_upload_is_being_decoded(client, monkeypatch):
+    import threading
+    import time
+
+    import diffclass.data.images as images
+
+    http, _ = client
+    original, started = images.image_from_bytes, threading.Event()
+
+    def slow(*args):
+        started.set()
+        time.sleep(1.5)
+        return original(*args)
+
+    monkeypatch.setattr(images, "image_from_bytes", slow)
+    with ThreadPoolExecutor(1) as pool:
+        upload = pool.submit(http.post, "/classify", files={"image": ("a.png", _png(30), "image/png")})
+        assert started.wait(5)
+        began = time.perf_counter()
+        assert http.get("/health").status_code == 200
+        assert time.perf_counter() - began < 1.0  # not behind the decode
+        assert upload.result().status_code == 200

@@ -8,6 +8,7 @@ server keeps serving.
 """
 
 import io
+import json
 import queue
 import threading
 from concurrent.futures import Future
@@ -15,6 +16,7 @@ from concurrent.futures import Future
 from diffclass.errors import DiffclassError
 
 MAX_UPLOAD = 10 * 1024 * 1024  # bytes
+FORM_OVERHEAD = 64 * 1024  # a multipart form's boundaries and headers around the file
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>diffclass</title>
@@ -128,6 +130,54 @@ class Batcher:
 SERVER_PACKAGES = ("fastapi", "uvicorn", "multipart")
 
 
+class BodyLimit:
+    """An ASGI middleware that refuses a request body past `limit` bytes as it arrives (by its Content-Length, or
+    by counting a chunked one), before the form parser spools any of it to disk: reading stops at the limit and
+    the answer is a one-line 413, whatever the route made of the cut-off body."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers", [])).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.limit:
+            return await self.refuse(send)
+        seen, over, answered = 0, False, False
+
+        async def counted():
+            nonlocal seen, over
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                over = True
+                return {"type": "http.disconnect"}  # the parser stops here: nothing more is read or spooled
+            return message
+
+        async def answer(message):
+            nonlocal answered
+            if not over:
+                await send(message)
+            elif not answered:
+                answered = True
+                await self.refuse(send)
+
+        try:
+            await self.app(scope, counted, answer)
+        except Exception:
+            if not over:
+                raise
+        if over and not answered:
+            await self.refuse(send)
+
+    async def refuse(self, send) -> None:
+        body = json.dumps({"error": f"the request is larger than {MAX_UPLOAD // 2**20} MiB"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
 def require_server() -> None:
     """The web server is an extra (a user who only classifies does not need it): refused in one line without it."""
     from importlib.util import find_spec
@@ -144,12 +194,14 @@ def create_app(classifier, strategy: str | None = None, model_name: str = ""):
     from fastapi import FastAPI, File, UploadFile
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, JSONResponse, Response
+    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from diffclass.data import images as image_files
     from diffclass.data.base import dataset_background
-    from diffclass.data.images import image_from_bytes
 
     app = FastAPI(title="diffclass")
+    app.add_middleware(BodyLimit, limit=MAX_UPLOAD + FORM_OVERHEAD)
     batcher = Batcher(classifier, strategy)
     app.state.batcher = batcher
     lock = threading.Lock()  # explain runs the model outside the batcher: one at a time
@@ -165,7 +217,10 @@ def create_app(classifier, strategy: str | None = None, model_name: str = ""):
             raise DiffclassError(f"the upload is larger than {MAX_UPLOAD // 2**20} MiB")
         info = classifier.info
         name = image.filename or "upload"
-        return image_from_bytes(data, name, info.image_size, info.channels, dataset_background(info.dataset))
+        background = dataset_background(info.dataset)
+        # decoding is CPU work: in a worker thread, so /health and other uploads are answered meanwhile
+        decode = image_files.image_from_bytes
+        return await run_in_threadpool(decode, data, name, info.image_size, info.channels, background)
 
     @app.exception_handler(RequestValidationError)
     async def malformed(request, exc):  # a wrong field or a broken form: our one line, not FastAPI's 422 JSON

@@ -3,6 +3,7 @@ library function and prints. Heavy libraries are imported inside the commands, s
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import sys
@@ -62,14 +63,25 @@ def main() -> None:
     except DiffclassError as exc:
         print_error(str(exc))
         sys.exit(2)
-    except Exception as exc:  # a bug, not bad input: one line, and the traceback where it can be read
-        if DEBUG["traceback"]:
-            raise
-        print_error(f"unexpected {type(exc).__name__}: {exc} (full traceback in {_save_traceback()}; --debug shows it)")
-        sys.exit(1)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            _unexpected(exc)
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print_error(f"{exc.strerror}{where}: what was written before is kept; free some space and rerun to resume")
+        sys.exit(2)
+    except Exception as exc:
+        _unexpected(exc)
     finally:
         signal.signal(signal.SIGINT, previous)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _unexpected(exc: Exception) -> None:
+    """A bug, not bad input: one line, and the traceback where it can be read."""
+    if DEBUG["traceback"]:
+        raise exc
+    print_error(f"unexpected {type(exc).__name__}: {exc} (full traceback in {_save_traceback()}; --debug shows it)")
+    sys.exit(1)
 
 
 def _interrupted(signum, frame) -> None:
