@@ -57,3 +57,29 @@ def test_noise_adds_seeded_noise_of_each_images_own_strength():
     assert 0 < stds.min() < 0.1 and 0.2 < stds.max() <= 0.33  # each image its own std in [0, 0.3]
     assert torch.equal(out, Augmentation(noise=0.3)(images, torch.Generator().manual_seed(0)))
     assert Augmentation.parse("noise=0.3,shift=0.1").spec == "shift=0.1,noise=0.3"
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_randaugment_is_seeded_changes_images_and_leaves_torchs_stream_alone(channels):
+    pytest.importorskip("kornia")
+    augment = Augmentation.parse("randaugment=10")
+    images = torch.rand(16, channels, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    first = augment(images, torch.Generator().manual_seed(1))
+    assert torch.equal(torch.rand(3), expected)  # the global stream kornia draws from is restored
+    again, other = augment(images, torch.Generator().manual_seed(1)), augment(images, torch.Generator().manual_seed(2))
+    assert first.shape == images.shape and torch.equal(first, again) and not torch.equal(first, other)
+    assert (first - images).abs().mean() > 0.01 and first.min() >= -1 and first.max() <= 1
+    assert augment.spec == "randaugment=10"
+
+
+def test_randaugment_without_kornia_or_past_its_scale_is_one_line(monkeypatch):
+    import sys
+
+    with pytest.raises(DiffclassError, match=r"magnitude in \[0, 30\]"):
+        Augmentation.parse("randaugment=31")
+    monkeypatch.setitem(sys.modules, "kornia.augmentation.auto", None)
+    with pytest.raises(DiffclassError, match="needs kornia"):
+        Augmentation.parse("randaugment=9")(torch.zeros(2, 1, 8, 8), torch.Generator())

@@ -95,8 +95,8 @@ AugmentOption = Annotated[
     str,
     typer.Option(
         help="Training augmentation: none, or KEY=VALUE,... over shift (fraction of the side), scale, rotate "
-        "(degrees), colour (jitter), grey (chance) and noise (largest Gaussian std in [-1, 1] units), e.g. "
-        "shift=0.1,scale=0.1,rotate=10,colour=0.2,grey=0.2."
+        "(degrees), colour (jitter), grey (chance), noise (largest Gaussian std in [-1, 1] units) and "
+        "randaugment (RandAugment's magnitude, 0-30, kornia's), e.g. shift=0.1,scale=0.1,rotate=10,colour=0.2,grey=0.2."
     ),
 ]
 SeedOption = Annotated[int, typer.Option(help="Seed of the noise bank.")]

@@ -1,5 +1,7 @@
 """Training-time augmentation of image batches: random affine (shift, scale, rotation), colour jitter, greyscale,
-and Gaussian noise (the augmented baseline a robustness comparison needs: a classifier that has seen noise).
+Gaussian noise (the augmented baseline a robustness comparison needs: a classifier that has seen noise), and
+RandAugment (Cubuk et al.: two operations of a fixed magnitude per image, kornia's tensor implementation), the
+standard general-purpose recipe.
 
 Few-shot data (emoji: seven drawings per class) needs it, and so does a model that must not learn where an object
 sits. Every draw comes from the caller's generator, so a step's batch is a function of (seed, step) and a resumed
@@ -25,10 +27,12 @@ class Augmentation:
     colour: float = 0.0  # largest relative change of brightness, contrast and saturation
     grey: float = 0.0  # chance of an image being turned grey (kept in its channels)
     noise: float = 0.0  # largest Gaussian noise std in [-1, 1] units; each image draws its std from [0, noise]
+    randaugment: float = 0.0  # RandAugment's magnitude (kornia's scale, 0-30; 10 is its default), two ops per image
 
     @classmethod
     def parse(cls, spec: str) -> Augmentation:
-        """`none`, or `key=value,…` over shift, scale, rotate, colour, grey, noise (e.g. `shift=0.1,noise=0.3`)."""
+        """`none`, or `key=value,…` over shift, scale, rotate, colour, grey, noise, randaugment (e.g.
+        `shift=0.1,noise=0.3`, `randaugment=10`)."""
         if spec.strip() in ("", "none"):
             return cls()
         names = [f.name for f in fields(cls)]
@@ -47,6 +51,8 @@ class Augmentation:
         augmentation = cls(**values)
         if augmentation.grey > 1 or augmentation.scale >= 1 or augmentation.shift > 0.5:
             raise DiffclassError("--augment: grey is a chance (<= 1), scale < 1 and shift <= 0.5 of the side")
+        if augmentation.randaugment > 30:
+            raise DiffclassError("--augment: randaugment is a magnitude in [0, 30]")
         return augmentation
 
     @property
@@ -63,6 +69,8 @@ class Augmentation:
         if not self:
             return images
         n = len(images)
+        if self.randaugment:  # drawn only when on, so every other recipe replays as before
+            images = _randaugment(images, self.randaugment, int(torch.randint(2**62, (1,), generator=gen)))
         u = torch.rand(n, 7, generator=gen).to(images.device) * 2 - 1  # seven draws in [-1, 1] per image
         grey_draw = torch.rand(n, generator=gen).to(images.device)
         if self.shift or self.scale or self.rotate:
@@ -96,3 +104,23 @@ class Augmentation:
             noise = torch.randn(images.shape, generator=gen).to(images.device)
             images = (images + std.view(-1, 1, 1, 1) * noise).clamp(-1, 1)
         return images
+
+
+RANDAUGMENT_GROUP = 8  # images sharing one draw of operations (one draw per image is 5x slower)
+
+
+def _randaugment(images: torch.Tensor, magnitude: float, seed: int) -> torch.Tensor:
+    """kornia's RandAugment (2 operations drawn per group of images, at `magnitude`) on [-1, 1] images; kornia
+    draws from torch's global stream, so it runs under its own seed (from the caller's generator), restored after."""
+    try:
+        from kornia.augmentation.auto import RandAugment
+    except ImportError:
+        raise DiffclassError('--augment randaugment needs kornia: pip install "diffclass[robustness]"') from None
+    grey = images.shape[1] == 1  # its colour operations take RGB: a grey image goes through as three equal channels
+    x = (images.expand(-1, 3, -1, -1) if grey else images) * 0.5 + 0.5
+    policy = RandAugment(n=2, m=int(round(magnitude)))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        out = torch.cat([policy(part) for part in x.split(RANDAUGMENT_GROUP)])  # operations are drawn per call
+    out = out.mean(dim=1, keepdim=True) if grey else out
+    return out.clamp(0, 1) * 2 - 1
