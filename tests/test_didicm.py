@@ -7,7 +7,8 @@ import torch
 
 from diffclass.didicm.loss import score_entropy
 from diffclass.didicm.process import alpha, forward_probs, rate_matrix, sample_noisy_labels, sigma_bar
-from diffclass.didicm.samplers import sample_cl, sample_cp
+from diffclass.didicm.samplers import SamplerSpec, sample_cl, sample_cp
+from diffclass.errors import DiffclassError
 
 POSTERIOR = torch.tensor([[0.70, 0.20, 0.06, 0.03, 0.01], [0.05, 0.05, 0.10, 0.20, 0.60]])
 
@@ -122,6 +123,40 @@ def test_cp_with_an_oracle_recovers_the_posterior_without_flattening():
     assert (single.probabilities - POSTERIOR[:1]).abs().max() < 0.01
 
 
+def test_the_papers_cp_euler_steps_approach_the_posterior_as_steps_grow():
+    errors = {}
+    for steps in (4, 32, 512):
+        result = sample_cp(oracle(POSTERIOR), batch=2, num_classes=5, steps=steps, update="euler")
+        assert result.nfe == steps and torch.allclose(result.probabilities.sum(1), torch.ones(2))
+        assert (result.probabilities >= 0).all() and (result.probabilities <= 1).all()
+        errors[steps] = 0.5 * (result.probabilities - POSTERIOR).abs().sum(1).max().item()
+    assert errors[512] < errors[32] < errors[4] and errors[512] < 0.02
+
+
+@pytest.mark.parametrize("mode", ["min", "max", "random"])
+def test_every_anchor_reads_the_same_oracle_posterior(mode):
+    gens = [torch.Generator().manual_seed(i) for i in range(2)]
+    result = sample_cp(oracle(POSTERIOR), batch=2, num_classes=5, steps=8, mode=mode, generator=gens)
+    assert (result.probabilities - POSTERIOR).abs().max() < 0.01  # the exact step: any anchor's ratios suffice
+
+
+def test_the_papers_cl_tau_leaping_approaches_the_posterior():
+    gen = torch.Generator().manual_seed(0)
+    result = sample_cl(oracle(POSTERIOR), batch=2, num_classes=5, chains=4096, steps=64, generator=gen, update="tau")
+    assert result.nfe == 64 * 4096 and torch.allclose(result.probabilities.sum(1), torch.ones(2))
+    assert 0.5 * (result.probabilities - POSTERIOR).abs().sum(1).max() < 0.05
+
+
+def test_sampler_specs_name_only_what_differs_from_the_defaults():
+    from diffclass.didicm.samplers import SAMPLERS
+
+    assert SAMPLERS.create("cp").name == "cp(steps=8)"
+    assert SAMPLERS.create("cp(mode=max;update=euler;steps=4)").name == "cp(steps=4;mode=max;update=euler)"
+    assert SAMPLERS.create("cl(update=tau)").name == "cl(N=16;steps=2;update=tau)"
+    with pytest.raises(DiffclassError, match="choose one of exact, euler"):
+        SAMPLERS.create("cp(update=tau)")
+
+
 def test_cl_histogram_approaches_the_posterior_as_chains_grow():
     gen = torch.Generator().manual_seed(0)
     errors = []
@@ -172,8 +207,37 @@ def test_training_saving_and_both_samplers_on_a_tiny_run(tmp_path):
     plain = model  # the last one trained is the baseline: one network call per image
     assert not plain.network.config.conditioned and plain.posterior(images[:1]).nfe == 1
     didicm = DiDiCMModel.from_pretrained(tmp_path / "False")
-    assert didicm.posterior(images[:2], "cp", steps=4).nfe == 4
-    assert didicm.posterior(images[:2], "cl", steps=2, chains=3, generator=gen).nfe == 6
+    assert didicm.posterior(images[:2], SamplerSpec("cp", steps=4)).nfe == 4
+    assert didicm.posterior(images[:2], SamplerSpec("cl", steps=2, chains=3), generator=gen).nfe == 6
+
+
+def test_the_papers_free_score_head_trains_saves_and_samples(tmp_path):
+    from diffclass.data.base import ImageDataset
+    from diffclass.didicm.model import DiDiCMModel, meta_problem
+    from diffclass.didicm.network import DiDiRN, DiDiRNConfig
+    from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
+
+    torch.manual_seed(0)
+    net = DiDiRN(DiDiRNConfig(num_classes=5, width=8, head="scores")).eval()
+    images, c_t = torch.randn(3, 1, 8, 8), torch.tensor([0, 2, 4])
+    log_scores = net(images, c_t, sigma_bar(torch.full((3,), 0.5)))
+    assert (log_scores.gather(1, c_t.view(-1, 1)) == 0).all()  # a label's score against itself
+    q = torch.softmax(log_scores, dim=1)  # free scores: not tied to one clean distribution as p0's are
+    assert log_scores.shape == (3, 5) and torch.isfinite(q).all()
+    labels = torch.arange(12) % 3
+    data = ImageDataset("toy", torch.randn(12, 1, 8, 8), labels, ["a", "b", "c"], [str(i) for i in range(12)])
+    model = train_didicm(data, DiDiCMTrainConfig(steps=2, batch_size=4, width=8, head="scores"), show_progress=False)
+    model.save_pretrained(tmp_path / "m")
+    again = DiDiCMModel.from_pretrained(tmp_path / "m")
+    assert again.network.config.head == "scores" and again.training["head"] == "scores"
+    for spec in (SamplerSpec("cp", steps=3, update="euler"), SamplerSpec("cl", steps=2, chains=4, update="tau")):
+        p = again.posterior(data.images[:2], spec, torch.Generator().manual_seed(0)).probabilities
+        assert torch.allclose(p.sum(1), torch.ones(2))
+    meta = json.loads((tmp_path / "m" / "didicm.json").read_text())
+    meta["network"]["head"] = "logits"
+    assert "network.head must be one of p0, scores" in meta_problem(meta)
+    with pytest.raises(DiffclassError, match="--head must be one of p0, scores"):
+        DiDiCMTrainConfig(head="free")
 
 
 def test_didicm_models_run_in_evaluate_bench_and_classify(monkeypatch, capsys, tmp_path):

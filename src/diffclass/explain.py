@@ -97,7 +97,7 @@ def explain_sampler(classifier, image: torch.Tensor, strategy=None, image_id: st
     decision = classifier.classify(image[None], strategy, [image_id])[0]
     spec = classifier.strategy(strategy)
     generators = classifier.generators([image_id])  # the same stream as `classify` gives this image
-    posterior = classifier.model.posterior(image[None], spec.sampler, spec.steps, spec.chains, generators)
+    posterior = classifier.model.posterior(image[None], spec, generators)
     top = decision.ranking[:CURVE_CLASSES]
     path = {c: [float(step[0, c]) for step in posterior.path] for c in top}
     return SamplerExplanation(

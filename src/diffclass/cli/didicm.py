@@ -31,6 +31,13 @@ def didicm_train(
     baseline: Annotated[bool, typer.Option(help="Train the plain classifier of the same backbone instead.")] = False,
     mixup: Annotated[float, typer.Option(help="Mixup Beta(a, a) parameter; soft labels (0: off).")] = 0.0,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing mass (0: off).")] = 0.0,
+    head: Annotated[
+        str,
+        typer.Option(
+            help="p0: concrete scores derived from a clean-label distribution (ours); scores: free log concrete "
+            "scores (the paper's)."
+        ),
+    ] = "p0",
     augment: AugmentOption = "none",
     seed: Annotated[int, typer.Option(help="Seed of weights, batches and noise.")] = 0,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable checkpoint every N steps.")] = 500,
@@ -52,6 +59,7 @@ def didicm_train(
         hold_out=hold_out,
         mixup=mixup,
         label_smoothing=label_smoothing,
+        head=head,
         augment=Augmentation.parse(augment).spec,
         seed=seed,
     )

@@ -109,7 +109,7 @@ class DiDiCMClassifier(Evaluates):
         spec = self.strategy(strategy)
         if spec.sampler == "cl":
             raise DiffclassError("cl draws labels, which have no gradient; attack cp(steps=K), the same network")
-        return lambda images: self.model.log_probabilities(images, spec.steps)
+        return lambda images: self.model.log_probabilities(images, spec)
 
     def generators(self, image_ids: Sequence[str]) -> list[torch.Generator]:
         """One random stream per image, from the seed and the image's id."""
@@ -129,7 +129,7 @@ class DiDiCMClassifier(Evaluates):
             )
         began = time.perf_counter()
         ids = list(image_ids) if image_ids is not None else [content_id(image) for image in images]
-        posterior = self.model.posterior(images, spec.sampler, spec.steps, spec.chains, self.generators(ids))
+        posterior = self.model.posterior(images, spec, self.generators(ids))
         seconds = (time.perf_counter() - began) / max(1, len(images))
         decisions = []
         for probs in posterior.probabilities:

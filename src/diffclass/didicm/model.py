@@ -11,8 +11,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from diffclass.didicm.network import DiDiRN, DiDiRNConfig
-from diffclass.didicm.samplers import Posterior, sample_cl, sample_cp
+from diffclass.didicm.network import HEADS, DiDiRN, DiDiRNConfig
+from diffclass.didicm.samplers import Posterior, SamplerSpec, sample_cl, sample_cp
 from diffclass.errors import DiffclassError
 from diffclass.files import read_json, write_text_atomic
 from diffclass.hub import DIDICM_FILE, check_weights_fit, classes_and_size_problem, is_safetensors, resolve_model_folder
@@ -48,6 +48,8 @@ def meta_problem(meta: dict) -> str | None:
         return f"network.blocks_per_stage must be 1 to 6 integers in [1, 16], got {stages!r}"
     if not isinstance(network.get("conditioned", True), bool):
         return "network.conditioned must be true or false"
+    if network.get("head", "p0") not in HEADS:
+        return f"network.head must be one of {', '.join(HEADS)}, got {network.get('head')!r}"
     width = network.get("width", 32)
     size = sum(b * 18 * (width * 2**i) ** 2 for i, b in enumerate(stages))  # 3x3 convolutions dominate
     if size > MAX_PARAMETERS:
@@ -108,35 +110,36 @@ class DiDiCMModel:
             network.eval(), meta["class_names"], meta["image_size"], meta.get("dataset"), meta.get("training", {})
         )
 
-    def log_probabilities(self, images: torch.Tensor, steps: int = 8) -> torch.Tensor:
+    def log_probabilities(self, images: torch.Tensor, spec: SamplerSpec) -> torch.Tensor:
         """log class probabilities with gradients to the images (what an attack differentiates): the plain
-        baseline's log-softmax, or the log of DiDiCM-CP's posterior after `steps` reverse steps."""
+        baseline's log-softmax, or the log of DiDiCM-CP's posterior (a drawn anchor draws from torch's stream)."""
         self.network.eval()
         if not self.network.config.conditioned:
             return torch.log_softmax(self.network(images), dim=-1)
         k = len(self.class_names)
-        probabilities = sample_cp(lambda c, s: self.network(images, c, s), len(images), k, steps).probabilities
+        score_fn = lambda c, s: self.network(images, c, s)  # noqa: E731
+        probabilities = sample_cp(score_fn, len(images), k, spec.steps, spec.mode, spec.update).probabilities
         return probabilities.clamp_min(1e-12).log()
 
     @torch.no_grad()
     def posterior(
         self,
         images: torch.Tensor,
-        sampler: str = "cp",
-        steps: int = 8,
-        chains: int = 16,
+        spec: SamplerSpec = SamplerSpec("cp"),
         generator: torch.Generator | Sequence[torch.Generator] | None = None,
     ) -> Posterior:
-        """Class probabilities for a batch: the plain baseline's softmax (1 NFE), DiDiCM-CP or DiDiCM-CL (its chains
-        draw from `generator`, or from one generator per image)."""
+        """Class probabilities for a batch: the plain baseline's softmax (1 NFE), DiDiCM-CP or DiDiCM-CL as `spec`
+        says (their draws come from `generator`, or from one generator per image)."""
         self.network.eval()
         if not self.network.config.conditioned:
             probabilities = torch.softmax(self.network(images), dim=-1)
             return Posterior(probabilities, 1, [probabilities], [0.0])
         k = len(self.class_names)
-        if sampler == "cp":
-            return sample_cp(lambda c, s: self.network(images, c, s), len(images), k, steps)
-        if sampler == "cl":
-            repeated = images.repeat_interleave(chains, dim=0)
-            return sample_cl(lambda c, s: self.network(repeated, c, s), len(images), k, chains, steps, generator)
-        raise DiffclassError(f"unknown DiDiCM sampler {sampler!r}; choose cp or cl")
+        if spec.sampler == "cp":
+            score_fn = lambda c, s: self.network(images, c, s)  # noqa: E731
+            return sample_cp(score_fn, len(images), k, spec.steps, spec.mode, spec.update, generator)
+        if spec.sampler == "cl":
+            repeated = images.repeat_interleave(spec.chains, dim=0)
+            score_fn = lambda c, s: self.network(repeated, c, s)  # noqa: E731
+            return sample_cl(score_fn, len(images), k, spec.chains, spec.steps, generator, spec.update)
+        raise DiffclassError(f"unknown DiDiCM sampler {spec.sampler!r}; choose cp or cl")

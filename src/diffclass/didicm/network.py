@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+HEADS = ("p0", "scores")
+
 
 @dataclass
 class DiDiRNConfig:
@@ -27,6 +29,7 @@ class DiDiRNConfig:
     blocks_per_stage: tuple[int, ...] = (2, 2, 2)
     embed_dim: int = 128
     conditioned: bool = True
+    head: str = "p0"  # p0: scores derived from a clean-label distribution (ours); scores: free log scores (paper's)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,6 +104,8 @@ class DiDiRN(nn.Module):
         out = self.clean_logits(images, c_t, s_bar)
         if not self.config.conditioned:
             return out
+        if self.config.head == "scores":  # the paper's head: K free log concrete scores, 0 at the noisy label itself
+            return out.scatter(1, c_t.view(-1, 1), 0.0)
         a = torch.exp(-s_bar.float()).view(-1, 1)  # alpha(t)
         k = out.shape[-1]
         log_q = torch.logaddexp(torch.log(a) + torch.log_softmax(out, dim=-1), torch.log((1 - a) / k))

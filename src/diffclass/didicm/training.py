@@ -14,7 +14,7 @@ from diffclass.data.augment import Augmentation
 from diffclass.data.base import ImageDataset
 from diffclass.didicm.loss import score_entropy
 from diffclass.didicm.model import DiDiCMModel
-from diffclass.didicm.network import DiDiRN, DiDiRNConfig
+from diffclass.didicm.network import HEADS, DiDiRN, DiDiRNConfig
 from diffclass.didicm.process import T_MIN, sample_noisy_labels_balanced, sigma_bar
 from diffclass.errors import DiffclassError, check_range
 from diffclass.hub.checkpoints import read_checkpoint, restore_state, state_tensors, write_checkpoint
@@ -35,9 +35,12 @@ class DiDiCMTrainConfig:
     augment: str = "none"  # an Augmentation spec on top of the shift (affine, colour, grey)
     mixup: float = 0.0  # Beta(a, a) mixing of image pairs with soft labels (0: off)
     label_smoothing: float = 0.0  # mass spread evenly over all classes
+    head: str = "p0"  # the DiDiRN head: p0 (ours) or scores (the paper's free log concrete scores)
     seed: int = 0
 
     def __post_init__(self):
+        if self.head not in HEADS:
+            raise DiffclassError(f"--head must be one of {', '.join(HEADS)}, got {self.head!r}")
         check_range("--lr", self.lr, 0, 10, low_open=True)
         check_range("--mixup", self.mixup, 0, 1e3)
         check_range("--label-smoothing", self.label_smoothing, 0, 0.999)
@@ -117,7 +120,11 @@ def train_didicm(
     k = len(data.class_names)
     network = DiDiRN(
         DiDiRNConfig(
-            num_classes=k, in_channels=data.images.shape[1], width=config.width, conditioned=not config.baseline
+            num_classes=k,
+            in_channels=data.images.shape[1],
+            width=config.width,
+            conditioned=not config.baseline,
+            head=config.head,
         )
     )
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
