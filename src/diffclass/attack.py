@@ -91,7 +91,8 @@ class _Surrogate(torch.nn.Module):
         self.anchor = torch.nn.Parameter(torch.zeros(1), requires_grad=False)  # torchattacks reads its device
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.logits(self.low + (self.high - self.low) * images).float()
+        # in float64: a confident model's softmax saturates in float32 and its cross-entropy gradient vanishes
+        return self.logits(self.low + (self.high - self.low) * images).double()
 
 
 @dataclass

@@ -224,11 +224,11 @@ class Classifier(Evaluates):
         ids, slots, temperature = list(image_ids), strategy.n, self.info.temperature
         generator = torch.Generator().manual_seed(scorer.seed) if eot else None
 
-        def logits(images: torch.Tensor) -> torch.Tensor:
+        def logits(images: torch.Tensor) -> torch.Tensor:  # float64: error gaps over a small T saturate float32
             if not eot:
-                return -scorer.differentiable_errors(images, ids, slots) / temperature
+                return -scorer.differentiable_errors(images, ids, slots).double() / temperature
             draws = [scorer.differentiable_errors(images, ids, slots, generator) for _ in range(eot)]
-            return -torch.stack(draws).mean(0) / temperature
+            return -torch.stack(draws).double().mean(0) / temperature
 
         return logits
 

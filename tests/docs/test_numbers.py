@@ -688,3 +688,28 @@ def test_the_confidence_table_is_its_json():
         run = result(f"ece/{cells[0].strip('`')}.json")
         assert cells[1] == f"`{run['strategy']}`"
         assert cells[2:5] == [str(run["n_images"]), percent(run["top1"]), f"{run['ece']:.3f}"]
+
+
+ATTACK_COLUMNS = ("pgd-linf-2_255", "pgd-linf-4_255", "pgd-linf-8_255", "pgd-l2-0.5", "apgd-dlr-8_255")
+
+
+def test_the_attack_table_is_its_json():
+    page = ROOT / "docs/results/robustness.md"
+    rows = table(page, "| model | what is attacked | images | clean top-1 |")
+    assert len(rows) >= 4
+    for cells in rows:
+        name = cells[0].strip("`")
+        runs_ = [result(f"attacks/{name}-{column}.json")["summary"] for column in ATTACK_COLUMNS]
+        assert {r["images"] for r in runs_} == {int(cells[2])} and {r["clean_top1"] for r in runs_} == {
+            float(cells[3].rstrip("%")) / 100
+        }
+        assert cells[1].startswith(f"`{runs_[0]['strategy']}`") and all(r["gradient_nonzero"] == 1.0 for r in runs_)
+        assert cells[4:] == [percent(r["robust_top1"]) for r in runs_], name
+    text = prose("docs/results/robustness.md")
+    for steps in (5, 20):
+        run = result(f"attacks/plain-glyphs-pgd-linf-8_255-steps{steps}.json")["summary"]
+        assert f"{steps} steps {percent(run['robust_top1'])}" in text
+    assert (
+        f"32/255 leaves it {percent(result('attacks/plain-glyphs-pgd-linf-32_255.json')['summary']['robust_top1'])}"
+        in text
+    )
