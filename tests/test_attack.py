@@ -25,7 +25,7 @@ def test_the_differentiable_score_is_exhaustives_decision_on_the_same_slots(imag
     logits = clf.logits_fn("exhaustive(n=3)", IDS)(x)
     decisions = clf.classify(images, "exhaustive(n=3)", IDS)
     assert logits.argmax(1).tolist() == [d.label for d in decisions]
-    errors = torch.tensor([[d.scores[c] for c in range(len(CLASSES))] for d in decisions], dtype=torch.float32)
+    errors = torch.tensor([[d.scores[c] for c in range(len(CLASSES))] for d in decisions], dtype=torch.float64)
     assert torch.allclose(-logits.detach() * clf.info.temperature, errors, rtol=1e-4, atol=1e-6)
     (gradient,) = torch.autograd.grad(logits[:, 0].sum(), x)
     assert (gradient.flatten(1).norm(dim=1) > 0).all()  # no detached step masks it
