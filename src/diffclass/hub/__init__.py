@@ -122,6 +122,8 @@ class ModelInfo:
             return "node_embeddings must map tree node ids to embedding rows after the classes'"
         if self.text_tokens is not None and not (_is_int(self.text_tokens) and 1 <= self.text_tokens <= 512):
             return f"text_tokens must be null or an integer in [1, 512], got {self.text_tokens!r}"
+        if self.dataset is not None and not isinstance(self.dataset, str):
+            return f"dataset must be null or a dataset's name, got {self.dataset!r}"
         problem = scheduler_problem(self.scheduler) if self.backbone in OWN_SCHEDULE else None
         if problem:
             return problem
