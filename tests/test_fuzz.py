@@ -166,6 +166,11 @@ def _images(folder):
     return list(cases)
 
 
+# odd but real images, classified after conversion; every other case is refused in one line
+VALID_IMAGES = {"one_pixel.png", "wide.png", "sixteen_bit.png", "cmyk.jpg", "palette_alpha.png", "float.tiff"}
+VALID_IMAGES |= {"animated.gif"}  # its first frame
+
+
 def test_odd_and_damaged_images_are_classified_or_refused_one_line_each(monkeypatch, capsys, model_dir, tmp_path):
     names = _images(tmp_path)
     for name in names:
@@ -180,7 +185,7 @@ def test_odd_and_damaged_images_are_classified_or_refused_one_line_each(monkeypa
             "exhaustive(n=1)",
             "--json",
         )
-        _one_line_or_success(code, err)
+        _one_line_or_success(code, err, allow_success=name in VALID_IMAGES)
         if code == 0:
             row = json.loads(out)[0]
             assert all(math.isfinite(t["probability"]) for t in row["top"]), name
