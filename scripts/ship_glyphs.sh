@@ -19,7 +19,7 @@ cp runs/glyphs-v2/{config.json,diffusion_pytorch_model.safetensors,diffclass.jso
 $run prune --model runs/glyphs-v2 --method diff-pruning --ratio 0.25 --threshold 0.05 --finetune-steps 2200 \
   --out runs/glyphs-pruned-v2
 $run didicm train --dataset glyphs --baseline --hold-out 0.25 --out runs/plain-glyphs-holdout --steps 3000 --seed 0
-$run fit-temperature --model runs/glyphs-pruned-v2 --images 400
+$run fit-temperature --model runs/glyphs-pruned-v2 --images 200
 $run tune --model runs/glyphs-pruned-v2 --images 400 --slots 32 \
   --prefilter plain-glyphs --prefilter-ranker runs/plain-glyphs-holdout
 rm -rf "$assets/glyphs-pruned" && mkdir "$assets/glyphs-pruned"

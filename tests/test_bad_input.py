@@ -325,3 +325,25 @@ def test_every_command_refuses_a_device_torch_cannot_use_before_any_work(monkeyp
         code, _, err = run_cli(monkeypatch, capsys, *argv, "--device", "tpu")
         lines = _one_error_line(err)
         assert code == 2 and len(lines) == 1 and "unknown device 'tpu'" in lines[0], (argv, err)
+
+
+@pytest.mark.parametrize("reader", ["read_classes", "read_prompts"])
+def test_class_lists_and_prompt_files_are_read_with_bounds(tmp_path, reader):
+    import os
+
+    from diffclass.backbones import prompts
+
+    read = getattr(prompts, reader)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"caf\xe9,a photo\n")
+    fifo = tmp_path / "fifo.txt"
+    os.mkfifo(fifo)
+    for path, message in ((deep, "nested too deeply"), (latin, "not UTF-8"), (fifo, "not a regular file")):
+        with pytest.raises(DiffclassError, match=message):
+            read(path)
+    odd = tmp_path / "odd.json"
+    odd.write_text('{"cat": [1, 2]}')
+    with pytest.raises(DiffclassError, match="expected"):
+        read(odd)

@@ -30,10 +30,9 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 MAX_JSON_BYTES = 256 * 2**20  # a config, a tree, a model's diffclass.json: far below this
 
 
-def read_json(path: str | Path, what: str = "file"):
-    """A JSON file parsed with bounds, every failure one line naming the file: a regular file only (a FIFO would
-    hang, /dev/zero would fill memory), at most 256 MiB, UTF-8, nested at most about a thousand deep and with no
-    integer longer than Python reads (4,300 digits)."""
+def read_text(path: str | Path, what: str = "file") -> str:
+    """A text file read with bounds, every failure one line naming the file: a regular file only (a FIFO would
+    hang, /dev/zero would fill memory), at most 256 MiB, UTF-8."""
     path = Path(path)
     try:
         info = path.stat()
@@ -47,12 +46,19 @@ def read_json(path: str | Path, what: str = "file"):
         raise DiffclassError(f"{path}: {info.st_size / 2**20:.0f} MiB is too large for a {what}")
     try:
         with open(path, "rb") as handle:
-            text = handle.read(MAX_JSON_BYTES + 1).decode("utf-8")
-        return json.loads(text)
+            return handle.read(MAX_JSON_BYTES + 1).decode("utf-8")
     except OSError as exc:
         raise DiffclassError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise DiffclassError(f"{path}: not UTF-8 text") from None
+
+
+def read_json(path: str | Path, what: str = "file"):
+    """A JSON file parsed with bounds (`read_text`'s, and nested at most about a thousand deep, with no integer
+    longer than Python reads: 4,300 digits), every failure one line naming the file."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
     except RecursionError:
         raise DiffclassError(f"{path}: nested too deeply to be a {what}") from None
     except ValueError as exc:  # JSONDecodeError, or an integer over the digit limit

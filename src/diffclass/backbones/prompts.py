@@ -9,7 +9,6 @@ where the class (or tree node) name goes.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 
 from diffclass.backbones.base import BackboneDefaults, adopt_saved, node_mode, saved_info
 from diffclass.errors import DiffclassError
+from diffclass.files import read_json, read_text
 from diffclass.hierarchy import LabelTree, shipped_class_names
 from diffclass.hub import ModelInfo
 
@@ -35,17 +35,10 @@ def read_classes(path: str | Path) -> list[str]:
     if shipped is not None:
         return shipped
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DiffclassError(f"{path}: cannot read the class list ({exc.strerror or exc})") from None
     if path.suffix == ".json":
-        try:
-            names = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DiffclassError(f"{path}: not valid JSON ({exc})") from None
+        names = read_json(path, "class list")
     else:
-        names = [line.strip() for line in text.splitlines() if line.strip()]
+        names = [line.strip() for line in read_text(path, "class list").splitlines() if line.strip()]
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
         raise DiffclassError(f"{path}: expected a non-empty list of class names")
     if len(set(names)) != len(names):
@@ -55,22 +48,17 @@ def read_classes(path: str | Path) -> list[str]:
 
 def read_prompts(path: str | Path) -> dict[str, list[str]]:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DiffclassError(f"{path}: cannot read the prompts ({exc.strerror or exc})") from None
     prompts: dict[str, list[str]] = {}
     if path.suffix == ".json":
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DiffclassError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(raw, dict):
-            raise DiffclassError(f"{path}: expected an object {{class: [prompts]}}")
+        raw = read_json(path, "prompts file")
+        if not isinstance(raw, dict) or not all(
+            isinstance(v, str) or isinstance(v, list) and all(isinstance(p, str) for p in v) for v in raw.values()
+        ):
+            raise DiffclassError(f"{path}: expected an object {{class: prompt or [prompts]}}")
         for name, value in raw.items():
             prompts[name] = [value] if isinstance(value, str) else list(value)
     else:
-        for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+        for number, row in enumerate(csv.reader(read_text(path, "prompts file").splitlines()), start=1):
             if len(row) != 2:
                 raise DiffclassError(f"{path}: row {number} should be class,prompt")
             prompts.setdefault(row[0].strip(), []).append(row[1].strip())
