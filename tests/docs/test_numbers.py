@@ -719,3 +719,14 @@ def test_the_attack_table_is_its_json():
         f"32/255 leaves it {percent(result('attacks/plain-glyphs-pgd-linf-32_255.json')['summary']['robust_top1'])}"
         in text
     )
+
+
+def test_the_didicm_steps_table_is_its_json():
+    rows = result("didicm_steps.json")["rows"]
+    heads = {"plain twin": "plain", "ours (p0)": "ours", "paper's (free scores)": "paper"}
+    quoted = table(ROOT / "docs/results/didicm.md", "| head | sampler | clean | noise 1 |")
+    assert len(quoted) == len({(r["head"], r["spec"]) for r in rows})
+    for cells in quoted:
+        mine = {r["severity"]: r for r in rows if (r["head"], r["spec"]) == (heads[cells[0]], spec_of(cells[1]))}
+        assert cells[2:8] == [f"{100 * mine[s]['top1']:.1f}" for s in range(6)], cells[:2]
+        assert cells[8] == f"{mine[0]['gmacs_per_image']:.3f}"
