@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from diffclass.data import load_dataset
-from diffclass.data.glyphs import STYLES, TEST_STYLES, _render, glyph_classes
+from diffclass.data.glyphs import STYLES, TEST_STYLES, glyph_classes, render_glyph
 
 
 def test_glyphs_split_by_font_style():
@@ -21,9 +21,9 @@ def test_glyphs_are_deterministic_per_seed():
     from diffclass.data.glyphs import FONT_DIR
 
     font = ImageFont.truetype(str(FONT_DIR / "DejaVuSans.ttf"), size=38)
-    a = _render(font, "Ж", np.random.default_rng([0, 1]), 16)
-    b = _render(font, "Ж", np.random.default_rng([0, 1]), 16)
-    c = _render(font, "Ж", np.random.default_rng([0, 2]), 16)
+    a = render_glyph(font, "Ж", np.random.default_rng([0, 1]), 16)
+    b = render_glyph(font, "Ж", np.random.default_rng([0, 1]), 16)
+    c = render_glyph(font, "Ж", np.random.default_rng([0, 2]), 16)
     assert np.array_equal(a, b) and not np.array_equal(a, c) and a.max() > 100
     again = load_dataset("glyphs", "test")
     assert torch.equal(again.images, load_dataset("glyphs", "test").images)

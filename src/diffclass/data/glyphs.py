@@ -95,7 +95,7 @@ def glyph_classes() -> list[GlyphClass]:
     ]
 
 
-def _render(font: ImageFont.FreeTypeFont, char: str, rng: np.random.Generator, size: int) -> np.ndarray:
+def render_glyph(font: ImageFont.FreeTypeFont, char: str, rng: np.random.Generator, size: int) -> np.ndarray:
     """Draw white on black at 4x, augment (rotation, scale, shift, stroke, blur), downsample, add noise."""
     canvas = 4 * size
     image = Image.new("L", (canvas, canvas), 0)
@@ -136,7 +136,7 @@ def generate_glyphs(size: int = GLYPHS_IMAGE_SIZE, seed: int = GLYPHS_SEED) -> d
                 continue
             for copy in range(copies):
                 rng = np.random.default_rng([seed, style_index, label, copy])
-                out[f"{split}_images"].append(_render(font, glyph.char, rng, size))
+                out[f"{split}_images"].append(render_glyph(font, glyph.char, rng, size))
                 out[f"{split}_labels"].append(label)
                 out[f"{split}_styles"].append(style_index)
     return {k: np.asarray(v) for k, v in out.items()}
