@@ -23,6 +23,7 @@ from diffclass.evaluation import Evaluates, ImageClassifier, model_identity
 from diffclass.hierarchy import LabelTree, load_tree
 from diffclass.hub import MODEL_KINDS, ModelRef, resolve_model
 from diffclass.prefiltered import Prefiltered
+from diffclass.progress import progress_bar
 from diffclass.records import json_digest
 from diffclass.scoring import LOSSES, ErrorScorer, Loss, TimestepGrid
 from diffclass.strategies import Prefilter, Strategy, StrategyContext, drive, make_strategy
@@ -297,7 +298,11 @@ class Classifier(Evaluates):
 
 
 def fit_confidence(
-    classifier: Classifier, images: torch.Tensor, labels: torch.Tensor, ids: Sequence[str]
+    classifier: Classifier,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ids: Sequence[str],
+    show_progress: bool = True,
 ) -> tuple[float, dict]:
     """What makes a model's probabilities mean something, fitted on labelled images it never trained on: the
     temperature minimising the negative log-likelihood of softmax(-error / T), and the typical error of the winning
@@ -306,7 +311,13 @@ def fit_confidence(
     Raw errors differ between classes by a few thousandths, so softmax(-error) is nearly uniform; a fitted
     temperature turns the ranking into usable probabilities.
     """
-    decisions = classifier.classify(images, "exhaustive(n=16)", ids)
+    decisions, step = [], classifier.images_per_pass()  # in passes, so a long fit shows its progress
+    with progress_bar(show_progress) as bar:
+        task = bar.add_task("fit-temperature exhaustive(n=16)", total=len(images), status="")
+        for start in range(0, len(images), step):
+            part = slice(start, start + step)
+            decisions += classifier.classify(images[part], "exhaustive(n=16)", list(ids)[part])
+            bar.update(task, completed=len(decisions))
     scores = torch.tensor([[d.scores[c] for c in range(len(classifier.class_names))] for d in decisions])
     winners = torch.tensor([d.scores[d.label] for d in decisions], dtype=torch.float64)
     typical = dict(error=float(torch.quantile(winners, 0.99)), grid=repr(classifier.scorer.grid))
