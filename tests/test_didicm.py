@@ -460,3 +460,24 @@ def test_cl_gives_an_image_the_same_answer_in_any_batch():
     other = DiDiCMClassifier.load("didicm-glyphs", seed=1).classify(test.images, "cl(N=4;steps=2)", test.ids)
     ours = clf.classify(test.images, "cl(N=4;steps=2)", test.ids)
     assert [d.probabilities for d in other] != [d.probabilities for d in ours]  # the seed still matters
+
+
+def test_stratified_data_ratio_and_training_at_a_lower_resolution(monkeypatch, capsys, tmp_path):
+    from diffclass.data import load_dataset
+    from diffclass.didicm.model import DiDiCMModel
+    from tests.conftest import run_cli
+
+    train = load_dataset("digits", "train")
+    half = train.per_class(0.5, seed=3)
+    counts = torch.bincount(half.labels, minlength=10)
+    whole = torch.bincount(train.labels, minlength=10)
+    assert torch.equal(counts, (whole.float() * 0.5).round().long())  # every class halved, none dropped
+    assert half.ids == train.per_class(0.5, seed=3).ids and half.ids != train.per_class(0.5, seed=4).ids
+    out = tmp_path / "small"
+    args = ["didicm", "train", "--dataset", "digits", "--out", out, "--steps", 2, "--batch-size", 8, "--width", 8]
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--data-ratio", 0.25, "--image-size", 8, "--hold-out", 0)
+    model = DiDiCMModel.from_pretrained(out)
+    assert code == 0 and model.image_size == 8, err
+    assert model.training["train_images"] == int((whole.float() * 0.25).round().sum())
+    code, printed, err = run_cli(monkeypatch, capsys, "evaluate", "--model", out, "--limit", 4)
+    assert code == 0 and "digits" in printed, err  # the test images come at the model's resolution

@@ -27,6 +27,13 @@ def didicm_train(
     lr: Annotated[float, typer.Option(help="Peak AdamW learning rate (one-cycle).")] = 2e-3,
     width: Annotated[int, typer.Option(min=1, max=1024, help="Channels of the first ResNet stage.")] = 32,
     data_fraction: Annotated[float, typer.Option(help="Train on this fraction of the training split.")] = 1.0,
+    data_ratio: Annotated[
+        float, typer.Option(help="Train on this fraction of each class (stratified, seeded: the paper's protocol).")
+    ] = 1.0,
+    image_size: Annotated[
+        int | None,
+        typer.Option(min=4, max=1024, help="Train (and so test) at this resolution, e.g. 8 for low-resolution glyphs."),
+    ] = None,
     hold_out: HoldOutOption = 0.15,
     baseline: Annotated[bool, typer.Option(help="Train the plain classifier of the same backbone instead.")] = False,
     mixup: Annotated[float, typer.Option(help="Mixup Beta(a, a) parameter; soft labels (0: off).")] = 0.0,
@@ -56,6 +63,7 @@ def didicm_train(
         width=width,
         baseline=baseline,
         data_fraction=data_fraction,
+        data_ratio=data_ratio,
         hold_out=hold_out,
         mixup=mixup,
         label_smoothing=label_smoothing,
@@ -64,7 +72,7 @@ def didicm_train(
         seed=seed,
     )
     model = train_didicm(
-        load_dataset(dataset, "train"),
+        load_dataset(dataset, "train", image_size),
         config,
         checkpoint=out / CHECKPOINT_DIR,
         checkpoint_every=checkpoint_every,

@@ -61,6 +61,17 @@ class ImageDataset:
             chosen += [ids[i] for i in pick[: round(fraction * len(ids))].tolist()]
         return sorted(chosen) or [min(self.ids)]
 
+    def per_class(self, fraction: float, seed: int = 0) -> ImageDataset:
+        """A seeded stratified subset: `fraction` of each class's images (at least one), as the DiDiCM paper's
+        data-scarcity runs draw them."""
+        generator = torch.Generator().manual_seed(seed)
+        keep = []
+        for label in sorted(set(self.labels.tolist())):
+            members = (self.labels == label).nonzero().flatten()
+            pick = torch.randperm(len(members), generator=generator)[: max(1, round(fraction * len(members)))]
+            keep += members[pick].tolist()
+        return self.subset(sorted(keep))
+
     def split_held_out(self, held_out: list[str]) -> tuple[ImageDataset, ImageDataset]:
         """(the images outside `held_out`, the images inside it), by group or by id as `held_out` names them."""
         keys = self.hold_out_keys

@@ -29,7 +29,8 @@ class DiDiCMTrainConfig:
     weight_decay: float = 5e-4
     width: int = 32
     baseline: bool = False  # the plain classifier of the same backbone
-    data_fraction: float = 1.0
+    data_fraction: float = 1.0  # drawn from the whole split (our earlier tables)
+    data_ratio: float = 1.0  # drawn per class, stratified (the paper's data-scarcity protocol)
     hold_out: float = 0.0  # fraction of training groups (glyphs: font styles) never trained on, for honest tuning
     shift: int = 1  # random translation in pixels (light augmentation)
     augment: str = "none"  # an Augmentation spec on top of the shift (affine, colour, grey)
@@ -46,6 +47,7 @@ class DiDiCMTrainConfig:
         check_range("--label-smoothing", self.label_smoothing, 0, 0.999)
         check_range("--hold-out", self.hold_out, 0, 0.9)
         check_range("--data-fraction", self.data_fraction, 0, 1, low_open=True)
+        check_range("--data-ratio", self.data_ratio, 0, 1, low_open=True)
 
 
 def _augment(images: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
@@ -117,6 +119,8 @@ def train_didicm(
     if config.data_fraction < 1:
         keep = torch.randperm(len(data), generator=gen)[: max(1, int(config.data_fraction * len(data)))]
         data = data.subset(keep.tolist())
+    if config.data_ratio < 1:
+        data = data.per_class(config.data_ratio, config.seed)
     k = len(data.class_names)
     network = DiDiRN(
         DiDiRNConfig(
