@@ -238,6 +238,10 @@ def test_the_papers_free_score_head_trains_saves_and_samples(tmp_path):
     assert "network.head must be one of p0, scores" in meta_problem(meta)
     with pytest.raises(DiffclassError, match="--head must be one of p0, scores"):
         DiDiCMTrainConfig(head="free")
+    with pytest.raises(DiffclassError, match="--transitions must be balanced or sampled"):
+        DiDiCMTrainConfig(transitions="exact")
+    sampled = DiDiCMTrainConfig(steps=2, batch_size=4, width=8, head="scores", transitions="sampled")
+    assert train_didicm(data, sampled, show_progress=False).training["transitions"] == "sampled"
 
 
 def test_didicm_models_run_in_evaluate_bench_and_classify(monkeypatch, capsys, tmp_path):

@@ -45,6 +45,13 @@ def didicm_train(
             "scores (the paper's)."
         ),
     ] = "p0",
+    transitions: Annotated[
+        str,
+        typer.Option(
+            help="balanced: half the noisy labels changed, importance-weighted (ours); sampled: drawn from the "
+            "forward process (the paper's SEDD loss)."
+        ),
+    ] = "balanced",
     augment: AugmentOption = "none",
     seed: Annotated[int, typer.Option(help="Seed of weights, batches and noise.")] = 0,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable checkpoint every N steps.")] = 500,
@@ -68,6 +75,7 @@ def didicm_train(
         mixup=mixup,
         label_smoothing=label_smoothing,
         head=head,
+        transitions=transitions,
         augment=Augmentation.parse(augment).spec,
         seed=seed,
     )
