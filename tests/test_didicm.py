@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from diffclass.didicm.loss import score_entropy
-from diffclass.didicm.process import alpha, forward_probs, rate_matrix, sample_noisy_labels, sigma_bar
+from diffclass.didicm.process import alpha, forward_probs, rate_matrix, sample_noisy_labels, sigma, sigma_bar
 from diffclass.didicm.samplers import SamplerSpec, sample_cl, sample_cp
 from diffclass.errors import DiffclassError
 
@@ -485,3 +485,45 @@ def test_stratified_data_ratio_and_training_at_a_lower_resolution(monkeypatch, c
     assert model.training["train_images"] == int((whole.float() * 0.25).round().sum())
     code, printed, err = run_cli(monkeypatch, capsys, "evaluate", "--model", out, "--limit", 4)
     assert code == 0 and "digits" in printed, err  # the test images come at the model's resolution
+
+
+@pytest.mark.parametrize("schedule", ["loglinear", "geometric"])
+def test_each_schedule_is_a_consistent_label_diffusion(schedule, tmp_path):
+    t = torch.linspace(0.05, 0.95, 7, dtype=torch.float64)
+    h = 1e-6
+    numeric = (sigma_bar(t + h, schedule) - sigma_bar(t - h, schedule)) / (2 * h)
+    assert torch.allclose(sigma(t, schedule), numeric, rtol=1e-5)  # the rate is the total noise's derivative
+    q0 = torch.tensor([[0.6, 0.3, 0.1, 0.0]], dtype=torch.float64)
+    for time in (0.1, 0.7):
+        tt = torch.tensor([time], dtype=torch.float64)
+        exact = (torch.linalg.matrix_exp(sigma_bar(tt, schedule) * rate_matrix(4).double()) @ q0.T).T
+        assert torch.allclose(forward_probs(q0, tt, schedule), exact, atol=1e-10)
+
+    def oracle_of(rows):
+        def score_fn(c_t, s_bar):
+            a = torch.exp(-s_bar).view(-1, 1)
+            log_q = torch.log(a * rows + (1 - a) / rows.shape[-1])
+            return log_q - log_q.gather(1, c_t.view(-1, 1))
+
+        return score_fn
+
+    result = sample_cp(oracle_of(POSTERIOR), batch=2, num_classes=5, steps=8, schedule=schedule)
+    assert (result.probabilities - POSTERIOR).abs().max() < 0.01
+
+
+def test_a_model_trained_on_the_geometric_schedule_samples_on_it(tmp_path):
+    from diffclass.data.base import ImageDataset
+    from diffclass.didicm.model import DiDiCMModel, meta_problem
+    from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
+
+    data = ImageDataset("toy", torch.randn(8, 1, 8, 8), torch.arange(8) % 2, ["a", "b"], [str(i) for i in range(8)])
+    config = DiDiCMTrainConfig(steps=2, batch_size=4, width=8, schedule="geometric", head="scores")
+    train_didicm(data, config, show_progress=False).save_pretrained(tmp_path / "m")
+    model = DiDiCMModel.from_pretrained(tmp_path / "m")
+    assert model.network.config.schedule == "geometric"
+    assert torch.allclose(model.posterior(data.images[:2]).probabilities.sum(1), torch.ones(2))
+    meta = json.loads((tmp_path / "m" / "didicm.json").read_text())
+    meta["network"]["schedule"] = "cosine"
+    assert "network.schedule must be one of loglinear, geometric" in meta_problem(meta)
+    with pytest.raises(DiffclassError, match="--schedule must be one of"):
+        DiDiCMTrainConfig(schedule="cosine")

@@ -52,6 +52,9 @@ def didicm_train(
             "forward process (the paper's SEDD loss)."
         ),
     ] = "balanced",
+    schedule: Annotated[
+        str, typer.Option(help="The label diffusion's noise schedule: loglinear, or geometric (the paper's option).")
+    ] = "loglinear",
     augment: AugmentOption = "none",
     seed: Annotated[int, typer.Option(help="Seed of weights, batches and noise.")] = 0,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable checkpoint every N steps.")] = 500,
@@ -76,6 +79,7 @@ def didicm_train(
         label_smoothing=label_smoothing,
         head=head,
         transitions=transitions,
+        schedule=schedule,
         augment=Augmentation.parse(augment).spec,
         seed=seed,
     )

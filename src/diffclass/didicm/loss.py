@@ -11,7 +11,12 @@ from diffclass.didicm.process import alpha, sigma
 
 
 def score_entropy(
-    log_scores: torch.Tensor, c_t: torch.Tensor, q0: torch.Tensor, t: torch.Tensor, weights: torch.Tensor | None = None
+    log_scores: torch.Tensor,
+    c_t: torch.Tensor,
+    q0: torch.Tensor,
+    t: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    schedule: str = "loglinear",
 ) -> torch.Tensor:
     """Mean loss over the batch (each sample times its importance weight, if given).
 
@@ -21,10 +26,10 @@ def score_entropy(
     of the variance of a drawn label); t: [B] times.
     """
     num_classes = log_scores.shape[-1]
-    a = alpha(t).view(-1, 1)
+    a = alpha(t, schedule).view(-1, 1)
     q_t = a * q0 + (1 - a) / num_classes  # q_t(. | c0)
     ratio = q_t / q_t.gather(1, c_t.view(-1, 1))  # q_t(i | c0) / q_t(c_t | c0)
     others = torch.ones_like(log_scores, dtype=torch.bool).scatter(1, c_t.view(-1, 1), False)
     terms = log_scores.exp() - ratio * log_scores + ratio * (ratio.clamp_min(1e-30).log() - 1)
-    per_sample = sigma(t) * (terms * others).sum(dim=1) / num_classes
+    per_sample = sigma(t, schedule) * (terms * others).sum(dim=1) / num_classes
     return (per_sample if weights is None else weights * per_sample).mean()

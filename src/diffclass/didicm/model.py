@@ -12,6 +12,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from diffclass.didicm.network import HEADS, DiDiRN, DiDiRNConfig
+from diffclass.didicm.process import SCHEDULES
 from diffclass.didicm.samplers import Posterior, SamplerSpec, sample_cl, sample_cp
 from diffclass.errors import DiffclassError
 from diffclass.files import read_json, write_text_atomic
@@ -48,6 +49,8 @@ def meta_problem(meta: dict) -> str | None:
         return f"network.blocks_per_stage must be 1 to 6 integers in [1, 16], got {stages!r}"
     if not isinstance(network.get("conditioned", True), bool):
         return "network.conditioned must be true or false"
+    if network.get("schedule", "loglinear") not in SCHEDULES:
+        return f"network.schedule must be one of {', '.join(SCHEDULES)}, got {network.get('schedule')!r}"
     if network.get("head", "p0") not in HEADS:
         return f"network.head must be one of {', '.join(HEADS)}, got {network.get('head')!r}"
     width = network.get("width", 32)
@@ -118,7 +121,9 @@ class DiDiCMModel:
             return torch.log_softmax(self.network(images), dim=-1)
         k = len(self.class_names)
         score_fn = lambda c, s: self.network(images, c, s)  # noqa: E731
-        probabilities = sample_cp(score_fn, len(images), k, spec.steps, spec.mode, spec.update).probabilities
+        schedule = self.network.config.schedule
+        probabilities = sample_cp(score_fn, len(images), k, spec.steps, spec.mode, spec.update, None, schedule)
+        probabilities = probabilities.probabilities
         return probabilities.clamp_min(1e-12).log()
 
     @torch.no_grad()
@@ -134,12 +139,12 @@ class DiDiCMModel:
         if not self.network.config.conditioned:
             probabilities = torch.softmax(self.network(images), dim=-1)
             return Posterior(probabilities, 1, [probabilities], [0.0])
-        k = len(self.class_names)
+        k, schedule = len(self.class_names), self.network.config.schedule
         if spec.sampler == "cp":
             score_fn = lambda c, s: self.network(images, c, s)  # noqa: E731
-            return sample_cp(score_fn, len(images), k, spec.steps, spec.mode, spec.update, generator)
+            return sample_cp(score_fn, len(images), k, spec.steps, spec.mode, spec.update, generator, schedule)
         if spec.sampler == "cl":
             repeated = images.repeat_interleave(spec.chains, dim=0)
             score_fn = lambda c, s: self.network(repeated, c, s)  # noqa: E731
-            return sample_cl(score_fn, len(images), k, spec.chains, spec.steps, generator, spec.update)
+            return sample_cl(score_fn, len(images), k, spec.chains, spec.steps, generator, spec.update, schedule)
         raise DiffclassError(f"unknown DiDiCM sampler {spec.sampler!r}; choose cp or cl")

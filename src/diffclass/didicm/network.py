@@ -30,6 +30,7 @@ class DiDiRNConfig:
     embed_dim: int = 128
     conditioned: bool = True
     head: str = "p0"  # p0: scores derived from a clean-label distribution (ours); scores: free log scores (paper's)
+    schedule: str = "loglinear"  # the label diffusion's noise schedule it was trained with (the samplers follow it)
 
     def to_dict(self) -> dict:
         return asdict(self)

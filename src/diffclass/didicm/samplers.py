@@ -85,7 +85,7 @@ def _times(steps: int) -> torch.Tensor:
     return torch.linspace(1.0, T_MIN, steps)
 
 
-def _clean_estimate(log_scores: torch.Tensor, t: float) -> torch.Tensor:
+def _clean_estimate(log_scores: torch.Tensor, t: float, schedule: str = "loglinear") -> torch.Tensor:
     """p0 implied by the network's q_t (clamped at 0, renormalised)."""
     import torch
 
@@ -93,7 +93,7 @@ def _clean_estimate(log_scores: torch.Tensor, t: float) -> torch.Tensor:
 
     num_classes = log_scores.shape[-1]
     q_t = torch.softmax(log_scores, dim=-1)
-    a = alpha(torch.tensor(t)).item()
+    a = alpha(torch.tensor(t), schedule).item()
     p0 = ((q_t - (1 - a) / num_classes) / a).clamp_min(0)
     return p0 / p0.sum(dim=-1, keepdim=True).clamp_min(1e-30)
 
@@ -113,7 +113,7 @@ def _anchor(q: torch.Tensor, mode: str, generator) -> torch.Tensor:
     return torch.cat([torch.multinomial(row, 1, generator=g) for row, g in zip(q, _per_image(generator, len(q)))])
 
 
-def _euler_step(q: torch.Tensor, log_scores: torch.Tensor, t: float, dt: float) -> torch.Tensor:
+def _euler_step(q: torch.Tensor, log_scores: torch.Tensor, t: float, dt: float, schedule: str) -> torch.Tensor:
     """The paper's CP step: reverse rates R[i, j] = (s_i / s_j) Q[i, j] from the scores s at the anchor (their
     ratios are the anchor's whole information), q <- (I + dt sigma(t) R) q, clamped to [0, 1] and renormalised."""
     import torch
@@ -124,7 +124,7 @@ def _euler_step(q: torch.Tensor, log_scores: torch.Tensor, t: float, dt: float) 
     s = torch.softmax(log_scores, dim=-1)
     rates = s.unsqueeze(2) / s.unsqueeze(1) * rate_matrix(num_classes).to(q).fill_diagonal_(0).unsqueeze(0)
     rates = rates - torch.diag_embed(rates.sum(dim=1))
-    step = torch.eye(num_classes, dtype=q.dtype) + dt * sigma(torch.tensor(t)).item() * rates
+    step = torch.eye(num_classes, dtype=q.dtype) + dt * sigma(torch.tensor(t), schedule).item() * rates
     q = torch.bmm(step, q.unsqueeze(2)).squeeze(2).clamp(0, 1)
     return q / q.sum(dim=-1, keepdim=True).clamp_min(1e-30)
 
@@ -137,6 +137,7 @@ def sample_cp(
     mode: str = "min",
     update: str = "exact",
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
+    schedule: str = "loglinear",
 ) -> Posterior:
     """DiDiCM-CP: evolve the class-probability vector; each step queries the network at one anchor label (`mode`),
     then takes our exact reverse step or the paper's Euler step (`update`). A drawn anchor (`mode=random`) draws
@@ -148,13 +149,14 @@ def sample_cp(
     q = torch.full((batch, num_classes), 1.0 / num_classes)
     p0, path, times = q, [], _times(steps).tolist()
     for t in times:
-        log_scores = score_fn(_anchor(q, mode, generator), sigma_bar(torch.full((batch,), t)))
+        log_scores = score_fn(_anchor(q, mode, generator), sigma_bar(torch.full((batch,), t), schedule))
         if update == "euler":
-            q = _euler_step(q, log_scores, t, (1 - T_MIN) / steps)
+            q = _euler_step(q, log_scores, t, (1 - T_MIN) / steps, schedule)
             p0 = q
         else:
-            p0 = _clean_estimate(log_scores, t)
-            q = alpha(torch.tensor(t)) * p0 + (1 - alpha(torch.tensor(t))) / num_classes  # q_t as the network sees it
+            p0 = _clean_estimate(log_scores, t, schedule)
+            a = alpha(torch.tensor(t), schedule)
+            q = a * p0 + (1 - a) / num_classes  # q_t as the network sees it
         path.append(p0)
     return Posterior(p0, steps, path, times)
 
@@ -167,6 +169,7 @@ def sample_cl(
     steps: int = 2,
     generator: torch.Generator | Sequence[torch.Generator] | None = None,
     update: str = "exact",
+    schedule: str = "loglinear",
 ) -> Posterior:
     """DiDiCM-CL: N label chains per image, ancestral steps of the uniform process (or the paper's tau-leaping,
     `update=tau`); the histogram of the final labels is the posterior estimate. With one generator per image, each
@@ -188,8 +191,8 @@ def sample_cl(
     if update == "tau":  # each chain jumps at the reverse rates its own label's scores give, for dt at a time
         path, times, dt = [], _times(steps).tolist(), (1 - T_MIN) / steps
         for t in times:
-            s = score_fn(labels, sigma_bar(torch.full((len(labels),), t))).exp()
-            step = (dt * sigma(torch.tensor(t)).item() / num_classes * s).scatter(1, labels.view(-1, 1), 0.0)
+            s = score_fn(labels, sigma_bar(torch.full((len(labels),), t), schedule)).exp()
+            step = (dt * sigma(torch.tensor(t), schedule).item() / num_classes * s).scatter(1, labels.view(-1, 1), 0.0)
             stay = (1 - step.sum(dim=1, keepdim=True)).clamp_min(0)
             labels = draw(step.scatter(1, labels.view(-1, 1), stay))
             path.append(torch.nn.functional.one_hot(labels, num_classes).float().view(batch, chains, -1).mean(1))
@@ -197,12 +200,12 @@ def sample_cl(
     times = _times(steps).tolist() + [0.0]
     path = []
     for t, t_next in zip(times, times[1:]):
-        p0 = _clean_estimate(score_fn(labels, sigma_bar(torch.full((len(labels),), t))), t)
+        p0 = _clean_estimate(score_fn(labels, sigma_bar(torch.full((len(labels),), t), schedule)), t, schedule)
         path.append(p0.view(batch, chains, num_classes).mean(dim=1))  # what the chains see, averaged
         if t_next == 0.0:
             labels = draw(p0)
             break
-        a_t, a_next = alpha(torch.tensor(t)).item(), alpha(torch.tensor(t_next)).item()
+        a_t, a_next = alpha(torch.tensor(t), schedule).item(), alpha(torch.tensor(t_next), schedule).item()
         q_next = a_next * p0 + (1 - a_next) / num_classes  # q_t'(i)
         keep = a_t / a_next  # q_{t | t'}(c | i) = keep * [i == c] + (1 - keep) / K
         likelihood = torch.full_like(q_next, (1 - keep) / num_classes)

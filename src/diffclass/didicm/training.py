@@ -15,7 +15,13 @@ from diffclass.data.base import ImageDataset
 from diffclass.didicm.loss import score_entropy
 from diffclass.didicm.model import DiDiCMModel
 from diffclass.didicm.network import HEADS, DiDiRN, DiDiRNConfig
-from diffclass.didicm.process import T_MIN, sample_noisy_labels, sample_noisy_labels_balanced, sigma_bar
+from diffclass.didicm.process import (
+    SCHEDULES,
+    T_MIN,
+    sample_noisy_labels,
+    sample_noisy_labels_balanced,
+    sigma_bar,
+)
 from diffclass.errors import DiffclassError, check_range
 from diffclass.hub.checkpoints import read_checkpoint, restore_state, state_tensors, write_checkpoint
 from diffclass.progress import progress_bar
@@ -38,11 +44,14 @@ class DiDiCMTrainConfig:
     label_smoothing: float = 0.0  # mass spread evenly over all classes
     head: str = "p0"  # the DiDiRN head: p0 (ours) or scores (the paper's free log concrete scores)
     transitions: str = "balanced"  # noisy labels: balanced with importance weights (ours) or sampled (the paper's)
+    schedule: str = "loglinear"  # the label diffusion's noise schedule: loglinear (both) or geometric (the paper's)
     seed: int = 0
 
     def __post_init__(self):
         if self.head not in HEADS:
             raise DiffclassError(f"--head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        if self.schedule not in SCHEDULES:
+            raise DiffclassError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.transitions not in ("balanced", "sampled"):
             raise DiffclassError(f"--transitions must be balanced or sampled, got {self.transitions!r}")
         check_range("--lr", self.lr, 0, 10, low_open=True)
@@ -132,6 +141,7 @@ def train_didicm(
             width=config.width,
             conditioned=not config.baseline,
             head=config.head,
+            schedule=config.schedule,
         )
     )
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -156,12 +166,13 @@ def train_didicm(
                 # without the variance of a drawn target (README: DiDiCM and soft labels).
                 clean = torch.multinomial(targets, 1, generator=gen).squeeze(1)
                 t = T_MIN + (1 - T_MIN) * torch.rand(len(idx), generator=gen)
+                noise = config.schedule
                 if config.transitions == "sampled":  # c_t ~ q_t(. | c0), as the paper's SEDD loss draws it
-                    c_t, weights = sample_noisy_labels(clean, t, k, gen), None
+                    c_t, weights = sample_noisy_labels(clean, t, k, gen, noise), None
                 else:
-                    c_t, weights = sample_noisy_labels_balanced(clean, t, k, gen)
-                log_scores = network(images, c_t, sigma_bar(t))
-                loss = score_entropy(log_scores, c_t, targets, t, weights)
+                    c_t, weights = sample_noisy_labels_balanced(clean, t, k, gen, noise)
+                log_scores = network(images, c_t, sigma_bar(t, noise))
+                loss = score_entropy(log_scores, c_t, targets, t, weights, noise)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
