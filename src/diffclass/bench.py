@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from diffclass import evaluation
 from diffclass.data.base import ImageDataset
 from diffclass.evaluation import EvalSummary, ImageClassifier, evaluate
 from diffclass.records import RecordStore
@@ -92,12 +94,31 @@ def run_bench(
             runnable.append(classifier.strategy(spec))
     if runnable:  # untimed: lazy initialisation should not be charged to the first run
         classifier.classify(dataset.images[:1], runnable[0], dataset.ids[:1])
+        warn_if_long_bench(classifier, dataset, runnable, min(limit or len(dataset), len(dataset)))
     summaries = []
     for strategy in runnable:
         with store_for(strategy.name) or nullcontext() as store:
             summaries.append(evaluate(classifier, dataset, strategy, limit=limit, store=store))
         on_result(summaries)
     return summaries
+
+
+def warn_if_long_bench(classifier, dataset: ImageDataset, strategies: Sequence, images: int) -> None:
+    """Before the first run, one image through each strategy, timed: one line when the whole bench would take
+    over an hour at that pace, naming the strategy that costs most, while there is still time to stop it."""
+    paces = []
+    for strategy in strategies:
+        began = time.perf_counter()
+        decision = classifier.classify(dataset.images[:1], strategy, dataset.ids[:1])[0]
+        paces.append((time.perf_counter() - began, strategy.name, decision.nfe))
+    expected = sum(seconds for seconds, _, _ in paces) * images
+    if expected > evaluation.LONG_RUN:
+        _, name, nfe = max(paces)
+        logger.warning(
+            f"bench: about {expected / 3600:.1f} h for {images} images and {len(strategies)} strategies at one "
+            f"image's pace; the costliest, {name}, makes {nfe:,} network calls per image; --limit N or fewer "
+            "--strategy options shorten it"
+        )
 
 
 def baselines(summaries: list[EvalSummary], tolerance: float = 0.005) -> list[Baselines]:
