@@ -347,3 +347,17 @@ def test_class_lists_and_prompt_files_are_read_with_bounds(tmp_path, reader):
     odd.write_text('{"cat": [1, 2]}')
     with pytest.raises(DiffclassError, match="expected"):
         read(odd)
+
+
+@pytest.mark.parametrize("kind, part", [("stable_diffusion3", "text_encoder_2"), ("dit", "vae")])
+def test_a_pipeline_folder_missing_a_part_names_the_part(monkeypatch, capsys, tmp_path, kind, part):
+    import shutil
+
+    from diffclass.backbones import tiny
+
+    save = {"stable_diffusion3": tiny.save_tiny_stable_diffusion3, "dit": tiny.save_tiny_dit}[kind]
+    folder = save(tmp_path / kind)
+    shutil.rmtree(folder / part)
+    code, _, err = run_cli(monkeypatch, capsys, "evaluate", "--model", folder, "--limit", 1)
+    lines = _one_error_line(err)
+    assert code == 2 and len(lines) == 1 and f"looks like a {kind} pipeline" in lines[0] and f"no {part}/" in lines[0]

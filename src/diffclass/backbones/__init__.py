@@ -35,12 +35,23 @@ def backbone_kind(name_or_ref: str | Path | ModelRef) -> tuple[str, ModelRef]:
         for entry in BACKBONES:
             if entry.extra.get("detect", lambda _: False)(ref.folder):
                 return entry.name, ref
-        raise DiffclassError(f"{ref.folder} is not a diffclass model folder (no {INFO_FILE})")
+        raise DiffclassError(_not_a_model(ref.folder))
     if ref.info.backbone not in BACKBONES:
         raise DiffclassError(
             f"{ref.folder}: unknown backbone {ref.info.backbone!r}; known: {', '.join(BACKBONES.names())}"
         )
     return ref.info.backbone, ref
+
+
+def _not_a_model(folder: Path) -> str:
+    """Why a folder is no model: the pipeline it looks like and the parts it lacks, when it looks like one."""
+    layouts = [(e, [p for p in e.extra["parts"] if (folder / p).is_dir()]) for e in BACKBONES if "parts" in e.extra]
+    closest = max(layouts, key=lambda layout: (len(layout[1]), len(layout[1]) / len(layout[0].extra["parts"])))
+    entry, present = closest if layouts else (None, [])
+    if entry is None or len(present) < 2:
+        return f"{folder} is not a diffclass model folder (no {INFO_FILE})"
+    missing = [p for p in entry.extra["parts"] if p not in present]
+    return f"{folder} looks like a {entry.name} pipeline ({', '.join(present)}) but has no {', '.join(missing)}/"
 
 
 def load_backbone(

@@ -30,6 +30,7 @@ def _is_dit_folder(folder: Path) -> bool:
     help="class-conditional latent DiT + VAE (dit:HUB_ID or a pipeline folder)",
     prefix="dit",
     detect=_is_dit_folder,
+    parts=("transformer", "vae", "scheduler"),
     told_classes=True,
 )
 def _load(source, *, device="cpu", class_names=None, templates=None, dtype="float32", info=None) -> DiTBackbone:

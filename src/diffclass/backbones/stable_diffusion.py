@@ -55,6 +55,7 @@ def _is_sd_folder(folder: Path) -> bool:
     help="zero-shot text-to-image latent UNet (sd:HUB_ID or a pipeline folder)",
     prefix="sd",
     detect=_is_sd_folder,
+    parts=("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
     told_classes=True,
     text=True,
 )

@@ -39,6 +39,7 @@ def _is_sd3_folder(folder: Path) -> bool:
     help="zero-shot flow-matching text-to-image transformer, SD3 / 3.5 (sd3:HUB_ID or a pipeline folder)",
     prefix="sd3",
     detect=_is_sd3_folder,
+    parts=("transformer", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2", "scheduler"),
     told_classes=True,
     text=True,
 )
