@@ -11,7 +11,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from diffclass import evaluation
+import diffclass.evaluation
 from diffclass.data.base import ImageDataset
 from diffclass.evaluation import EvalSummary, ImageClassifier, evaluate
 from diffclass.records import RecordStore
@@ -112,7 +112,7 @@ def warn_if_long_bench(classifier, dataset: ImageDataset, strategies: Sequence, 
         decision = classifier.classify(dataset.images[:1], strategy, dataset.ids[:1])[0]
         paces.append((time.perf_counter() - began, strategy.name, decision.nfe))
     expected = sum(seconds for seconds, _, _ in paces) * images
-    if expected > evaluation.LONG_RUN:
+    if expected > diffclass.evaluation.LONG_RUN:  # read at call time: one threshold for every run
         _, name, nfe = max(paces)
         logger.warning(
             f"bench: about {expected / 3600:.1f} h for {images} images and {len(strategies)} strategies at one "
