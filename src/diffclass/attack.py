@@ -24,7 +24,7 @@ from diffclass.files import read_json, write_text_atomic
 from diffclass.records import json_digest
 from diffclass.registry import Registry
 
-ATTACKS = Registry("attack")  # name -> build(options, model, eps, steps, classes, seed), norm in extra
+ATTACKS = Registry("attack")  # name -> build(options, model, eps, steps, classes, seed)
 INSTALL = "pip install --no-deps torchattacks"
 
 
@@ -36,31 +36,29 @@ def _torchattacks():
     return torchattacks
 
 
-@ATTACKS.register("pgd-linf", help="PGD in an ℓ∞ ball, random start, step 2.5 eps / steps (Madry et al.)", norm="Linf")
+@ATTACKS.register("pgd-linf", help="PGD in an ℓ∞ ball, random start, step 2.5 eps / steps (Madry et al.)")
 def _pgd_linf(options, model, eps, steps, classes, seed):
     return _torchattacks().PGD(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, random_start=True)
 
 
-@ATTACKS.register("pgd-l2", help="PGD in an ℓ2 ball, random start, step 2.5 eps / steps", norm="L2")
+@ATTACKS.register("pgd-l2", help="PGD in an ℓ2 ball, random start, step 2.5 eps / steps")
 def _pgd_l2(options, model, eps, steps, classes, seed):
     return _torchattacks().PGDL2(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, random_start=True)
 
 
-@ATTACKS.register("apgd-ce", help="APGD on the cross-entropy, ℓ∞ (Croce & Hein), step size adapted", norm="Linf")
+@ATTACKS.register("apgd-ce", help="APGD on the cross-entropy, ℓ∞ (Croce & Hein), step size adapted")
 def _apgd_ce(options, model, eps, steps, classes, seed):
     return _torchattacks().APGD(model, norm="Linf", eps=eps, steps=steps, seed=seed, loss="ce")
 
 
-@ATTACKS.register("apgd-dlr", help="APGD on the difference-of-logits ratio, ℓ∞ (needs 3+ classes)", norm="Linf")
+@ATTACKS.register("apgd-dlr", help="APGD on the difference-of-logits ratio, ℓ∞ (needs 3+ classes)")
 def _apgd_dlr(options, model, eps, steps, classes, seed):
     if classes < 3:
         raise DiffclassError("apgd-dlr needs at least 3 classes")
     return _torchattacks().APGD(model, norm="Linf", eps=eps, steps=steps, seed=seed, loss="dlr")
 
 
-@ATTACKS.register(
-    "autoattack", help="AutoAttack, `rand` version: APGD-CE + APGD-DLR with 20 EOT draws, ℓ∞", norm="Linf"
-)
+@ATTACKS.register("autoattack", help="AutoAttack, `rand` version: APGD-CE + APGD-DLR with 20 EOT draws, ℓ∞")
 def _autoattack(options, model, eps, steps, classes, seed):
     return _torchattacks().AutoAttack(model, norm="Linf", eps=eps, version="rand", n_classes=classes, seed=seed)
 

@@ -311,12 +311,12 @@ def fit_confidence(
     Raw errors differ between classes by a few thousandths, so softmax(-error) is nearly uniform; a fitted
     temperature turns the ranking into usable probabilities.
     """
-    decisions, step = [], classifier.images_per_pass()  # in passes, so a long fit shows its progress
+    decisions, step, ids = [], classifier.images_per_pass(), list(ids)  # in passes: a long fit shows progress
     with progress_bar(show_progress) as bar:
         task = bar.add_task("fit-temperature exhaustive(n=16)", total=len(images), status="")
         for start in range(0, len(images), step):
             part = slice(start, start + step)
-            decisions += classifier.classify(images[part], "exhaustive(n=16)", list(ids)[part])
+            decisions += classifier.classify(images[part], "exhaustive(n=16)", ids[part])
             bar.update(task, completed=len(decisions))
     scores = torch.tensor([[d.scores[c] for c in range(len(classifier.class_names))] for d in decisions])
     winners = torch.tensor([d.scores[d.label] for d in decisions], dtype=torch.float64)

@@ -1,7 +1,7 @@
 """Training-time augmentation of image batches: random affine (shift, scale, rotation), colour jitter, greyscale,
 Gaussian noise (the augmented baseline a robustness comparison needs: a classifier that has seen noise), and
-RandAugment (Cubuk et al.: two operations of a fixed magnitude per image, kornia's tensor implementation), the
-standard general-purpose recipe.
+RandAugment (Cubuk et al.: two operations of a fixed magnitude, drawn per group of 8 images; kornia's tensor
+implementation), the standard general-purpose recipe.
 
 Few-shot data (emoji: seven drawings per class) needs it, and so does a model that must not learn where an object
 sits. Every draw comes from the caller's generator, so a step's batch is a function of (seed, step) and a resumed
@@ -27,7 +27,7 @@ class Augmentation:
     colour: float = 0.0  # largest relative change of brightness, contrast and saturation
     grey: float = 0.0  # chance of an image being turned grey (kept in its channels)
     noise: float = 0.0  # largest Gaussian noise std in [-1, 1] units; each image draws its std from [0, noise]
-    randaugment: float = 0.0  # RandAugment's magnitude (kornia's scale, 0-30; 10 is its default), two ops per image
+    randaugment: float = 0.0  # RandAugment's magnitude (kornia's scale, 0-30; 10 is its default), two operations
 
     @classmethod
     def parse(cls, spec: str) -> Augmentation:

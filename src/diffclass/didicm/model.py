@@ -116,15 +116,10 @@ class DiDiCMModel:
     def log_probabilities(self, images: torch.Tensor, spec: SamplerSpec) -> torch.Tensor:
         """log class probabilities with gradients to the images (what an attack differentiates): the plain
         baseline's log-softmax, or the log of DiDiCM-CP's posterior (a drawn anchor draws from torch's stream)."""
-        self.network.eval()
         if not self.network.config.conditioned:
+            self.network.eval()
             return torch.log_softmax(self.network(images), dim=-1)
-        k = len(self.class_names)
-        score_fn = lambda c, s: self.network(images, c, s)  # noqa: E731
-        schedule = self.network.config.schedule
-        probabilities = sample_cp(score_fn, len(images), k, spec.steps, spec.mode, spec.update, None, schedule)
-        probabilities = probabilities.probabilities
-        return probabilities.clamp_min(1e-12).log()
+        return self._posterior(images, spec).probabilities.clamp_min(1e-12).log()
 
     @torch.no_grad()
     def posterior(
@@ -135,6 +130,10 @@ class DiDiCMModel:
     ) -> Posterior:
         """Class probabilities for a batch: the plain baseline's softmax (1 NFE), DiDiCM-CP or DiDiCM-CL as `spec`
         says (their draws come from `generator`, or from one generator per image)."""
+        return self._posterior(images, spec, generator)
+
+    def _posterior(self, images: torch.Tensor, spec: SamplerSpec, generator=None) -> Posterior:
+        """`posterior` with gradients kept (what `log_probabilities` differentiates)."""
         self.network.eval()
         if not self.network.config.conditioned:
             probabilities = torch.softmax(self.network(images), dim=-1)
