@@ -394,3 +394,46 @@ def test_no_output_option_writes_into_the_installed_package(monkeypatch, capsys,
     _expect(code, err, legal=False)
     assert "inside the installed diffclass package" in err, err
     assert before == {p: p.stat().st_mtime_ns for p in (PACKAGE / "assets").rglob("*") if p.is_file()}
+
+
+def _input_output_pairs():
+    """Every (command, option it reads a path from, option it writes to) of the CLI."""
+    from diffclass.cli.app import read_paths
+
+    return [
+        (path, reads, writes)
+        for path, command in _commands()
+        for reads in command.params
+        if getattr(reads.callback, "__wrapped__", None) is read_paths
+        for writes in command.params
+        if hasattr(writes.callback, "output")
+    ]
+
+
+def test_every_command_that_reads_a_path_declares_it():
+    commands = {" ".join(path) for path, *_ in _input_output_pairs()}
+    assert commands >= {"prune", "distill", "evaluate", "bench", "classify", "explain", "fit", "train", "calibrate"}
+    assert commands >= {"tune", "robustness", "attack", "tree induce", "tree check", "didicm train", "sample"}
+
+
+@pytest.mark.parametrize(
+    "path, reads, writes",
+    _input_output_pairs(),
+    ids=lambda v: " ".join(v) if isinstance(v, list) else getattr(v, "name", None),
+)
+def test_no_output_is_written_over_or_inside_what_the_run_reads(monkeypatch, capsys, tmp_path, path, reads, writes):
+    """An output equal to an input, or inside an input folder (a model, an image folder, a dataset) is refused
+    while the command line is parsed, whichever of the two options comes first; the input is left as it was."""
+    folder, image = tmp_path / "source", tmp_path / "image.png"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("x")
+    image.write_bytes(b"not read")
+    source = image if reads.name == "image" else folder
+    spec = f"folder:{source}" if reads.name in ("dataset", "images_from") else str(source)
+    target = source if writes.callback.output == "folder" or source == image else folder / "out.json"
+    given = [spec] if not reads.opts[0].startswith("-") else [reads.opts[0], spec]
+    for order in (given + [writes.opts[0], target], [writes.opts[0], target] + given):
+        code, _, err = run_cli(monkeypatch, capsys, *path, *order)
+        _expect(code, err, legal=False)
+        assert "or inside it; write elsewhere" in err, err
+    assert [p.name for p in folder.iterdir()] == ["kept.txt"] and image.read_bytes() == b"not read"

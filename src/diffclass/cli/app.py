@@ -17,20 +17,51 @@ app.add_typer(tree_app, name="tree")
 app.add_typer(didicm_app, name="didicm")
 
 
+def _claim(ctx: typer.Context, option: str, paths: list[Path], writes: bool) -> None:
+    """Remember the paths a run reads and writes, whichever option click parses first, and refuse an output that
+    is one of the run's inputs or lies inside one (a model folder, an image folder): nothing read is overwritten."""
+    seen = ctx.meta.setdefault("diffclass.paths", [])
+    for claim in ((writes, option, p.resolve()) for p in paths):
+        for other in seen:
+            if other[0] != claim[0]:
+                (_, read, source), (_, written, out) = sorted([claim, other])
+                if out.is_relative_to(source):
+                    raise typer.BadParameter(f"{written} {out} is {read} {source} or inside it; write elsewhere")
+        seen.append(claim)
+
+
 def _output(folder: bool):
     """An option callback that refuses an unwritable output path while the command line is parsed, before any work."""
 
-    def check(value: Path | None) -> Path | None:
+    def check(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
         from diffclass.errors import DiffclassError
         from diffclass.files import check_output
 
         try:
-            return None if value is None else check_output(value, folder)
+            path = None if value is None else check_output(value, folder)
         except DiffclassError as exc:
             raise typer.BadParameter(str(exc)) from None
+        _claim(ctx, param.opts[0], [path] if path else [], writes=True)
+        return path
 
     check.output = "folder" if folder else "file"  # read by the tests that try every output option
     return check
+
+
+def read_paths(ctx: typer.Context, param: typer.CallbackParam, value):
+    """An option callback for what a run reads: a model folder, folder:DIR or list:FILE data, image files. Names
+    that are not local paths (an embedded model, sd:HUB_ID) read nothing here an output could overwrite."""
+    values = value if isinstance(value, list | tuple) else [value]
+    paths = []
+    for item in values:
+        if item is None:
+            continue
+        text = str(item)
+        local = Path(text.split(":", 1)[1] if text.startswith(("folder:", "list:")) else text)
+        if local.exists():
+            paths.append(local)
+    _claim(ctx, param.opts[0] if param.opts else param.name, paths, writes=False)
+    return value
 
 
 output_file, output_folder = _output(folder=False), _output(folder=True)
@@ -68,7 +99,10 @@ def use_threads(threads: int) -> None:
 
 
 ModelOption = Annotated[
-    str, typer.Option("--model", "-m", help="Embedded model name, model folder, sd:HUB_ID or dit:HUB_ID.")
+    str,
+    typer.Option(
+        "--model", "-m", help="Embedded model name, model folder, sd:HUB_ID or dit:HUB_ID.", callback=read_paths
+    ),
 ]
 StrategyOption = Annotated[
     str | None,
@@ -104,7 +138,8 @@ ImagesFromOption = Annotated[
     str | None,
     typer.Option(
         help="Labelled images the model never trained on (folder:DIR, list:FILE.csv) to fit on; default: the part "
-        "its training held out."
+        "its training held out.",
+        callback=read_paths,
     ),
 ]
 HoldOutOption = Annotated[
@@ -135,7 +170,10 @@ def _device(value: str) -> str:
 DeviceOption = Annotated[str, typer.Option(help="cpu, cuda or cuda:N.", callback=_device)]
 DatasetOption = Annotated[
     str | None,
-    typer.Option(help="Dataset: digits, glyphs, emoji, folder:PATH or list:FILE.csv (default: the model's own)."),
+    typer.Option(
+        help="Dataset: digits, glyphs, emoji, folder:PATH or list:FILE.csv (default: the model's own).",
+        callback=read_paths,
+    ),
 ]
 TreeOption = Annotated[
     str | None, typer.Option(help="Label tree for hierarchical strategies (default: the model's own).")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from diffclass.cli.app import AugmentOption, DeviceOption, ModelOption, app, output_folder
+from diffclass.cli.app import AugmentOption, DeviceOption, ModelOption, app, output_folder, read_paths
 from diffclass.progress import console
 
 
@@ -54,7 +54,10 @@ def distill(
     out: Annotated[
         Path, typer.Option(help="Folder for the all-class student and its checkpoint.", callback=output_folder)
     ],
-    model: Annotated[str, typer.Option("--model", "-m", help="Class-conditional teacher (embedded name or folder).")],
+    model: Annotated[
+        str,
+        typer.Option("--model", "-m", help="Class-conditional teacher (embedded name or folder).", callback=read_paths),
+    ],
     steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 4000,
     batch_size: Annotated[int, typer.Option(min=1, max=4096, help="Noised training images per step.")] = 64,
     classes_per_image: Annotated[

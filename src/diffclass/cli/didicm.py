@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from diffclass.cli.app import AugmentOption, HoldOutOption, didicm_app, output_folder
+from diffclass.cli.app import AugmentOption, HoldOutOption, didicm_app, output_folder, read_paths
 from diffclass.progress import console
 
 
@@ -20,7 +20,10 @@ def didicm_train(
         ),
     ],
     dataset: Annotated[
-        str, typer.Option(help="glyphs, emoji, digits, or your own images: folder:DIR or list:FILE.csv.")
+        str,
+        typer.Option(
+            help="glyphs, emoji, digits, or your own images: folder:DIR or list:FILE.csv.", callback=read_paths
+        ),
     ] = "glyphs",
     steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 3000,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per step.")] = 128,

@@ -35,6 +35,7 @@ from diffclass.cli.app import (
     app,
     output_file,
     output_folder,
+    read_paths,
 )
 from diffclass.cli.common import choose_strategy, load_model, wrote
 from diffclass.progress import console, err_console, print_error
@@ -187,7 +188,10 @@ def bench(
 
 @app.command()
 def classify(
-    images: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively), any size/mode.")],
+    images: Annotated[
+        list[Path],
+        typer.Argument(help="Image files or folders (searched recursively), any size/mode.", callback=read_paths),
+    ],
     model: ModelOption = "digits",
     strategy: StrategyOption = None,
     top_k: Annotated[int, typer.Option(min=1, help="Classes to show per image.")] = 3,

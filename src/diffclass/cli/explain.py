@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from diffclass.cli.app import JsonOption, ModelOption, SeedOption, StrategyOption, app, output_file
+from diffclass.cli.app import JsonOption, ModelOption, SeedOption, StrategyOption, app, output_file, read_paths
 from diffclass.cli.common import wrote
 from diffclass.errors import DiffclassError
 from diffclass.progress import console
@@ -15,7 +15,7 @@ from diffclass.progress import console
 
 @app.command()
 def explain(
-    image: Annotated[Path, typer.Argument(help="An image file (any size or mode).")],
+    image: Annotated[Path, typer.Argument(help="An image file (any size or mode).", callback=read_paths)],
     model: ModelOption = "digits",
     strategy: StrategyOption = None,
     out: Annotated[Path, typer.Option(help="PNG file for the figure.", callback=output_file)] = Path("explain.png"),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from diffclass.cli.app import HoldOutOption, app, output_folder
+from diffclass.cli.app import HoldOutOption, app, output_folder, read_paths
 from diffclass.errors import DiffclassError
 from diffclass.progress import console, err_console
 
@@ -15,7 +15,10 @@ from diffclass.progress import console, err_console
 @app.command()
 def fit(
     dataset: Annotated[
-        str, typer.Argument(help="Your labelled images: folder:DIR (one sub-folder per class) or list:FILE.csv.")
+        str,
+        typer.Argument(
+            help="Your labelled images: folder:DIR (one sub-folder per class) or list:FILE.csv.", callback=read_paths
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Folder for the model (and its plain twin).", callback=output_folder)],
     steps: Annotated[int | None, typer.Option(min=1, help="Training steps (default: about 40 passes).")] = None,

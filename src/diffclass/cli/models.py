@@ -20,6 +20,7 @@ from diffclass.cli.app import (
     app,
     output_file,
     output_folder,
+    read_paths,
 )
 from diffclass.cli.common import wrote
 from diffclass.errors import DiffclassError
@@ -34,7 +35,8 @@ def train(
         str,
         typer.Option(
             help="Training data: an embedded name, or your own images as folder:DIR (one sub-folder per class) or "
-            "list:FILE.csv (path,label); their classes, size and colour are read from the images."
+            "list:FILE.csv (path,label); their classes, size and colour are read from the images.",
+            callback=read_paths,
         ),
     ] = "digits",
     steps: Annotated[int, typer.Option(min=1, help="Optimisation steps.")] = 3000,
@@ -115,7 +117,7 @@ def _diffusion_model(model: Path, seed: int, batch_size: int):
 
 @app.command("fit-temperature")
 def fit_temperature_command(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to update.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to update.", callback=read_paths)],
     images: Annotated[int, typer.Option(min=1, help="Held-out images to fit on.")] = 200,
     images_from: ImagesFromOption = None,
     seed: SeedOption = 0,
@@ -136,7 +138,9 @@ def fit_temperature_command(
 
 @app.command()
 def calibrate(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to calibrate (updated in place).")],
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="Model folder to calibrate (updated in place).", callback=read_paths)
+    ],
     images: Annotated[int, typer.Option(min=1, help="Held-out images to measure on.")] = 100,
     images_from: ImagesFromOption = None,
     grid_size: Annotated[int, typer.Option(min=1, max=4096, help="Timesteps spread evenly over the whole range.")] = 32,
@@ -189,7 +193,10 @@ def calibrate(
 
 @app.command()
 def tune(
-    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to tune (its front is stored there).")],
+    model: Annotated[
+        Path,
+        typer.Option("--model", "-m", help="Model folder to tune (its front is stored there).", callback=read_paths),
+    ],
     images: Annotated[int, typer.Option(min=2, help="Held-out images to replay strategies on.")] = 400,
     images_from: ImagesFromOption = None,
     slots: Annotated[
