@@ -189,8 +189,7 @@ def bench(
 @app.command()
 def classify(
     images: Annotated[
-        list[Path],
-        typer.Argument(help="Image files or folders (searched recursively), any size/mode.", callback=read_paths),
+        list[Path], typer.Argument(help="Image files or folders (recursive), any size.", callback=read_paths)
     ],
     model: ModelOption = "digits",
     strategy: StrategyOption = None,
@@ -239,10 +238,7 @@ def classify(
             highlight=False,
             soft_wrap=True,
         )
-    store = None
-    if out is not None:
-        keys = run_identity(clf, spec.name, top_k=top_k)
-        store = RecordStore(out, keys, overwrite=overwrite)
+    store = RecordStore(out, run_identity(clf, spec.name, top_k=top_k), overwrite=overwrite) if out else None
     with store or nullcontext():
         results, problems = classify_files(clf, files, spec, top_k=top_k, store=store, stretch=stretch)
     rows = [asdict(r) for r in results]
