@@ -79,23 +79,48 @@ def test_replay_counts_a_slot_once_for_every_class(student, images):
     assert [o.ranking[0] for o in outcomes] == [d.label for d in live]
 
 
-def test_tree_nodes_are_refused_in_one_line(student):
-    from diffclass.hierarchy import LabelTree
+def test_tree_nodes_score_as_their_best_or_mean_leaf_on_the_same_call(student, images):
+    from tests.conftest import animal_tree
 
-    tree = LabelTree.from_dict(
-        {
-            "root": "r",
-            "nodes": [
-                {"id": "r", "children": ["g"]},
-                {"id": "g", "children": ["a", "b"]},
-                *[{"id": n, "class_index": i} for i, n in enumerate("ab")],
-            ],
-        }
-    )
-    with pytest.raises(DiffclassError, match="none for internal tree nodes"):
-        Classifier(student).use_tree(tree)
-    with pytest.raises(DiffclassError, match="heads for its 5 classes only"):
-        student.condition(["g"])
+    head = student.unet.conv_out.weight  # heads apart, so that node scores differ between the two rules
+    head.data += 0.1 * torch.randn(head.shape, generator=torch.Generator().manual_seed(0))
+    tree, clf = animal_tree(), Classifier(student, batch_size=64)
+    with pytest.raises(DiffclassError, match="give it a tree"):
+        student.condition(["pets"])
+    with pytest.raises(DiffclassError, match="leaf-min or leaf-mean only, not 'ancestor'"):
+        clf.use_tree(tree, "ancestor")
+    for mode, reduce in (("leaf-min", min), ("leaf-mean", lambda v: sum(v) / len(v))):
+        assert clf.use_tree(tree, mode) == mode
+        memo = clf.scorer.start(images[:1], ["a"])[0]
+        clf.scorer.compute([(memo, ["pets", "wild", "lone"], range(3))])  # nodes only: one call per slot
+        assert memo.nfe == 3
+        for node, leaves in (("pets", [2, 3]), ("wild", [1, 4]), ("lone", [0]), ("chain", [0])):
+            for s in range(3):
+                assert memo.memo[(node, s)] == pytest.approx(reduce([memo.memo[(c, s)] for c in leaves]), rel=1e-6)
+    assert memo.memo[("pets", 0)] != pytest.approx(min(memo.memo[(2, 0)], memo.memo[(3, 0)]))  # mean, not min
+
+
+def test_hdc_on_an_all_class_model_costs_one_call_per_slot_whatever_it_scores(student, images):
+    from tests.conftest import animal_tree
+
+    clf = Classifier(student, batch_size=64)
+    clf.use_tree(animal_tree())
+    hdc = clf.classify(images[:4], strategy="hdc(slots=2;final=exhaustive(n=6))")
+    flat = clf.classify(images[:4], strategy="exhaustive(n=6)")
+    assert [d.nfe for d in hdc] == [d.nfe for d in flat] == [6] * 4  # the descent's 2 slots are among the 6
+
+
+def test_a_student_inherits_its_teachers_tree_and_descends_it_out_of_the_box():
+    from tests.conftest import tree_classifier
+
+    teacher = tree_classifier().backbone
+    student = AllClassUNet.from_teacher(teacher)
+    assert student.info.tree == teacher.info.tree and set(student._node_leaves) == {"pets", "wild", "lone", "chain"}
+    images = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    assert [d.nfe for d in Classifier(student).classify(images, strategy="hdc(slots=2;final=exhaustive(n=4))")] == [
+        4,
+        4,
+    ]
 
 
 def test_distillation_moves_every_head_towards_its_teachers_class(model_dir, tmp_path):
@@ -163,7 +188,7 @@ def test_save_load_round_trip_and_refusals(model_dir, tmp_path, monkeypatch, cap
     code, out, err = run_cli(
         monkeypatch, capsys, "evaluate", "--model", tmp_path / "s", "--limit", 1, "--strategy", "hdc"
     )
-    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert code == 2 and len(err.strip().splitlines()) == 1  # the teacher had no tree, so neither has the student
 
     other = tiny_backbone(seed=5, classes=[str(d) for d in range(10)])
     other.info.dataset = "digits"

@@ -172,7 +172,9 @@ class ErrorScorer:
                 eps_all = self.backbone.predict_all(x_t, t.to(x0.device))  # [B, classes, C, H, W]
                 classes = eps_all.shape[1]
                 err = self._error(eps_all.flatten(0, 1), eps.repeat_interleave(classes, 0)).view(len(chunk), -1)
-                filled = [[(c, s) for c in range(classes)] for _, _, s in chunk]
+                nodes, node_err = self.backbone.node_errors(err)  # tree nodes from their leaves, same call
+                err = torch.cat([err, node_err], 1)
+                filled = [[(c, s) for c in [*range(classes), *nodes]] for _, _, s in chunk]
             else:
                 cond = self.backbone.condition([c for _, c, _ in chunk])
                 err = self._error(self.backbone.predict_noise(x_t, t.to(x0.device), cond), eps)[:, None]

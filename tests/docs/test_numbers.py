@@ -730,3 +730,18 @@ def test_the_didicm_steps_table_is_its_json():
         mine = {r["severity"]: r for r in rows if (r["head"], r["spec"]) == (heads[cells[0]], spec_of(cells[1]))}
         assert cells[2:8] == [f"{100 * mine[s]['top1']:.1f}" for s in range(6)], cells[:2]
         assert cells[8] == f"{mine[0]['gmacs_per_image']:.3f}"
+
+
+def test_the_student_hdc_table_is_its_json():
+    by_mode = {mode: runs(f"all_class_hdc/{mode}.json") for mode in ("leaf-min", "leaf-mean")}
+    rows = table(ROOT / "docs/results/all_class.md", "| strategy | NFEs/image | top-1, `leaf-min` |")
+    assert len(rows) == len(by_mode["leaf-min"]) == 6
+    for cell, nfe, best, mean, top5 in rows:
+        run = next(
+            r
+            for s, r in by_mode["leaf-min"].items()
+            if s.replace("rule=top-fraction;K=0.5;", "K=0.5;").replace(";depth=1", "") == spec_of(cell)
+        )
+        other = by_mode["leaf-mean"][run["strategy"]]
+        assert (nfe, best, top5) == (f"{run['nfe_per_image']:.0f}", percent(run["top1"]), percent(run["top5"]))
+        assert mean == ("(no tree)" if run["strategy"].startswith("exhaustive") else percent(other["top1"]))

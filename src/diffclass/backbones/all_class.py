@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
-from diffclass.backbones.base import BACKBONES, BackboneDefaults, refuse_hub_options
+from diffclass.backbones.base import BACKBONES, BackboneDefaults, node_mode, refuse_hub_options
 from diffclass.backbones.class_unet import DEFAULT_SCHEDULER, ClassConditionalUNet, checked_config, pixel_input
 from diffclass.errors import DiffclassError
 from diffclass.hub import ModelInfo, check_weights_fit, refuse_pickles
@@ -33,10 +33,15 @@ def _load(source, *, device="cpu", class_names=None, templates=None, dtype="floa
     return AllClassUNet.from_pretrained(source, device=device, info=info)
 
 
+NODE_SCORES = {"leaf-min": torch.amin, "leaf-mean": torch.mean}  # a tree node's error from its leaves' errors
+
+
 class AllClassUNet(BackboneDefaults):
-    """Backbone whose `predict_all(x_t, t)` returns [B, classes, C, H, W]; a condition is a class index."""
+    """Backbone whose `predict_all(x_t, t)` returns [B, classes, C, H, W]; a condition is a class index, or an
+    internal node of the tree in use, whose error is derived from its leaves' on the same call."""
 
     scores_all_classes = True  # the scorer fills every class of an (image, slot) from one call
+    node_modes = tuple(NODE_SCORES)  # leaf-min first: a node is as good as its best class
 
     def __init__(self, unet: UNet2DModel, info: ModelInfo, device: str | torch.device = "cpu"):
         self.unet = unet.to(device).eval()
@@ -44,6 +49,10 @@ class AllClassUNet(BackboneDefaults):
         self.device = torch.device(device)
         scheduler = DDPMScheduler(**(info.scheduler or DEFAULT_SCHEDULER))
         self.alphas_cumprod = scheduler.alphas_cumprod.to(torch.float64)
+        self._node_leaves: dict[str, list[int]] = {}
+        self._node_score = NODE_SCORES["leaf-min"]
+        if info.tree is not None:
+            self.use_tree(info.label_tree())
 
     @property
     def num_classes(self) -> int:
@@ -83,6 +92,7 @@ class AllClassUNet(BackboneDefaults):
             temperature=t.temperature,
             timestep_range=t.timestep_range,
             dataset=t.dataset,
+            tree=t.tree,  # its internal nodes are scored from the heads of their classes
         )
         return cls(unet, info, teacher.device)
 
@@ -115,21 +125,32 @@ class AllClassUNet(BackboneDefaults):
         self.info.save(folder)
 
     def use_tree(self, tree, mode: str | None = None, images=None, labels=None, **invert_options) -> str:
-        raise DiffclassError(
-            "an all-class model has one head per class and none for internal tree nodes: "
-            "hierarchical strategies need a class-conditional model"
-        )
+        """Score `tree`'s internal nodes without heads of their own: a node's error on a slot is the minimum
+        (`leaf-min`, the default) or mean (`leaf-mean`) of its leaves' errors on the same call, so one call still
+        scores every class and every node. Returns the mode."""
+        mode = node_mode(self, mode)
+        self._node_leaves = {node: tree.leaves_under(node) for node in tree.internal_nodes()}
+        self._node_score = NODE_SCORES[mode]
+        return mode
+
+    def node_errors(self, errors: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+        """The internal nodes' errors [B, nodes] from the classes' [B, classes] on the same calls."""
+        nodes = list(self._node_leaves)
+        if not nodes:
+            return super().node_errors(errors)
+        return nodes, torch.stack([self._node_score(errors[:, self._node_leaves[n]], dim=1) for n in nodes], 1)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return pixel_input(images, self.info, self.device)
 
     def condition(self, keys: Sequence[Hashable]) -> torch.Tensor:
         for key in keys:
-            if not (isinstance(key, int) and 0 <= key < self.num_classes):
+            if not (isinstance(key, int) and 0 <= key < self.num_classes) and key not in self._node_leaves:
                 raise DiffclassError(
                     f"an all-class model has heads for its {self.num_classes} classes only, not for {key!r}"
+                    + ("" if self._node_leaves else " (give it a tree to score internal nodes from their leaves)")
                 )
-        return torch.as_tensor(list(keys), dtype=torch.long, device=self.device)
+        return torch.as_tensor([k for k in keys if isinstance(k, int)], dtype=torch.long, device=self.device)
 
     def predict_all(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         out = self.unet(x_t, t).sample

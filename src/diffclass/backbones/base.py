@@ -43,6 +43,8 @@ class Backbone(Protocol):
 
     def predict_all(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor: ...  # [B, classes, C, H, W]
 
+    def node_errors(self, errors: torch.Tensor) -> tuple[list[str], torch.Tensor]: ...  # all-class: nodes' [B, n]
+
     def use_tree(self, tree, mode: str | None = None, images=None, labels=None, **invert_options) -> str: ...
 
     def ancestor_rows(self) -> list[list[int]]: ...  # per class, the embedding rows ancestor training may use
@@ -65,6 +67,9 @@ class BackboneDefaults:
 
     def predict_all(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         raise DiffclassError(f"{self.info.backbone} models score one class per call")
+
+    def node_errors(self, errors: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+        return [], errors[:, :0]
 
     def use_tree(self, tree, mode: str | None = None, images=None, labels=None, **invert_options) -> str:
         """Score `tree`'s internal nodes, conditioned by `mode` (default: the kind's best); returns the mode."""

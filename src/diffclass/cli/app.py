@@ -180,7 +180,10 @@ TreeOption = Annotated[
 ]
 NodeModeOption = Annotated[
     str | None,
-    typer.Option(help="How internal tree nodes are conditioned: ancestor, mean or inverted (default: what fits)."),
+    typer.Option(
+        help="How internal tree nodes are scored: ancestor, mean or inverted; on all-class models leaf-min or "
+        "leaf-mean of the node's classes on the same call (default: what fits)."
+    ),
 ]
 WeightingOption = Annotated[
     str | None,
