@@ -145,12 +145,12 @@ class AllClassUNet(BackboneDefaults):
 
     def condition(self, keys: Sequence[Hashable]) -> torch.Tensor:
         for key in keys:
-            if not (isinstance(key, int) and 0 <= key < self.num_classes) and key not in self._node_leaves:
+            if not (isinstance(key, int) and 0 <= key < self.num_classes):
                 raise DiffclassError(
                     f"an all-class model has heads for its {self.num_classes} classes only, not for {key!r}"
-                    + ("" if self._node_leaves else " (give it a tree to score internal nodes from their leaves)")
+                    + ("" if self._node_leaves else " (give it a tree to score internal nodes from their classes)")
                 )
-        return torch.as_tensor([k for k in keys if isinstance(k, int)], dtype=torch.long, device=self.device)
+        return torch.as_tensor(list(keys), dtype=torch.long, device=self.device)
 
     def predict_all(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         out = self.unet(x_t, t).sample
