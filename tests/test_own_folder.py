@@ -49,7 +49,7 @@ def test_train_fit_tune_and_evaluate_on_a_folder(monkeypatch, capsys, tmp_path):
         "--hold-out", 0.25, "--out", model,
     )  # fmt: skip
     assert code == 0, err
-    assert "3 classes, 24 images, colour at 32x32 (the size of 24 of them" in err
+    assert "3 classes, 24 images, colour at 32x32 (the size of all of them)" in err
     info = ModelInfo.load(model)
     assert info.class_names == ["circle", "square", "triangle"] and (info.image_size, info.channels) == (32, 3)
     assert info.dataset == f"folder:{(tmp_path / 'shapes').resolve()}"

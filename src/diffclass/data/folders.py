@@ -134,10 +134,11 @@ def survey(name: str, image_size: int | None = None) -> Survey:
         shown = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sizes.most_common(3))
         raise DiffclassError(f"{name}: the images come in {len(sizes)} sizes ({shown}, ...); pass --image-size")
     size = image_size or max(width, height)
-    why = "as asked" if image_size else f"the size of {count} of them"
+    why = "as asked" if image_size else "the size of all of them" if count == total else f"the size of {count} of them"
+    others = "" if count == total and not image_size else "; the others are converted as classify converts them"
     logger.info(
         f"{name}: {len(by_class)} classes, {total} images, {'colour' if colour else 'grey'} at {size}x{size} "
-        f"({why}; the others are converted as classify converts them)"
+        f"({why}{others})"
     )
     return Survey(sorted(by_class), size, 3 if colour else 1, total)
 
