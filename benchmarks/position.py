@@ -65,8 +65,10 @@ def main() -> None:
     table.add_column("model")
     for placement in PLACEMENTS:
         table.add_column(placement or "as drawn", justify="right")
-    for name in dict.fromkeys(r["model"] for r in rows):
-        table.add_row(name, *(f"{r['top1']:.1%}" for r in rows if r["model"] == name))
+    entries = list(dict.fromkeys((r["model"], r["strategy"]) for r in rows))  # one model may run several strategies
+    for name, strategy in entries:
+        mine = [r for r in rows if (r["model"], r["strategy"]) == (name, strategy)]
+        table.add_row(f"{name} {strategy}", *(f"{r['top1']:.1%}" for r in mine))
     console.print(table)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(dict(dataset=args.dataset, limit=args.limit, rows=rows), indent=2) + "\n")
@@ -74,10 +76,10 @@ def main() -> None:
     if args.plot:
         fig, ax = plt.subplots(figsize=(6, 3.6))
         labels = [p or "as drawn" for p in PLACEMENTS]
-        for name in dict.fromkeys(r["model"] for r in rows):
-            mine = [r for r in rows if r["model"] == name]
+        for name, strategy in entries:
+            mine = [r for r in rows if (r["model"], r["strategy"]) == (name, strategy)]
             top1, errors = [100 * r["top1"] for r in mine], [200 * r["standard_error"] for r in mine]
-            ax.errorbar(labels, top1, yerr=errors, marker="o", capsize=3, label=f"{name} {mine[0]['strategy']}")
+            ax.errorbar(labels, top1, yerr=errors, marker="o", capsize=3, label=f"{name} {strategy}")
         ax.set_ylabel("top-1 (%), ± 2 s.e.")
         ax.set_title(f"{args.dataset} test split: the same images, moved", fontsize=9)
         ax.legend(fontsize=7)

@@ -89,6 +89,7 @@ BATCH_SPECS = [
     "beam(b=2;t_s=2;N=1;start=noisy-first)",
     "hdc(rule=top-fraction;K=0.5;slots=2)",
     "hdc(rule=within-std;m=1;slots=2;final=beam)",
+    "aligned(d=1;then=adaptive(keep=3,1;n=2,4))",
 ]
 
 

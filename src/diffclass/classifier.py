@@ -188,7 +188,7 @@ class Classifier(Evaluates):
         typical = self._typical_error(strategy)
         for start in range(0, len(images), step):
             began = time.perf_counter()
-            memos = scorer.start(images[start : start + step], image_ids[start : start + step])
+            memos = scorer.start(images[start : start + step], image_ids[start : start + step], strategy.shifts)
             per_image = None if candidates is None else candidates[start : start + step]
             outcomes = drive(memos, strategy, range(len(self.class_names)), per_image)
             seconds = (time.perf_counter() - began) / len(memos)
@@ -203,6 +203,8 @@ class Classifier(Evaluates):
         runner = strategy.runner(self)
         if runner is not self:
             return runner.replay(table, filters)
+        if strategy.shifts:
+            raise DiffclassError(f"{strategy.name} scores shifted copies an error table does not hold; run it live")
         run = table.correct(strategy)
         run.gmacs_per_image = run.nfe_per_image * self.macs_per_call / 1e9
         return run

@@ -66,6 +66,40 @@ class ImageErrors:
     def lookup(self, candidates: Sequence[Hashable], slots: Sequence[int]) -> torch.Tensor:
         return torch.tensor([[self.memo[(c, s)] for s in slots] for c in candidates], dtype=torch.float64)
 
+    @property
+    def parts(self) -> tuple[ImageErrors, ...]:
+        """The memos the network fills for this one (itself; an aligned image's shifted copies)."""
+        return (self,)
+
+
+class AlignedErrors:
+    """The memo of one image scored at its best alignment per class: the image shifted by every whole-pixel
+    offset up to `shifts` in x and y (the uncovered border repeats the edge), all on the image's own noise, and
+    each class read at the offset where its mean error over the requested slots is lowest. A class's error is
+    then that of the image moved to where the class expects it (a glyph off its baseline, a crop off-centre);
+    each offset costs its own calls."""
+
+    def __init__(self, scorer: ErrorScorer, x0: torch.Tensor, image_id: str, shifts: int):
+        from diffclass.data.corruptions import translate
+
+        offsets = [(dy, dx) for dy in range(-shifts, shifts + 1) for dx in range(-shifts, shifts + 1)]
+        self.scorer, self.image_id = scorer, image_id
+        self.parts = tuple(ImageErrors(scorer, translate(x0, dy, dx), image_id) for dy, dx in offsets)
+
+    @property
+    def nfe(self) -> int:
+        return sum(part.nfe for part in self.parts)
+
+    def errors(self, candidates: Sequence[Hashable], slots: int | Sequence[int]) -> torch.Tensor:
+        slots = range(slots) if isinstance(slots, int) else slots
+        self.scorer.compute([(self, candidates, slots)])
+        return self.lookup(candidates, slots)
+
+    def lookup(self, candidates: Sequence[Hashable], slots: Sequence[int]) -> torch.Tensor:
+        stacked = torch.stack([part.lookup(candidates, slots) for part in self.parts])  # [offsets, C, slots]
+        best = stacked.mean(dim=2).argmin(dim=0)  # per class, the offset it fits best
+        return stacked[best, torch.arange(len(candidates))]
+
 
 class ErrorScorer:
     """Turns (image, candidate, slot) triples into denoising errors, batching triples of several images."""
@@ -102,9 +136,14 @@ class ErrorScorer:
         )
 
     @torch.no_grad()
-    def start(self, images: torch.Tensor, image_ids: Sequence[str]) -> list[ImageErrors]:
-        """Encode a batch of images once; the returned memos share this scorer."""
+    def start(self, images: torch.Tensor, image_ids: Sequence[str], shifts: int = 0) -> list[ImageErrors]:
+        """Encode a batch of images once; the returned memos share this scorer (with `shifts`, each image is
+        scored at its best alignment per class, `AlignedErrors`)."""
+        if shifts and self.backbone.vae is not None:
+            raise DiffclassError("aligning by whole pixels needs a pixel-space model; this one encodes with a VAE")
         x0 = self.backbone.encode(images)
+        if shifts:
+            return [AlignedErrors(self, x0[i], image_id, shifts) for i, image_id in enumerate(image_ids)]
         return [ImageErrors(self, x0[i], image_id) for i, image_id in enumerate(image_ids)]
 
     def _error(self, eps_hat: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -154,7 +193,7 @@ class ErrorScorer:
         """Fill the memos for every requested pair, in forward passes of at most `batch_size` triples (for an
         all-class backbone, of `batch_size` (image, slot) rows, each call filling every class)."""
         triples, seen = [], set()
-        for errors, candidates, slots in requests:
+        for errors, candidates, slots in ((part, c, s) for memo, c, s in requests for part in memo.parts):
             for c, s in errors.missing(candidates, slots):
                 if (id(errors), c, s) not in seen:
                     seen.add((id(errors), c, s))

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from diffclass.registry import parse_spec
 from diffclass.strategies import adaptive as _adaptive  # noqa: F401  (each module registers its strategies)
+from diffclass.strategies import aligned as _aligned  # noqa: F401
 from diffclass.strategies import auto as _auto  # noqa: F401
 from diffclass.strategies import beam as _beam  # noqa: F401
 from diffclass.strategies import exhaustive as _exhaustive  # noqa: F401
@@ -41,7 +42,8 @@ def make_strategy(spec: str | Strategy, context: StrategyContext) -> Strategy:
         context = replace(context, timesteps=grid.timesteps, windowed=False)
     options, rest = entry.parse(raw, strict=not entry.extra.get("tree"))  # a descent hands the rest to its final
     strategy = entry.build(options, context, rest)
-    strategy.grid = grid
+    if grid is not None:
+        strategy.grid = grid
     return strategy
 
 

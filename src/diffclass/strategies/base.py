@@ -59,6 +59,7 @@ class Strategy:
 
     kind: str = ""
     grid: TimestepGrid | None = None  # a timestep range of its own (option t=MIN-MAX); None: the scorer's grid
+    shifts: int = 0  # score each class at the image's best whole-pixel alignment up to this far (`aligned`)
 
     def options(self) -> dict[str, object]:
         return {}

@@ -1,0 +1,42 @@
+"""`aligned(d=…;then=…)`: each class scored at the image's best whole-pixel alignment. A generative classifier
+learns where its training images put the object (a glyph on its baseline, an emoji in the middle), and an image
+whose object sits elsewhere fits every class worse, its own most of all. Here the image is shifted by every offset
+up to d pixels in x and y, all on the image's own noise, and each class is read at the offset where it fits best
+(`diffclass.scoring.AlignedErrors`): the translation is treated as a nuisance the classifier maximises over. It
+costs (2d + 1)² times the calls of `then`, which runs unchanged on the aligned errors."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+from diffclass.errors import DiffclassError
+from diffclass.registry import Option, integer, parse_spec, text
+from diffclass.strategies.base import STRATEGIES, Run, Strategy, StrategyContext
+
+
+class Aligned(Strategy):
+    kind = "aligned"
+
+    def __init__(self, shifts: int, then: Strategy):
+        self.shifts, self.then, self.grid = shifts, then, then.grid
+
+    @property
+    def name(self) -> str:
+        return f"aligned(d={self.shifts};then={self.then.name})"
+
+    def run(self, candidates: Sequence[Hashable]) -> Run:
+        return (yield from self.then.run(candidates))
+
+
+@STRATEGIES.register(
+    "aligned",
+    Option("d", 1, integer(1, 3), "largest shift in pixels, in x and in y: (2d + 1)² shifted copies"),
+    Option("then", "exhaustive", text, "the strategy that ranks the classes on the aligned errors"),
+    help="each class scored at the image's best alignment over whole-pixel shifts up to d (costs (2d+1)² x then)",
+)
+def _build(options: dict, context: StrategyContext, rest: dict) -> Aligned:
+    from diffclass.strategies import make_strategy
+
+    if parse_spec(options["then"])[0] in ("aligned", "prefilter"):
+        raise DiffclassError(f"aligned then= takes a diffusion strategy, not {options['then']!r}")
+    return Aligned(options["d"], make_strategy(options["then"], context))
