@@ -39,4 +39,8 @@ def _build(options: dict, context: StrategyContext, rest: dict) -> Aligned:
 
     if parse_spec(options["then"])[0] in ("aligned", "prefilter"):
         raise DiffclassError(f"aligned then= takes a diffusion strategy, not {options['then']!r}")
-    return Aligned(options["d"], make_strategy(options["then"], context))
+    try:
+        then = make_strategy(options["then"], context)
+    except DiffclassError as exc:
+        raise DiffclassError(f"aligned then={options['then']}: {exc}") from None
+    return Aligned(options["d"], then)
