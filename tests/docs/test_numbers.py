@@ -785,3 +785,11 @@ def test_the_glyph_promise_rows_are_their_json():
         assert cells[3] == percent(default["top1"]) and cells[4].startswith(percent(exhaustive["top1"])), name
         gap = round(round(100 * default["top1"], 2) - round(100 * exhaustive["top1"], 2), 2) + 0.0  # no −0.00
         assert cells[5] == f"{gap:+.2f}".replace("-", "−") and cells[6] == ("kept" if gap >= -0.5 else "broken")
+
+
+def test_the_fit_parity_table_is_its_json():
+    rows = {cells[0]: cells[1] for cells in table(ROOT / "docs/own_data.md", "| model | top-1 on the 424 test glyphs")}
+    for name, cell in rows.items():
+        run = result(f"fit_parity/{'glyphs-fit' if 'runs/glyphs-fit' in name else 'glyphs'}.json")
+        assert (run["n_images"], run["strategy"], cell) == (424, "exhaustive(n=8)", percent(run["top1"]))
+    assert len(rows) == 2
