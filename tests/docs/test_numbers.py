@@ -793,3 +793,14 @@ def test_the_fit_parity_table_is_its_json():
         run = result(f"fit_parity/{'glyphs-fit' if 'runs/glyphs-fit' in name else 'glyphs'}.json")
         assert (run["n_images"], run["strategy"], cell) == (424, "exhaustive(n=8)", percent(run["top1"]))
     assert len(rows) == 2
+
+
+def test_the_aligned_position_table_is_its_json():
+    rows = result("position_aligned.json")["rows"]
+    quoted = table(ROOT / "docs/results/glyphs.md", "| model and strategy (calls per image) |")
+    entries = list(dict.fromkeys((r["model"], r["strategy"]) for r in rows))
+    assert len(quoted) == len(entries) == 5
+    for cells, (model, strategy) in zip(quoted, entries):
+        mine = [r for r in rows if (r["model"], r["strategy"]) == (model, strategy)]
+        assert cells[0] == f"`{model}` `{strategy}` ({mine[0]['nfe_per_image']:.0f})"
+        assert cells[1:] == [percent(r["top1"]) for r in mine] and all(r["images"] == 424 for r in mine)
