@@ -38,5 +38,9 @@ def test_aligned_refuses_what_it_cannot_do(classifier):
         classifier.strategy("aligned(d=4)")
     with pytest.raises(DiffclassError, match="takes a diffusion strategy"):
         classifier.strategy("aligned(then=prefilter(by=digits))")
+    point = dict(spec="prefilter(by=digits;k=2;then=exhaustive(n=3))", top1=1.0, nfe_per_image=7)
+    classifier.info.front = dict(weights=classifier.weights, points=[point])  # auto resolves to a composition
+    with pytest.raises(DiffclassError, match="name one instead"):
+        classifier.strategy("aligned(then=auto)")
     with pytest.raises(DiffclassError, match="error table does not hold"):
         classifier.replay(object(), strategy="aligned(d=1)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 
 from diffclass.errors import DiffclassError
-from diffclass.registry import Option, integer, parse_spec, text
+from diffclass.registry import Option, integer, text
 from diffclass.strategies.base import STRATEGIES, Run, Strategy, StrategyContext
 
 
@@ -37,10 +37,10 @@ class Aligned(Strategy):
 def _build(options: dict, context: StrategyContext, rest: dict) -> Aligned:
     from diffclass.strategies import make_strategy
 
-    if parse_spec(options["then"])[0] in ("aligned", "prefilter"):
-        raise DiffclassError(f"aligned then= takes a diffusion strategy, not {options['then']!r}")
     try:
         then = make_strategy(options["then"], context)
     except DiffclassError as exc:
         raise DiffclassError(f"aligned then={options['then']}: {exc}") from None
+    if then.kind in ("aligned", "prefilter"):  # `auto` may resolve to a composition on a model tuned with one
+        raise DiffclassError(f"aligned then= takes a diffusion strategy, not {then.name!r}: name one instead")
     return Aligned(options["d"], then)
