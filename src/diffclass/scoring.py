@@ -90,10 +90,7 @@ class AlignedErrors:
     def nfe(self) -> int:
         return sum(part.nfe for part in self.parts)
 
-    def errors(self, candidates: Sequence[Hashable], slots: int | Sequence[int]) -> torch.Tensor:
-        slots = range(slots) if isinstance(slots, int) else slots
-        self.scorer.compute([(self, candidates, slots)])
-        return self.lookup(candidates, slots)
+    errors = ImageErrors.errors  # compute the missing pairs (of every part), then look them up
 
     def lookup(self, candidates: Sequence[Hashable], slots: Sequence[int]) -> torch.Tensor:
         stacked = torch.stack([part.lookup(candidates, slots) for part in self.parts])  # [offsets, C, slots]
