@@ -183,3 +183,16 @@ def test_a_groups_file_holds_out_whole_groups(monkeypatch, capsys, tmp_path):
     (root / "groups.csv").write_text("\n".join(rows[:-1]) + "\n")  # one image without a group
     code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", tmp_path / "m", "--dataset", f"folder:{root}")
     assert code == 2 and "1 image(s) have no group, e.g. triangle/7.png" in err
+
+
+def test_fit_defaults_follow_the_glyphs_recipe_and_shift_nothing_unless_asked():
+    from diffclass.recipe import plan_for
+
+    glyphs = plan_for(12_616, 16, 1)  # the glyphs training split as a folder
+    assert (glyphs.steps, glyphs.batch_size, glyphs.lr, glyphs.width) == (11_000, 128, 2e-3, 16)
+    assert glyphs.augment == "none"
+    small = plan_for(240, 32, 3)
+    assert (small.steps, small.width, small.augment) == (1_500, 32, "colour=0.2")
+    assert plan_for(4_000, 32, 3).steps == 3_750  # about 120 passes between the bounds
+    asked = plan_for(240, 32, 3, augment="shift=0.1,scale=0.1", steps=None)
+    assert asked.augment == "shift=0.1,scale=0.1" and asked.steps == 1_500

@@ -21,16 +21,19 @@ def fit(
         ),
     ],
     out: Annotated[Path, typer.Option(help="Folder for the model (and its plain twin).", callback=output_folder)],
-    steps: Annotated[int | None, typer.Option(min=1, help="Training steps (default: about 40 passes).")] = None,
+    steps: Annotated[int | None, typer.Option(min=1, help="Training steps (default: about 120 passes).")] = None,
     width: Annotated[
         int | None, typer.Option(min=2, max=1024, help="UNet width (default: 16 up to 16 px, else 32).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Images per training step.")] = 64,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per training step.")] = 128,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.")] = 2e-3,
     hold_out: HoldOutOption = 0.15,
     augment: Annotated[
         str | None,
-        typer.Option(help="Training augmentation (default: shift=0.1,scale=0.1, with colour=0.2 for colour images)."),
+        typer.Option(
+            help="Training augmentation, e.g. shift=0.1,scale=0.1 for objects that move "
+            "(default: colour=0.2 for colour images, else none)."
+        ),
     ] = None,
     image_size: Annotated[
         int | None, typer.Option(min=4, max=1024, help="Model input size (default: the images' own).")
@@ -41,9 +44,9 @@ def fit(
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable training state every N steps.")] = 250,
     resume: Annotated[bool, typer.Option(help="Continue a fit that was stopped, from where it stopped.")] = False,
 ):
-    """The whole recipe from your folder to a tuned, calibrated classifier: hold out a part, train with
-    augmentation, calibrate the timestep window, fit the temperature, tune the default strategy on the held-out
-    part (optionally with a plain-twin prefilter), and measure it there."""
+    """The whole recipe from your folder to a tuned, calibrated classifier: hold out a part, train (with colour
+    jitter for colour images), calibrate the timestep window, fit the temperature, tune the default strategy on
+    the held-out part (optionally with a plain-twin prefilter), and measure it there."""
     from diffclass.data.augment import Augmentation
     from diffclass.data.folders import survey
     from diffclass.recipe import fit as run_fit
