@@ -42,5 +42,3 @@ def test_aligned_refuses_what_it_cannot_do(classifier):
     classifier.info.front = dict(weights=classifier.weights, points=[point])  # auto resolves to a composition
     with pytest.raises(DiffclassError, match="name one instead"):
         classifier.strategy("aligned(then=auto)")
-    with pytest.raises(DiffclassError, match="error table does not hold"):
-        classifier.replay(object(), strategy="aligned(d=1)")

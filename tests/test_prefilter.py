@@ -102,3 +102,17 @@ def test_an_unreachable_clip_is_one_line(model_dir):
     clf = diffclass.load(model_dir)
     with pytest.raises(DiffclassError, match=r"cannot load the CLIP model of no-such/clip"):
         clf.classify(torch.zeros(1, 1, 8, 8), "prefilter(by=clip:no-such/clip;k=2;then=exhaustive(n=1))")
+
+
+def test_a_prefilter_can_hand_its_top_k_to_aligned(model_dir, filter_dir):
+    clf, sieve = diffclass.load(model_dir), diffclass.load(filter_dir)
+    images = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    ids = ["a", "b"]
+    then = "aligned(d=1;then=exhaustive(n=2))"
+    decisions = clf.classify(images, f"prefilter(by={filter_dir};k=3;then={then})", ids)
+    sieved = sieve.classify(images, None, ids)
+    kept = [d.ranking[:3] for d in sieved]
+    alone = clf.classify(images, then, ids, kept)  # the same classes aligned without the sieve in front
+    for d, a, k, s in zip(decisions, alone, kept, sieved):
+        assert d.scores == a.scores and d.ranking[:3] == a.ranking and set(a.ranking) == set(k)
+        assert d.nfe == 9 * 3 * 2 + s.nfe  # nine offsets x three classes x two slots, plus the sieve's calls

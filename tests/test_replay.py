@@ -60,6 +60,15 @@ def test_replay_refuses_a_strategy_that_needs_more_slots_than_stored(dataset):
         table.replay(clf.strategy("exhaustive(n=6)"))
 
 
+def test_replay_refuses_aligned_alone_or_behind_a_prefilter(dataset):
+    clf = tree_classifier()
+    table = ErrorTable.compute(clf, dataset, range(2), slots=4, progress=False)
+    with pytest.raises(DiffclassError, match="error table does not hold"):
+        clf.replay(table, strategy="aligned(d=1;then=exhaustive(n=4))")
+    with pytest.raises(DiffclassError, match="error table does not hold"):
+        table.replay(clf.strategy("aligned(d=1;then=exhaustive(n=4))"))
+
+
 def test_a_damaged_table_file_is_one_clear_error(tmp_path):
     path = tmp_path / "table.safetensors"
     path.write_bytes(b"not a table")

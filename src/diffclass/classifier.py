@@ -203,8 +203,6 @@ class Classifier(Evaluates):
         runner = strategy.runner(self)
         if runner is not self:
             return runner.replay(table, filters)
-        if strategy.shifts:
-            raise DiffclassError(f"{strategy.name} scores shifted copies an error table does not hold; run it live")
         run = table.correct(strategy)
         run.gmacs_per_image = run.nfe_per_image * self.macs_per_call / 1e9
         return run

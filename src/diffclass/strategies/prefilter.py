@@ -42,7 +42,12 @@ class Prefilter(Strategy):
         "by", None, text, "the model that names the top k classes: an embedded name, a folder, or clip:HUB_ID_OR_FOLDER"
     ),
     Option("k", 10, integer(1, 1_000_000), "classes the filter keeps per image"),
-    Option("then", "exhaustive", text, "what ranks the kept classes: exhaustive, adaptive, beam, sequential or auto"),
+    Option(
+        "then",
+        "exhaustive",
+        text,
+        "what ranks the kept classes: exhaustive, adaptive, beam, sequential, aligned or auto",
+    ),
     help="a cheap classifier keeps each image's top k classes, then a diffusion strategy ranks them",
 )
 def _build(options: dict, context: StrategyContext, rest: dict) -> Prefilter:
@@ -59,10 +64,10 @@ def _build(options: dict, context: StrategyContext, rest: dict) -> Prefilter:
     if then == "auto":  # the most accurate stage of the model's front that a prefilter can run, for the budget
         values, _ = STRATEGIES.get("auto").parse(then_options)
         then = chosen_spec(values, context, kinds=THEN_STAGES)
-    elif then in THEN_STAGES:
+    elif then in (*THEN_STAGES, "aligned"):  # aligned: the kept classes, each at the image's best alignment
         then = options["then"]
     else:
-        allowed = ", ".join((*THEN_STAGES, "auto"))
+        allowed = ", ".join((*THEN_STAGES, "aligned", "auto"))
         raise DiffclassError(f"prefilter then= must be one of {allowed}, got {options['then']!r}")
     k = min(options["k"], context.num_classes)
     return Prefilter(options["by"], k, make_strategy(then, replace(context, num_classes=k, tree=None, front=None)))
