@@ -143,3 +143,8 @@ def test_a_pickle_is_refused_whatever_its_name_or_index_says(tmp_path):
     )
     with pytest.raises(DiffclassError, match="safetensors shards in the folder only"):
         load_backbone(tmp_path / "m")
+    index = tmp_path / "m" / "diffusion_pytorch_model.safetensors.index.json"
+    for text, message in (("[" * 100_000, "nested too deeply"), ("[1]", "no weight_map"), ("{", "not valid JSON")):
+        index.write_text(text)
+        with pytest.raises(DiffclassError, match=message):
+            load_backbone(tmp_path / "m")

@@ -224,7 +224,10 @@ def test_explain_on_stable_diffusion_shows_the_class_words_cross_attention(sd_fo
         ("unet", "block_out_channels", [32, 10_000_000], "too large: block_out_channels"),
         ("unet", "block_out_channels", [65536, 65536], "would hold .*B parameters, over the bound"),
         ("text_encoder", "num_hidden_layers", 5000, "too large: num_hidden_layers = 5000"),
-        ("vae", "block_out_channels", "wide", "cannot build the VAE"),
+        ("vae", "block_out_channels", "wide", "block_out_channels = 'wide' must be a list"),
+        ("unet", "norm_eps", "x", "norm_eps = 'x' must be a number"),
+        ("unet", "attention_head_dim", 0, "cannot build the UNet"),
+        ("text_encoder", "hidden_size", "x", "hidden_size"),
     ],
 )
 def test_an_oversized_or_broken_hub_layout_config_is_refused_before_it_is_built(

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from diffclass.errors import DiffclassError
 from diffclass.hub import check_weights_fit, refuse_pickles
+from diffclass.hub.pipelines import check_pipeline_part
 from diffclass.hub.pruned import is_pruned_folder, load_pruned_model
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -53,19 +54,21 @@ def _oversized_entry(config: dict, prefix: str = "") -> str | None:
     return None
 
 
-def refuse_oversized(cls, folder: Path, what: str) -> None:
+def refuse_oversized(cls, folder: Path, what: str) -> torch.nn.Module | None:
     """Refuse a network whose config asks for more than any published model, before anything is allocated: every
-    size in the config is bounded, then the network is built on the meta device (no memory) and counted. A folder
-    without a config is left to the loader, which names what is missing."""
+    size in the config is bounded, then the network is built on the meta device (no memory) and counted. Returns
+    that empty network, whose tensors the weights must match; a folder without a config is left to the loader,
+    which names what is missing."""
     if not (folder / "config.json").is_file():
-        return
+        return None
     try:
         if hasattr(cls, "load_config"):  # diffusers
             config = cls.load_config(folder)
-        else:  # transformers
+        else:  # transformers, which checks its fields' types as it builds the config
             config = cls.config_class.from_pretrained(folder).to_dict()
-    except (OSError, ValueError, TypeError) as exc:
-        raise DiffclassError(f"{folder}/config.json: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+    except Exception as exc:  # noqa: BLE001  (whatever the library raises on a config it refuses)
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [repr(exc)]
+        raise DiffclassError(f"{folder}/config.json: {lines[-1] if len(lines) > 1 else lines[0]}") from None
     entry = _oversized_entry(config)
     if entry:
         raise DiffclassError(f"{folder}/config.json: the {what} is too large: {entry}")
@@ -80,6 +83,7 @@ def refuse_oversized(cls, folder: Path, what: str) -> None:
             f"{folder}/config.json: the {what} would hold {count / 1e9:.1f}B parameters, over the "
             f"bound of {MAX_NETWORK_PARAMETERS / 1e9:.0f}B"
         )
+    return module
 
 
 def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dtype: torch.dtype | None = None):
@@ -91,13 +95,14 @@ def load_component(cls, source: str | Path, subfolder: str, what: str, torch_dty
         if is_pruned_folder(Path(source) / subfolder):  # a structurally pruned network (diffclass prune format)
             return load_pruned_model(cls, Path(source) / subfolder).to(torch_dtype or torch.float32)
         local = Path(source) / subfolder
-        if torch_dtype is not None and local.is_dir():  # a network in a local folder: safetensors that fit it
-            refuse_pickles(local)
-            refuse_oversized(cls, local, what)
-        module = cls.from_pretrained(str(source), subfolder=subfolder, **kwargs)
-        if torch_dtype is not None and local.is_dir():
-            check_weights_fit(module, local)
-        return module
+        if Path(source).is_dir():  # a local folder: its JSON checked, a network's weights safetensors that fit
+            check_pipeline_part(cls, Path(source), subfolder, what)
+            if torch_dtype is not None:
+                refuse_pickles(local)
+                empty = refuse_oversized(cls, local, what)
+                if empty is not None:
+                    check_weights_fit(empty, local)
+        return cls.from_pretrained(str(source), subfolder=subfolder, **kwargs)
     except (OSError, ValueError) as exc:
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         part = f" ({subfolder}/)" if subfolder else ""

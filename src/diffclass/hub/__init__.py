@@ -161,19 +161,16 @@ MAX_TRAIN_TIMESTEPS = 100_000
 OWN_SCHEDULE = ("class_unet", "all_class_unet")  # folders whose diffclass.json holds the schedule they are built on
 
 
-def scheduler_problem(config) -> str | None:
-    """What is wrong with a stored noise schedule: unknown keys, wrong types, betas outside (0, 1), a step
-    count past a bound, before the scheduler allocates its tables."""
+SCHEDULER_FIELDS = frozenset(
+    ("num_train_timesteps", "steps_offset", "trained_betas", *SCHEDULER_CHOICES, *SCHEDULER_NUMBERS, *SCHEDULER_FLAGS)
+)
+
+
+def scheduler_problem(config, known: frozenset[str] = SCHEDULER_FIELDS) -> str | None:
+    """What is wrong with a stored noise schedule: fields outside `known`, wrong types, betas outside (0, 1), a
+    step count past a bound, before the scheduler allocates its tables."""
     if not isinstance(config, dict):
         return "scheduler must be an object"
-    known = {
-        "num_train_timesteps",
-        "steps_offset",
-        "trained_betas",
-        *SCHEDULER_CHOICES,
-        *SCHEDULER_NUMBERS,
-        *SCHEDULER_FLAGS,
-    }
     unknown = sorted(k for k in config if k not in known and not str(k).startswith("_"))
     unknown += ["trained_betas"] if config.get("trained_betas") is not None else []
     if unknown:
@@ -362,10 +359,11 @@ def weight_files(folder: Path) -> list[Path]:
         return sorted(folder.glob("*.safetensors"))
     shards = set()
     for index in indices:
-        try:
-            names = json.loads(index.read_text()).get("weight_map", {}).values()
-        except (OSError, json.JSONDecodeError, AttributeError) as exc:
-            raise DiffclassError(f"{index} is not a readable weights index ({exc})") from None
+        parsed = read_json(index, "weights index")
+        weight_map = parsed.get("weight_map") if isinstance(parsed, dict) else None
+        if not isinstance(weight_map, dict):
+            raise DiffclassError(f"{index} is not a weights index (no weight_map object)")
+        names = weight_map.values()
         for name in names:
             shard = (folder / str(name)).resolve()
             if shard.parent != folder.resolve() or shard.suffix != ".safetensors":
@@ -420,8 +418,8 @@ def drop_local_paths(folder: Path) -> None:
     that parse are touched."""
     for path in [folder / "config.json", *sorted(folder.glob("*/config.json"))]:
         try:
-            config = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            config = read_json(path, "config")
+        except DiffclassError:
             continue
         if isinstance(config, dict) and config.pop("_name_or_path", None) is not None:
             write_text_atomic(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
