@@ -804,3 +804,22 @@ def test_the_aligned_position_table_is_its_json():
         mine = [r for r in rows if (r["model"], r["strategy"]) == (model, strategy)]
         assert cells[0] == f"`{model}` `{strategy}` ({mine[0]['nfe_per_image']:.0f})"
         assert cells[1:] == [percent(r["top1"]) for r in mine] and all(r["images"] == 424 for r in mine)
+
+
+def test_the_didicm_head_seeds_table_is_its_json():
+    def cell(values):
+        mean = sum(values) / len(values)
+        return f"{100 * mean:.1f}% ({100 * min(values):.1f}–{100 * max(values):.1f})"
+
+    paper = [r for r in result("didicm_steps_seeds.json")["rows"] if r["head"].startswith("paper")]
+    ours = [r for r in result("didicm_corruptions_seeds.json")["runs"] if r["data"] == "100%"]
+    quoted = table(ROOT / "docs/results/didicm.md", "| head, three training seeds | sampler |")
+    assert len(quoted) == 4
+    for cells in quoted:
+        spec = spec_of(cells[1])
+        if cells[0] == "ours (p0)":
+            mine = [r for r in ours if r["row"] == f"DiDiCM {spec}"]
+        else:
+            mine = [r for r in paper if r["spec"] == spec]
+        assert len({r["model"] for r in mine}) == 3, cells[:2]
+        assert cells[2:8] == [cell([r["top1"] for r in mine if r["severity"] == s]) for s in range(6)], cells[:2]
