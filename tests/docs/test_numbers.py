@@ -823,3 +823,14 @@ def test_the_didicm_head_seeds_table_is_its_json():
             mine = [r for r in paper if r["spec"] == spec]
         assert len({r["model"] for r in mine}) == 3, cells[:2]
         assert cells[2:8] == [cell([r["top1"] for r in mine if r["severity"] == s]) for s in range(6)], cells[:2]
+
+
+def test_the_emoji_training_progress_is_its_json():
+    text = prose("docs/results/emoji.md")
+    early, later = (result(f"emoji/held_out_prefilter10_step{step}.json") for step in (3600, 5000))
+    assert (early["model"], later["model"]) == ("emoji", "runs/emoji-5000")
+    for run in (early, later):
+        assert run["held_out"] == ["noto"] and run["n_images"] == 227 and run["nfe_per_image"] == 81
+        assert run["strategy"] == "prefilter(by=plain-emoji;k=10;then=exhaustive(n=8))"
+    assert f"ranks {100 * early['top1']:.2f}% first" in text and f"**{100 * later['top1']:.2f}%**" in text
+    assert f"Top-5: {100 * early['top5']:.2f}% and {100 * later['top5']:.2f}%" in text
