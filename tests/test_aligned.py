@@ -7,14 +7,16 @@ from diffclass.data.corruptions import translate
 from diffclass.errors import DiffclassError
 
 
-def test_each_class_is_read_at_the_offset_where_it_fits_best(classifier, images):
-    decisions = classifier.classify(images[:3], "aligned(d=1;then=exhaustive(n=4))", image_ids=list("abc"))
+@pytest.mark.parametrize("prior", [0.0, 0.3])
+def test_each_class_is_read_at_the_offset_where_it_fits_best(classifier, images, prior):
+    spec = f"aligned(d=1;prior={prior};then=exhaustive(n=4))"
+    decisions = classifier.classify(images[:3], spec, image_ids=list("abc"))
     for image, image_id, decision in zip(images[:3], "abc", decisions):
         by_offset = []
         for dy in (-1, 0, 1):
             for dx in (-1, 0, 1):  # each copy on its own, under the image's id: the same noise for every offset
                 copy = classifier.classify(translate(image, dy, dx)[None], "exhaustive(n=4)", image_ids=[image_id])[0]
-                by_offset.append(copy.scores)
+                by_offset.append({c: e * (1 + prior * (abs(dy) + abs(dx))) for c, e in copy.scores.items()})
         best = {c: min(scores[c] for scores in by_offset) for c in range(len(classifier.class_names))}
         assert decision.scores == pytest.approx(best, rel=1e-6)  # float32 passes of other sizes
         assert decision.ranking == sorted(best, key=lambda c: (best[c], c))
@@ -24,6 +26,10 @@ def test_each_class_is_read_at_the_offset_where_it_fits_best(classifier, images)
 def test_a_moved_image_is_aligned_back_and_the_name_keeps_its_stage(classifier, images):
     strategy = classifier.strategy("aligned(d=1;then=adaptive(keep=2,1;n=2,4))")
     assert strategy.name == "aligned(d=1;then=adaptive(keep=2,1;n=2,4))"
+    assert (
+        classifier.strategy("aligned(prior=0.05;then=exhaustive(n=4))").name
+        == "aligned(d=1;prior=0.05;then=exhaustive(n=4))"
+    )
     image = torch.full_like(images[0], -1.0)
     image[:, 2:6, 2:6] = images[0][:, 2:6, 2:6]  # content away from the border, so a move is undone exactly
     moved = translate(image, 1, -1)

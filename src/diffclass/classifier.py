@@ -188,7 +188,8 @@ class Classifier(Evaluates):
         typical = self._typical_error(strategy)
         for start in range(0, len(images), step):
             began = time.perf_counter()
-            memos = scorer.start(images[start : start + step], image_ids[start : start + step], strategy.shifts)
+            batch, ids = images[start : start + step], image_ids[start : start + step]
+            memos = scorer.start(batch, ids, strategy.shifts, strategy.shift_prior)
             per_image = None if candidates is None else candidates[start : start + step]
             outcomes = drive(memos, strategy, range(len(self.class_names)), per_image)
             seconds = (time.perf_counter() - began) / len(memos)

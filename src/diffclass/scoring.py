@@ -77,14 +77,16 @@ class AlignedErrors:
     offset up to `shifts` in x and y (the uncovered border repeats the edge), all on the image's own noise, and
     each class read at the offset where its mean error over the requested slots is lowest. A class's error is
     then that of the image moved to where the class expects it (a glyph off its baseline, a crop off-centre);
-    each offset costs its own calls."""
+    each offset costs its own calls. With `prior`, the errors at an offset k pixels away (in x plus y) count
+    (1 + prior·k) times."""
 
-    def __init__(self, scorer: ErrorScorer, x0: torch.Tensor, image_id: str, shifts: int):
+    def __init__(self, scorer: ErrorScorer, x0: torch.Tensor, image_id: str, shifts: int, prior: float = 0.0):
         from diffclass.data.corruptions import translate
 
         offsets = [(dy, dx) for dy in range(-shifts, shifts + 1) for dx in range(-shifts, shifts + 1)]
         self.scorer, self.image_id = scorer, image_id
         self.parts = tuple(ImageErrors(scorer, translate(x0, dy, dx), image_id) for dy, dx in offsets)
+        self.penalty = torch.tensor([1 + prior * (abs(dy) + abs(dx)) for dy, dx in offsets], dtype=torch.float64)
 
     @property
     def nfe(self) -> int:
@@ -94,6 +96,7 @@ class AlignedErrors:
 
     def lookup(self, candidates: Sequence[Hashable], slots: Sequence[int]) -> torch.Tensor:
         stacked = torch.stack([part.lookup(candidates, slots) for part in self.parts])  # [offsets, C, slots]
+        stacked = stacked * self.penalty[:, None, None]
         best = stacked.mean(dim=2).argmin(dim=0)  # per class, the offset it fits best
         return stacked[best, torch.arange(len(candidates))]
 
@@ -133,14 +136,16 @@ class ErrorScorer:
         )
 
     @torch.no_grad()
-    def start(self, images: torch.Tensor, image_ids: Sequence[str], shifts: int = 0) -> list[ImageErrors]:
+    def start(
+        self, images: torch.Tensor, image_ids: Sequence[str], shifts: int = 0, prior: float = 0.0
+    ) -> list[ImageErrors]:
         """Encode a batch of images once; the returned memos share this scorer (with `shifts`, each image is
-        scored at its best alignment per class, `AlignedErrors`)."""
+        scored at its best alignment per class, `AlignedErrors`, moves priced by `prior`)."""
         if shifts and self.backbone.vae is not None:
             raise DiffclassError("aligning by whole pixels needs a pixel-space model; this one encodes with a VAE")
         x0 = self.backbone.encode(images)
         if shifts:
-            return [AlignedErrors(self, x0[i], image_id, shifts) for i, image_id in enumerate(image_ids)]
+            return [AlignedErrors(self, x0[i], image_id, shifts, prior) for i, image_id in enumerate(image_ids)]
         return [ImageErrors(self, x0[i], image_id) for i, image_id in enumerate(image_ids)]
 
     def _error(self, eps_hat: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

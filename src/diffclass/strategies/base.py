@@ -60,6 +60,7 @@ class Strategy:
     kind: str = ""
     grid: TimestepGrid | None = None  # a timestep range of its own (option t=MIN-MAX); None: the scorer's grid
     shifts: int = 0  # score each class at the image's best whole-pixel alignment up to this far (`aligned`)
+    shift_prior: float = 0.0  # with shifts: the relative error a class pays per pixel it is moved
 
     def options(self) -> dict[str, object]:
         return {}
