@@ -4,6 +4,7 @@ bounding box, and shifted by 1, 2 and 3 pixels in x and y, for several models in
     python benchmarks/position.py --dataset glyphs \
         --model plain-glyphs=plain --model didicm-glyphs="cp(steps=8)" --model glyphs-allclass="exhaustive(n=32)" \
         [--limit N] [--json results/position_glyphs.json] [--plot docs/position_glyphs.png]
+    python benchmarks/position.py --replot results/position_glyphs.json --plot docs/position_glyphs.png
 
 Every model sees the same images (the shift directions are fixed per image id). Each row is MODEL=STRATEGY; the
 strategy's NFEs per image are in the JSON beside its top-1, with the standard error of each top-1.
@@ -32,12 +33,16 @@ PLACEMENTS = (None, "centre", "shift:1", "shift:2", "shift:3")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="glyphs")
-    parser.add_argument("--model", action="append", required=True, help="MODEL=STRATEGY (repeat)")
+    parser.add_argument("--model", action="append", default=[], help="MODEL=STRATEGY (repeat)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=Path("results/position_glyphs.json"))
     parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--replot", type=Path, default=None, help="redraw --plot from this JSON of an earlier run")
     args = parser.parse_args()
+    if args.replot:
+        saved = json.loads(args.replot.read_text())
+        return plot(saved["rows"], saved["dataset"], args.plot)
 
     rows = []
     for entry in args.model:
@@ -74,18 +79,25 @@ def main() -> None:
     args.json.write_text(json.dumps(dict(dataset=args.dataset, limit=args.limit, rows=rows), indent=2) + "\n")
     console.print(f"wrote {args.json}")
     if args.plot:
-        fig, ax = plt.subplots(figsize=(6, 3.6))
-        labels = [p or "as drawn" for p in PLACEMENTS]
-        for name, strategy in entries:
-            mine = [r for r in rows if (r["model"], r["strategy"]) == (name, strategy)]
-            top1, errors = [100 * r["top1"] for r in mine], [200 * r["standard_error"] for r in mine]
-            ax.errorbar(labels, top1, yerr=errors, marker="o", capsize=3, label=f"{name} {strategy}")
-        ax.set_ylabel("top-1 (%), ± 2 s.e.")
-        ax.set_title(f"{args.dataset} test split: the same images, moved", fontsize=9)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        console.print(f"wrote {args.plot}")
+        plot(rows, args.dataset, args.plot)
+
+
+def plot(rows: list[dict], dataset: str, path: Path) -> None:
+    """Top-1 against placement, one line per (model, strategy), the legend under the axes (specs are long)."""
+    entries = list(dict.fromkeys((r["model"], r["strategy"]) for r in rows))
+    fig, ax = plt.subplots(figsize=(6.4, 3.4 + 0.22 * len(entries)))
+    labels = [p or "as drawn" for p in PLACEMENTS]
+    for name, strategy in entries:
+        mine = [r for r in rows if (r["model"], r["strategy"]) == (name, strategy)]
+        top1, errors = [100 * r["top1"] for r in mine], [200 * r["standard_error"] for r in mine]
+        ax.errorbar(labels, top1, yerr=errors, marker="o", capsize=3, label=f"{name} {strategy}")
+    ax.set_ylabel("top-1 (%), ± 2 s.e.")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{dataset} test split: the same images, moved", fontsize=9)
+    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    console.print(f"wrote {path}")
 
 
 if __name__ == "__main__":
