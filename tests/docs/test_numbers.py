@@ -790,16 +790,27 @@ def test_the_glyph_promise_rows_are_their_json():
 def test_the_fit_parity_table_is_its_json():
     rows = {cells[0]: cells[1] for cells in table(ROOT / "docs/own_data.md", "| model | top-1 on the 424 test glyphs")}
     for name, cell in rows.items():
-        run = result(f"fit_parity/{'glyphs-fit' if 'runs/glyphs-fit' in name else 'glyphs'}.json")
+        run = result(f"fit_parity/{name.split('`')[1].removeprefix('runs/')}.json")
         assert (run["n_images"], run["strategy"], cell) == (424, "exhaustive(n=8)", percent(run["top1"]))
-    assert len(rows) == 2
+    assert len(rows) == 3
+    gap = 100 * (result("fit_parity/glyphs.json")["top1"] - result("fit_parity/glyphs-fit2.json")["top1"])
+    assert f"**{gap:.2f} points**" in prose("docs/own_data.md")
 
 
-def test_the_aligned_position_table_is_its_json():
-    rows = result("position_aligned.json")["rows"]
-    quoted = table(ROOT / "docs/results/glyphs.md", "| model and strategy (calls per image) |")
+@pytest.mark.parametrize(
+    "name, header, count",
+    [
+        ("position_aligned.json", "| model and strategy (calls per image) |", 5),
+        ("position_prefilter.json", "| model and prefilter composition (calls per image) |", 5),
+        ("position_prior.json", "| student and alignment (calls per image) |", 5),
+        ("position_prefilter_prior.json", "| model, aligned with a prior (calls per image) |", 2),
+    ],
+)
+def test_the_aligned_position_tables_are_their_json(name, header, count):
+    rows = result(name)["rows"]
+    quoted = table(ROOT / "docs/results/glyphs.md", header)
     entries = list(dict.fromkeys((r["model"], r["strategy"]) for r in rows))
-    assert len(quoted) == len(entries) == 5
+    assert len(quoted) == len(entries) == count
     for cells, (model, strategy) in zip(quoted, entries):
         mine = [r for r in rows if (r["model"], r["strategy"]) == (model, strategy)]
         assert cells[0] == f"`{model}` `{strategy}` ({mine[0]['nfe_per_image']:.0f})"
