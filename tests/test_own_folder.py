@@ -114,6 +114,7 @@ def test_fit_makes_a_tuned_calibrated_model_and_resumes_to_the_same_weights(monk
     args = ["fit", folder, "--steps", 4, "--width", 4, "--batch-size", 4, "--hold-out", 0.34, "--checkpoint-every", 2]
     code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "whole")
     assert code == 0, err
+    assert err.count("3 classes, 18 images, colour at 32x32") == 1  # said once, though planning and training read it
     assert "measured on 6 held-out images" in out and "classify with: diffclass classify IMAGE --model" in out
     record = json.loads((tmp_path / "whole" / "fit.json").read_text())
     assert list(record["done"]) == ["train", "calibrate", "temperature", "tune", "measure"]

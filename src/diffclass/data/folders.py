@@ -136,11 +136,17 @@ def survey(name: str, image_size: int | None = None) -> Survey:
     size = image_size or max(width, height)
     why = "as asked" if image_size else "the size of all of them" if count == total else f"the size of {count} of them"
     others = "" if count == total and not image_size else "; the others are converted as classify converts them"
-    logger.info(
+    line = (
         f"{name}: {len(by_class)} classes, {total} images, {'colour' if colour else 'grey'} at {size}x{size} "
         f"({why}{others})"
     )
+    if line not in _SAID:  # a command that plans from the survey and then loads the images says it once
+        _SAID.add(line)
+        logger.info(line)
     return Survey(sorted(by_class), size, 3 if colour else 1, total)
+
+
+_SAID: set[str] = set()
 
 
 def _folder_items(root: Path, name: str) -> list[tuple[Path, str]]:
