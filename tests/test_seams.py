@@ -53,6 +53,7 @@ def test_every_backbone_keeps_the_protocol(kind, tmp_path):
     else:
         with pytest.raises(DiffclassError):
             backbone.predict_all(x0, t)
+    assert backbone.node_keys() == []  # no tree yet: no nodes scored beside the classes
     words = backbone.word_attention(x0[:1], t[:1], 0)
     assert words is None or torch.isfinite(words).all()
     prompts = backbone.prompts(0)
@@ -63,7 +64,7 @@ def test_every_backbone_keeps_the_protocol(kind, tmp_path):
         node = tree.internal_nodes()[0]
         if backbone.scores_all_classes:  # no head per node: its error is derived from its classes' on one call
             nodes, errors = backbone.node_errors(torch.rand(2, classes))
-            assert node in nodes and errors.shape == (2, len(nodes))
+            assert node in nodes and errors.shape == (2, len(nodes)) and nodes == backbone.node_keys()
         else:
             assert backbone.predict_noise(x0[:1], t[:1], backbone.condition([node])).shape == x0[:1].shape
         with pytest.raises(DiffclassError):

@@ -201,7 +201,7 @@ class ErrorScorer:
                     seen.add((id(errors), c, s))
                     triples.append((errors, c, s))
         if self.backbone.scores_all_classes:  # a key that is neither a head nor a tree node: one line
-            nodes = set(self.backbone.node_errors(torch.zeros(1, len(self.backbone.info.class_names)))[0])
+            nodes = set(self.backbone.node_keys())
             self.backbone.condition([c for c in {c: None for _, c, _ in triples} if c not in nodes])
             triples = list({(id(e), s): (e, None, s) for e, _, s in triples}.values())
         for start in range(0, len(triples), self.batch_size):

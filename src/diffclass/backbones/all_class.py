@@ -133,9 +133,12 @@ class AllClassUNet(BackboneDefaults):
         self._node_score = NODE_SCORES[mode]
         return mode
 
+    def node_keys(self) -> list[str]:
+        return list(self._node_leaves)
+
     def node_errors(self, errors: torch.Tensor) -> tuple[list[str], torch.Tensor]:
         """The internal nodes' errors [B, nodes] from the classes' [B, classes] on the same calls."""
-        nodes = list(self._node_leaves)
+        nodes = self.node_keys()
         if not nodes:
             return super().node_errors(errors)
         return nodes, torch.stack([self._node_score(errors[:, self._node_leaves[n]], dim=1) for n in nodes], 1)

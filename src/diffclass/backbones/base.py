@@ -43,6 +43,8 @@ class Backbone(Protocol):
 
     def predict_all(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor: ...  # [B, classes, C, H, W]
 
+    def node_keys(self) -> list[str]: ...  # all-class: the tree nodes each call also scores, from their classes
+
     def node_errors(self, errors: torch.Tensor) -> tuple[list[str], torch.Tensor]: ...  # all-class: nodes' [B, n]
 
     def use_tree(self, tree, mode: str | None = None, images=None, labels=None, **invert_options) -> str: ...
@@ -67,6 +69,9 @@ class BackboneDefaults:
 
     def predict_all(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         raise DiffclassError(f"{self.info.backbone} models score one class per call")
+
+    def node_keys(self) -> list[str]:
+        return []
 
     def node_errors(self, errors: torch.Tensor) -> tuple[list[str], torch.Tensor]:
         return [], errors[:, :0]
