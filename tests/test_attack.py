@@ -109,3 +109,15 @@ def test_the_attack_command_resumes_refuses_other_settings_and_names_the_install
     monkeypatch.setitem(sys.modules, "torchattacks", None)  # not installed
     code, _, err = run_cli(monkeypatch, capsys, "attack", "--model", model_dir, "--limit", 1, "--json", tmp_path / "b")
     assert code == 2 and "pip install --no-deps torchattacks" in err
+
+
+def test_apgd_attacks_a_batch_some_of_whose_images_are_already_wrong(images):
+    """APGD calls the model again on the images still classified right only: a diffusion stand-in (each image's own
+    noise) must then stand for exactly those images."""
+    pytest.importorskip("torchattacks")
+    clf = Classifier(tiny_backbone(), batch_size=64)
+    data = _toy(clf, images)
+    data.labels[1] = (data.labels[1] + 1) % len(CLASSES)  # already wrong: APGD leaves it out of its later calls
+    run = list(attack(clf, data, "apgd-dlr", eps=0.3, steps=3, strategy="exhaustive(n=2)", batch=4))[-1]
+    assert run.images == 9 and run.clean_top1 == 8 / 9 and run.gradient_nonzero == 1.0
+    assert max(r["linf"] for r in run.rows) <= 0.3 + 1e-6 and run.robust_top1 <= run.clean_top1

@@ -46,19 +46,21 @@ def _pgd_l2(options, model, eps, steps, classes, seed):
     return _torchattacks().PGDL2(model, eps=eps, alpha=2.5 * eps / steps, steps=steps, random_start=True)
 
 
-@ATTACKS.register("apgd-ce", help="APGD on the cross-entropy, ℓ∞ (Croce & Hein), step size adapted")
+@ATTACKS.register("apgd-ce", help="APGD on the cross-entropy, ℓ∞ (Croce & Hein), step size adapted", subsets=True)
 def _apgd_ce(options, model, eps, steps, classes, seed):
     return _torchattacks().APGD(model, norm="Linf", eps=eps, steps=steps, seed=seed, loss="ce")
 
 
-@ATTACKS.register("apgd-dlr", help="APGD on the difference-of-logits ratio, ℓ∞ (needs 3+ classes)")
+@ATTACKS.register("apgd-dlr", help="APGD on the difference-of-logits ratio, ℓ∞ (needs 3+ classes)", subsets=True)
 def _apgd_dlr(options, model, eps, steps, classes, seed):
     if classes < 3:
         raise DiffclassError("apgd-dlr needs at least 3 classes")
     return _torchattacks().APGD(model, norm="Linf", eps=eps, steps=steps, seed=seed, loss="dlr")
 
 
-@ATTACKS.register("autoattack", help="AutoAttack, `rand` version: APGD-CE + APGD-DLR with 20 EOT draws, ℓ∞")
+@ATTACKS.register(
+    "autoattack", help="AutoAttack, `rand` version: APGD-CE + APGD-DLR with 20 EOT draws, ℓ∞", subsets=True
+)
 def _autoattack(options, model, eps, steps, classes, seed):
     return _torchattacks().AutoAttack(model, norm="Linf", eps=eps, version="rand", n_classes=classes, seed=seed)
 
@@ -204,9 +206,13 @@ def attack(
         model = _Surrogate(logits, classifier.info.value_range)
         clean01 = ((images - low) / (high - low)).clamp(0, 1)
         gradient = _input_gradient(model, clean01, labels)
-        with torch.random.fork_rng():  # the random start draws from torch's global stream: seeded per batch
-            torch.manual_seed(int(json_digest([seed, ids], 15), 16))
-            attacked01 = entry.build({}, model, eps, steps, len(classifier.class_names), seed)(clean01, labels)
+        # APGD and AutoAttack call the model again on the images it still classifies right; a stand-in whose
+        # noise is its images' own (keyed by id) holds for its whole batch only, so those attack one image a time
+        one_by_one = entry.extra.get("subsets", False) and getattr(logits, "by_id", False)
+        parts = [[k] for k in range(len(ids))] if one_by_one else [list(range(len(ids)))]
+        attacked01 = torch.cat(
+            [_attack_part(entry, classifier, spec, eps, steps, eot, seed, part, ids, clean01, labels) for part in parts]
+        )
         attacked = low + (high - low) * attacked01.detach()
         clean_decisions = classifier.classify(images, spec, ids)
         attacked_decisions = classifier.classify(attacked, spec, ids)
@@ -226,6 +232,16 @@ def attack(
         if out is not None:
             run.save(out)
         yield run
+
+
+def _attack_part(entry, classifier, spec, eps, steps, eot, seed, part, ids, clean01, labels) -> torch.Tensor:
+    """The attacked images of `part` (indices into the batch), on a stand-in for exactly those images."""
+    part_ids = [ids[k] for k in part]
+    model = _Surrogate(classifier.logits_fn(spec, part_ids, eot), classifier.info.value_range)
+    with torch.random.fork_rng():  # the random start draws from torch's global stream: seeded per batch
+        torch.manual_seed(int(json_digest([seed, part_ids], 15), 16))
+        attack = entry.build({}, model, eps, steps, len(classifier.class_names), seed)
+        return attack(clean01[part], labels[part])
 
 
 def _input_gradient(model: torch.nn.Module, images01: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

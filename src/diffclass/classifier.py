@@ -232,6 +232,7 @@ class Classifier(Evaluates):
             draws = [scorer.differentiable_errors(images, ids, slots, generator) for _ in range(eot)]
             return -torch.stack(draws).double().mean(0) / temperature
 
+        logits.by_id = True  # each image's own noise: these logits hold for a batch of exactly these ids
         return logits
 
     def prefiltered(self, spec: Prefilter) -> Prefiltered:
