@@ -838,10 +838,12 @@ def test_the_didicm_head_seeds_table_is_its_json():
 
 def test_the_emoji_training_progress_is_its_json():
     text = prose("docs/results/emoji.md")
-    early, later = (result(f"emoji/held_out_prefilter10_step{step}.json") for step in (3600, 5000))
-    assert (early["model"], later["model"]) == ("emoji", "runs/emoji-5000")
-    for run in (early, later):
+    early, later, last = (result(f"emoji/held_out_prefilter10_step{step}.json") for step in (3600, 5000, 7200))
+    assert (early["model"], later["model"], last["model"]) == ("emoji", "runs/emoji-5000", "runs/emoji")
+    for run in (early, later, last):
         assert run["held_out"] == ["noto"] and run["n_images"] == 227 and run["nfe_per_image"] == 81
         assert run["strategy"] == "prefilter(by=plain-emoji;k=10;then=exhaustive(n=8))"
-    assert f"ranks {100 * early['top1']:.2f}% first" in text and f"**{100 * later['top1']:.2f}%**" in text
-    assert f"Top-5: {100 * early['top5']:.2f}% and {100 * later['top5']:.2f}%" in text
+    assert f"ranks {100 * early['top1']:.2f}% first" in text
+    assert f"**{100 * later['top1']:.2f}%**" in text and f"**{100 * last['top1']:.2f}%**" in text
+    top5 = [f"{100 * run['top5']:.2f}%" for run in (early, later, last)]
+    assert f"Top-5: {top5[0]}, {top5[1]} and {top5[2]}" in text
