@@ -43,6 +43,8 @@ def main() -> None:
     if args.replot:
         saved = json.loads(args.replot.read_text())
         return plot(saved["rows"], saved["dataset"], args.plot)
+    if not args.model:
+        parser.error("give at least one --model MODEL=STRATEGY (or --replot JSON --plot PNG)")
 
     rows = []
     for entry in args.model:

@@ -195,7 +195,8 @@ def attack(
     run = AttackRun.resumed(out, settings)
     done = {r["id"] for r in run.rows}
     todo = [i for i, image_id in enumerate(data.ids) if image_id not in done]
-    low, high = (float(v) for v in classifier.info.value_range)
+    value, classes = classifier.info.value_range, len(classifier.class_names)
+    low, high = (float(v) for v in value)
     if not todo:
         yield run  # everything was attacked before
     for start in range(0, len(todo), batch):
@@ -203,16 +204,20 @@ def attack(
         images, labels = data.images[index], data.labels[index]
         ids = [data.ids[i] for i in index.tolist()]
         logits = classifier.logits_fn(spec, ids, eot)
-        model = _Surrogate(logits, classifier.info.value_range)
+        model = _Surrogate(logits, value)
         clean01 = ((images - low) / (high - low)).clamp(0, 1)
         gradient = _input_gradient(model, clean01, labels)
         # APGD and AutoAttack call the model again on the images it still classifies right; a stand-in whose
         # noise is its images' own (keyed by id) holds for its whole batch only, so those attack one image a time
         one_by_one = entry.extra.get("subsets", False) and getattr(logits, "by_id", False)
-        parts = [[k] for k in range(len(ids))] if one_by_one else [list(range(len(ids)))]
-        attacked01 = torch.cat(
-            [_attack_part(entry, classifier, spec, eps, steps, eot, seed, part, ids, clean01, labels) for part in parts]
-        )
+        pieces = []
+        for part in [[k] for k in range(len(ids))] if one_by_one else [list(range(len(ids)))]:
+            part_ids = [ids[k] for k in part]
+            stand_in = model if len(part) == len(ids) else _Surrogate(classifier.logits_fn(spec, part_ids, eot), value)
+            with torch.random.fork_rng():  # the random start draws from torch's global stream: seeded per part
+                torch.manual_seed(int(json_digest([seed, part_ids], 15), 16))
+                pieces.append(entry.build({}, stand_in, eps, steps, classes, seed)(clean01[part], labels[part]))
+        attacked01 = torch.cat(pieces)
         attacked = low + (high - low) * attacked01.detach()
         clean_decisions = classifier.classify(images, spec, ids)
         attacked_decisions = classifier.classify(attacked, spec, ids)
@@ -232,16 +237,6 @@ def attack(
         if out is not None:
             run.save(out)
         yield run
-
-
-def _attack_part(entry, classifier, spec, eps, steps, eot, seed, part, ids, clean01, labels) -> torch.Tensor:
-    """The attacked images of `part` (indices into the batch), on a stand-in for exactly those images."""
-    part_ids = [ids[k] for k in part]
-    model = _Surrogate(classifier.logits_fn(spec, part_ids, eot), classifier.info.value_range)
-    with torch.random.fork_rng():  # the random start draws from torch's global stream: seeded per batch
-        torch.manual_seed(int(json_digest([seed, part_ids], 15), 16))
-        attack = entry.build({}, model, eps, steps, len(classifier.class_names), seed)
-        return attack(clean01[part], labels[part])
 
 
 def _input_gradient(model: torch.nn.Module, images01: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

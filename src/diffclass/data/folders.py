@@ -106,6 +106,9 @@ class Survey:
 COLOUR_MODES = {"RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV"}
 
 
+_SAID: set[str] = set()  # survey lines already said in this process
+
+
 def survey(name: str, image_size: int | None = None) -> Survey:
     """Class names (sorted sub-folder names, or a list's labels), the image size (the most common; refused when no
     size holds most of the images, so nothing is resized on a guess) and channels (3 if any image has a colour
@@ -144,9 +147,6 @@ def survey(name: str, image_size: int | None = None) -> Survey:
         _SAID.add(line)
         logger.info(line)
     return Survey(sorted(by_class), size, 3 if colour else 1, total)
-
-
-_SAID: set[str] = set()
 
 
 def _folder_items(root: Path, name: str) -> list[tuple[Path, str]]:

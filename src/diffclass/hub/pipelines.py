@@ -28,8 +28,9 @@ def check_pipeline_part(cls, source: Path, subfolder: str, what: str) -> None:
     folder = source / subfolder
     if not folder.is_dir():
         raise DiffclassError(f"{source} has no {subfolder}/ (the {what})")
-    check_json_files(source, recursive=False)  # model_index.json
     configs = check_json_files(folder)
+    if subfolder:
+        check_json_files(source)  # model_index.json beside the parts
     if _is_scheduler(cls):
         config = configs.get("scheduler_config.json")
         problem = scheduler_problem(config, known=scheduler_fields()) if config is not None else None
@@ -41,9 +42,9 @@ def check_pipeline_part(cls, source: Path, subfolder: str, what: str) -> None:
             raise DiffclassError(f"{folder}/config.json: {problem}")
 
 
-def check_json_files(folder: Path, recursive: bool = False) -> dict[str, dict]:
+def check_json_files(folder: Path) -> dict[str, dict]:
     """Every `*.json` in `folder`, parsed with bounds; each must be a JSON object."""
-    paths = sorted(folder.rglob("*.json") if recursive else folder.glob("*.json"))
+    paths = sorted(folder.glob("*.json"))
     if len(paths) > MAX_JSON_FILES:
         raise DiffclassError(f"{folder}: {len(paths)} JSON files is more than a pipeline part holds")
     parsed = {}
