@@ -6,6 +6,10 @@ paper's Euler step), clean and under Gaussian noise of severities 1-5, beside th
         --plain plain-glyphs [--steps 1,2,4,8,16] [--limit N] \
         [--json results/didicm_steps.json] [--plot docs/didicm_steps.png]
 
+A model trained on other data than the shipped twin (less of it, a lower resolution) names its own twin after a
+comma, `--model r10=runs/didicm-r10,runs/plain-r10`: both are measured on that twin's test images, and its row is
+headed `plain (r10)`, so one run compares DiDiCM's lead over its twin across data settings.
+
 Every row sees the same images (the noise is seeded per image id). GMACs per image come from each model's
 counted MACs per call, so a step of DiDiRN and a plain call compare by cost, not by count.
 """
@@ -51,6 +55,7 @@ def main() -> None:
     parser.add_argument("--plain", default="plain-glyphs", help="the plain twin")
     parser.add_argument("--dataset", default="glyphs")
     parser.add_argument("--steps", default="1,2,4,8,16")
+    parser.add_argument("--updates", default=",".join(UPDATES), help="CP updates: exact, euler or both")
     parser.add_argument("--severities", default="0,1,2,3,4,5", help="Gaussian noise severities (0: clean)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--json", type=Path, default=Path("results/didicm_steps.json"))
@@ -59,15 +64,25 @@ def main() -> None:
     steps = [int(s) for s in args.steps.split(",")]
     severities = [int(s) for s in args.severities.split(",")]
 
-    rows = []
-    plain = diffclass.load(args.plain)
-    data = eval_dataset(plain, args.dataset)
-    for severity in severities:
-        rows.append(dict(row(plain, data, "plain", severity, args.limit), model=args.plain, head="plain"))
+    rows, twins = [], {}
+
+    def twin_data(name: str, head: str):
+        """The twin's test images, its rows measured once."""
+        if name not in twins:
+            plain = diffclass.load(name)
+            twins[name] = eval_dataset(plain, args.dataset)
+            for severity in severities:
+                rows.append(dict(row(plain, twins[name], "plain", severity, args.limit), model=name, head=head))
+        return twins[name]
+
+    twin_data(args.plain, "plain")
+    updates = args.updates.split(",")
     for entry in args.model:
         label, _, name = entry.partition("=")
+        name, _, twin = name.partition(",")
+        data = twin_data(twin, f"plain ({label})") if twin else twins[args.plain]
         clf = diffclass.load(name)
-        for update in UPDATES:
+        for update in updates:
             for n in steps:
                 for severity in severities:
                     spec = f"cp(steps={n};update={update})"
@@ -100,18 +115,20 @@ def plot(rows: list[dict], severities: list[int], path: Path) -> None:
     fig, axes = plt.subplots(1, len(severities), figsize=(3 * len(severities), 3.2), sharey=False)
     for ax, severity in zip(axes, severities):
         mine = [r for r in rows if r["severity"] == severity]
-        for head in dict.fromkeys(r["head"] for r in mine if r["head"] != "plain"):
+        for head in dict.fromkeys(r["head"] for r in mine if r["spec"] != "plain"):
             for update in UPDATES:
                 line = [r for r in mine if r["head"] == head and f"update={update}" in r["spec"]]
                 if not line and update == "exact":  # the exact update's name leaves it out
                     line = [r for r in mine if r["head"] == head and "update=" not in r["spec"]]
+                if not line:
+                    continue
                 line.sort(key=lambda r: r["nfe_per_image"])
                 style = "-" if update == "exact" else "--"
                 ax.plot([r["nfe_per_image"] for r in line], [100 * r["top1"] for r in line], style, marker="o",
                         label=f"{head}, {update}")  # fmt: skip
-        flat = [r for r in mine if r["head"] == "plain"]
-        if flat:
-            ax.axhline(100 * flat[0]["top1"], color="grey", lw=1, label="plain twin")
+        for twin in (r for r in mine if r["spec"] == "plain"):
+            ax.axhline(100 * twin["top1"], color="grey", lw=1, ls=":" if "(" in twin["head"] else "-",
+                       label="plain twin" if twin["head"] == "plain" else twin["head"])  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.set_title("clean" if severity == 0 else f"noise {severity}", fontsize=9)
         ax.set_xlabel("CP steps")

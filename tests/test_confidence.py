@@ -60,6 +60,17 @@ def test_fit_temperature_records_the_typical_error_on_the_grid_it_was_measured(m
     assert clf.classify(load_dataset("digits", "test").images[:2], "exhaustive(n=2)")[0].unfamiliar is None
 
 
+def test_fit_temperature_scores_on_fewer_slots_when_asked(monkeypatch, capsys, model_dir):
+    from diffclass.hub import ModelInfo
+
+    code, out, err = run_cli(monkeypatch, capsys, "fit-temperature", "--model", model_dir, "--images", 5, "--slots", 2)
+    assert code == 0 and "fit-temperature exhaustive(n=2)" in out + err, err
+    fitted = ModelInfo.load(model_dir)
+    assert fitted.typical_error["slots"] == 2 and fitted.temperature > 0
+    code, out, err = run_cli(monkeypatch, capsys, "fit-temperature", "--model", model_dir, "--slots", 0)
+    assert code == 2 and "--slots" in err
+
+
 @pytest.mark.parametrize("bad", [{"error": -1}, {"error": "x"}, [1]])
 def test_a_bad_typical_error_is_refused(monkeypatch, capsys, model_dir, bad):
     import json

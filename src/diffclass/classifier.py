@@ -305,24 +305,27 @@ def fit_confidence(
     labels: torch.Tensor,
     ids: Sequence[str],
     show_progress: bool = True,
+    slots: int = 16,
 ) -> tuple[float, dict]:
     """What makes a model's probabilities mean something, fitted on labelled images it never trained on: the
     temperature minimising the negative log-likelihood of softmax(-error / T), and the typical error of the winning
     class (its 99th percentile), against which an image unlike the training data stands out.
 
     Raw errors differ between classes by a few thousandths, so softmax(-error) is nearly uniform; a fitted
-    temperature turns the ranking into usable probabilities.
+    temperature turns the ranking into usable probabilities. Every class is scored on `slots` timesteps: fewer
+    make a many-class model affordable (227 classes × 16 slots is 3,632 calls an image).
     """
     decisions, step, ids = [], classifier.images_per_pass(), list(ids)  # in passes: a long fit shows progress
+    strategy = f"exhaustive(n={slots})"
     with progress_bar(show_progress) as bar:
-        task = bar.add_task("fit-temperature exhaustive(n=16)", total=len(images), status="")
+        task = bar.add_task(f"fit-temperature {strategy}", total=len(images), status="")
         for start in range(0, len(images), step):
             part = slice(start, start + step)
-            decisions += classifier.classify(images[part], "exhaustive(n=16)", ids[part])
+            decisions += classifier.classify(images[part], strategy, ids[part])
             bar.update(task, completed=len(decisions))
     scores = torch.tensor([[d.scores[c] for c in range(len(classifier.class_names))] for d in decisions])
     winners = torch.tensor([d.scores[d.label] for d in decisions], dtype=torch.float64)
-    typical = dict(error=float(torch.quantile(winners, 0.99)), grid=repr(classifier.scorer.grid))
+    typical = dict(error=float(torch.quantile(winners, 0.99)), grid=repr(classifier.scorer.grid), slots=slots)
     scores = scores - scores.mean(dim=1, keepdim=True)
     log_t = torch.tensor(math.log(scores.std().item() + 1e-12), requires_grad=True, dtype=torch.float64)
     optimizer = torch.optim.LBFGS([log_t], max_iter=100, line_search_fn="strong_wolfe")

@@ -120,6 +120,9 @@ def fit_temperature_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model folder to update.", callback=read_paths)],
     images: Annotated[int, typer.Option(min=1, help="Held-out images to fit on.")] = 200,
     images_from: ImagesFromOption = None,
+    slots: Annotated[
+        int, typer.Option(min=1, max=1000, help="Timesteps every class is scored on (fewer: cheaper for many classes).")
+    ] = 16,
     seed: SeedOption = 0,
 ):
     """Fit the softmax temperature (and the winner's typical error, which marks images unlike the training data) on
@@ -130,7 +133,9 @@ def fit_temperature_command(
     ensure_writable(model)
     clf = _diffusion_model(model, seed, 256)
     data = unseen_images(clf, images, seed, images_from)
-    clf.info.temperature, clf.info.typical_error = fit_confidence(clf, data.images, data.labels, data.ids)
+    clf.info.temperature, clf.info.typical_error = fit_confidence(
+        clf, data.images, data.labels, data.ids, slots=slots
+    )
     clf.info.save(model)
     typical = clf.info.typical_error["error"]
     console.print(f"temperature {clf.info.temperature:.3g} and typical error {typical:.3g} saved to {model}")

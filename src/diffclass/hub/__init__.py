@@ -50,7 +50,8 @@ class ModelInfo:
     weighting: dict[str, Any] | None = None  # learned timestep weights (`diffclass calibrate --weights`)
     text_tokens: int | None = None  # SD3: T5 tokens per prompt (zeros without T5), the pipeline's max_sequence_length
     typical_error: dict[str, Any] | None = None  # {"error": 99th percentile of the winner's error on held-out
-    # images, "grid": the grid it was measured on}: an image far above it is unlike what the model knows
+    # images, "grid": the grid it was measured on, "slots": timesteps per class}: an image far above it is unlike
+    # what the model knows
 
     def keep_tuning_of(self, saved: ModelInfo) -> None:
         """What a saved folder learned about its own weights, taken over by a hub-layout model loaded from it: the
