@@ -133,9 +133,7 @@ def fit_temperature_command(
     ensure_writable(model)
     clf = _diffusion_model(model, seed, 256)
     data = unseen_images(clf, images, seed, images_from)
-    clf.info.temperature, clf.info.typical_error = fit_confidence(
-        clf, data.images, data.labels, data.ids, slots=slots
-    )
+    clf.info.temperature, clf.info.typical_error = fit_confidence(clf, data.images, data.labels, data.ids, slots=slots)
     clf.info.save(model)
     typical = clf.info.typical_error["error"]
     console.print(f"temperature {clf.info.temperature:.3g} and typical error {typical:.3g} saved to {model}")
