@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw
 
 from diffclass.data import load_dataset
 from diffclass.hub import ModelInfo
+from diffclass.recipe import FitPlan, _held_out
 from tests.conftest import run_cli
 
 COLOURS = {"circle": (220, 40, 40), "square": (40, 160, 60), "triangle": (40, 70, 220)}
@@ -115,11 +116,16 @@ def test_fit_makes_a_tuned_calibrated_model_and_resumes_to_the_same_weights(monk
     code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "whole")
     assert code == 0, err
     assert err.count("3 classes, 18 images, colour at 32x32") == 1  # said once, though planning and training read it
-    assert "measured on 6 held-out images" in out and "classify with: diffclass classify IMAGE --model" in out
+    assert "measured on 2 held-out images" in out and "classify with: diffclass classify IMAGE --model" in out
     record = json.loads((tmp_path / "whole" / "fit.json").read_text())
     assert list(record["done"]) == ["train", "calibrate", "temperature", "tune", "measure"]
     info = ModelInfo.load(tmp_path / "whole")
-    assert info.timestep_range and info.temperature != 1.0 and info.front["images"] == 6
+    assert info.timestep_range and info.temperature != 1.0 and info.front["images"] == 4
+    plan = FitPlan(**record["plan"])  # the 6 held-out images: 4 fitted on, the other 2 measured
+    steps = ("calibrate", "temperature", "tune", "measure")
+    fitted = {step: set(_held_out(tmp_path / "whole", step, plan)[1].ids) for step in steps}
+    assert fitted["calibrate"] == fitted["temperature"] == fitted["tune"] and len(fitted["tune"]) == 4
+    assert len(fitted["measure"]) == 2 and not fitted["measure"] & fitted["tune"]
     measured = record["done"]["measure"]
     assert measured["exhaustive"]["strategy"] == info.front["reference_spec"]
     assert 0 <= measured["default"]["ece"] <= 1 and measured["default"]["nfe_per_image"] > 0
@@ -145,6 +151,19 @@ def test_fit_makes_a_tuned_calibrated_model_and_resumes_to_the_same_weights(monk
     assert ModelInfo.load(tmp_path / "killed").front["points"] == info.front["points"]
 
 
+def test_the_measure_step_spends_a_bounded_number_of_calls(monkeypatch, tmp_path):
+    import diffclass.recipe as recipe
+
+    folder = f"folder:{shapes(tmp_path / 'shapes', per_class=9)}"  # 27 images, 9 held out: 3 of them measured
+    plan = recipe.plan_for(27, 32, 3, steps=2, width=4, batch_size=4, hold_out=0.34)
+    record = recipe.fit(folder, tmp_path / "m", plan, progress=False)
+    assert record["done"]["measure"]["images"] == 3
+    reference_nfe = ModelInfo.load(tmp_path / "m").front["reference_nfe"]
+    monkeypatch.setattr(recipe, "MEASURE_CALLS", 2 * reference_nfe)  # two images' worth of exhaustive
+    monkeypatch.setattr(recipe, "MEASURED_AT_LEAST", 1)
+    assert recipe._measure(folder, tmp_path / "m", plan, False)["images"] == 2
+
+
 def test_fit_takes_only_a_users_images(monkeypatch, capsys, tmp_path):
     code, out, err = run_cli(monkeypatch, capsys, "fit", "digits", "--out", tmp_path / "m")
     assert code == 2 and "takes your own images" in err
@@ -158,7 +177,7 @@ def test_fit_with_the_plain_twin_tunes_prefilters_on_what_both_held_out(monkeypa
     )  # fmt: skip
     assert code == 0, err
     front = ModelInfo.load(tmp_path / "m").front
-    assert front["prefilter"] == str(tmp_path / "m" / "twin") and front["images"] == 6
+    assert front["prefilter"] == str(tmp_path / "m" / "twin") and front["images"] == 4
     twin = json.loads((tmp_path / "m" / "twin" / "didicm.json").read_text())
     assert twin["training"]["held_out"] == ModelInfo.load(tmp_path / "m").training["held_out"]
 
