@@ -325,6 +325,10 @@ def test_mixup_and_smoothing_blend_images_and_targets_alike_and_train():
     assert (targets.max(1).values < 1).any()  # some pairs really are blended
     # a mixed image is lam*i + (1-lam)*j, its target lam*e_i + (1-lam)*e_j: the target's mean label is the pixel
     assert torch.allclose(mixed[:, 0, 0, 0], targets @ torch.arange(6.0), atol=1e-5)
+    pasted, by_area = soft_targets(images.repeat(1, 1, 2, 2), labels, 6, mixup=0.0, smoothing=0.0, gen=gen, cutmix=1.0)
+    assert (by_area.max(1).values < 1).any() and torch.allclose(by_area.sum(1), torch.ones(6))
+    # a box of image j pasted into image i: its target weighs j by the box's area, so again mean label = mean pixel
+    assert torch.allclose(pasted.mean(dim=(1, 2, 3)), by_area @ torch.arange(6.0), atol=1e-5)
     _, smoothed = soft_targets(images, labels % 3, 3, mixup=0.0, smoothing=0.3, gen=gen)
     assert torch.allclose(smoothed.min(1).values, torch.full((6,), 0.1)) and torch.allclose(
         smoothed.max(1).values, torch.full((6,), 0.8)
@@ -337,9 +341,15 @@ def test_mixup_and_smoothing_blend_images_and_targets_alike_and_train():
         [str(i) for i in range(12)],
     )
     for baseline in (False, True):
-        config = DiDiCMTrainConfig(steps=2, batch_size=4, width=8, baseline=baseline, mixup=0.4, label_smoothing=0.1)
+        config = DiDiCMTrainConfig(
+            steps=2, batch_size=4, width=8, baseline=baseline, mixup=0.4, cutmix=1.0, label_smoothing=0.1
+        )
         model = train_didicm(data, config, show_progress=False)
-        assert model.training["mixup"] == 0.4 and torch.isfinite(model.posterior(data.images[:2]).probabilities).all()
+        assert (
+            model.training["mixup"] == 0.4
+            and model.training["cutmix"] == 1.0
+            and torch.isfinite(model.posterior(data.images[:2]).probabilities).all()
+        )
 
 
 def test_the_shipped_glyph_models_load_by_name_and_classify_held_out_styles(monkeypatch, capsys):

@@ -40,6 +40,7 @@ def didicm_train(
     hold_out: HoldOutOption = 0.15,
     baseline: Annotated[bool, typer.Option(help="Train the plain classifier of the same backbone instead.")] = False,
     mixup: Annotated[float, typer.Option(help="Mixup Beta(a, a) parameter; soft labels (0: off).")] = 0.0,
+    cutmix: Annotated[float, typer.Option(help="CutMix Beta(a, a) parameter; soft labels by area (0: off).")] = 0.0,
     label_smoothing: Annotated[float, typer.Option(help="Label smoothing mass (0: off).")] = 0.0,
     head: Annotated[
         str,
@@ -79,6 +80,7 @@ def didicm_train(
         data_ratio=data_ratio,
         hold_out=hold_out,
         mixup=mixup,
+        cutmix=cutmix,
         label_smoothing=label_smoothing,
         head=head,
         transitions=transitions,

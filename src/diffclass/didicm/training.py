@@ -41,6 +41,7 @@ class DiDiCMTrainConfig:
     shift: int = 1  # random translation in pixels (light augmentation)
     augment: str = "none"  # an Augmentation spec on top of the shift (affine, colour, grey)
     mixup: float = 0.0  # Beta(a, a) mixing of image pairs with soft labels (0: off)
+    cutmix: float = 0.0  # Beta(a, a) share of a partner's box pasted in, labels mixed by area (0: off)
     label_smoothing: float = 0.0  # mass spread evenly over all classes
     head: str = "p0"  # the DiDiRN head: p0 (ours) or scores (the paper's free log concrete scores)
     transitions: str = "balanced"  # noisy labels: balanced with importance weights (ours) or sampled (the paper's)
@@ -56,6 +57,7 @@ class DiDiCMTrainConfig:
             raise DiffclassError(f"--transitions must be balanced or sampled, got {self.transitions!r}")
         check_range("--lr", self.lr, 0, 10, low_open=True)
         check_range("--mixup", self.mixup, 0, 1e3)
+        check_range("--cutmix", self.cutmix, 0, 1e3)
         check_range("--label-smoothing", self.label_smoothing, 0, 0.999)
         check_range("--hold-out", self.hold_out, 0, 0.9)
         check_range("--data-fraction", self.data_fraction, 0, 1, low_open=True)
@@ -70,11 +72,25 @@ def _augment(images: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Te
 
 
 def soft_targets(
-    images: torch.Tensor, labels: torch.Tensor, num_classes: int, mixup: float, smoothing: float, gen: torch.Generator
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    mixup: float,
+    smoothing: float,
+    gen: torch.Generator,
+    cutmix: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixup (each image blended with a shuffled partner, its target blended alike) and label smoothing:
-    the images and their soft targets [B, K]."""
+    """Mixup (each image blended with a shuffled partner, its target blended alike), CutMix (kornia's: a box of a
+    partner pasted in, the targets mixed by the area each keeps) and label smoothing: the images and their soft
+    targets [B, K]."""
     targets = F.one_hot(labels, num_classes).float()
+    if cutmix > 0:
+        from kornia.augmentation import RandomCutMixV2
+
+        paste = RandomCutMixV2(beta=cutmix, p=1.0, use_correct_lambda=True, data_keys=["input", "class"])
+        images, (mix,) = paste(images, labels)  # mix: (label, partner's label, share of the image kept) per image
+        kept = mix[:, 2].view(-1, 1).to(targets.dtype)
+        targets = kept * targets + (1 - kept) * F.one_hot(mix[:, 1].long(), num_classes).float()
     if mixup > 0:
         lam = torch.distributions.Beta(mixup, mixup).sample((len(images),)).to(images.dtype)
         partner = torch.randperm(len(images), generator=gen)
@@ -157,7 +173,7 @@ def train_didicm(
         for step in range(start, config.steps):
             idx = torch.randint(len(data), (config.batch_size,), generator=gen)
             images, labels = augmentation(_augment(data.images[idx], config.shift, gen), gen), data.labels[idx]
-            images, targets = soft_targets(images, labels, k, config.mixup, config.label_smoothing, gen)
+            images, targets = soft_targets(images, labels, k, config.mixup, config.label_smoothing, gen, config.cutmix)
             if config.baseline:
                 loss = F.cross_entropy(network(images), targets)
             else:
