@@ -106,7 +106,10 @@ def main() -> None:
     console.print(table)
     console.print(f"wrote {args.json}")
     if args.plot:
-        plot(rows, severities, args.plot)
+        if any(r["head"].startswith("plain (") for r in rows):  # models with their own twins: their leads
+            plot_gaps(rows, severities, args.plot)
+        else:
+            plot(rows, severities, args.plot)
         console.print(f"wrote {args.plot}")
 
 
@@ -134,6 +137,27 @@ def plot(rows: list[dict], severities: list[int], path: Path) -> None:
         ax.set_xlabel("CP steps")
     axes[0].set_ylabel("top-1 (%)")
     axes[-1].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+
+
+def plot_gaps(rows: list[dict], severities: list[int], path: Path) -> None:
+    """Each model's lead over its own twin against the noise severity, one panel per sampler: does DiDiCM gain
+    more where the data (less of it, lower resolution) or the images (more noise) make the task harder?"""
+    specs = list(dict.fromkeys(r["spec"] for r in rows if r["spec"] != "plain"))
+    fig, axes = plt.subplots(1, len(specs), figsize=(3.6 * len(specs), 3.2), sharey=True, squeeze=False)
+    for ax, spec in zip(axes[0], specs):
+        for label in dict.fromkeys(r["head"] for r in rows if r["spec"] == spec):
+            twin = next((r["head"] for r in rows if r["head"] == f"plain ({label})"), "plain")
+            top1 = {(r["head"], r["severity"]): r["top1"] for r in rows if r["spec"] in (spec, "plain")}
+            gaps = [100 * (top1[label, s] - top1[twin, s]) for s in severities]
+            ax.plot(severities, gaps, marker="o", label=label)
+        ax.axhline(0, color="grey", lw=1)
+        ax.set_title(spec, fontsize=9)
+        ax.set_xlabel("noise severity (0: clean)")
+    axes[0][0].set_ylabel("DiDiCM minus its twin (points)")
+    axes[0][-1].legend(fontsize=7, title="training", title_fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
