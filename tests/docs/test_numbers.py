@@ -606,13 +606,21 @@ def test_the_emoji_plain_twin_table_is_its_json():
     assert f"{100 * held['top1']:.2f}% of the 227 drawings of noto" in prose("docs/results/emoji.md")
 
 
-def test_the_emoji_prefilter_row_is_its_json():
-    run = result("emoji/prefilter10.json")
-    assert run["n_images"] == 681 and run["model"] == "emoji" and run["nfe_per_image"] == 81
-    quoted = {r[0]: r[1:] for r in table(ROOT / "docs/results/emoji.md", "| | top-1 | top-5 |")}
-    row = quoted["its top 10, ranked by `emoji` (`exhaustive(n=8)`)"]
-    assert row == [f"{100 * run['top1']:.2f}%", f"{100 * run['top5']:.2f}%"]
-    assert f"{run['gmacs_per_image']:.1f} GMACs per image" in prose("docs/results/emoji.md")
+def test_the_emoji_test_style_table_is_its_json():
+    rows = table(ROOT / "docs/results/emoji.md", "| test top-1 | openmoji |")
+    files = ("emoji/plain.json", "emoji/prefilter10.json", "emoji/prefilter10_step9000.json")
+    models = ("plain-emoji", "emoji", "runs/emoji-9000")
+    assert len(rows) == len(files)
+    for cells, name, model in zip(rows, files, models):
+        run = result(name)
+        assert run["model"] == model and run["n_images"] == 681
+        styles = [percent(run["by_group"][style]["top1"]) for style in ("openmoji", "fluent-hc", "emojione-mono")]
+        assert cells[1:] == [*styles, percent(run["top1"]), percent(run["top5"])], cells[0]
+    shipped = result("emoji/prefilter10_step9000.json")
+    assert shipped["nfe_per_image"] == 81 and f"{shipped['gmacs_per_image']:.1f} GMACs per image" in prose(
+        "docs/results/emoji.md"
+    )
+    assert f"error of {shipped['ece']:.3f} on the test styles" in prose("docs/results/emoji.md")
 
 
 def test_the_promise_table_is_the_digits_json():
@@ -837,13 +845,39 @@ def test_the_didicm_head_seeds_table_is_its_json():
 
 
 def test_the_emoji_training_progress_is_its_json():
-    text = prose("docs/results/emoji.md")
-    early, later, last = (result(f"emoji/held_out_prefilter10_step{step}.json") for step in (3600, 5000, 7200))
-    assert (early["model"], later["model"], last["model"]) == ("emoji", "runs/emoji-5000", "runs/emoji")
-    for run in (early, later, last):
+    files = {
+        "3,600 steps, whole range (shipped before)": "step3600",
+        "3,600 steps, window [281, 468]": "step3600_window",
+        "5,000 steps, window": "step5000",
+        "7,200 steps, window": "step7200",
+        "9,000 steps, whole range": "step9000_full_range",
+        "9,000 steps, window (shipped)": "step9000",
+    }
+    rows = table(ROOT / "docs/results/emoji.md", "| `emoji` weights | held-out noto top-1 | top-5 |")
+    assert [cells[0] for cells in rows[:-1]] == list(files)
+    for cells in rows[:-1]:
+        run = result(f"emoji/held_out_prefilter10_{files[cells[0]]}.json")
         assert run["held_out"] == ["noto"] and run["n_images"] == 227 and run["nfe_per_image"] == 81
         assert run["strategy"] == "prefilter(by=plain-emoji;k=10;then=exhaustive(n=8))"
-    assert f"ranks {100 * early['top1']:.2f}% first" in text
-    assert f"**{100 * later['top1']:.2f}%**" in text and f"**{100 * last['top1']:.2f}%**" in text
-    top5 = [f"{100 * run['top5']:.2f}%" for run in (early, later, last)]
-    assert f"Top-5: {top5[0]}, {top5[1]} and {top5[2]}" in text
+        assert cells[1:] == [percent(run["top1"]), percent(run["top5"])], cells[0]
+    twin = result("emoji/plain_held_out.json")
+    assert rows[-1] == ["`plain-emoji` alone", percent(twin["top1"]), percent(twin["top5"])]
+
+
+def test_the_didicm_scarcity_table_is_its_json():
+    rows = result("didicm_scarcity.json")["rows"]
+    label = {"100%": "100%", "25% of each class": "25%", "10% of each class": "10%", "8×8 pixels": "8px"}
+    quoted = table(ROOT / "docs/results/didicm.md", "| training data | model | sampler | clean |")
+    assert len(quoted) == 12
+    for cells in quoted:
+        mine = label[cells[0]]
+        head = ("plain" if mine == "100%" else f"plain ({mine})") if cells[1] == "plain twin" else mine
+        found = {r["severity"]: r for r in rows if (r["head"], r["spec"]) == (head, spec_of(cells[2]))}
+        assert found[0]["images"] == 424
+        assert cells[3:9] == [f"{100 * found[s]['top1']:.1f}" for s in range(6)], cells[:3]
+        assert cells[9] == f"{found[0]['gmacs_per_image']:.3f}"
+    text = prose("docs/results/didicm.md")
+    for mine, twin in (("100%", "plain"), ("25%", "plain (25%)"), ("10%", "plain (10%)"), ("8px", "plain (8px)")):
+        top1 = {(r["head"], r["severity"]): r["top1"] for r in rows if r["spec"] in ("cp(steps=8)", "plain")}
+        leads = [f"{100 * (top1[mine, s] - top1[twin, s]):+.1f}".replace("-", "−") for s in range(6)]
+        assert ", ".join(leads) in text, mine
