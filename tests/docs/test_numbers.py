@@ -881,3 +881,22 @@ def test_the_didicm_scarcity_table_is_its_json():
         top1 = {(r["head"], r["severity"]): r["top1"] for r in rows if r["spec"] in ("cp(steps=8)", "plain")}
         leads = [f"{100 * (top1[mine, s] - top1[twin, s]):+.1f}".replace("-", "−") for s in range(6)]
         assert ", ".join(leads) in text, mine
+
+
+def test_the_didicm_paper_recipe_table_is_its_json():
+    rows = result("didicm_paper_recipe.json")["rows"]
+    heads = {
+        "plain twin": "plain",
+        "plain twin, `--cutmix 1`": "plain (sampled, cutmix 1)",
+        "paper's head, balanced transitions (ours)": "balanced",
+        "paper's head, sampled transitions (the paper's SEDD loss)": "sampled",
+        "paper's head, sampled, `--mixup 0.2` (DiDiCMLoss)": "sampled, mixup 0.2",
+        "paper's head, sampled, `--cutmix 1` (DiDiCMLoss)": "sampled, cutmix 1",
+        "paper's head, balanced, `--schedule geometric`": "balanced, geometric",
+    }
+    quoted = table(ROOT / "docs/results/didicm.md", "| training | sampler | clean | noise 1 |")
+    assert len(quoted) == 8
+    for cells in quoted:
+        found = {r["severity"]: r for r in rows if (r["head"], r["spec"]) == (heads[cells[0]], spec_of(cells[1]))}
+        assert found[0]["images"] == 424
+        assert cells[2:8] == [f"{100 * found[s]['top1']:.1f}" for s in range(6)], cells[:2]
