@@ -148,9 +148,9 @@ def plot_gaps(rows: list[dict], severities: list[int], path: Path) -> None:
     specs = list(dict.fromkeys(r["spec"] for r in rows if r["spec"] != "plain"))
     fig, axes = plt.subplots(1, len(specs), figsize=(3.6 * len(specs), 3.2), sharey=True, squeeze=False)
     for ax, spec in zip(axes[0], specs):
+        top1 = {(r["head"], r["severity"]): r["top1"] for r in rows if r["spec"] in (spec, "plain")}
         for label in dict.fromkeys(r["head"] for r in rows if r["spec"] == spec):
-            twin = next((r["head"] for r in rows if r["head"] == f"plain ({label})"), "plain")
-            top1 = {(r["head"], r["severity"]): r["top1"] for r in rows if r["spec"] in (spec, "plain")}
+            twin = f"plain ({label})" if (f"plain ({label})", severities[0]) in top1 else "plain"
             gaps = [100 * (top1[label, s] - top1[twin, s]) for s in severities]
             ax.plot(severities, gaps, marker="o", label=label)
         ax.axhline(0, color="grey", lw=1)
