@@ -118,36 +118,54 @@ def test_fit_makes_a_tuned_calibrated_model_and_resumes_to_the_same_weights(monk
     assert err.count("3 classes, 18 images, colour at 32x32") == 1  # said once, though planning and training read it
     assert "measured on 2 held-out images" in out and "classify with: diffclass classify IMAGE --model" in out
     record = json.loads((tmp_path / "whole" / "fit.json").read_text())
-    assert list(record["done"]) == ["train", "calibrate", "temperature", "tune", "measure"]
-    info = ModelInfo.load(tmp_path / "whole")
+    assert list(record["done"]) == ["train", "calibrate", "temperature", "tune", "measure", "refit"]
+    assert f"trained again on every image; the measured model is in {tmp_path / 'whole' / 'held-out'}" in out
+    measured_model = tmp_path / "whole" / "held-out"
+    info, kept = ModelInfo.load(tmp_path / "whole"), ModelInfo.load(measured_model)
     assert info.timestep_range and info.temperature != 1.0 and info.front["images"] == 4
+    fitted = ("timestep_range", "temperature", "typical_error")  # on the held-out part, kept by the refit
+    assert [getattr(info, name) for name in fitted] == [getattr(kept, name) for name in fitted]
+    assert info.front["tuned_with"] == kept.front["weights"] != info.front["weights"]
+    assert {k: v for k, v in info.front.items() if k not in ("weights", "tuned_with")} == {
+        k: v for k, v in kept.front.items() if k != "weights"
+    }
+    import diffclass
+
+    assert diffclass.load(tmp_path / "whole").strategy().name  # the front now stands for the refit's weights
+    assert "held_out" not in info.training and len(kept.training["held_out"]) == 6  # the refit saw every image
+    assert not (tmp_path / "whole" / "refit").exists()
+    weights = "diffusion_pytorch_model.safetensors"
+    final, first = (load_file(folder / weights) for folder in (tmp_path / "whole", measured_model))
+    assert any(not torch.equal(final[k], first[k]) for k in final)
     plan = FitPlan(**record["plan"])  # the 6 held-out images: 4 fitted on, the other 2 measured
     steps = ("calibrate", "temperature", "tune", "measure")
-    fitted = {step: set(_held_out(tmp_path / "whole", step, plan)[1].ids) for step in steps}
+    fitted = {step: set(_held_out(measured_model, step, plan)[1].ids) for step in steps}
     assert fitted["calibrate"] == fitted["temperature"] == fitted["tune"] and len(fitted["tune"]) == 4
     assert len(fitted["measure"]) == 2 and not fitted["measure"] & fitted["tune"]
     measured = record["done"]["measure"]
     assert measured["exhaustive"]["strategy"] == info.front["reference_spec"]
     assert 0 <= measured["default"]["ece"] <= 1 and measured["default"]["nfe_per_image"] > 0
 
-    save = training.save_checkpoint
+    save, killed = training.save_checkpoint, set()
 
-    def killed_after_saving(folder, step, *rest):  # killed right after the step-2 checkpoint
+    def killed_after_saving(folder, step, *rest):  # killed once in each training, right after its step-2 checkpoint
         save(folder, step, *rest)
-        if step == 2:
+        if step == 2 and str(folder) not in killed:
+            killed.add(str(folder))
             raise KeyboardInterrupt
 
     monkeypatch.setattr(training, "save_checkpoint", killed_after_saving)
     code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "killed")
     assert code != 0
-    monkeypatch.setattr(training, "save_checkpoint", save)
     code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "killed")
     assert code == 2 and "already holds a fit; pass --resume" in err
     code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "killed", "--resume")
+    assert code != 0 and any("refit" in folder for folder in killed)  # the refit's training, killed in turn
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "killed", "--resume")
     assert code == 0, err
-    weights = "diffusion_pytorch_model.safetensors"
-    whole, resumed = (load_file(tmp_path / name / weights) for name in ("whole", "killed"))
-    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    for name in ("", "held-out"):
+        whole, resumed = (load_file(tmp_path / run / name / weights) for run in ("whole", "killed"))
+        assert all(torch.equal(whole[k], resumed[k]) for k in whole)
     assert ModelInfo.load(tmp_path / "killed").front["points"] == info.front["points"]
 
 
@@ -155,7 +173,7 @@ def test_the_measure_step_spends_a_bounded_number_of_calls(monkeypatch, tmp_path
     import diffclass.recipe as recipe
 
     folder = f"folder:{shapes(tmp_path / 'shapes', per_class=9)}"  # 27 images, 9 held out: 3 of them measured
-    plan = recipe.plan_for(27, 32, 3, steps=2, width=4, batch_size=4, hold_out=0.34)
+    plan = recipe.plan_for(27, 32, 3, steps=2, width=4, batch_size=4, hold_out=0.34, refit=False)
     record = recipe.fit(folder, tmp_path / "m", plan, progress=False)
     assert record["done"]["measure"]["images"] == 3
     reference_nfe = ModelInfo.load(tmp_path / "m").front["reference_nfe"]
@@ -178,8 +196,11 @@ def test_fit_with_the_plain_twin_tunes_prefilters_on_what_both_held_out(monkeypa
     assert code == 0, err
     front = ModelInfo.load(tmp_path / "m").front
     assert front["prefilter"] == str(tmp_path / "m" / "twin") and front["images"] == 4
-    twin = json.loads((tmp_path / "m" / "twin" / "didicm.json").read_text())
-    assert twin["training"]["held_out"] == ModelInfo.load(tmp_path / "m").training["held_out"]
+    measured = tmp_path / "m" / "held-out"  # the model and twin the front was tuned with, before the refit
+    twin = json.loads((measured / "twin" / "didicm.json").read_text())
+    assert twin["training"]["held_out"] == ModelInfo.load(measured).training["held_out"]
+    refit = json.loads((tmp_path / "m" / "twin" / "didicm.json").read_text())
+    assert "held_out" not in refit["training"]  # the twin was trained again on every image too
 
 
 def test_a_groups_file_holds_out_whole_groups(monkeypatch, capsys, tmp_path):
