@@ -650,6 +650,19 @@ def test_the_own_data_tables_are_their_json():
         run = result(name)
         assert cells[0].startswith(f"`{run['strategy']}`")
         assert cells[1:] == [percent(run["top1"]), f"{run['nfe_per_image']:.0f}", f"{run['ece']:.3f}"]
+    refit = table(ROOT / "docs/own_data.md", "| model | 100 new shapes")
+    for cells, (first, more) in zip(
+        refit,
+        (
+            ("shapes_held_out_default.json", "shapes_held_out_test2.json"),
+            ("shapes_default.json", "shapes_refit_test2.json"),
+        ),
+    ):
+        first, more = result(first), result(more)
+        assert cells[0].startswith(f"`{more['model']}`") and first["model"] == more["model"]
+        assert cells[1:] == [percent(first["top1"]), percent(more["top1"]), f"{more['ece']:.3f}"]
+        assert first["strategy"] == more["strategy"] == "exhaustive(n=64)" and more["n_images"] == 400
+    assert len(refit) == 2
 
 
 ROBUST = {
