@@ -609,14 +609,15 @@ def test_the_emoji_plain_twin_table_is_its_json():
 def test_the_emoji_test_style_table_is_its_json():
     rows = table(ROOT / "docs/results/emoji.md", "| test top-1 | openmoji |")
     files = ("emoji/plain.json", "emoji/prefilter10.json", "emoji/prefilter10_step9000.json")
-    models = ("plain-emoji", "emoji", "runs/emoji-9000")
+    files += ("emoji/prefilter10_step14000.json",)
+    models = ("plain-emoji", "emoji", "runs/emoji-9000", "runs/emoji-14000")
     assert len(rows) == len(files)
     for cells, name, model in zip(rows, files, models):
         run = result(name)
         assert run["model"] == model and run["n_images"] == 681
         styles = [percent(run["by_group"][style]["top1"]) for style in ("openmoji", "fluent-hc", "emojione-mono")]
         assert cells[1:] == [*styles, percent(run["top1"]), percent(run["top5"])], cells[0]
-    shipped = result("emoji/prefilter10_step9000.json")
+    shipped = result("emoji/prefilter10_step14000.json")
     assert shipped["nfe_per_image"] == 81 and f"{shipped['gmacs_per_image']:.1f} GMACs per image" in prose(
         "docs/results/emoji.md"
     )
@@ -864,7 +865,8 @@ def test_the_emoji_training_progress_is_its_json():
         "5,000 steps, window": "step5000",
         "7,200 steps, window": "step7200",
         "9,000 steps, whole range": "step9000_full_range",
-        "9,000 steps, window (shipped)": "step9000",
+        "9,000 steps, window (shipped before)": "step9000",
+        "14,000 steps, window (shipped)": "step14000",
     }
     rows = table(ROOT / "docs/results/emoji.md", "| `emoji` weights | held-out noto top-1 | top-5 |")
     assert [cells[0] for cells in rows[:-1]] == list(files)
