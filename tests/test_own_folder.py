@@ -197,6 +197,7 @@ def test_fit_with_the_plain_twin_tunes_prefilters_on_what_both_held_out(monkeypa
     front = ModelInfo.load(tmp_path / "m").front
     assert front["prefilter"] == str(tmp_path / "m" / "twin") and front["images"] == 4
     measured = tmp_path / "m" / "held-out"  # the model and twin the front was tuned with, before the refit
+    assert ModelInfo.load(measured).front["prefilter"] == str(measured / "twin")
     twin = json.loads((measured / "twin" / "didicm.json").read_text())
     assert twin["training"]["held_out"] == ModelInfo.load(measured).training["held_out"]
     refit = json.loads((tmp_path / "m" / "twin" / "didicm.json").read_text())

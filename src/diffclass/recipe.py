@@ -211,6 +211,10 @@ def _refit(dataset: str, out: Path, plan: FitPlan, progress: bool) -> dict:
         partial = out / f"{MEASURED}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         _copy_model(out, partial)
+        kept = ModelInfo.load(partial)
+        if kept.front and plan.with_twin:  # its prefilter is its own twin, kept beside it
+            kept.front = dict(kept.front, prefilter=str(measured / TWIN))
+            kept.save(partial)
         partial.rename(measured)
     info, fitted = ModelInfo.load(work), ModelInfo.load(measured)
     for name in FITTED:
@@ -218,7 +222,7 @@ def _refit(dataset: str, out: Path, plan: FitPlan, progress: bool) -> dict:
     if info.front:  # tuned with the measured model; carried to the refit's weights as the window is
         info.front = dict(info.front, weights=weights_digest(str(work)), tuned_with=info.front["weights"])
         if plan.with_twin:
-            info.front["prefilter_ranker"] = weights_digest(str(work / TWIN))
+            info.front.update(prefilter=str(out / TWIN), prefilter_ranker=weights_digest(str(work / TWIN)))
     info.training["fitted_on"] = (
         f"the {plan.hold_out:.0%} of the images {MEASURED}/ held out (this model trained on them)"
     )
