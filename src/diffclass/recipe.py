@@ -29,6 +29,7 @@ TWIN = "twin"  # the plain twin's sub-folder of OUT
 MEASURED = "held-out"  # where the refit keeps the model that was measured
 REFIT = "refit"  # where the refit trains (removed once the refit is the model)
 FITTED = ("timestep_range", "temperature", "typical_error", "front")  # what the refit keeps of the measured model
+ASKED_BY = dict(twin="with_twin", refit="refit")  # the steps a plan may leave out, and its flag that asks for each
 
 
 @dataclass
@@ -81,7 +82,7 @@ def fit(dataset: str, out: str | Path, plan: FitPlan, resume: bool = False, prog
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(record_file, json.dumps(record, indent=2))  # from now on a rerun must say --resume
     for step in STEPS:
-        if step in record["done"] or (step == "twin" and not plan.with_twin) or (step == "refit" and not plan.refit):
+        if step in record["done"] or (step in ASKED_BY and not getattr(plan, ASKED_BY[step])):
             continue
         started = time.time()
         result = RUNS[step](dataset, out, plan, progress)
@@ -201,7 +202,7 @@ def _refit(dataset: str, out: Path, plan: FitPlan, progress: bool) -> dict:
     fitted on the held-out part (properties of the recipe and the data more than of one run's weights): the
     held-out part is data the final model should not go without (glyphs: 3 of 17 typefaces). The measured model
     is kept in OUT/held-out; a rerun after a kill resumes the training and redoes the copies."""
-    from diffclass.hub import ModelInfo, weights_digest
+    from diffclass.hub import ModelInfo, folder_digest
 
     everything, work, measured = replace(plan, hold_out=0.0), out / REFIT, out / MEASURED
     _train(dataset, work, everything, progress)
@@ -220,9 +221,9 @@ def _refit(dataset: str, out: Path, plan: FitPlan, progress: bool) -> dict:
     for name in FITTED:
         setattr(info, name, getattr(fitted, name))
     if info.front:  # tuned with the measured model; carried to the refit's weights as the window is
-        info.front = dict(info.front, weights=weights_digest(str(work)), tuned_with=info.front["weights"])
+        info.front = dict(info.front, weights=folder_digest(work), tuned_with=info.front["weights"])
         if plan.with_twin:
-            info.front.update(prefilter=str(out / TWIN), prefilter_ranker=weights_digest(str(work / TWIN)))
+            info.front.update(prefilter=str(out / TWIN), prefilter_ranker=folder_digest(work / TWIN))
     info.training["fitted_on"] = (
         f"the {plan.hold_out:.0%} of the images {MEASURED}/ held out (this model trained on them)"
     )
