@@ -898,6 +898,43 @@ def test_the_didicm_scarcity_table_is_its_json():
         assert ", ".join(leads) in text, mine
 
 
+def test_the_didicm_scarcity_seeds_table_is_its_json():
+    """The lead over the own twin, mean of three seeds (per seed), at 100% and at 10% of each class."""
+    plain = {
+        (r["model"], r["severity"]): r["top1"]
+        for r in result("didicm_corruptions_seeds.json")["runs"]
+        if (r["row"], r["data"]) == ("plain", "100%")
+    }
+    paper = {
+        (r["head"], r["severity"]): r["top1"]
+        for r in result("didicm_steps_seeds.json")["rows"]
+        if r["spec"] == "cp(steps=8)"
+    }
+    twin_of = {
+        "paper": "plain-glyphs",
+        "paper-seed1": "runs/plain-glyphs-seed1",
+        "paper-seed2": "runs/plain-glyphs-seed2",
+    }
+    tenth = {(r["head"], r["spec"], r["severity"]): r["top1"] for r in result("didicm_scarcity_seeds.json")["rows"]}
+    assert {r["images"] for r in result("didicm_scarcity_seeds.json")["rows"]} == {424}
+    leads = {
+        "100%": [[paper[h, s] - plain[t, s] for h, t in twin_of.items()] for s in range(6)],
+        "10% of each class": [
+            [tenth[f"10% seed {i}", "cp(steps=8)", s] - tenth[f"plain (10% seed {i})", "plain", s] for i in range(3)]
+            for s in range(6)
+        ],
+    }
+    signed = lambda x: f"{100 * x:+.1f}".replace("-", "−")  # noqa: E731
+    quoted = table(ROOT / "docs/results/didicm.md", "| training data, three seeds | clean | noise 1 |")
+    assert [cells[0] for cells in quoted] == list(leads)
+    for cells in quoted:
+        expected = [f"{signed(sum(g) / 3)} ({', '.join(signed(x) for x in g)})" for g in leads[cells[0]]]
+        assert cells[1:] == expected, cells[0]
+    # the seed-0 pair of this run is the 10% pair of the single-seed table
+    single = {(r["head"], r["spec"], r["severity"]): r["top1"] for r in result("didicm_scarcity.json")["rows"]}
+    assert all(tenth["10% seed 0", "cp(steps=8)", s] == single["10%", "cp(steps=8)", s] for s in range(6))
+
+
 def test_the_didicm_paper_recipe_table_is_its_json():
     rows = result("didicm_paper_recipe.json")["rows"]
     heads = {
