@@ -117,7 +117,10 @@ def test_light_commands_import_no_torch(argv, tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["digits", "glyphs", "glyphs-pruned", "glyphs-allclass", "didicm-glyphs", "plain-glyphs", "emoji", "plain-emoji"],
+    [
+        *("digits", "glyphs", "glyphs-pruned", "glyphs-allclass", "didicm-glyphs", "plain-glyphs", "plain-glyphs-aug"),
+        *("emoji", "plain-emoji", "plain-emoji-aug"),
+    ],
 )
 def test_every_embedded_model_loads_by_name_and_classifies(name):
     clf = diffclass.load(name)

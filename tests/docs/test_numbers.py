@@ -594,16 +594,27 @@ def test_the_position_table_is_its_json():
         assert quoted[label] == [f"{100 * r['top1']:.2f}%" for r in mine], model
 
 
-def test_the_emoji_plain_twin_table_is_its_json():
-    plain = result("emoji/plain.json")
+def test_the_emoji_plain_twins_table_is_their_json():
+    plain, aug = result("emoji/plain.json"), result("emoji/plain_aug.json")
     rows = {r[0].split(" (")[0]: r[1:] for r in table(ROOT / "docs/results/emoji.md", "| test style |")}
-    for style, row in plain["by_group"].items():
-        assert rows[style] == [str(row["n_images"]), f"{100 * row['top1']:.2f}%", f"{100 * row['top5']:.2f}%"]
-    assert rows["all"] == [str(plain["n_images"]), f"{100 * plain['top1']:.2f}%", f"{100 * plain['top5']:.2f}%"]
-    assert plain["model"] == "plain-emoji" and plain["dataset"] == "emoji"
-    held = result("emoji/plain_held_out.json")
-    assert held["held_out"] == ["noto"] and held["n_images"] == 227
-    assert f"{100 * held['top1']:.2f}% of the 227 drawings of noto" in prose("docs/results/emoji.md")
+    for run in (plain, aug):
+        assert run["dataset"] == "emoji" and run["n_images"] == 681
+    assert (plain["model"], aug["model"]) == ("plain-emoji", "runs/plain-emoji-aug")
+
+    def cells(row):
+        return [f"{100 * row['top1']:.2f}%", f"{100 * row['top5']:.2f}%"]
+
+    for style in plain["by_group"]:
+        n = str(plain["by_group"][style]["n_images"])
+        assert rows[style] == [n, *cells(plain["by_group"][style]), *cells(aug["by_group"][style])], style
+    assert rows["all"] == ["681", *cells(plain), *cells(aug)]
+    for name in ("emoji/plain_held_out.json", "emoji/plain_aug_held_out.json"):
+        held = result(name)
+        assert held["held_out"] == ["noto"] and held["n_images"] == 227
+        assert f"{100 * held['top1']:.2f}%" in prose("docs/results/emoji.md")
+    assert f"{100 * result('emoji/plain_held_out.json')['top1']:.2f}% of the 227 drawings of noto" in prose(
+        "docs/results/emoji.md"
+    )
 
 
 def test_the_emoji_test_style_table_is_its_json():
