@@ -59,6 +59,29 @@ def test_pruned_model_round_trips_without_pickle_and_gives_identical_outputs(tmp
     assert shapes != unpruned  # the file records the pruned shapes, not the config's
 
 
+def test_a_pruned_colour_model_with_node_embeddings_round_trips(tmp_path):
+    """The shape of `emoji`: RGB, embeddings for the tree's internal nodes, ancestor conditioning."""
+    from tests.conftest import animal_tree
+
+    names = tiny_backbone().info.class_names
+    backbone = ClassConditionalUNet.create(names, image_size=8, channels=3, width=8, tree=animal_tree())
+    gen = torch.Generator().manual_seed(3)
+    images = torch.rand(6, 3, 8, 8, generator=gen) * 2 - 1
+    report = prune_backbone(backbone, "diff-pruning", 0.25, images, torch.arange(6) % 5, calibration_steps=10)
+    assert report.macs_after < report.macs_before
+    backbone.info.pruning = report.to_dict()
+    backbone.save_pretrained(tmp_path / "pruned")
+    loaded = load_backbone(tmp_path / "pruned")
+    assert loaded.unet.conv_out.out_channels == 3 and loaded.info.node_embeddings == backbone.info.node_embeddings
+    x = torch.randn(3, 3, 8, 8, generator=gen)
+    t = torch.tensor([10, 400, 900])
+    for condition in ([0, 2, 4], ["pets", "wild", "lone"]):  # classes, then internal nodes of the tree
+        with torch.no_grad():
+            mine = backbone.predict_noise(x, t, backbone.condition(condition))
+            again = loaded.predict_noise(x, t, loaded.condition(condition))
+        assert torch.equal(mine, again) and mine.shape == (3, 3, 8, 8)
+
+
 def test_weights_that_do_not_fit_the_pruned_architecture_are_refused(tmp_path):
     backbone = tiny_backbone()
     report = prune_backbone(backbone, "magnitude", 0.5, *calibration())
