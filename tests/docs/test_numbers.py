@@ -946,6 +946,21 @@ def test_the_didicm_scarcity_seeds_table_is_its_json():
     assert all(tenth["10% seed 0", "cp(steps=8)", s] == single["10%", "cp(steps=8)", s] for s in range(6))
 
 
+def test_the_emoji_didicm_table_is_its_json():
+    rows = {(r["head"], r["spec"], r["severity"]): r for r in result("emoji/didicm_steps.json")["rows"]}
+    quoted = table(ROOT / "docs/results/didicm.md", "| emoji, 681 test drawings | sampler | clean |")
+    assert len(quoted) == 9
+    for cells in quoted:
+        head = "plain" if cells[0] == "plain twin" else cells[0]
+        found = [rows[head, spec_of(cells[1]), s] for s in range(6)]
+        assert [r["images"] for r in found] == [681] * 6
+        assert cells[2:8] == [f"{100 * r['top1']:.1f}" for r in found], cells[1]
+        assert cells[8] == f"{found[0]['gmacs_per_image']:.3f}"
+    held, twin = result("emoji/didicm_held_out.json"), result("emoji/plain_held_out.json")
+    assert held["held_out"] == ["noto"] and held["strategy"] == "cp(steps=8)"
+    assert f"{100 * held['top1']:.2f}% against {100 * twin['top1']:.2f}%" in prose("docs/results/didicm.md")
+
+
 def test_the_didicm_paper_recipe_table_is_its_json():
     rows = result("didicm_paper_recipe.json")["rows"]
     heads = {
