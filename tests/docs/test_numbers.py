@@ -738,6 +738,55 @@ def test_the_severity_three_tables_are_their_json():
             assert cell == f"{100 * next(r['top1'] for r in runs_[name]['rows'] if r['corruption'] == cells[0]):.1f}"
 
 
+def test_the_emoji_robustness_tables_are_their_json():
+    page = ROOT / "docs/results/robustness.md"
+    names = {
+        "plain-emoji": "plain-emoji",
+        "plain-emoji-aug": "runs/plain-emoji-aug",
+        "didicm-emoji": "runs/didicm-emoji",
+    }
+    rows = table(page, "| emoji model | strategy | clean top-1 |")
+    found = {}
+    for cells in rows:
+        name = cells[0].split("`")[1].removeprefix("runs/")
+        run = found[name] = result(f"robustness/{name}.json")
+        assert run["model"] == names[name] and run["images"] == 681 and run["dataset"] == "emoji"
+        mce = run["against"]["mce"] if "against" in run else 1.0
+        assert cells[1].startswith(f"`{run['strategy']}`")
+        assert cells[2:] == [
+            percent(run["clean_top1"]),
+            percent(run["mean_corruption_top1"]),
+            f"{100 * run['relative_drop']:.1f}%",
+            f"{mce:.3f}",
+        ], name
+    assert {"plain-emoji", "plain-emoji-aug"} <= set(found)
+    header = next(line for line in page.read_text().splitlines() if line.startswith("| corruption (emoji) |"))
+    columns = [c.strip() for c in header.strip("|").split("|")][1:]
+    assert columns == list(found)
+    quoted = table(page, "| corruption (emoji) |")
+    assert len(quoted) == 15
+    for cells in quoted:
+        for cell, name in zip(cells[1:], columns):
+            top1 = [r["top1"] for r in found[name]["rows"] if r["corruption"] == cells[0]]
+            assert len(top1) == 5 and cell == f"{100 * sum(top1) / 5:.1f}", (cells[0], name)
+    at3 = {
+        "plain-emoji": result("robustness/plain-emoji-s3-100.json"),
+        "plain-emoji-aug": result("robustness/plain-emoji-aug-s3-100.json"),
+        "emoji": result("robustness/emoji-s3-100.json"),
+    }
+    assert {r["images"] for r in at3.values()} == {100}
+    for cells in table(page, "| emoji model (100 images, severity 3) |"):
+        run = at3[cells[0].split("`")[1]]
+        mce = run["against"]["mce"] if "against" in run else 1.0
+        assert cells[1].startswith(f"`{run['strategy']}`")
+        assert cells[2:] == [percent(run["clean_top1"]), percent(run["mean_corruption_top1"]), f"{mce:.3f}"]
+    quoted = table(page, "| corruption (emoji, severity 3) |")
+    assert len(quoted) == 15
+    for cells in quoted:
+        for cell, run in zip(cells[1:], at3.values()):
+            assert cell == f"{100 * next(r['top1'] for r in run['rows'] if r['corruption'] == cells[0]):.1f}"
+
+
 def test_the_confidence_table_is_its_json():
     rows = table(ROOT / "docs/results/confidence.md", "| model | default strategy | test images")
     assert len(rows) == 8
