@@ -689,19 +689,24 @@ ROBUST = {
 RAND = ["plain-glyphs-randaug"]
 
 
+def robustness_cells(run) -> list[str]:
+    """A robustness table's clean top-1, mean corruption top-1, drop and mCE (1 for the baseline itself)."""
+    mce = run["against"]["mce"] if "against" in run else 1.0
+    return [
+        percent(run["clean_top1"]),
+        percent(run["mean_corruption_top1"]),
+        f"{100 * run['relative_drop']:.1f}%",
+        f"{mce:.3f}",
+    ]
+
+
 def test_the_robustness_tables_are_their_json():
     page = ROOT / "docs/results/robustness.md"
     found = {name: result(f"robustness/{name}.json") for name in ROBUST.values()}
     for cells in table(page, "| model | strategy | clean top-1 | mean corruption"):
         run = found[ROBUST[cells[0]]]
-        mce = run["against"]["mce"] if "against" in run else 1.0
         assert cells[1].startswith(f"`{run['strategy']}`")
-        assert cells[2:] == [
-            percent(run["clean_top1"]),
-            percent(run["mean_corruption_top1"]),
-            f"{100 * run['relative_drop']:.1f}%",
-            f"{mce:.3f}",
-        ]
+        assert cells[2:] == robustness_cells(run)
     for cells in table(page, "| corruption | plain-glyphs | plain-glyphs-aug"):
         assert len(cells) == 6
         for cell, name in zip(
@@ -725,13 +730,7 @@ def test_the_severity_three_tables_are_their_json():
     for cells in rows:
         name = cells[0].split("`")[1]
         run = runs_[name]
-        mce = run["against"]["mce"] if "against" in run else 1.0
-        assert cells[2:] == [
-            percent(run["clean_top1"]),
-            percent(run["mean_corruption_top1"]),
-            f"{100 * run['relative_drop']:.1f}%",
-            f"{mce:.3f}",
-        ], name
+        assert cells[2:] == robustness_cells(run), name
     assert len(table(page, "| corruption (severity 3) |")) == 15
     for cells in table(page, "| corruption (severity 3) |"):
         for cell, name in zip(cells[1:], ["plain-glyphs", "glyphs", "didicm-glyphs", "glyphs-allclass"]):
@@ -751,14 +750,8 @@ def test_the_emoji_robustness_tables_are_their_json():
         name = cells[0].split("`")[1].removeprefix("runs/")
         run = found[name] = result(f"robustness/{name}.json")
         assert run["model"] == names[name] and run["images"] == 681 and run["dataset"] == "emoji"
-        mce = run["against"]["mce"] if "against" in run else 1.0
         assert cells[1].startswith(f"`{run['strategy']}`")
-        assert cells[2:] == [
-            percent(run["clean_top1"]),
-            percent(run["mean_corruption_top1"]),
-            f"{100 * run['relative_drop']:.1f}%",
-            f"{mce:.3f}",
-        ], name
+        assert cells[2:] == robustness_cells(run), name
     assert {"plain-emoji", "plain-emoji-aug"} <= set(found)
     header = next(line for line in page.read_text().splitlines() if line.startswith("| corruption (emoji) |"))
     columns = [c.strip() for c in header.strip("|").split("|")][1:]
