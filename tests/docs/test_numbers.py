@@ -620,8 +620,8 @@ def test_the_emoji_plain_twins_table_is_their_json():
 def test_the_emoji_test_style_table_is_its_json():
     rows = table(ROOT / "docs/results/emoji.md", "| test top-1 | openmoji |")
     files = ("emoji/plain.json", "emoji/prefilter10.json", "emoji/prefilter10_step9000.json")
-    files += ("emoji/prefilter10_step14000.json",)
-    models = ("plain-emoji", "emoji", "runs/emoji-9000", "runs/emoji-14000")
+    files += ("emoji/prefilter10_step14000.json", "emoji/plain_aug.json", "emoji/prefilter10_aug.json")
+    models = ("plain-emoji", "emoji", "runs/emoji-9000", "runs/emoji-14000", "runs/plain-emoji-aug", "emoji")
     assert len(rows) == len(files)
     for cells, name, model in zip(rows, files, models):
         run = result(name)
@@ -633,6 +633,10 @@ def test_the_emoji_test_style_table_is_its_json():
         "docs/results/emoji.md"
     )
     assert f"error of {shipped['ece']:.3f} on the test styles" in prose("docs/results/emoji.md")
+    behind_aug, held = result("emoji/prefilter10_aug.json"), result("emoji/held_out_prefilter10_aug.json")
+    assert behind_aug["strategy"] == held["strategy"] == "prefilter(by=plain-emoji-aug;k=10;then=exhaustive(n=8))"
+    twin_held = result("emoji/plain_aug_held_out.json")
+    assert f"{percent(held['top1'])} against {percent(twin_held['top1'])}" in prose("docs/results/emoji.md")
 
 
 def test_the_promise_table_is_the_digits_json():
