@@ -594,6 +594,18 @@ def test_the_position_table_is_its_json():
         assert quoted[label] == [f"{100 * r['top1']:.2f}%" for r in mine], model
 
 
+def test_the_emoji_position_table_is_its_json():
+    quoted = table(ROOT / "docs/results/emoji.md", "| emoji model | images | as drawn | centre |")
+    runs_ = result("position_emoji.json")["rows"] + result("position_emoji_100.json")["rows"]
+    models = list(dict.fromkeys((r["model"], r["strategy"], r["images"]) for r in runs_))
+    assert len(quoted) == len(models) == 6
+    for cells, (model, strategy, images) in zip(quoted, models):
+        mine = [r for r in runs_ if (r["model"], r["strategy"], r["images"]) == (model, strategy, images)]
+        assert [r["placement"] for r in mine] == ["as drawn", "centre", "shift:1", "shift:2", "shift:3"]
+        assert cells[0].startswith(f"`{model}`") and cells[1] == str(images)
+        assert cells[2:] == [percent(r["top1"]) for r in mine], model
+
+
 def test_the_emoji_plain_twins_table_is_their_json():
     plain, aug = result("emoji/plain.json"), result("emoji/plain_aug.json")
     rows = {r[0].split(" (")[0]: r[1:] for r in table(ROOT / "docs/results/emoji.md", "| test style |")}
