@@ -57,6 +57,17 @@ def test_an_attack_lowers_the_margin_and_never_leaves_its_ball(images):
     assert max(r["linf"] for r in run.rows) <= 0.3 + 1e-6 and run.robust_top1 < 1.0
 
 
+def test_an_l2_attack_takes_images_not_stored_row_major(images):
+    """Emoji's array is stored height x width x channel; torchattacks' l2 step reshapes with .view()."""
+    pytest.importorskip("torchattacks")
+    clf = Classifier(tiny_backbone(), batch_size=64)
+    data = _toy(clf, images)
+    data.images = data.images.transpose(2, 3).contiguous().transpose(2, 3)  # same values, strides not row-major
+    assert not data.images.is_contiguous()
+    run = list(attack(clf, data, "pgd-l2", eps=0.5, steps=2, strategy="exhaustive(n=2)", batch=9))[-1]
+    assert run.images == 9 and max(r["l2"] for r in run.rows) <= 0.5 + 1e-5
+
+
 def test_the_margin_falls_under_attack(images):
     torchattacks = pytest.importorskip("torchattacks")
     from diffclass.attack import _Surrogate

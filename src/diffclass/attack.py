@@ -205,7 +205,7 @@ def attack(
         ids = [data.ids[i] for i in index.tolist()]
         logits = classifier.logits_fn(spec, ids, eot)
         model = _Surrogate(logits, value)
-        clean01 = ((images - low) / (high - low)).clamp(0, 1)
+        clean01 = ((images - low) / (high - low)).clamp(0, 1).contiguous()  # torchattacks' l2 steps .view() it
         gradient = _input_gradient(model, clean01, labels)
         # APGD and AutoAttack call the model again on the images it still classifies right; a stand-in whose
         # noise is its images' own (keyed by id) holds for its whole batch only, so those attack one image a time
