@@ -811,9 +811,10 @@ ATTACK_COLUMNS = ("pgd-linf-2_255", "pgd-linf-4_255", "pgd-linf-8_255", "pgd-l2-
 def test_the_attack_table_is_its_json():
     page = ROOT / "docs/results/robustness.md"
     rows = table(page, "| model | what is attacked | images | clean top-1 |")
-    assert len(rows) >= 3
-    for cells in rows:
-        name = cells[0].strip("`")
+    emoji = table(page, "| emoji model | what is attacked | images | clean top-1 |")
+    assert len(rows) >= 3 and len(emoji) == 3
+    for cells in rows + emoji:
+        name = cells[0].strip("`").removeprefix("runs/")
         runs_ = [result(f"attacks/{name}-{column}.json")["summary"] for column in ATTACK_COLUMNS]
         assert {r["images"] for r in runs_} == {int(cells[2])}
         assert {percent(r["clean_top1"]) for r in runs_} == {cells[3]}
