@@ -2,7 +2,7 @@
 each head (ours: scores derived from p0; the paper's: free log scores) and each update (our exact step; the
 paper's Euler step), clean and under Gaussian noise of severities 1-5, beside the plain twin, in one run.
 
-    python benchmarks/didicm_steps.py --model ours=didicm-glyphs --model paper=runs/didicm-glyphs-scores \
+    python benchmarks/didicm_steps.py --model ours=didicm-glyphs-p0 --model paper=didicm-glyphs \
         --plain plain-glyphs [--steps 1,2,4,8,16] [--limit N] \
         [--json results/didicm_steps.json] [--plot docs/didicm_steps.png]
 

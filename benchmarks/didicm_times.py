@@ -1,6 +1,6 @@
 """Where along the label diffusion a DiDiCM network classifies well, and how much it leans on the noisy label.
 
-    python benchmarks/didicm_times.py --model didicm-glyphs --model runs/didicm-glyphs-mix [--json FILE]
+    python benchmarks/didicm_times.py --model didicm-glyphs-p0 --model runs/didicm-glyphs-mix [--json FILE]
 
 The ideal network's clean-label estimate p0 is the image's posterior whatever the time t and the noisy label c_t
 (the marginal's concrete score does not depend on c_t). For each model, on its dataset's test images: the top-1 of
@@ -42,6 +42,8 @@ def main() -> None:
         clf = DiDiCMClassifier.load(name)
         if not clf.conditioned:
             raise SystemExit(f"{name} is a plain classifier: it takes no noisy label")
+        if clf.free_scores:
+            raise SystemExit(f"{name} has the paper's head: free scores, no clean-label estimate p0 to read")
         data = load_dataset(clf.info.dataset, "test", clf.info.image_size, clf.info.channels, clf.class_names)
         k = len(data.class_names)
         noisy = {

@@ -9,14 +9,15 @@ out=results/attacks
 declare -A plan=(
   [plain-glyphs]="--limit 424"
   [plain-glyphs-aug]="--limit 424"
-  [didicm-glyphs]="--limit 424 --strategy cp(steps=8)"
+  [didicm-glyphs]="--limit 424 --strategy cp(steps=8;update=euler)"
+  [didicm-glyphs-p0]="--limit 424 --strategy cp(steps=8)"
   [glyphs-allclass]="--limit 212 --strategy exhaustive(n=32)"
   [glyphs]="--limit 32 --strategy exhaustive(n=4) --batch 4"
   [plain-emoji]="--limit 681"
   [plain-emoji-aug]="--limit 681"
   [runs/didicm-emoji]="--limit 227 --strategy cp(steps=8)"   # not shipped: docs/models.md trains it
 )
-models="${*:-plain-glyphs plain-glyphs-aug didicm-glyphs glyphs-allclass glyphs}"
+models="${*:-plain-glyphs plain-glyphs-aug didicm-glyphs didicm-glyphs-p0 glyphs-allclass glyphs}"
 for model in $models; do
   # APGD on the difference-of-logits ratio is scale-free: where it does much better than PGD on the
   # cross-entropy, a saturated softmax was hiding the gradient

@@ -242,6 +242,17 @@ def test_the_papers_free_score_head_trains_saves_and_samples(tmp_path):
         DiDiCMTrainConfig(transitions="exact")
     sampled = DiDiCMTrainConfig(steps=2, batch_size=4, width=8, head="scores", transitions="sampled")
     assert train_didicm(data, sampled, show_progress=False).training["transitions"] == "sampled"
+    # the paper's head is the default and reads with the paper's Euler CP; ours keeps its exact step; a twin has no head
+    from diffclass.didicm.classifier import DiDiCMClassifier
+
+    assert DiDiCMTrainConfig().head == "scores"
+    assert DiDiCMClassifier.load(tmp_path / "m").default_strategy == "cp(steps=8;update=euler)"
+    for name, config in (("p0", DiDiCMTrainConfig(head="p0")), ("twin", DiDiCMTrainConfig(baseline=True))):
+        config.steps, config.batch_size, config.width = 2, 4, 8
+        train_didicm(data, config, show_progress=False).save_pretrained(tmp_path / name)
+    assert DiDiCMClassifier.load(tmp_path / "p0").default_strategy == "cp(steps=8)"
+    twin = DiDiCMClassifier.load(tmp_path / "twin")
+    assert twin.default_strategy == "plain" and twin.model.network.config.head == "p0"
 
 
 def test_didicm_models_run_in_evaluate_bench_and_classify(monkeypatch, capsys, tmp_path):
@@ -294,8 +305,10 @@ def test_didicm_models_run_in_evaluate_bench_and_classify(monkeypatch, capsys, t
     code, out, err = run_cli(monkeypatch, capsys, "bench", "--model", didicm, "--limit", 3, "--json", tmp_path / "b")
     assert code == 0, err
     runs = json.loads((tmp_path / "b").read_text())
-    assert [r["strategy"] for r in runs] == [*(f"cp(steps={s})" for s in (1, 2, 4, 8)), "cl(N=16;steps=2)"]
-    assert [r["nfe_per_image"] for r in runs] == [1, 2, 4, 8, 32]
+    # the paper's head (the default) compares the paper's samplers with ours; one step would read nothing
+    expected = [*(f"cp(steps={s};update=euler)" for s in (2, 4, 8)), "cp(steps=8)", "cl(N=10;steps=8;update=tau)"]
+    assert [r["strategy"] for r in runs] == expected
+    assert [r["nfe_per_image"] for r in runs] == [2, 4, 8, 8, 80]
     Image.new("L", (20, 20), 255).save(tmp_path / "x.png")
     code, out, err = run_cli(monkeypatch, capsys, "classify", tmp_path / "x.png", "--model", didicm, "--json")
     assert code == 0, err
@@ -363,10 +376,11 @@ def test_the_shipped_glyph_models_load_by_name_and_classify_held_out_styles(monk
     test = load_dataset("glyphs", "test", 16)
     didicm, plain = DiDiCMClassifier.load("didicm-glyphs"), DiDiCMClassifier.load("plain-glyphs")
     assert didicm.conditioned and not plain.conditioned
-    assert evaluate(didicm, test, "cp(steps=8)", limit=100, show_progress=False).top1 >= 0.85
+    assert didicm.free_scores and not DiDiCMClassifier.load("didicm-glyphs-p0").free_scores  # the paper's head ships
+    assert evaluate(didicm, test, None, limit=100, show_progress=False).top1 >= 0.85
     assert evaluate(plain, test, "plain", limit=100, show_progress=False).top1 >= 0.85
     code, out, err = run_cli(monkeypatch, capsys, "evaluate", "--model", "didicm-glyphs", "--limit", 4)
-    assert code == 0 and "cp(steps=8)" in out, err
+    assert code == 0 and "cp(steps=8;update=euler)" in out, err
 
 
 def test_hold_out_keeps_whole_groups_out_of_training_and_records_them(monkeypatch):

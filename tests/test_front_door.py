@@ -118,7 +118,8 @@ def test_light_commands_import_no_torch(argv, tmp_path):
 @pytest.mark.parametrize(
     "name",
     [
-        *("digits", "glyphs", "glyphs-pruned", "glyphs-allclass", "didicm-glyphs", "plain-glyphs", "plain-glyphs-aug"),
+        *("digits", "glyphs", "glyphs-pruned", "glyphs-allclass", "didicm-glyphs", "didicm-glyphs-p0"),
+        *("plain-glyphs", "plain-glyphs-aug"),
         *("emoji", "plain-emoji", "plain-emoji-aug"),
     ],
 )
@@ -195,7 +196,11 @@ def test_a_didicm_folder_loads_and_refuses_diffusion_options(tmp_path):
     data = ImageDataset("toy", torch.randn(6, 1, 8, 8), labels, ["a", "b", "c"], [str(i) for i in range(6)])
     train_didicm(data, DiDiCMTrainConfig(steps=2, batch_size=3, width=8), show_progress=False).save_pretrained(tmp_path)
     clf = diffclass.load(tmp_path)
-    assert isinstance(clf, DiDiCMClassifier) and clf.class_names == ["a", "b", "c"] and clf.default_strategy == "cp"
+    assert (
+        isinstance(clf, DiDiCMClassifier)
+        and clf.class_names == ["a", "b", "c"]
+        and clf.default_strategy == "cp(steps=8;update=euler)"
+    )
     assert clf.classify(data.images[:2], "cp(steps=2)")[0].nfe == 2
     with pytest.raises(DiffclassError, match="timesteps apply to diffusion models"):
         diffclass.load(tmp_path, timesteps="0-500")

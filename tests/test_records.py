@@ -381,6 +381,16 @@ def test_expected_calibration_error_measures_the_gap_between_confidence_and_accu
     assert expected_calibration_error([0.55, 0.95], [True, True]) == pytest.approx(0.5 * 0.45 + 0.5 * 0.05)
 
 
+def test_a_summary_states_its_mean_confidence_beside_its_top1():
+    """ECE has no sign; the mean stated probability against top-1 says which way a model errs."""
+    from diffclass.evaluation import EvalRecord, summarise
+
+    records = [EvalRecord(str(i), 0, 0 if i < 3 else 1, [(0 if i < 3 else 1, 0.6)], 1, 0.0) for i in range(4)]
+    summary = summarise(records, "toy", "m", "plain")
+    assert summary.top1 == 0.75 and summary.mean_confidence == pytest.approx(0.6)  # under-confident by 15 points
+    assert summary.to_json()["mean_confidence"] == pytest.approx(0.6)
+
+
 @pytest.mark.parametrize("change", ["network", "scheduler"])
 def test_records_are_not_answered_for_a_changed_config_or_schedule(monkeypatch, capsys, model_dir, tmp_path, change):
     from tests.conftest import run_cli

@@ -55,6 +55,7 @@ class EvalSummary:
     gmacs_per_image: float | None = None  # NFEs x MACs per call: the cost that does not depend on the machine
     by_group: dict[str, dict] | None = None  # per group of the data (emoji, glyphs: style): images, top-1, top-5
     ece: float | None = None  # expected calibration error of the top class's probability (0: calibrated)
+    mean_confidence: float | None = None  # the mean stated top-1 probability: above top-1, over-confident
     records: list[EvalRecord] = field(default_factory=list, repr=False)
 
     def to_json(self, with_records: bool = False) -> dict:
@@ -140,6 +141,7 @@ def summarise(
         gmacs_per_image=_gmacs(records, nfe, macs_per_call),
         by_group=by_group,
         ece=_calibration_error(records),
+        mean_confidence=round(sum(_confidence(r) for r in records) / n, 4),
         records=records,
     )
 
@@ -160,8 +162,12 @@ def expected_calibration_error(confidences: Sequence[float], correct: Sequence[b
     return total
 
 
+def _confidence(record: EvalRecord) -> float:
+    return record.top5[0][1] if record.top5 else 0.0
+
+
 def _calibration_error(records: list[EvalRecord]) -> float:
-    confidences = [r.top5[0][1] if r.top5 else 0.0 for r in records]
+    confidences = [_confidence(r) for r in records]
     return round(expected_calibration_error(confidences, [r.prediction == r.label for r in records]), 4)
 
 

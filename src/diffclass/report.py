@@ -17,7 +17,11 @@ def summary_table(summaries, extra: dict[str, list[str]] | None = None) -> Table
     extra = extra or {}
     datasets = sorted({s.dataset for s in summaries})
     models = sorted({s.model for s in summaries})
-    eces = ", ".join(f"{s.ece:.3f}" for s in summaries if s.ece is not None)
+    eces = ", ".join(
+        f"{s.ece:.3f}" + (f" (stated {s.mean_confidence:.1%} on the mean)" if s.mean_confidence is not None else "")
+        for s in summaries
+        if s.ece is not None
+    )
     caption = f"expected calibration error of the stated top-1 probability: {eces}" if eces else None
     table = Table(title=f"{', '.join(datasets)} test split, model {', '.join(models)}", caption=caption)
     table.add_column("strategy", overflow="fold")

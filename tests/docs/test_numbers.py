@@ -381,7 +381,7 @@ GAP_ROW = "DiDiCM cp(steps=8)"
 
 def test_the_didicm_times_sentence_is_its_json():
     found = result("didicm_times.json")
-    top1 = {(r["c_t"], r["t"]): f"{100 * r['top1']:.1f}%" for r in found["rows"] if r["model"] == "didicm-glyphs"}
+    top1 = {(r["c_t"], r["t"]): f"{100 * r['top1']:.1f}%" for r in found["rows"] if r["model"] == "didicm-glyphs-p0"}
     text = prose("docs/results/didicm.md")
     assert found["images"] == 424
     assert f"flat over time ({top1['random', 1.0]} at t = 1, {top1['random', 1e-5]} at t = 1e-5)" in text
@@ -583,8 +583,8 @@ def test_the_position_table_is_its_json():
     names = {
         "plain-glyphs": "`plain-glyphs` (1 call)",
         "runs/plain-glyphs-shift": "`plain-glyphs-shift` (1 call)",
-        "didicm-glyphs": "`didicm-glyphs` `cp(steps=8)`",
-        "runs/didicm-glyphs-shift": "`didicm-glyphs-shift` `cp(steps=8)`",
+        "didicm-glyphs-p0": "`didicm-glyphs-p0` `cp(steps=8)`",
+        "runs/didicm-glyphs-shift": "`didicm-glyphs-shift` (p0) `cp(steps=8)`",
         "glyphs-allclass": "`glyphs-allclass` `exhaustive(n=32)`",
     }
     quoted = {r[0]: r[1:] for r in table(ROOT / "docs/results/glyphs.md", "| model | as drawn |")}
@@ -592,6 +592,28 @@ def test_the_position_table_is_its_json():
         mine = [r for r in rows if r["model"] == model]
         assert [r["images"] for r in mine] == [424] * 5
         assert quoted[label] == [f"{100 * r['top1']:.2f}%" for r in mine], model
+
+
+def test_the_paper_head_position_table_and_its_noise_trade_are_their_json():
+    rows = result("position_didicm.json")["rows"]
+    quoted = {r[0]: r[1:] for r in table(ROOT / "docs/results/glyphs.md", "| shipped DiDiCM and augmented twin |")}
+    assert len(quoted) == len({r["model"] for r in rows}) == 4
+    for model in {r["model"] for r in rows}:
+        label = next(k for k in quoted if k.startswith(f"`{model.removeprefix('runs/')}`"))
+        mine = [r for r in rows if r["model"] == model]
+        assert [r["images"] for r in mine] == [424] * 5
+        assert label.split("`")[3] == mine[0]["strategy"] if label.count("`") == 4 else mine[0]["strategy"] == "plain"
+        assert quoted[label] == [f"{100 * r['top1']:.2f}%" for r in mine], model
+    noise = {(r["model"], r["severity"]): r["top1"] for r in result("didicm_shift_noise.json")["rows"]}
+    shipped = {
+        (r["model"], r["severity"]): r["top1"] for r in result("didicm_shipped.json")["rows"] if "euler" in r["spec"]
+    }
+    text = prose("docs/results/glyphs.md")
+    said = (
+        f"it keeps {percent(noise['runs/didicm-glyphs-scores-shift', 3])} against the shipped model's "
+        f"{percent(shipped['didicm-glyphs', 3])}"
+    )
+    assert said in text and f"below the plain twin's {percent(noise['plain-glyphs', 3])}" in text
 
 
 def test_the_emoji_position_table_is_its_json():
@@ -696,7 +718,8 @@ def test_the_own_data_tables_are_their_json():
 ROBUST = {
     "`plain-glyphs` (the plain twin)": "plain-glyphs",
     "`plain-glyphs-aug` (the twin trained with noise)": "plain-glyphs-aug",
-    "`didicm-glyphs` (DiDiCM)": "didicm-glyphs",
+    "`didicm-glyphs` (DiDiCM, the paper's head)": "didicm-glyphs",
+    "`didicm-glyphs-p0` (DiDiCM, our head)": "didicm-glyphs-p0",
     "`glyphs-allclass` (the all-class student; its default then)": "glyphs-allclass",
     "`plain-glyphs-randaug` (the twin trained with RandAugment)": "plain-glyphs-randaug",
 }
@@ -724,9 +747,10 @@ def test_the_robustness_tables_are_their_json():
         assert cells[1].startswith(f"`{run['strategy']}`")
         assert cells[2:] == robustness_cells(run)
     for cells in table(page, "| corruption | plain-glyphs | plain-glyphs-aug"):
-        assert len(cells) == 6
+        assert len(cells) == 7
         for cell, name in zip(
-            cells[1:], ["plain-glyphs", "plain-glyphs-aug", "didicm-glyphs", "glyphs-allclass", *RAND]
+            cells[1:],
+            ["plain-glyphs", "plain-glyphs-aug", "didicm-glyphs", "didicm-glyphs-p0", "glyphs-allclass", *RAND],
         ):
             rows = [r["top1"] for r in found[name]["rows"] if r["corruption"] == cells[0]]
             assert cell == f"{100 * sum(rows) / len(rows):.1f}", (cells[0], name)
@@ -737,19 +761,22 @@ def test_the_severity_three_tables_are_their_json():
     runs_ = {
         "glyphs": result("robustness/glyphs-s3-106.json"),
         "didicm-glyphs": result("robustness/didicm-glyphs-s3-106.json"),
+        "didicm-glyphs-p0": result("robustness/didicm-glyphs-p0-s3-106.json"),
         "glyphs-allclass": result("robustness/glyphs-allclass-s3-106.json"),
     }
     runs_["plain-glyphs"] = runs_["glyphs"]["baseline"]
     assert all(r["images"] == 106 for r in runs_.values())
     rows = table(page, "| model (106 images, severity 3) |")
-    assert len(rows) == 4
+    assert len(rows) == 5
     for cells in rows:
         name = cells[0].split("`")[1]
         run = runs_[name]
         assert cells[2:] == robustness_cells(run), name
     assert len(table(page, "| corruption (severity 3) |")) == 15
     for cells in table(page, "| corruption (severity 3) |"):
-        for cell, name in zip(cells[1:], ["plain-glyphs", "glyphs", "didicm-glyphs", "glyphs-allclass"]):
+        names = ["plain-glyphs", "glyphs", "didicm-glyphs", "didicm-glyphs-p0", "glyphs-allclass"]
+        assert len(cells) == 1 + len(names)
+        for cell, name in zip(cells[1:], names):
             assert cell == f"{100 * next(r['top1'] for r in runs_[name]['rows'] if r['corruption'] == cells[0]):.1f}"
 
 
@@ -798,7 +825,15 @@ def test_the_emoji_robustness_tables_are_their_json():
 
 def test_the_confidence_table_is_its_json():
     rows = table(ROOT / "docs/results/confidence.md", "| model | default strategy | test images")
-    assert len(rows) == 8
+    assert len(rows) == 9
+    text = prose("docs/results/confidence.md")
+    euler, exact, p0 = (
+        result(f"ece/{name}.json") for name in ("didicm-glyphs", "didicm-glyphs-exact", "didicm-glyphs-p0")
+    )
+    assert euler["top1"] == exact["top1"] and exact["strategy"] == "cp(steps=8)"
+    assert f"states {100 * euler['mean_confidence']:.1f}% on the mean and is right {percent(euler['top1'])}" in text
+    assert f"states {100 * exact['mean_confidence']:.1f}% (ECE {exact['ece']:.3f})" in text
+    assert f"{100 * p0['mean_confidence']:.1f}% against {percent(p0['top1'])} (ECE {p0['ece']:.3f})" in text
     for cells in rows:
         run = result(f"ece/{cells[0].strip('`')}.json")
         assert cells[1] == f"`{run['strategy']}`"
@@ -828,6 +863,11 @@ def test_the_attack_table_is_its_json():
         f"32/255 leaves it {percent(result('attacks/plain-glyphs-pgd-linf-32_255.json')['summary']['robust_top1'])}"
         in text
     )
+    exact = result("attacks/didicm-glyphs-exact-pgd-linf-8_255.json")["summary"]
+    euler = result("attacks/didicm-glyphs-pgd-linf-8_255.json")["summary"]
+    assert exact["strategy"] == "cp(steps=8)" and exact["images"] == 424 and exact["gradient_nonzero"] == 1.0
+    gap = 100 * (euler["robust_top1"] - exact["robust_top1"])
+    assert f"it keeps {percent(exact['robust_top1'])}" in text and f"further {gap:.1f} points" in text
 
 
 def test_the_didicm_steps_table_is_its_json():
@@ -839,6 +879,25 @@ def test_the_didicm_steps_table_is_its_json():
         mine = {r["severity"]: r for r in rows if (r["head"], r["spec"]) == (heads[cells[0]], spec_of(cells[1]))}
         assert cells[2:8] == [f"{100 * mine[s]['top1']:.1f}" for s in range(6)], cells[:2]
         assert cells[8] == f"{mine[0]['gmacs_per_image']:.3f}"
+
+
+def test_the_shipped_didicm_table_is_its_json_and_a_retraining_of_the_steps_tables_model():
+    rows = result("didicm_shipped.json")["rows"]
+    quoted = table(ROOT / "docs/results/didicm.md", "| shipped model | sampler | clean |")
+    assert len(quoted) == len({(r["model"], r["spec"]) for r in rows}) == 5
+    top1 = {(r["model"], r["spec"], r["severity"]): r["top1"] for r in rows}
+    for cells in quoted:
+        mine = [top1[cells[0].strip("`"), spec_of(cells[1]), s] for s in range(6)]
+        assert cells[2:8] == [f"{100 * v:.1f}" for v in mine], cells[:2]
+    euler = "cp(steps=8;update=euler)"
+    before = {
+        (r["spec"], r["severity"]): r["top1"] for r in result("didicm_steps.json")["rows"] if r["head"] == "paper"
+    }
+    said = (
+        f"({percent(top1['didicm-glyphs', euler, 0])} clean and {percent(top1['didicm-glyphs', euler, 3])} at noise 3 "
+        f"with the Euler step, against the table's {percent(before[euler, 0])} and {percent(before[euler, 3])}"
+    )
+    assert said in prose("docs/results/didicm.md")
 
 
 def test_the_student_hdc_table_is_its_json():
@@ -1037,3 +1096,22 @@ def test_the_didicm_paper_recipe_table_is_its_json():
         found = {r["severity"]: r for r in rows if (r["head"], r["spec"]) == (heads[cells[0]], spec_of(cells[1]))}
         assert found[0]["images"] == 424
         assert cells[2:8] == [f"{100 * found[s]['top1']:.1f}" for s in range(6)], cells[:2]
+
+
+def test_the_readme_robustness_summary_is_its_json():
+    text = prose("README.md")
+    names = ("didicm-glyphs", "plain-glyphs", "plain-glyphs-randaug")
+    suite = {name: 100 * result(f"robustness/{name}.json")["mean_corruption_top1"] for name in names}
+    pgd = {
+        name: 100 * result(f"attacks/{name}-pgd-linf-8_255.json")["summary"]["robust_top1"]
+        for name in ("didicm-glyphs", "plain-glyphs", "plain-glyphs-aug")
+    }
+    assert (
+        f"DiDiCM {suite['didicm-glyphs']:.1f}% mean corruption top-1 against the plain twin's "
+        f"{suite['plain-glyphs']:.1f}%" in text
+    )
+    assert f"RandAugment at {suite['plain-glyphs-randaug']:.1f}%" in text
+    assert (
+        f"DiDiCM keeps {pgd['didicm-glyphs']:.1f}% at ℓ∞ 8/255, the plain twin {pgd['plain-glyphs']:.1f}%, "
+        f"the noise-trained twin {pgd['plain-glyphs-aug']:.1f}%" in text
+    )

@@ -110,7 +110,8 @@ StrategyOption = Annotated[
         "--strategy",
         "-s",
         help="Strategy name, optionally with options: adaptive(keep=2,1;n=8,64) (default: auto on a tuned model, "
-        "else adaptive sized to its timestep window; for DiDiCM models cp(steps=8), or plain for their baselines). "
+        "else adaptive sized to its timestep window; for DiDiCM models cp(steps=8), with the Euler update on the "
+        "paper's head, or plain for their baselines). "
         "`diffclass strategies` lists them all.",
     ),
 ]

@@ -45,10 +45,10 @@ def didicm_train(
     head: Annotated[
         str,
         typer.Option(
-            help="p0: concrete scores derived from a clean-label distribution (ours); scores: free log concrete "
-            "scores (the paper's)."
+            help="scores: free log concrete scores (the paper's; more robust under noise); p0: concrete scores "
+            "derived from a clean-label distribution (ours before)."
         ),
-    ] = "p0",
+    ] = "scores",
     transitions: Annotated[
         str,
         typer.Option(

@@ -1,8 +1,9 @@
 """DiDiCM models behind the same face as the diffusion classifier, so `evaluate`, `bench` and `classify` run them
 and their NFEs land in the same tables.
 
-Their "strategies" are the samplers: `cp(steps=8)` (class-probability sampler, the default), `cl(N=16;steps=2)`
-(N label chains), and `plain` for a baseline network (one call, softmax).
+Their "strategies" are the samplers: `cp(steps=8)` (class-probability sampler; the default, with the paper's Euler
+update for the paper's free-score head, which has nothing to read in one step), `cl(N=16;steps=2)` (N label
+chains), and `plain` for a baseline network (one call, softmax).
 """
 
 from __future__ import annotations
@@ -71,12 +72,21 @@ class DiDiCMClassifier(Evaluates):
 
     @property
     def default_strategy(self) -> str:
-        return "cp" if self.conditioned else "plain"
+        if not self.conditioned:
+            return "plain"
+        return "cp(steps=8;update=euler)" if self.free_scores else "cp(steps=8)"
+
+    @property
+    def free_scores(self) -> bool:
+        """The paper's head: free log concrete scores, which carry nothing at t = 1 (so one step reads nothing)."""
+        return self.model.network.config.head == "scores"
 
     @property
     def bench_specs(self) -> tuple[str, ...]:
         if not self.conditioned:
             return ("plain",)
+        if self.free_scores:
+            return (*(f"cp(steps={s};update=euler)" for s in (2, 4, 8)), "cp(steps=8)", "cl(N=10;steps=8;update=tau)")
         return (*(f"cp(steps={s})" for s in (1, 2, 4, 8)), "cl(N=16;steps=2)")
 
     def strategy(self, spec: str | SamplerSpec | None = None) -> SamplerSpec:

@@ -43,7 +43,7 @@ class DiDiCMTrainConfig:
     mixup: float = 0.0  # Beta(a, a) mixing of image pairs with soft labels (0: off)
     cutmix: float = 0.0  # Beta(a, a) share of a partner's box pasted in, labels mixed by area (0: off)
     label_smoothing: float = 0.0  # mass spread evenly over all classes
-    head: str = "p0"  # the DiDiRN head: p0 (ours) or scores (the paper's free log concrete scores)
+    head: str = "scores"  # the DiDiRN head: scores (the paper's free log concrete scores) or p0 (ours, derived)
     transitions: str = "balanced"  # noisy labels: balanced with importance weights (ours) or sampled (the paper's)
     schedule: str = "loglinear"  # the label diffusion's noise schedule: loglinear (both) or geometric (the paper's)
     seed: int = 0
@@ -156,7 +156,7 @@ def train_didicm(
             in_channels=data.images.shape[1],
             width=config.width,
             conditioned=not config.baseline,
-            head=config.head,
+            head=config.head if not config.baseline else "p0",  # a plain twin reads p0's logits whatever the option
             schedule=config.schedule,
         )
     )
