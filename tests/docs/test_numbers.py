@@ -1008,6 +1008,23 @@ def test_the_emoji_training_progress_is_its_json():
     assert rows[-1] == ["`plain-emoji` alone", percent(twin["top1"]), percent(twin["top5"])]
 
 
+def test_the_emoji_window_check_is_its_json():
+    files = {
+        "[218, 406]": "held_out_window_218-406",
+        "[281, 468] (stored)": "held_out_prefilter10_step14000",
+        "[343, 531]": "held_out_window_343-531",
+        "[406, 593]": "held_out_window_406-593",
+    }
+    rows = table(ROOT / "docs/results/emoji.md", "| window, 14,000-step weights | held-out noto top-1 |")
+    assert [cells[0] for cells in rows] == list(files)
+    for cells in rows:
+        run = result(f"emoji/{files[cells[0]]}.json")
+        window = files[cells[0]].removeprefix("held_out_window_")
+        expected = "exhaustive(n=8)" if "step" in window else f"exhaustive(n=8;t={window})"
+        assert run["strategy"] == f"prefilter(by=plain-emoji;k=10;then={expected})" and run["n_images"] == 227
+        assert run["held_out"] == ["noto"] and cells[1:] == [percent(run["top1"]), percent(run["top5"])]
+
+
 def test_the_didicm_scarcity_table_is_its_json():
     rows = result("didicm_scarcity.json")["rows"]
     label = {"100%": "100%", "25% of each class": "25%", "10% of each class": "10%", "8×8 pixels": "8px"}
