@@ -1115,6 +1115,20 @@ def test_the_didicm_paper_recipe_table_is_its_json():
         assert cells[2:8] == [f"{100 * found[s]['top1']:.1f}" for s in range(6)], cells[:2]
 
 
+def test_the_teachers_32_image_attack_table_is_read_from_every_models_rows():
+    quoted = table(ROOT / "docs/results/robustness.md", "| on the teacher's 32 images |")
+    ids = [r["id"] for r in result("attacks/glyphs-pgd-linf-8_255.json")["rows"]]
+    assert len(ids) == 32 and len(quoted) == 6
+    for cells in quoted:
+        name = cells[0].split("`")[1]
+        rows = [{r["id"]: r for r in result(f"attacks/{name}-{c}.json")["rows"]} for c in ATTACK_COLUMNS]
+        if cells[0].count("`") == 4:
+            assert cells[0].split("`")[3] == result(f"attacks/{name}-pgd-linf-8_255.json")["summary"]["strategy"]
+        clean = sum(rows[0][i]["clean"] == rows[0][i]["label"] for i in ids) / 32
+        robust = [sum(r[i]["attacked"] == r[i]["label"] for i in ids) / 32 for r in rows]
+        assert cells[1:] == [percent(v) for v in (clean, *robust)], name
+
+
 def test_the_readme_robustness_summary_is_its_json():
     text = prose("README.md")
     names = ("didicm-glyphs", "plain-glyphs", "plain-glyphs-randaug")
