@@ -1063,8 +1063,21 @@ def test_the_didicm_scarcity_seeds_table_is_its_json():
     }
     tenth = {(r["head"], r["spec"], r["severity"]): r["top1"] for r in result("didicm_scarcity_seeds.json")["rows"]}
     assert {r["images"] for r in result("didicm_scarcity_seeds.json")["rows"]} == {424}
+    quarter = {
+        (r["head"], r["spec"], r["severity"]): r["top1"] for r in result("didicm_scarcity_seeds_25.json")["rows"]
+    }
+    first = {(r["head"], r["spec"], r["severity"]): r["top1"] for r in result("didicm_scarcity.json")["rows"]}
+    quarter.update({("25% seed 0", s, v): first["25%", s, v] for v in range(6) for s in ("cp(steps=8)",)})
+    quarter.update({("plain (25% seed 0)", "plain", v): first["plain (25%)", "plain", v] for v in range(6)})
     leads = {
         "100%": [[paper[h, s] - plain[t, s] for h, t in twin_of.items()] for s in range(6)],
+        "25% of each class": [
+            [
+                quarter[f"25% seed {i}", "cp(steps=8)", s] - quarter[f"plain (25% seed {i})", "plain", s]
+                for i in range(3)
+            ]
+            for s in range(6)
+        ],
         "10% of each class": [
             [tenth[f"10% seed {i}", "cp(steps=8)", s] - tenth[f"plain (10% seed {i})", "plain", s] for i in range(3)]
             for s in range(6)
