@@ -119,7 +119,7 @@ def test_light_commands_import_no_torch(argv, tmp_path):
     "name",
     [
         *("digits", "glyphs", "glyphs-pruned", "glyphs-allclass", "didicm-glyphs", "didicm-glyphs-p0"),
-        *("plain-glyphs", "plain-glyphs-aug"),
+        *("plain-glyphs", "plain-glyphs-aug", "plain-glyphs-shift"),
         *("emoji", "plain-emoji", "plain-emoji-aug"),
     ],
 )

@@ -582,7 +582,7 @@ def test_the_position_table_is_its_json():
     rows = result("position_glyphs.json")["rows"]
     names = {
         "plain-glyphs": "`plain-glyphs` (1 call)",
-        "runs/plain-glyphs-shift": "`plain-glyphs-shift` (1 call)",
+        "runs/plain-glyphs-shift": "`plain-glyphs-shift`, a first training (1 call)",
         "didicm-glyphs-p0": "`didicm-glyphs-p0` `cp(steps=8)`",
         "runs/didicm-glyphs-shift": "`didicm-glyphs-shift` (p0) `cp(steps=8)`",
         "glyphs-allclass": "`glyphs-allclass` `exhaustive(n=32)`",
@@ -596,8 +596,10 @@ def test_the_position_table_is_its_json():
 
 def test_the_paper_head_position_table_and_its_noise_trade_are_their_json():
     rows = result("position_didicm.json")["rows"]
-    quoted = {r[0]: r[1:] for r in table(ROOT / "docs/results/glyphs.md", "| shipped DiDiCM and augmented twin |")}
-    assert len(quoted) == len({r["model"] for r in rows}) == 4
+    quoted = {
+        r[0]: r[1:] for r in table(ROOT / "docs/results/glyphs.md", "| the paper's head and the augmented twins |")
+    }
+    assert len(quoted) == len({r["model"] for r in rows}) == 5
     for model in {r["model"] for r in rows}:
         label = next(k for k in quoted if k.startswith(f"`{model.removeprefix('runs/')}`"))
         mine = [r for r in rows if r["model"] == model]
@@ -614,6 +616,9 @@ def test_the_paper_head_position_table_and_its_noise_trade_are_their_json():
         f"{percent(shipped['didicm-glyphs', 3])}"
     )
     assert said in text and f"below the plain twin's {percent(noise['plain-glyphs', 3])}" in text
+    twin = result("plain_glyphs_shift_noise3.json")
+    assert twin["model"] == "plain-glyphs-shift" and twin["dataset"] == "glyphs+noise:3" and twin["n_images"] == 424
+    assert f"{percent(twin['top1'])} at noise 3 against `plain-glyphs`' {percent(noise['plain-glyphs', 3])}" in text
 
 
 def test_the_emoji_position_table_is_its_json():
@@ -825,7 +830,7 @@ def test_the_emoji_robustness_tables_are_their_json():
 
 def test_the_confidence_table_is_its_json():
     rows = table(ROOT / "docs/results/confidence.md", "| model | default strategy | test images")
-    assert len(rows) == 9
+    assert len(rows) == 10
     text = prose("docs/results/confidence.md")
     euler, exact, p0 = (
         result(f"ece/{name}.json") for name in ("didicm-glyphs", "didicm-glyphs-exact", "didicm-glyphs-p0")
