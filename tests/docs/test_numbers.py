@@ -1030,6 +1030,18 @@ def test_the_emoji_window_check_is_its_json():
         assert run["held_out"] == ["noto"] and cells[1:] == [percent(run["top1"]), percent(run["top5"])]
 
 
+def test_the_emoji_tree_level_table_is_its_json():
+    rows = result("emoji/tree_accuracy.json")["rows"] + result("emoji/tree_accuracy_aug.json")["rows"]
+    quoted = table(ROOT / "docs/results/emoji.md", "| all 681 test-style drawings | group (5) |")
+    assert len(quoted) == len(rows) == 4
+    leaf = {"plain-emoji": "plain.json", "plain-emoji-aug": "plain_aug.json"}
+    for cells, run in zip(quoted, rows):
+        assert run["images"] == 681 and run["nodes_per_level"] == [5, 40, 227]
+        assert cells[1:] == [percent(v) for v in run["top1_per_level"]], cells[0]
+        if run["model"] in leaf:  # the leaf level is the flat top-1 the tables above quote
+            assert run["top1_per_level"][2] == round(result(f"emoji/{leaf[run['model']]}")["top1"], 4)
+
+
 def test_the_didicm_scarcity_table_is_its_json():
     rows = result("didicm_scarcity.json")["rows"]
     label = {"100%": "100%", "25% of each class": "25%", "10% of each class": "10%", "8×8 pixels": "8px"}
