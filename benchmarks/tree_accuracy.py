@@ -5,7 +5,8 @@ level when it shares the true class's ancestor there (for `emoji`: its Unicode s
         --model "emoji=prefilter(by=plain-emoji;k=10;then=exhaustive(n=8))" [--limit N] [--json FILE]
 
 A classifier whose mistakes stay inside the right subgroup (a tomato read as a red apple) is more useful than one
-whose mistakes land anywhere; chance at a level is about one over its number of nodes.
+whose mistakes land anywhere; a class drawn at random is right at a level with the sum of its nodes' squared shares of
+the classes (more than one over the number of nodes when they differ in size).
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ console = Console(width=160)
 
 
 def ancestor_at(tree, num_classes: int) -> list[list[str]]:
-    """For each depth below the root, each class's ancestor at that depth (the leaf itself where the tree is
-    shallower)."""
-    paths = {}
-    for node_id, node in tree.nodes.items():
-        if node.is_leaf:
-            paths[node.class_index] = [*reversed(tree.ancestors(node_id)), node_id][1:]  # root excluded
-    depth = max(len(p) for p in paths.values())
-    return [[paths[c][min(d, len(paths[c]) - 1)] for c in range(num_classes)] for d in range(depth)]
+    """For each depth below the root, each class's node in that level's frontier (its ancestor there, or the leaf
+    itself where the tree is shallower)."""
+    levels = []
+    for depth in range(1, tree.max_depth + 1):
+        level = [""] * num_classes
+        for node_id in tree.frontier(depth):
+            for c in tree.leaves_under(node_id):
+                level[c] = node_id
+        levels.append(level)
+    return levels
 
 
 def main() -> None:

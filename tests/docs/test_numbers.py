@@ -1084,7 +1084,7 @@ def test_the_didicm_scarcity_seeds_table_is_its_json():
         (r["head"], r["spec"], r["severity"]): r["top1"] for r in result("didicm_scarcity_seeds_25.json")["rows"]
     }
     first = {(r["head"], r["spec"], r["severity"]): r["top1"] for r in result("didicm_scarcity.json")["rows"]}
-    quarter.update({("25% seed 0", s, v): first["25%", s, v] for v in range(6) for s in ("cp(steps=8)",)})
+    quarter.update({("25% seed 0", "cp(steps=8)", v): first["25%", "cp(steps=8)", v] for v in range(6)})
     quarter.update({("plain (25% seed 0)", "plain", v): first["plain (25%)", "plain", v] for v in range(6)})
     leads = {
         "100%": [[paper[h, s] - plain[t, s] for h, t in twin_of.items()] for s in range(6)],

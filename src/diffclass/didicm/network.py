@@ -32,6 +32,10 @@ class DiDiRNConfig:
     head: str = "p0"  # p0: scores derived from a clean-label distribution (ours); scores: free log scores (paper's)
     schedule: str = "loglinear"  # the label diffusion's noise schedule it was trained with (the samplers follow it)
 
+    def __post_init__(self):
+        if not self.conditioned:
+            self.head = "p0"  # a plain twin has no label head: its outputs are p0's class logits
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -156,7 +156,7 @@ def train_didicm(
             in_channels=data.images.shape[1],
             width=config.width,
             conditioned=not config.baseline,
-            head=config.head if not config.baseline else "p0",  # a plain twin reads p0's logits whatever the option
+            head=config.head,
             schedule=config.schedule,
         )
     )
