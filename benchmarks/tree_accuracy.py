@@ -25,19 +25,6 @@ from diffclass.loading import eval_dataset
 console = Console(width=160)
 
 
-def ancestor_at(tree, num_classes: int) -> list[list[str]]:
-    """For each depth below the root, each class's node in that level's frontier (its ancestor there, or the leaf
-    itself where the tree is shallower)."""
-    levels = []
-    for depth in range(1, tree.max_depth + 1):
-        level = [""] * num_classes
-        for node_id in tree.frontier(depth):
-            for c in tree.leaves_under(node_id):
-                level[c] = node_id
-        levels.append(level)
-    return levels
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="emoji")
@@ -53,7 +40,8 @@ def main() -> None:
     for entry in args.model:
         name, _, spec = entry.partition("=")
         clf = diffclass.load(name)
-        levels = ancestor_at(load_tree(args.tree, len(clf.class_names)), len(clf.class_names))
+        tree = load_tree(args.tree, len(clf.class_names))
+        levels = [tree.classes_at(depth) for depth in range(1, tree.max_depth + 1)]
         summary = clf.evaluate(eval_dataset(clf, args.dataset), spec or None, limit=args.limit, show_progress=True)
         top1 = [
             sum(level[r.prediction] == level[r.label] for r in summary.records) / summary.n_images for level in levels

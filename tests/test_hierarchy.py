@@ -30,6 +30,8 @@ def test_navigation():
     assert tree.frontier(9) == ["cat", "dog", "oak"]
     assert tree.prompt("oak") == "an oak tree" and tree.prompt("cat") == "cat"
     assert tree.level_counts() == [(1, 0), (2, 0), (1, 2), (0, 1)]
+    assert tree.classes_at(1) == ["animal", "animal", "plant"]  # cat and dog are one answer at the first level
+    assert tree.classes_at(2) == ["cat", "dog", "tree"]  # the leaves met above the level stand for themselves
 
 
 def test_collapse_chains_keeps_every_class_once():

@@ -33,6 +33,8 @@ def classifier_and_table(dataset):
         "hdc(rule=within-std;m=1;slots=3;final=exhaustive(n=5))",
         "beam(b=2;t_s=2;start=middle-out)",
         "hdc+beam(rule=within-std;m=1;slots=2;b=2;t_s=2)",
+        "beam(b=2;t_s=3;start=middle-out;n=3)",
+        "hdc+beam(rule=within-std;m=1;slots=2;b=2;t_s=5;n=4)",
         "sequential(p=0.2;min=3;max=20;step=2)",
         "hdc(rule=within-std;m=1;slots=2;final=sequential(p=0.3;min=2;max=12))",
     ],
@@ -51,6 +53,36 @@ def test_replay_ranks_and_counts_like_a_live_run(dataset, classifier_and_table, 
     top1, mean_nfe = loaded.top1(clf.strategy(spec))
     assert top1 == sum(d.label == int(y) for d, y in zip(live, dataset.labels)) / 6
     assert mean_nfe == sum(nfes) / 6
+    run = loaded.correct(clf.strategy(spec))
+    assert run.predictions == [d.label for d in live]
+    assert run.top5 == sum(int(y) in d.ranking[:5] for d, y in zip(live, dataset.labels)) / 6
+
+
+def test_a_beam_on_n_slots_visits_only_those_and_fits_a_table_of_them(dataset):
+    clf = tree_classifier()
+    table = ErrorTable.compute(clf, dataset, range(len(dataset)), slots=3, progress=False)
+    with pytest.raises(DiffclassError, match="holds 3 slots"):
+        table.replay(clf.strategy("beam(b=2;t_s=9)"))  # the whole grid, in timestep order
+    outcomes, nfes = table.replay(clf.strategy("beam(b=2;t_s=9;n=3)"))
+    assert all(sorted(o.ranking) == [0, 1, 2, 3, 4] for o in outcomes)
+    assert all(n == 5 + 3 + 3 for n in nfes)  # every class, then the beam's ceil(5/2) on each of the two other slots
+    assert clf.strategy("beam(n=3)").name == "beam(b=2;t_s=8;N=1;start=clean-first;n=3)"
+    with pytest.raises(DiffclassError, match="beam n=99 must be between 1 and the grid's"):
+        clf.strategy("beam(n=99)")
+
+
+def test_tables_of_parts_join_into_the_table_of_the_whole(dataset, classifier_and_table):
+    clf, whole = classifier_and_table
+    first = ErrorTable.compute(clf, dataset, range(4), slots=whole.slots, progress=False)
+    rest = ErrorTable.compute(clf, dataset, range(4, 6), slots=whole.slots, progress=False)
+    joined = ErrorTable.concat([first, rest])
+    assert joined.image_ids == whole.image_ids and joined.candidates == whole.candidates
+    assert torch.equal(joined.labels, whole.labels) and torch.allclose(joined.errors, whole.errors)
+    with pytest.raises(DiffclassError, match="share images"):
+        ErrorTable.concat([first, first])
+    fewer = ErrorTable.compute(clf, dataset, range(4, 6), slots=2, progress=False)
+    with pytest.raises(DiffclassError, match="different candidates or slots"):
+        ErrorTable.concat([first, fewer])
 
 
 def test_replay_refuses_a_strategy_that_needs_more_slots_than_stored(dataset):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -124,6 +124,20 @@ class ErrorTable:
         table.save(path)
         return table
 
+    @classmethod
+    def concat(cls, tables: Sequence[ErrorTable]) -> ErrorTable:
+        """One table from tables of the same candidates and slots on different images: a table computed in parts
+        (by several processes, or across interrupted runs) and joined."""
+        first = tables[0]
+        for table in tables[1:]:
+            if (table.candidates, table.slots, table.all_classes) != (first.candidates, first.slots, first.all_classes):
+                raise DiffclassError("these error tables hold different candidates or slots; they cannot be joined")
+        ids = [image_id for table in tables for image_id in table.image_ids]
+        if len(set(ids)) < len(ids):
+            raise DiffclassError("these error tables share images; join tables of different images")
+        errors = torch.cat([table.errors for table in tables])
+        return cls(errors, first.candidates, torch.cat([table.labels for table in tables]), ids, first.all_classes)
+
     def mean_errors(self, candidates: Sequence[Hashable], slots: int | None = None) -> torch.Tensor:
         """[images, len(candidates)] errors averaged over the first `slots` slots (default: all)."""
         columns = [self.index[c] for c in candidates]
@@ -161,10 +175,11 @@ class ErrorTable:
         return outcomes, [memo.nfe for memo in memos]
 
     def correct(self, strategy: Strategy, per_image: Sequence[Sequence[Hashable]] | None = None) -> Replayed:
-        """Per image, whether the replayed strategy ranks the true class first, with its mean NFEs per image."""
+        """Per image, whether the replayed strategy ranks the true class first and its top five, with its mean NFEs
+        per image."""
         outcomes, nfes = self.replay(strategy, per_image)
         hits = [o.ranking[0] == int(y) for o, y in zip(outcomes, self.labels)]
-        return Replayed(hits, sum(nfes) / len(nfes))
+        return Replayed(hits, sum(nfes) / len(nfes), top=[o.ranking[:5] for o in outcomes], labels=self.labels.tolist())
 
     def top1(self, strategy: Strategy, per_image: Sequence[Sequence[Hashable]] | None = None) -> tuple[float, float]:
         """(top-1, mean NFEs per image) of a replayed strategy."""
@@ -180,10 +195,20 @@ class Replayed:
     hits: list[bool]
     nfe_per_image: float
     gmacs_per_image: float = 0.0
+    top: list[list[int]] = field(default_factory=list)  # per image, the first five of its ranking
+    labels: list[int] = field(default_factory=list)
 
     @property
     def top1(self) -> float:
         return sum(self.hits) / len(self.hits)
+
+    @property
+    def top5(self) -> float:
+        return sum(y in top for top, y in zip(self.top, self.labels)) / len(self.labels)
+
+    @property
+    def predictions(self) -> list[int]:
+        return [top[0] for top in self.top]
 
     def against(self, reference: Replayed) -> dict:
         """The images this run gets right that `reference` gets wrong (`gained`) and the reverse (`lost`): all a

@@ -114,6 +114,15 @@ class LabelTree:
                 stack.extend((child, depth + 1) for child in reversed(node.children))
         return out
 
+    def classes_at(self, level: int) -> list[str]:
+        """Each class's node in the frontier of depth `level` (its ancestor there, or the leaf itself where the tree
+        is shallower): two classes that share it are the same answer at that level."""
+        owner = [""] * self.num_classes
+        for node_id in self.frontier(level):
+            for c in self.leaves_under(node_id):
+                owner[c] = node_id
+        return owner
+
     def internal_nodes(self) -> list[str]:
         """Every node a hierarchical strategy may score besides the classes: internal, the root excluded."""
         return [n.id for n in self.walk() if not n.is_leaf and n.id != self.root]

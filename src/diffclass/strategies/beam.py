@@ -47,19 +47,25 @@ class Beam(Strategy):
         t_s: int,
         samples: int,
         direction: Direction,
+        slots: int | None = None,
     ):
+        """`slots` visits only the grid's first that many slots (an evenly spread subset, as exhaustive(n=K) uses),
+        in the beam's order: a beam on a fixed budget of timesteps."""
         if b < 1:
             raise DiffclassError(f"beam factor b must be >= 1, got {b}")
         if t_s < 1 or samples < 1:
             raise DiffclassError("beam needs t_s >= 1 and samples >= 1")
         if direction not in DIRECTIONS:
             raise DiffclassError(f"unknown beam direction {direction!r}; choose one of {', '.join(DIRECTIONS)}")
+        if slots is not None and not 1 <= slots <= len(timesteps):
+            raise DiffclassError(f"beam n={slots} must be between 1 and the grid's {len(timesteps)} slots")
         self.grid_size = len(timesteps)
-        self.order = visiting_order(timesteps, direction)
-        self.b, self.t_s, self.samples, self.direction = b, t_s, samples, direction
+        self.order = visiting_order(timesteps[:slots], direction)
+        self.b, self.t_s, self.samples, self.direction, self.slots = b, t_s, samples, direction, slots
 
     def options(self) -> dict[str, object]:
-        return {"b": f"{self.b:g}", "t_s": self.t_s, "N": self.samples, "start": self.direction}
+        options = {"b": f"{self.b:g}", "t_s": self.t_s, "N": self.samples, "start": self.direction}
+        return options if self.slots is None else {**options, "n": self.slots}
 
     def run(self, candidates: Sequence[Hashable]) -> Run:
         width = max(1, math.ceil(len(candidates) / self.b))
@@ -96,9 +102,10 @@ BEAM_OPTIONS = (
     Option("t_s", 8, integer(1, MAX_SLOTS), "stop once one class has led for t_s timesteps"),
     Option("N", 1, integer(1, 256), "noise draws per timestep"),
     Option("start", "clean-first", choice(*DIRECTIONS), "the order the timesteps are visited in"),
+    Option("n", None, integer(1, MAX_SLOTS), "visit only the grid's first n slots (default: all of them)"),
 )
 
 
 @STRATEGIES.register("beam", *BEAM_OPTIONS, help="timestep beam with early stopping (the accelerated-sampling seed)")
 def _build(options: dict, context: StrategyContext, rest: dict) -> Beam:
-    return Beam(context.timesteps, options["b"], options["t_s"], options["N"], options["start"])
+    return Beam(context.timesteps, options["b"], options["t_s"], options["N"], options["start"], options["n"])
