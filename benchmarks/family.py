@@ -91,7 +91,7 @@ def standard_error(run: Replayed, reference: Replayed) -> float:
 def describe(run: Replayed, groups: list[str], levels: list[list[str]]) -> dict:
     """Top-1 and top-5, top-1 per test group, and top-1 at each level of the tree above the classes."""
     per_group = {}
-    for group in dict.fromkeys(groups):
+    for group in dict.fromkeys(groups or ()):  # data without groups (a folder of images) reports none
         hits = [h for h, g in zip(run.hits, groups) if g == group]
         per_group[group] = round(sum(hits) / len(hits), 4)
     at_level = [
@@ -102,6 +102,8 @@ def describe(run: Replayed, groups: list[str], levels: list[list[str]]) -> dict:
 
 
 def measure(clf, data, table: ErrorTable, twin, twin_name: str | None, where: str) -> dict:
+    """Every row replayed on the table (the twin's from its own rankings), the seed paper's claim, and how well each
+    level of the tree scores on 1, 2 and all the table's slots."""
     tree = clf.tree
     levels = [tree.classes_at(depth) for depth in range(1, tree.max_depth)] if tree else []
     filters = {twin_name: FilterRun.of(twin, data)} if twin else {}
