@@ -118,6 +118,7 @@ def measure(clf, data, table: ErrorTable, twin, twin_name: str | None, where: st
             [r[:5] for r in sieve.rankings],
             labels,
         )
+        runs[twin_name] = run
         rows.append(
             dict(
                 family="twin",
@@ -154,6 +155,10 @@ def measure(clf, data, table: ErrorTable, twin, twin_name: str | None, where: st
         for rule in RULES:
             for level_slots in (1, 2):
                 replay("hdc", f"hdc({rule};slots={level_slots};depth=1;final={adaptive['spec']})")
+    for row in rows if twin else ():  # the paired difference from the twin, on the same images
+        run, reference = runs[row["spec"]], runs[twin_name]
+        gap = round(run.top1 - reference.top1, 4)
+        row["against_twin"] = dict(gap=gap, standard_error=round(standard_error(run, reference), 4))
     return dict(
         model=clf.model_name,
         images_from=where,
