@@ -1176,3 +1176,102 @@ def test_the_readme_robustness_summary_is_its_json():
         f"DiDiCM keeps {pgd['didicm-glyphs']:.1f}% at ℓ∞ 8/255, the plain twin {pgd['plain-glyphs']:.1f}%, "
         f"the noise-trained twin {pgd['plain-glyphs-aug']:.1f}%" in text
     )
+
+
+STYLES = ("openmoji", "fluent-hc", "emojione-mono")
+
+
+def family_cells(run: dict, groups: tuple[str, ...]) -> list[str]:
+    """A family row as the docs quote it: top-1 per group (if several), top-1, top-5, per tree level, cost."""
+    return [
+        *(percent(run["per_group"][g]) for g in groups),
+        percent(run["top1"]),
+        percent(run["top5"]),
+        *(percent(v) for v in run["top1_per_level"]),
+        f"{run['nfe_per_image']:,.0f}",
+        f"{run['gmacs_per_image']:.1f}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "header", "groups", "images"),
+    [
+        ("emoji/family.json", "| strategy, 681 test drawings |", STYLES, 681),
+        ("emoji/family_held_out.json", "| strategy, 227 held-out noto drawings |", (), 227),
+    ],
+)
+def test_the_emoji_family_tables_are_their_json(name, header, groups, images):
+    found = result(name)
+    assert found["images"] == images and found["slots"] == 4 and found["model"] == "emoji"
+    rows = {r["spec"]: r for r in found["rows"]}
+    quoted = table(ROOT / "docs/results/emoji.md", header)
+    assert len(quoted) >= 8
+    for cells in quoted:
+        run = rows[spec_of(cells[0])]
+        assert cells[1:] == family_cells(run, groups), cells[0]
+
+
+def test_the_emoji_hdc_claim_is_its_json():
+    claim = result("emoji/family.json")["claim"]
+    quoted = table(ROOT / "docs/results/emoji.md", "| descent, the seed paper's form |")
+    rules = {r["spec"]: r for r in claim["rules"]}
+    assert len(quoted) >= 4
+    for cells in quoted:
+        rule = rules[spec_of(cells[0])]
+        assert cells[1:] == [
+            percent(rule["top1"]),
+            f"{100 * rule['gap']:+.2f} ± {100 * rule['gap_standard_error']:.2f}",
+            f"{rule['nfe_per_image']:,.0f}",
+            f"{rule['less_than_final']:.2f}×",
+            f"{rule['less_than_adaptive']:.2f}×",
+            "yes" if rule["reaches"] else "no",
+        ], cells[0]
+    adaptive = claim["adaptive"]
+    said = f"`{adaptive['spec']}`, {percent(adaptive['top1'])} at {adaptive['nfe_per_image']:,.0f} NFEs"
+    assert said in prose("docs/results/emoji.md")
+
+
+def test_the_emoji_tree_check_is_its_json():
+    ancestor = [dict(r, mode="ancestor") for r in result("emoji/family.json")["levels"]]
+    mean = [
+        dict(
+            level=r["level"],
+            nodes=r["nodes"],
+            slots=1,
+            ranks_first=r["first"],
+            mode="mean",
+            survives={"top-fraction": r["top_fraction"], "within-std": r["within_std"]},
+        )
+        for r in result("emoji/tree_levels_mean.json")["rows"]
+    ]
+    quoted = table(ROOT / "docs/results/emoji.md", "| level | nodes | slots | node conditioning |")
+    assert len(quoted) == len(ancestor) + len(mean)
+    for cells, r in zip(quoted, ancestor + mean):
+        assert cells == [
+            str(r["level"]),
+            str(r["nodes"]),
+            str(r["slots"]),
+            r["mode"],
+            percent(r["ranks_first"]),
+            percent(r["survives"]["top-fraction"]),
+            percent(r["survives"]["within-std"]),
+        ]
+
+
+def test_the_emoji_promise_row_is_the_family_json():
+    rows = {r["spec"]: r for r in result("emoji/family.json")["rows"]}
+    default, exhaustive = rows["auto"], rows["exhaustive(n=4)"]
+    assert default["strategy"] == "prefilter(by=plain-emoji;k=5;then=exhaustive(n=4))"
+    quoted = table(ROOT / "docs/results/fast_default.md", "| model | front tuned on | default (test split)")
+    emoji = next(cells for cells in quoted if cells[0] == "`emoji`")
+    difference = default["top1"] - exhaustive["top1"]
+    assert emoji[2:] == [
+        f"`prefilter(…;k=5;then=exhaustive(n=4))`, {default['nfe_per_image']:.0f} NFEs",
+        percent(default["top1"]),
+        f"{percent(exhaustive['top1'])} (`n=4`)",
+        f"{100 * difference:+.2f}".replace("-", "−"),
+        "kept" if difference >= -0.005 - 1e-9 else "broken",
+    ]
+    twin = next(r for r in result("emoji/family.json")["rows"] if r["spec"] == "plain-emoji")
+    said = f"twin `plain-emoji` on unseen styles, {100 * default['top1']:.1f}% against {100 * twin['top1']:.1f}%"
+    assert said in prose("README.md")
