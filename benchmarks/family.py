@@ -300,7 +300,8 @@ def plot(result: dict, path: Path) -> None:
     front = pareto(result["rows"])
     for family in dict.fromkeys(r["family"] for r in front):
         points = sorted((r["gmacs_per_image"], r["top1"] * 100) for r in front if r["family"] == family)
-        ax.plot(*zip(*points), marker="o", label=family, linestyle="-" if len(points) > 1 else "none")
+        style = dict(marker="*", markersize=16, fillstyle="none") if family == "default" else dict(marker="o")
+        ax.plot(*zip(*points), label=family, linestyle="-" if len(points) > 1 else "none", **style)
     ax.set_xscale("log")
     ax.set_xlabel("GMACs per image (log)")
     ax.set_ylabel(f"top-1 on {', '.join(result['groups'])} (%)")
