@@ -60,17 +60,12 @@ def table_parts(clf, data, slots: int, records: Path, part: int, claim: bool, st
 
 
 def family_specs(clf, slots: int, twin: str | None) -> list[tuple[str, str]]:
-    """(family, spec) of every row: exhaustive at each slot count, the adaptive schedules `diffclass tune` searches
-    (the table reports the cheapest that reaches exhaustive), the seed paper's two pruning rules descending the tree
-    into the full-budget classifier, beams, the twin's prefilters and the model's default."""
+    """(family, spec) of every row but the seed paper's descents (`measure` adds them): exhaustive at each slot count,
+    the adaptive schedules and descents `diffclass tune` searches, beams, the twin's prefilters and the default."""
     n = slots
     every = candidate_families(len(clf.class_names), slots, clf.tree is not None)
     specs = [("exhaustive", f"exhaustive(n={k})") for k in (1, 2, 4, 8, 16) if k <= n]
     specs += [("adaptive", spec) for spec in every["adaptive"]]
-    for rule in RULES:
-        for level_slots in sorted({1, 2, n} & set(range(1, n + 1))):
-            for depth in (1, 2):
-                specs.append(("hdc", f"hdc({rule};slots={level_slots};depth={depth};final=exhaustive(n={n}))"))
     specs += [("hdc", spec) for spec in every.get("hdc", ())]
     beams = [f"b={b};t_s={t_s};start=middle-out;n={n}" for b in (2, 4, 8) for t_s in (2, 3) if t_s < n]
     specs += [("beam", f"beam({beam})") for beam in beams]
@@ -79,6 +74,17 @@ def family_specs(clf, slots: int, twin: str | None) -> list[tuple[str, str]]:
         specs += [("prefilter", f"prefilter(by={twin};k={k};then=exhaustive(n={n}))") for k in (5, 10, 20)]
     specs.append(("default", clf.default_strategy))
     return list(dict.fromkeys(specs))
+
+
+def paper_descents(final: str, level_slots, depths) -> list[str]:
+    """The seed paper's form: each pruning rule descends the tree from `depths`, scoring each level on
+    `level_slots`, and hands the leaves it collects to the classifier `final`."""
+    return [
+        f"hdc({rule};slots={slots};depth={depth};final={final})"
+        for rule in RULES
+        for slots in level_slots
+        for depth in depths
+    ]
 
 
 def standard_error(run: Replayed, reference: Replayed) -> float:
@@ -110,14 +116,8 @@ def measure(clf, data, table: ErrorTable, twin, twin_name: str | None, where: st
     rows, runs, skipped = [], {}, []
     if twin:
         sieve = filters[twin_name]
-        labels = data.labels.tolist()
-        run = Replayed(
-            [r[0] == y for r, y in zip(sieve.rankings, labels)],
-            sieve.nfe_per_image,
-            sieve.nfe_per_image * sieve.macs_per_call / 1e9,
-            [r[:5] for r in sieve.rankings],
-            labels,
-        )
+        gmacs = sieve.nfe_per_image * sieve.macs_per_call / 1e9
+        run = Replayed([r[:5] for r in sieve.rankings], data.labels.tolist(), sieve.nfe_per_image, gmacs)
         runs[twin_name] = run
         rows.append(
             dict(
@@ -150,15 +150,22 @@ def measure(clf, data, table: ErrorTable, twin, twin_name: str | None, where: st
 
     for family, spec in family_specs(clf, table.slots, twin_name):
         replay(family, spec)
-    adaptive = cheapest(rows, "adaptive", runs[f"exhaustive(n={table.slots})"].top1 - TOLERANCE)
-    if tree and adaptive:  # the seed paper's form with the cheapest adaptive that reaches exhaustive as the final
-        for rule in RULES:
-            for level_slots in (1, 2):
-                replay("hdc", f"hdc({rule};slots={level_slots};depth=1;final={adaptive['spec']})")
+    # the seed paper's descents, into the full budget and into the cheapest adaptive that reaches exhaustive
+    reference = f"exhaustive(n={table.slots})"
+    adaptive = cheapest(rows, "adaptive", runs[reference].top1 - TOLERANCE)
+    descents = {}
+    if tree:
+        descents = dict.fromkeys(
+            paper_descents(reference, sorted({1, min(2, table.slots), table.slots}), (1, 2)), reference
+        )
+        if adaptive:
+            descents |= dict.fromkeys(paper_descents(adaptive["spec"], (1, 2), (1,)), adaptive["spec"])
+    for spec in descents:
+        replay("hdc", spec)
     for row in rows if twin else ():  # the paired difference from the twin, on the same images
-        run, reference = runs[row["spec"]], runs[twin_name]
-        gap = round(run.top1 - reference.top1, 4)
-        row["against_twin"] = dict(gap=gap, standard_error=round(standard_error(run, reference), 4))
+        run, twin_run = runs[row["spec"]], runs[twin_name]
+        gap = round(run.top1 - twin_run.top1, 4)
+        row["against_twin"] = dict(gap=gap, standard_error=round(standard_error(run, twin_run), 4))
     return dict(
         model=clf.model_name,
         images_from=where,
@@ -167,7 +174,7 @@ def measure(clf, data, table: ErrorTable, twin, twin_name: str | None, where: st
         slots=table.slots,
         rows=rows,
         skipped=skipped,
-        claim=hdc_claim(rows, runs, table.slots),
+        claim=hdc_claim(rows, runs, reference, adaptive, descents),
         levels=[
             dict(slots=s, **vars(check)) for s in sorted({1, 2, table.slots}) for check in score_levels(table, tree, s)
         ]
@@ -182,14 +189,12 @@ def cheapest(rows: list[dict], family: str, target: float) -> dict | None:
     return min(reaching, key=lambda r: (r["nfe_per_image"], -r["top1"]), default=None)
 
 
-def hdc_claim(rows: list[dict], runs: dict, slots: int) -> dict:
-    """The seed paper's claim on this table: does a descent that hands its leaves to a classifier reach
-    exhaustive's top-1 (within half a point) at >= 1.6x less compute than that classifier alone, and than the
-    cheapest adaptive schedule that reaches exhaustive on the same slots?"""
-    reference = f"exhaustive(n={slots})"
+def hdc_claim(rows: list[dict], runs: dict, reference: str, adaptive: dict | None, descents: dict) -> dict:
+    """The seed paper's claim on this table: does a descent that hands its leaves to a classifier (`descents`:
+    spec -> that classifier) reach exhaustive's top-1 (within half a point) at >= 1.6x less compute than that
+    classifier alone, and than `adaptive`, the cheapest adaptive schedule that reaches exhaustive on these slots?"""
     target = runs[reference].top1 - TOLERANCE
     by_spec = {r["spec"]: r for r in rows}
-    adaptive = cheapest(rows, "adaptive", target)
     out = dict(
         reference=reference,
         reference_top1=by_spec[reference]["top1"],
@@ -199,19 +204,13 @@ def hdc_claim(rows: list[dict], runs: dict, slots: int) -> dict:
         hdc=cheapest(rows, "hdc", target),
         rules=[],
     )
-    finals = {reference} | ({adaptive["spec"]} if adaptive else set())
-    for row in rows:
-        final = row["spec"].partition(";final=")[2][:-1]
-        if (
-            row["family"] != "hdc"
-            or not row["spec"].startswith(tuple(f"hdc({r};" for r in RULES))
-            or final not in finals
-        ):
+    for spec, final in descents.items():
+        if spec not in runs:  # skipped: it asks for more than the table holds
             continue
-        run = runs[row["spec"]]
+        row, run = by_spec[spec], runs[spec]
         out["rules"].append(
             dict(
-                spec=row["spec"],
+                spec=spec,
                 final=final,
                 top1=row["top1"],
                 nfe_per_image=row["nfe_per_image"],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -178,8 +178,7 @@ class ErrorTable:
         """Per image, whether the replayed strategy ranks the true class first and its top five, with its mean NFEs
         per image."""
         outcomes, nfes = self.replay(strategy, per_image)
-        hits = [o.ranking[0] == int(y) for o, y in zip(outcomes, self.labels)]
-        return Replayed(hits, sum(nfes) / len(nfes), top=[o.ranking[:5] for o in outcomes], labels=self.labels.tolist())
+        return Replayed([o.ranking[:5] for o in outcomes], self.labels.tolist(), sum(nfes) / len(nfes))
 
     def top1(self, strategy: Strategy, per_image: Sequence[Sequence[Hashable]] | None = None) -> tuple[float, float]:
         """(top-1, mean NFEs per image) of a replayed strategy."""
@@ -189,14 +188,17 @@ class ErrorTable:
 
 @dataclass
 class Replayed:
-    """A strategy replayed on a table: which images it got right (what a paired comparison with another strategy
-    on the same images needs) and what it cost per image."""
+    """A strategy replayed on a table: per image, the first five of its ranking and the true class (which images it
+    got right: what a paired comparison with another strategy on the same images needs), and what it cost."""
 
-    hits: list[bool]
+    top: list[list[int]]
+    labels: list[int]
     nfe_per_image: float
     gmacs_per_image: float = 0.0
-    top: list[list[int]] = field(default_factory=list)  # per image, the first five of its ranking
-    labels: list[int] = field(default_factory=list)
+
+    @property
+    def hits(self) -> list[bool]:
+        return [top[0] == y for top, y in zip(self.top, self.labels)]
 
     @property
     def top1(self) -> float:
@@ -213,8 +215,9 @@ class Replayed:
     def against(self, reference: Replayed) -> dict:
         """The images this run gets right that `reference` gets wrong (`gained`) and the reverse (`lost`): all a
         paired comparison of the two on the same images and slots rests on."""
-        gained = sum(a and not b for a, b in zip(self.hits, reference.hits))
-        lost = sum(b and not a for a, b in zip(self.hits, reference.hits))
+        pairs = list(zip(self.hits, reference.hits))
+        gained = sum(a and not b for a, b in pairs)
+        lost = sum(b and not a for a, b in pairs)
         return dict(gained=gained, lost=lost)
 
 
