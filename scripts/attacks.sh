@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The adversarial tables of docs/results/robustness.md: PGD at three ℓ∞ budgets and one ℓ2 budget on each model's
-# own test split (glyphs or emoji), for the plain twins, the augmented twins, DiDiCM, the all-class student and (on
-# the few images it can afford) the class-conditional teacher; plus the sanity runs (more steps, a large budget).
+# own test split (glyphs or emoji), for the plain twins, the augmented twins, DiDiCM, the all-class student, the
+# class-conditional teacher on the few images it can afford, and emoji's default as it ships (behind its twin);
+# plus the sanity runs (more steps, a large budget).
 #   bash scripts/attacks.sh [MODEL ...]    (the twins take seconds, DiDiCM minutes, the student and teacher hours)
 set -euo pipefail
 run="diffclass --threads 1 attack --steps 10"
@@ -16,6 +17,7 @@ declare -A plan=(
   [plain-emoji]="--limit 681"
   [plain-emoji-aug]="--limit 681"
   [runs/didicm-emoji]="--limit 227 --strategy cp(steps=8)"   # not shipped: docs/models.md trains it
+  [emoji]="--limit 100"   # its default: the plain twin's top 5, then exhaustive(n=4) (21 calls, each differentiated)
 )
 models="${*:-plain-glyphs plain-glyphs-aug didicm-glyphs didicm-glyphs-p0 glyphs-allclass glyphs}"
 for model in $models; do

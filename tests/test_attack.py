@@ -91,10 +91,12 @@ def test_what_has_no_gradient_is_refused_in_one_line(images, tmp_path):
     clf = Classifier(tiny_backbone(), batch_size=64)
     with pytest.raises(DiffclassError, match="exhaustive"):
         clf.logits_fn("adaptive(keep=2,1;n=1,2)", IDS)
-    tiny_backbone(seed=3).save_pretrained(tmp_path / "sieve")
+    tiny_backbone(seed=3).save_pretrained(tmp_path / "sieve")  # a diffusion sieve ranks with a staged default
     composed = clf.strategy(f"prefilter(by={tmp_path / 'sieve'};k=2;then=exhaustive(n=2))").runner(clf)
-    with pytest.raises(DiffclassError, match="no gradient"):
+    with pytest.raises(DiffclassError, match="cannot be attacked: attacks differentiate exhaustive"):
         composed.logits_fn(None, IDS)
+    with pytest.raises(DiffclassError, match="prefilter's exhaustive"):
+        clf.logits_fn(f"prefilter(by={tmp_path / 'sieve'};k=2;then=adaptive(keep=1;n=2))", IDS)
     for text in ("abc", "0", "-1/255", "1/0", "nan"):
         with pytest.raises(DiffclassError, match="--eps"):
             parse_eps(text)
@@ -132,3 +134,52 @@ def test_apgd_attacks_a_batch_some_of_whose_images_are_already_wrong(images):
     run = list(attack(clf, data, "apgd-dlr", eps=0.3, steps=3, strategy="exhaustive(n=2)", batch=4))[-1]
     assert run.images == 9 and run.clean_top1 == 8 / 9 and run.gradient_nonzero == 1.0
     assert max(r["linf"] for r in run.rows) <= 0.3 + 1e-6 and run.robust_top1 <= run.clean_top1
+
+
+@pytest.fixture
+def twin_sieve(images, tmp_path):
+    """A plain twin (one call, a log-softmax) of the tiny classes, to stand in front of the diffusion model."""
+    from diffclass.didicm.training import DiDiCMTrainConfig, train_didicm
+
+    labels = torch.arange(len(images)) % len(CLASSES)
+    data = ImageDataset("toy", images, labels, CLASSES, IDS)
+    config = DiDiCMTrainConfig(steps=2, batch_size=4, width=8, baseline=True)
+    train_didicm(data, config, show_progress=False).save_pretrained(tmp_path / "twin")
+    return tmp_path / "twin"
+
+
+def test_a_prefilter_stand_in_is_the_compositions_decision_and_reaches_both_networks(images, twin_sieve):
+    clf = Classifier(tiny_backbone(), batch_size=5)  # (image, class) pairs split over several passes
+    spec = f"prefilter(by={twin_sieve};k=2;then=exhaustive(n=3))"
+    x = images.clone().requires_grad_(True)
+    logits = clf.logits_fn(spec, IDS)(x)
+    decisions = clf.classify(images, spec, IDS)
+    assert logits.argmax(1).tolist() == [d.label for d in decisions]
+    kept = [d.ranking[:2] for d in decisions]  # the sieve's top 2, each read by its diffusion error
+    for row, decision, pair in zip(logits.detach(), decisions, kept):
+        scored = torch.tensor([-decision.scores[c] / clf.info.temperature for c in pair], dtype=torch.float64)
+        assert torch.allclose(row[pair], scored, rtol=1e-4)
+        assert (row[[c for c in range(len(CLASSES)) if c not in pair]] < row[pair].min()).all()
+    dropped = torch.ones_like(logits, dtype=torch.bool).scatter(1, torch.tensor(kept), False)
+    (through_sieve,) = torch.autograd.grad(logits[dropped].sum(), x, retain_graph=True)
+    (through_both,) = torch.autograd.grad(logits.gather(1, torch.tensor(kept)).sum(), x)
+    assert (through_sieve.flatten(1).norm(dim=1) > 0).all() and (through_both.flatten(1).norm(dim=1) > 0).all()
+
+
+def test_an_attack_on_a_prefilter_composition_lowers_what_it_gets_right(images, twin_sieve):
+    pytest.importorskip("torchattacks")
+    clf = Classifier(tiny_backbone(), batch_size=64)
+    spec = f"prefilter(by={twin_sieve};k=2;then=exhaustive(n=2))"
+    labels = torch.tensor([d.label for d in clf.classify(images, spec, IDS)])
+    data = ImageDataset("toy", images, labels, CLASSES, IDS)
+    run = list(attack(clf, data, "pgd-linf", eps=0.5, steps=5, strategy=spec, batch=9))[-1]
+    assert run.clean_top1 == 1.0 and run.gradient_nonzero == 1.0 and run.robust_top1 < 1.0
+    assert run.settings.strategy == spec and max(r["linf"] for r in run.rows) <= 0.5 + 1e-6
+
+
+def test_attack_takes_the_default_where_it_has_a_gradient():
+    import diffclass
+
+    emoji, glyphs = diffclass.load("emoji"), diffclass.load("glyphs")
+    assert emoji.strategy(None).kind == "prefilter" and emoji.attack_strategy == emoji.strategy(None).name
+    assert glyphs.strategy(None).kind != "exhaustive" and glyphs.attack_strategy == "exhaustive(n=8)"

@@ -208,14 +208,25 @@ class Classifier(Evaluates):
         run.gmacs_per_image = run.nfe_per_image * self.macs_per_call / 1e9
         return run
 
-    attack_strategy = "exhaustive(n=8)"  # staged strategies drop classes, which has no gradient
+    @property
+    def attack_strategy(self) -> str:
+        """The default where it has a gradient (a prefilter in front of `exhaustive`), else `exhaustive(n=8)`:
+        staged strategies drop classes, which has no gradient."""
+        default = self.strategy(None)
+        if isinstance(default, Prefilter) and default.then.kind == "exhaustive":
+            return default.name
+        return "exhaustive(n=8)"
 
     def logits_fn(self, strategy, image_ids: Sequence[str], eot: int = 0):
         """images [B, C, H, W] in [-1, 1] -> logits −(mean error over the strategy's slots) / temperature, with
         gradients through every class's network call; their argmax is `exhaustive(n=K)`'s decision on these ids.
         `eot` > 0 averages that many fresh noise draws per call instead of the bank's noise (expectation over
-        transformation: the classifier attacked as the randomised function it is)."""
+        transformation: the classifier attacked as the randomised function it is). The logits take `candidates`
+        [B, k] to score only those classes ([B, k] out); a prefilter composition differentiates its own stand-in."""
         strategy = self.strategy(strategy)
+        runner = strategy.runner(self)
+        if runner is not self:
+            return runner.logits_fn(strategy, image_ids, eot)
         if strategy.kind != "exhaustive":
             raise DiffclassError(
                 f"attacks differentiate exhaustive(n=K) (every class on the same K slots), not {strategy.name}"
@@ -226,10 +237,9 @@ class Classifier(Evaluates):
         ids, slots, temperature = list(image_ids), strategy.n, self.info.temperature
         generator = torch.Generator().manual_seed(scorer.seed) if eot else None
 
-        def logits(images: torch.Tensor) -> torch.Tensor:  # float64: error gaps over a small T saturate float32
-            if not eot:
-                return -scorer.differentiable_errors(images, ids, slots).double() / temperature
-            draws = [scorer.differentiable_errors(images, ids, slots, generator) for _ in range(eot)]
+        def logits(images: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
+            # float64: error gaps over a small T saturate float32
+            draws = [scorer.differentiable_errors(images, ids, slots, generator, candidates) for _ in range(eot or 1)]
             return -torch.stack(draws).double().mean(0) / temperature
 
         logits.by_id = True  # each image's own noise: these logits hold for a batch of exactly these ids

@@ -51,6 +51,32 @@ class Prefiltered(Evaluates):
             decision.nfe += sieved.nfe
         return decisions
 
+    def logits_fn(self, strategy, image_ids: Sequence[str], eot: int = 0):
+        """The composition's stand-in for attacks: the diffusion logits of the sieve's top k on the image under
+        attack, and every dropped class below the lowest of them by as far as the sieve puts it under its k-th.
+        Its argmax is `classify`'s decision, and the gradient reaches both networks: an attack may push the true
+        class out of the sieve's top k as well as down the diffusion ranking."""
+        if self.strategy(strategy) is not self.spec:
+            return self.inner.logits_fn(strategy, image_ids, eot)
+        if self.spec.then.kind != "exhaustive":
+            stage = self.spec.then.name
+            raise DiffclassError(f"attacks differentiate a prefilter's exhaustive(n=K) stage, not {stage}")
+        try:
+            sieve = self.sieve.logits_fn(None, image_ids)
+        except DiffclassError as error:
+            raise DiffclassError(f"the prefilter {self.spec.by} cannot be attacked: {error}") from None
+        inner, k = self.inner.logits_fn(self.spec.then, image_ids, eot), self.spec.k
+
+        def logits(images: torch.Tensor) -> torch.Tensor:
+            sieved = sieve(images).double()
+            kept = sieved.topk(min(k, sieved.shape[1]), dim=1).indices  # the sieve's top k, best first
+            ranked = inner(images, kept)
+            below = ranked.min(1, keepdim=True).values.detach() - 1 + sieved - sieved.gather(1, kept[:, -1:])
+            return below.scatter(1, kept, ranked)
+
+        logits.by_id = True  # the diffusion stage's noise is each image's own
+        return logits
+
     def replay(self, table, filters: dict | None = None):
         """The composition replayed on an error table (a `diffclass.replay.Replayed`), the sieve's part from
         `filters[by]`: the rankings, calls and MACs of a sieve run on the table's images

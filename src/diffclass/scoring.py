@@ -158,13 +158,18 @@ class ErrorScorer:
         image_ids: Sequence[str],
         slots: int,
         generator: torch.Generator | None = None,
+        candidates: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """[B, classes] mean weighted error of every class over the first `slots` slots, with gradients to the
         images: what an attack differentiates. Without `generator` the noise is the bank's, so the result is
         exactly what `exhaustive(n=slots)` ranks by; with one, every call draws fresh noise (expectation over
-        transformation, for attacks on the classifier as a randomised function)."""
+        transformation, for attacks on the classifier as a randomised function). `candidates` [B, k] scores only
+        those classes of each image ([B, k] out), as a prefilter's stage does."""
         x0 = self.backbone.encode(images)
         classes = len(self.backbone.info.class_names)
+        if candidates is None:
+            candidates = torch.arange(classes).expand(len(x0), classes)
+        rows, flat = torch.arange(len(x0)).repeat_interleave(candidates.shape[1]), candidates.flatten()
         total = 0
         for slot in range(slots):
             timestep = self.grid.timestep(slot)
@@ -177,16 +182,14 @@ class ErrorScorer:
             if self.backbone.scores_all_classes:
                 eps_all = self.backbone.predict_all(x_t, t)  # [B, classes, C, H, W]
                 err = self._error(eps_all.flatten(0, 1), eps.repeat_interleave(classes, 0)).view(len(x0), classes)
-            else:
-                per_call = max(1, self.batch_size // len(x0))  # classes per forward pass, all images at once
+                err = err.gather(1, candidates.to(err.device))
+            else:  # (image, class) pairs, batch_size to a forward pass
                 parts = []
-                for first in range(0, classes, per_call):
-                    chunk = list(range(first, min(classes, first + per_call)))
-                    cond = self.backbone.condition([c for _ in range(len(x0)) for c in chunk])
-                    x_rep, t_rep = x_t.repeat_interleave(len(chunk), 0), t.repeat_interleave(len(chunk), 0)
-                    eps_hat = self.backbone.predict_noise(x_rep, t_rep, cond)
-                    parts.append(self._error(eps_hat, eps.repeat_interleave(len(chunk), 0)).view(len(x0), -1))
-                err = torch.cat(parts, dim=1)
+                for first in range(0, len(rows), self.batch_size):
+                    row, chunk = rows[first : first + self.batch_size], flat[first : first + self.batch_size]
+                    eps_hat = self.backbone.predict_noise(x_t[row], t[row], self.backbone.condition(chunk.tolist()))
+                    parts.append(self._error(eps_hat, eps[row]))
+                err = torch.cat(parts).view(len(x0), -1)
             total = total + err * self.weights[timestep]
         return total / slots
 

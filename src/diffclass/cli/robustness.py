@@ -91,8 +91,9 @@ def attack(
     strategy: Annotated[
         str | None,
         typer.Option(
-            help="What is attacked and answers: exhaustive(n=K) for diffusion models (default n=8), cp(steps=K) "
-            "or plain for DiDiCM models (default: theirs)."
+            help="What is attacked and answers: exhaustive(n=K) or prefilter(by=…;then=exhaustive(n=K)) for "
+            "diffusion models (default: theirs where it is one of these, else exhaustive(n=8)), cp(steps=K) or plain "
+            "for DiDiCM models (default: theirs)."
         ),
     ] = None,
     name: Annotated[
