@@ -17,7 +17,7 @@ declare -A plan=(
   [plain-emoji]="--limit 681"
   [plain-emoji-aug]="--limit 681"
   [runs/didicm-emoji]="--limit 227 --strategy cp(steps=8)"   # not shipped: docs/models.md trains it
-  [emoji]="--limit 100"   # its default: the plain twin's top 5, then exhaustive(n=4) (21 calls, each differentiated)
+  [emoji]="--limit 100"   # its default: the twin's top 5, then exhaustive(n=4) (21 calls, each differentiated)
 )
 models="${*:-plain-glyphs plain-glyphs-aug didicm-glyphs didicm-glyphs-p0 glyphs-allclass glyphs}"
 for model in $models; do

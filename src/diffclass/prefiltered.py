@@ -52,10 +52,11 @@ class Prefiltered(Evaluates):
         return decisions
 
     def logits_fn(self, strategy, image_ids: Sequence[str], eot: int = 0):
-        """The composition's stand-in for attacks: the diffusion logits of the sieve's top k on the image under
-        attack, and every dropped class below the lowest of them by as far as the sieve puts it under its k-th.
-        Its argmax is `classify`'s decision, and the gradient reaches both networks: an attack may push the true
-        class out of the sieve's top k as well as down the diffusion ranking."""
+        """The composition's stand-in for attacks. Its value: the diffusion logits of the sieve's top k on the image
+        under attack, and every dropped class below the lowest of them by as far as the sieve puts it under its
+        k-th, so its argmax is `classify`'s decision. Its gradient reaches both networks: each kept class also
+        carries, at zero value, its sieve margin over the best dropped class (a straight-through term), so an
+        attack pushes the true class out of the sieve's top k as well as down the diffusion ranking."""
         if self.strategy(strategy) is not self.spec:
             return self.inner.logits_fn(strategy, image_ids, eot)
         if self.spec.then.kind != "exhaustive":
@@ -69,8 +70,12 @@ class Prefiltered(Evaluates):
 
         def logits(images: torch.Tensor) -> torch.Tensor:
             sieved = sieve(images).double()
-            kept = sieved.topk(min(k, sieved.shape[1]), dim=1).indices  # the sieve's top k, best first
+            order = sieved.argsort(dim=1, descending=True)
+            kept = order[:, :k]  # the sieve's top k, best first
             ranked = inner(images, kept)
+            if order.shape[1] > k:  # margin over the best dropped class: zero in value, its gradient kept
+                margin = sieved.gather(1, kept) - sieved.gather(1, order[:, k : k + 1])
+                ranked = ranked + margin - margin.detach()
             below = ranked.min(1, keepdim=True).values.detach() - 1 + sieved - sieved.gather(1, kept[:, -1:])
             return below.scatter(1, kept, ranked)
 
