@@ -1275,3 +1275,33 @@ def test_the_emoji_promise_row_is_the_family_json():
     twin = next(r for r in result("emoji/family.json")["rows"] if r["spec"] == "plain-emoji")
     said = f"twin `plain-emoji` on unseen styles, {100 * default['top1']:.1f}% against {100 * twin['top1']:.1f}%"
     assert said in prose("README.md")
+
+
+@pytest.mark.parametrize(
+    "page, name, dataset",
+    [
+        ("docs/results/glyphs.md", "position_shipped_glyphs.json", "glyphs"),
+        ("docs/results/emoji.md", "position_shipped_emoji.json", "emoji"),
+    ],
+)
+def test_every_shipped_models_position_table_is_its_json(page, name, dataset):
+    from diffclass.hub import embedded_models
+
+    saved = result(name)
+    rows, header = saved["rows"], f"| {dataset} model and strategy (calls per image), up to four pixels off |"
+    quoted = table(ROOT / page, header)
+    entries = list(dict.fromkeys((r["model"], r["strategy"]) for r in rows))
+    assert saved["dataset"] == dataset and saved["limit"] is None and len(quoted) == len(entries)
+    assert {m for m in embedded_models() if dataset in m} <= {model for model, _ in entries}
+    centred = {}  # points lost centred, per entry
+    for cells, (model, strategy) in zip(quoted, entries):
+        mine = [r for r in rows if (r["model"], r["strategy"]) == (model, strategy)]
+        assert [r["placement"] for r in mine] == ["as drawn", "centre", "shift:1", "shift:2", "shift:3", "shift:4"]
+        assert {r["images"] for r in mine} == {424 if dataset == "glyphs" else 681}
+        assert cells[0] == f"`{model}` `{strategy}` ({mine[0]['nfe_per_image']:,.0f})"
+        assert cells[1:] == [percent(r["top1"]) for r in mine], model
+        centred[model, strategy] = 100 * (mine[0]["top1"] - mine[1]["top1"])
+    if dataset == "glyphs":  # only the two trained with shifts keep their place centred
+        close = {model: f"{gap:.2f}" for (model, _), gap in centred.items() if gap < 2}
+        assert close == {"plain-glyphs-shift": "0.95", "runs/didicm-glyphs-scores-shift": "0.24"}
+        assert "(0.95 and 0.24 points)" in prose(page)
