@@ -191,3 +191,19 @@ def test_attack_takes_the_default_where_it_has_a_gradient():
     emoji, glyphs = diffclass.load("emoji"), diffclass.load("glyphs")
     assert emoji.strategy(None).kind == "prefilter" and emoji.attack_strategy == emoji.strategy(None).name
     assert glyphs.strategy(None).kind != "exhaustive" and glyphs.attack_strategy == "exhaustive(n=8)"
+
+
+def test_autoattack_is_the_rand_version_with_the_steps_asked(images):
+    pytest.importorskip("torchattacks")
+    from diffclass.attack import ATTACKS, _Surrogate
+
+    clf = Classifier(tiny_backbone(), batch_size=64)
+    model = _Surrogate(clf.logits_fn("exhaustive(n=2)", IDS), clf.info.value_range)
+    built = ATTACKS.get("autoattack").build({}, model, 0.3, 7, len(CLASSES), 0)
+    assert [(a.loss, a.steps, a.eot_iter) for a in built.attacks] == [("ce", 7, 20), ("dlr", 7, 20)]
+    with pytest.raises(DiffclassError, match="at least 3 classes"):
+        ATTACKS.get("autoattack").build({}, model, 0.3, 7, 2, 0)
+    data = _toy(clf, images).subset(range(4))  # 40 gradient draws an image and attack: a few images
+    run = list(attack(clf, data, "autoattack", eps=0.3, steps=1, strategy="exhaustive(n=2)", batch=4))[-1]
+    assert run.images == 4 and run.clean_top1 == 1.0 and run.robust_top1 < 1.0
+    assert max(r["linf"] for r in run.rows) <= 0.3 + 1e-6

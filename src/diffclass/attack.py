@@ -59,10 +59,22 @@ def _apgd_dlr(options, model, eps, steps, classes, seed):
 
 
 @ATTACKS.register(
-    "autoattack", help="AutoAttack, `rand` version: APGD-CE + APGD-DLR with 20 EOT draws, ℓ∞", subsets=True
+    "autoattack",
+    help="AutoAttack's `rand` version: APGD-CE, then APGD-DLR on what survives, 20 EOT draws a step, ℓ∞",
+    subsets=True,
 )
 def _autoattack(options, model, eps, steps, classes, seed):
-    return _torchattacks().AutoAttack(model, norm="Linf", eps=eps, version="rand", n_classes=classes, seed=seed)
+    """torchattacks' composition of the `rand` version, built here so that --steps reaches both APGD runs (its
+    AutoAttack class fixes them at 10; the original runs 100)."""
+    if classes < 3:
+        raise DiffclassError("autoattack runs APGD-DLR, which needs at least 3 classes")
+    ta = _torchattacks()
+    return ta.MultiAttack(
+        [
+            ta.APGD(model, norm="Linf", eps=eps, steps=steps, seed=seed, loss=loss, eot_iter=20, n_restarts=1)
+            for loss in ("ce", "dlr")
+        ]
+    )
 
 
 def parse_eps(text: str | float) -> float:
