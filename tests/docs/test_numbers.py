@@ -1305,3 +1305,8 @@ def test_every_shipped_models_position_table_is_its_json(page, name, dataset):
         close = {model: f"{gap:.2f}" for (model, _), gap in centred.items() if gap < 2}
         assert close == {"plain-glyphs-shift": "0.95", "runs/didicm-glyphs-scores-shift": "0.24"}
         assert "(0.95 and 0.24 points)" in prose(page)
+    else:  # the diffusion default's losses as the page states them
+        default = next(e for e in entries if e[0] == "emoji")
+        mine = [r["top1"] for r in rows if (r["model"], r["strategy"]) == default]
+        said = [f"{100 * (mine[0] - mine[k]):.2f}" for k in (3, 4, 5)]
+        assert f"it loses {said[0]} points two pixels off, {said[1]} three pixels off and {said[2]} four" in prose(page)
