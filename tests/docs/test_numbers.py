@@ -852,7 +852,7 @@ def test_the_attack_table_is_its_json():
     page = ROOT / "docs/results/robustness.md"
     rows = table(page, "| model | what is attacked | images | clean top-1 |")
     emoji = table(page, "| emoji model | what is attacked | images | clean top-1 |")
-    assert len(rows) >= 3 and len(emoji) == 3
+    assert len(rows) >= 3 and len(emoji) == 4
     for cells in rows + emoji:
         name = cells[0].strip("`").removeprefix("runs/")
         runs_ = [result(f"attacks/{name}-{column}.json")["summary"] for column in ATTACK_COLUMNS]
@@ -1310,3 +1310,29 @@ def test_every_shipped_models_position_table_is_its_json(page, name, dataset):
         mine = [r["top1"] for r in rows if (r["model"], r["strategy"]) == default]
         said = [f"{100 * (mine[0] - mine[k]):.2f}" for k in (3, 4, 5)]
         assert f"it loses {said[0]} points two pixels off, {said[1]} three pixels off and {said[2]} four" in prose(page)
+
+
+def test_the_autoattack_table_reads_every_attack_on_the_same_images():
+    quoted = table(ROOT / "docs/results/robustness.md", "| AutoAttack-rand, ℓ∞ 8/255 | what is attacked |")
+    assert len(quoted) == 5
+    for cells in quoted:
+        name = cells[0].strip("`")
+        auto = result(f"attacks/{name}-autoattack-8_255.json")
+        summary, ids = auto["summary"], [r["id"] for r in auto["rows"]]
+        assert (summary["attack"], summary["eot"], summary["gradient_nonzero"]) == ("autoattack", 0, 1.0)
+        assert cells[1].startswith(f"`{summary['strategy']}`") and cells[2] == str(len(ids))
+        others = [{r["id"]: r for r in result(f"attacks/{name}-{c}.json")["rows"]} for c in ATTACK_COLUMNS[2::2]]
+        robust = [sum(rows[i]["attacked"] == rows[i]["label"] for i in ids) / len(ids) for rows in others]
+        assert cells[3:] == [percent(summary["clean_top1"]), *map(percent, robust), percent(summary["robust_top1"])]
+
+
+def test_the_emoji_defaults_100_image_attack_table_is_read_from_every_models_rows():
+    quoted = table(ROOT / "docs/results/robustness.md", "| on the emoji default's 100 drawings |")
+    ids = [r["id"] for r in result("attacks/emoji-pgd-linf-8_255.json")["rows"]]
+    assert len(ids) == 100 and len(quoted) == 4
+    for cells in quoted:
+        name = cells[0].split("`")[1].removeprefix("runs/")
+        rows = [{r["id"]: r for r in result(f"attacks/{name}-{c}.json")["rows"]} for c in ATTACK_COLUMNS]
+        clean = sum(rows[0][i]["clean"] == rows[0][i]["label"] for i in ids) / 100
+        robust = [sum(r[i]["attacked"] == r[i]["label"] for i in ids) / 100 for r in rows]
+        assert cells[1:] == [percent(v) for v in (clean, *robust)], name
