@@ -1336,3 +1336,26 @@ def test_the_emoji_defaults_100_image_attack_table_is_read_from_every_models_row
         clean = sum(rows[0][i]["clean"] == rows[0][i]["label"] for i in ids) / 100
         robust = [sum(r[i]["attacked"] == r[i]["label"] for i in ids) / 100 for r in rows]
         assert cells[1:] == [percent(v) for v in (clean, *robust)], name
+
+
+def test_the_emoji_defaults_full_suite_tables_are_their_json():
+    page = ROOT / "docs/results/robustness.md"
+    default = result("robustness/emoji-227.json")
+    found = {
+        "plain-emoji": default["baseline"],
+        "plain-emoji-aug": result("robustness/plain-emoji-aug-227.json"),
+        "emoji": default,
+    }
+    assert {(r["images"], r["dataset"]) for r in found.values()} == {(227, "emoji")}
+    assert len({len(r["rows"]) for r in found.values()}) == 1 and len(default["rows"]) == 75
+    quoted = table(page, "| emoji model (the first 227 test drawings) |")
+    assert len(quoted) == 3
+    for cells in quoted:
+        run = found[cells[0].split("`")[1]]
+        assert cells[1].startswith(f"`{run['strategy']}`") and cells[2:] == robustness_cells(run)
+    quoted = table(page, "| corruption (the first 227 emoji) |")
+    assert len(quoted) == 15
+    for cells in quoted:
+        for cell, run in zip(cells[1:], found.values()):
+            top1 = [r["top1"] for r in run["rows"] if r["corruption"] == cells[0]]
+            assert len(top1) == 5 and cell == f"{100 * sum(top1) / 5:.1f}", cells[0]
