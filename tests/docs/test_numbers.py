@@ -1176,6 +1176,12 @@ def test_the_readme_robustness_summary_is_its_json():
         f"DiDiCM keeps {pgd['didicm-glyphs']:.1f}% at ℓ∞ 8/255, the plain twin {pgd['plain-glyphs']:.1f}%, "
         f"the noise-trained twin {pgd['plain-glyphs-aug']:.1f}%" in text
     )
+    default, aug = result("robustness/emoji-227.json"), result("robustness/plain-emoji-aug-227.json")
+    said = [100 * r["mean_corruption_top1"] for r in (default, default["baseline"], aug)]
+    assert (
+        f"the tuned default keeps {said[0]:.1f}% under corruption against its twin's {said[1]:.1f}% and the "
+        f"augmented twin's {said[2]:.1f}%, on the first 227 drawings" in text
+    )
 
 
 STYLES = ("openmoji", "fluent-hc", "emojione-mono")
