@@ -15,6 +15,7 @@ from diffclass.classifier import Classifier
 from diffclass.data import load_dataset
 from diffclass.distillation import DistillConfig, distill
 from diffclass.errors import DiffclassError
+from diffclass.hub import ModelInfo
 from diffclass.replay import ErrorTable
 from tests.conftest import run_cli, tiny_backbone
 
@@ -124,10 +125,14 @@ def test_a_student_inherits_its_teachers_tree_and_descends_it_out_of_the_box():
 
 
 def test_distillation_moves_every_head_towards_its_teachers_class(model_dir, tmp_path):
+    info = ModelInfo.load(model_dir)
+    info.anchors = [[3.5, 0.5 * c] for c in range(10)]
+    info.save(model_dir)
     config = DistillConfig(steps=80, batch_size=16, classes_per_image=10, lr=3e-3, warmup_steps=5, ema_decay=0.9)
     trained = distill(model_dir, tmp_path / "student", config, show_progress=False)
     teacher = diffclass.load(model_dir).backbone
     untrained = AllClassUNet.from_teacher(teacher)
+    assert trained.info.anchors == info.anchors  # same classes, same places
     generator = torch.Generator().manual_seed(0)
     x0 = load_dataset("digits", "train", 8).images[:32]
     eps, t = torch.randn(x0.shape, generator=generator), torch.randint(0, 1000, (32,), generator=generator)

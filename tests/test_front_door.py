@@ -20,7 +20,7 @@ LAYERS = [
     ["errors", "registry", "timesteps", "decision", "progress", "records", "distributed", "cost", "files", "weighting"],
     ["hierarchy"],
     ["hub"],
-    ["data"],
+    ["data", "placement"],
     [
         "backbones",
         "didicm.model",
@@ -211,6 +211,7 @@ def test_every_registered_strategy_builds_from_its_defaults_and_ranks_every_clas
 
     classifier.backbone.save_pretrained(tmp_path / "filter")  # prefilter needs a model to filter by
     classifier.use_tree(five_class_tree())
+    classifier.info.anchors = [[3.5, 3.5], [2.0, 3.0], [4.0, 5.0], [3.5, 1.0], [6.0, 6.0]]  # registered: as trained
     classifier.info.front = dict(
         weights=classifier.weights, points=[dict(spec="exhaustive(n=3)", top1=1.0, nfe_per_image=15)]
     )  # auto: a front

@@ -56,10 +56,12 @@ def test_train_fit_tune_and_evaluate_on_a_folder(monkeypatch, capsys, tmp_path):
     assert info.dataset == f"folder:{(tmp_path / 'shapes').resolve()}"
     held = info.training["held_out"]  # two of each class's eight, by seed: stratified
     assert len(held) == 6 and all(sum(i.startswith(f"folder:shapes/{c}/") for i in held) == 2 for c in COLOURS)
+    assert len(info.anchors) == 3 and all(0 <= v <= 31 for pair in info.anchors for v in pair)  # for `registered`
     for command in (
         ["fit-temperature", "--images", 6],
         ["tune", "--images", 6, "--slots", 2],
         ["evaluate", "--dataset", folder, "--strategy", "exhaustive(n=2)"],
+        ["evaluate", "--dataset", folder, "--strategy", "registered(then=exhaustive(n=2))", "--limit", 3],
     ):
         code, out, err = run_cli(monkeypatch, capsys, *command, "--model", model)
         assert code == 0, (command, err)

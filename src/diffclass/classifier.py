@@ -139,7 +139,7 @@ class Classifier(Evaluates):
             )
         grid = self.scorer.grid
         windowed = (grid.t_min, grid.t_max) != (0, len(self.backbone.alphas_cumprod) - 1)
-        context = StrategyContext(len(self.class_names), grid.timesteps, self.tree, front, windowed)
+        context = StrategyContext(len(self.class_names), grid.timesteps, self.tree, front, windowed, self.info.anchors)
         return make_strategy(spec, context)
 
     def images_per_pass(self) -> int:
@@ -189,7 +189,7 @@ class Classifier(Evaluates):
         for start in range(0, len(images), step):
             began = time.perf_counter()
             batch, ids = images[start : start + step], image_ids[start : start + step]
-            memos = scorer.start(batch, ids, strategy.shifts, strategy.shift_prior)
+            memos = scorer.start(batch, ids, strategy.placement)
             per_image = None if candidates is None else candidates[start : start + step]
             outcomes = drive(memos, strategy, range(len(self.class_names)), per_image)
             seconds = (time.perf_counter() - began) / len(memos)

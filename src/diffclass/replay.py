@@ -166,8 +166,8 @@ class ErrorTable:
     ) -> tuple[list[Outcome], list[int]]:
         """The strategy's outcome and NFEs on every image, as a live run on the same classifier would give them;
         with `per_image`, each image ranks its own candidates (a prefilter's top k)."""
-        if strategy.shifts:
-            raise DiffclassError(f"{strategy.name} scores shifted copies an error table does not hold; run it live")
+        if strategy.placement is not None:
+            raise DiffclassError(f"{strategy.name} scores moved copies an error table does not hold; run it live")
         scorer = _TableScorer(self)
         memos = [ImageErrors(scorer, None, image_id) for image_id in self.image_ids]  # type: ignore[arg-type]
         classes = [c for c in self.candidates if isinstance(c, int)]

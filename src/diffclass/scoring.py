@@ -66,39 +66,67 @@ class ImageErrors:
     def lookup(self, candidates: Sequence[Hashable], slots: Sequence[int]) -> torch.Tensor:
         return torch.tensor([[self.memo[(c, s)] for s in slots] for c in candidates], dtype=torch.float64)
 
-    @property
-    def parts(self) -> tuple[ImageErrors, ...]:
-        """The memos the network fills for this one (itself; an aligned image's shifted copies)."""
-        return (self,)
+    def requests(self, candidates: Sequence[Hashable]) -> list[tuple[ImageErrors, Sequence[Hashable]]]:
+        """Which memo the network fills for which candidates (this one for all; a placed image's moved copies)."""
+        return [(self, candidates)]
 
 
-class AlignedErrors:
-    """The memo of one image scored at its best alignment per class: the image shifted by every whole-pixel
-    offset up to `shifts` in x and y (the uncovered border repeats the edge), all on the image's own noise, and
-    each class read at the offset where its mean error over the requested slots is lowest. A class's error is
-    then that of the image moved to where the class expects it (a glyph off its baseline, a crop off-centre);
-    each offset costs its own calls. With `prior`, the errors at an offset k pixels away (in x plus y) count
-    (1 + prior·k) times."""
+class PlacedErrors:
+    """The memo of one image read at several whole-pixel placements, all on the image's own noise: the image as it
+    is, moved by every offset up to `placement.shifts` in x and y, and moved so that its ink centre lands on each
+    candidate's anchor (`placement.anchors`). Each candidate is read at the placement where its mean error over the
+    requested slots, times (1 + prior·k) for a move of k pixels in x plus y, is lowest: its error is that of the
+    image moved to where the candidate expects it (a glyph off its baseline, a crop off-centre). Each moved copy
+    costs its own calls; the uncovered border repeats the edge."""
 
-    def __init__(self, scorer: ErrorScorer, x0: torch.Tensor, image_id: str, shifts: int, prior: float = 0.0):
+    def __init__(self, scorer: ErrorScorer, x0: torch.Tensor, image_id: str, placement):
+        from diffclass.placement import ink_centres
+
+        self.scorer, self.x0, self.image_id, self.placement = scorer, x0, image_id, placement
+        reach = range(-placement.shifts, placement.shifts + 1)
+        self.shared = [(dy, dx) for dy in reach for dx in reach]
+        self.centre = ink_centres(x0[None])[0] if placement.anchors else None
+        self.copies: dict[tuple[int, int], ImageErrors] = {}
+
+    def offsets(self, candidate: Hashable) -> list[tuple[int, int]]:
+        from diffclass.data.corruptions import MAX_SHIFT
+        from diffclass.placement import registration_offset
+
+        anchor = self.placement.anchors.get(candidate) if self.centre is not None else None
+        if anchor is None:
+            return self.shared
+        own = registration_offset(anchor, self.centre, MAX_SHIFT)
+        return self.shared if own in self.shared else [*self.shared, own]
+
+    def copy(self, offset: tuple[int, int]) -> ImageErrors:
         from diffclass.data.corruptions import translate
 
-        offsets = [(dy, dx) for dy in range(-shifts, shifts + 1) for dx in range(-shifts, shifts + 1)]
-        self.scorer, self.image_id = scorer, image_id
-        self.parts = tuple(ImageErrors(scorer, translate(x0, dy, dx), image_id) for dy, dx in offsets)
-        self.penalty = torch.tensor([1 + prior * (abs(dy) + abs(dx)) for dy, dx in offsets], dtype=torch.float64)
+        if offset not in self.copies:
+            self.copies[offset] = ImageErrors(self.scorer, translate(self.x0, *offset), self.image_id)
+        return self.copies[offset]
 
     @property
     def nfe(self) -> int:
-        return sum(part.nfe for part in self.parts)
+        return sum(copy.nfe for copy in self.copies.values())
 
-    errors = ImageErrors.errors  # compute the missing pairs (of every part), then look them up
+    def requests(self, candidates: Sequence[Hashable]) -> list[tuple[ImageErrors, Sequence[Hashable]]]:
+        groups: dict[tuple[int, int], list[Hashable]] = {}
+        for candidate in candidates:
+            for offset in self.offsets(candidate):
+                groups.setdefault(offset, []).append(candidate)
+        return [(self.copy(offset), group) for offset, group in groups.items()]
+
+    errors = ImageErrors.errors  # compute the missing pairs (of every copy), then look them up
 
     def lookup(self, candidates: Sequence[Hashable], slots: Sequence[int]) -> torch.Tensor:
-        stacked = torch.stack([part.lookup(candidates, slots) for part in self.parts])  # [offsets, C, slots]
-        stacked = stacked * self.penalty[:, None, None]
-        best = stacked.mean(dim=2).argmin(dim=0)  # per class, the offset it fits best
-        return stacked[best, torch.arange(len(candidates))]
+        rows = []
+        prior = self.placement.prior
+        for candidate in candidates:
+            offsets = self.offsets(candidate)
+            penalty = torch.tensor([1 + prior * (abs(dy) + abs(dx)) for dy, dx in offsets], dtype=torch.float64)
+            read = torch.cat([self.copy(o).lookup([candidate], slots) for o in offsets]) * penalty[:, None]
+            rows.append(read[read.mean(dim=1).argmin()])  # the placement it fits best
+        return torch.stack(rows) if rows else torch.zeros(0, len(slots), dtype=torch.float64)
 
 
 class ErrorScorer:
@@ -136,16 +164,14 @@ class ErrorScorer:
         )
 
     @torch.no_grad()
-    def start(
-        self, images: torch.Tensor, image_ids: Sequence[str], shifts: int = 0, prior: float = 0.0
-    ) -> list[ImageErrors]:
-        """Encode a batch of images once; the returned memos share this scorer (with `shifts`, each image is
-        scored at its best alignment per class, `AlignedErrors`, moves priced by `prior`)."""
-        if shifts and self.backbone.vae is not None:
-            raise DiffclassError("aligning by whole pixels needs a pixel-space model; this one encodes with a VAE")
+    def start(self, images: torch.Tensor, image_ids: Sequence[str], placement=None) -> list[ImageErrors]:
+        """Encode a batch of images once; the returned memos share this scorer (with a strategy's `placement`,
+        each class is also read on moved copies of the image, `PlacedErrors`)."""
+        if placement is not None and self.backbone.vae is not None:
+            raise DiffclassError("whole-pixel moves need a pixel-space model; this one encodes with a VAE")
         x0 = self.backbone.encode(images)
-        if shifts:
-            return [AlignedErrors(self, x0[i], image_id, shifts, prior) for i, image_id in enumerate(image_ids)]
+        if placement is not None:
+            return [PlacedErrors(self, x0[i], image_id, placement) for i, image_id in enumerate(image_ids)]
         return [ImageErrors(self, x0[i], image_id) for i, image_id in enumerate(image_ids)]
 
     def _error(self, eps_hat: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -198,7 +224,7 @@ class ErrorScorer:
         """Fill the memos for every requested pair, in forward passes of at most `batch_size` triples (for an
         all-class backbone, of `batch_size` (image, slot) rows, each call filling every class)."""
         triples, seen = [], set()
-        for errors, candidates, slots in ((part, c, s) for memo, c, s in requests for part in memo.parts):
+        for errors, candidates, slots in ((part, cs, s) for memo, c, s in requests for part, cs in memo.requests(c)):
             for c, s in errors.missing(candidates, slots):
                 if (id(errors), c, s) not in seen:
                     seen.add((id(errors), c, s))

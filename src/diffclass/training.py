@@ -285,6 +285,8 @@ def train_model(
         info.timestep_range, info.temperature, info.front, info.weighting = None, 1.0, None, None
         config.init_from = f"{init_from} ({weights_digest(init_from)})"
     else:
+        from diffclass.placement import fit_anchors
+
         label_tree = load_tree(tree, len(data.class_names)) if tree else None
         torch.manual_seed(config.seed)
         backbone = ClassConditionalUNet.create(
@@ -294,6 +296,7 @@ def train_model(
             width=width,
             dataset=data.name,  # a folder by its absolute path
             tree=label_tree,
+            anchors=fit_anchors(data.images, data.labels, len(data.class_names)),  # for `registered`
         )
     return train(backbone, data, out, config, resume=resume)
 

@@ -1365,3 +1365,76 @@ def test_the_emoji_defaults_full_suite_tables_are_their_json():
         for cell, run in zip(cells[1:], found.values()):
             top1 = [r["top1"] for r in run["rows"] if r["corruption"] == cells[0]]
             assert len(top1) == 5 and cell == f"{100 * sum(top1) / 5:.1f}", cells[0]
+
+
+def test_the_registered_position_tables_and_their_reading_are_their_json():
+    page = ROOT / "docs/results/glyphs.md"
+    shipped, registered = result("position_shipped_glyphs.json")["rows"], result("position_registered.json")["rows"]
+    teacher = result("position_registered_teacher.json")["rows"]
+    rows = registered + [r for r in shipped if r["model"] == "glyphs"] + teacher
+    entries = list(dict.fromkeys((r["model"], r["strategy"]) for r in rows))
+    quoted = table(page, "| glyphs model and strategy (calls per image), registered |")
+    assert len(quoted) == len(entries) == 9
+    top1 = {}
+    for cells, (model, strategy) in zip(quoted, entries):
+        mine = [r for r in rows if (r["model"], r["strategy"]) == (model, strategy)]
+        assert [r["placement"] for r in mine] == ["as drawn", "centre", "shift:1", "shift:2", "shift:3", "shift:4"]
+        assert {r["images"] for r in mine} == {424}
+        assert cells[0] == f"`{model}` `{strategy}` ({mine[0]['nfe_per_image']:,.0f})"
+        assert cells[1:] == [percent(r["top1"]) for r in mine], model
+        top1[model, strategy] = [100 * r["top1"] for r in mine]
+    defaults = [e for e in entries if "registered" not in e[1]]
+    for model, strategy in defaults:  # the unregistered rows repeat the table of shipped models exactly
+        assert top1[model, strategy] == [
+            100 * r["top1"] for r in shipped if (r["model"], r["strategy"]) == (model, strategy)
+        ]
+    pairs = {  # each default and its registered twin at the default prior, behind the same sieve
+        model: (top1[model, strategy], next(v for (m, s), v in top1.items() if m == model and "prior=0.05" in s))
+        for model, strategy in defaults
+    }
+    gaps = sorted(after[0] - after[1] for _, after in pairs.values())
+    text = prose("docs/results/glyphs.md")
+    assert f"within {gaps[0]:.1f}–{gaps[-1]:.1f} points centred" in text
+    before = sorted(b[0] - b[1] for b, _ in pairs.values())
+    assert f"(from {before[0]:.1f}–{before[-1]:.1f} unregistered)" in text
+    for model in ("glyphs-pruned", "glyphs"):
+        b, a = pairs[model]
+        fewer = round((b[0] - a[0]) * 424 / 100)  # glyphs
+        assert (
+            f"{a[1]:.2f}% centred against {b[1]:.2f}% at {100 * fewer / 424:.2f} points as drawn ({fewer} glyphs)"
+            in text
+        )
+    no_prior = next(v for (m, s), v in top1.items() if s.startswith("registered(prior=0;"))
+    assert f"flat to within {no_prior[0] - no_prior[1]:.2f} points" in text
+    noise = [result(f"registered_noise3_allclass{tail}.json")["top1"] for tail in ("", "_registered")]
+    assert f"keeps {percent(noise[1])} against {percent(noise[0])} unregistered" in text
+    after_table = table(page, "| model | before: as drawn, centred (points lost) |")
+    assert {cells[0].strip("`") for cells in after_table} == {m for m in embedded_models_of("glyphs")}
+    for cells in after_table:
+        for cell in (cells[1], cells[3]):
+            drawn, centred, lost = re.fullmatch(r"([\d.]+)%, ([\d.]+)% \(([\d.]+)\)", cell).groups()
+            assert f"{float(drawn) - float(centred):.2f}" == lost
+    default, reg = (
+        [r for r in registered if (r["model"], r["strategy"]) == entries[i]] for i in (0, 1)
+    )  # the student's default and its registered twin, as the README sums them up
+    assert (
+        f"costs {100 * (default[0]['top1'] - reg[0]['top1']):.1f} points as drawn and turns "
+        f"{100 * default[1]['top1']:.0f}% centred and {100 * default[3]['top1']:.0f}% two pixels off into "
+        f"{100 * reg[1]['top1']:.0f}% and {100 * reg[3]['top1']:.0f}%, at "
+        f"{reg[0]['nfe_per_image'] / default[0]['nfe_per_image']:.1f}× the calls" in prose("README.md")
+    )
+    from diffclass.hub import ModelInfo, resolve_model_folder
+
+    anchors = ModelInfo.load(resolve_model_folder("glyphs")).anchors
+    for name in ("glyphs-allclass", "glyphs-pruned"):  # the same training glyphs, the same anchors
+        assert ModelInfo.load(resolve_model_folder(name)).anchors == anchors
+    ys, xs = [a[0] for a in anchors], [a[1] for a in anchors]
+    assert f"y {min(ys):.1f}–{max(ys):.1f} and x {min(xs):.1f}–{max(xs):.1f} pixels" in text
+    student = next(cells for cells in after_table if cells[0] == "`glyphs-allclass`")
+    assert student[3] == ", ".join(percent(v / 100) for v in pairs["glyphs-allclass"][1][:2]) + f" ({gaps[0]:.2f})"
+
+
+def embedded_models_of(dataset: str) -> list[str]:
+    from diffclass.hub import embedded_models
+
+    return [m for m in embedded_models() if dataset in m]

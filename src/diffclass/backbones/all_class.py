@@ -93,6 +93,7 @@ class AllClassUNet(BackboneDefaults):
             timestep_range=t.timestep_range,
             dataset=t.dataset,
             tree=t.tree,  # its internal nodes are scored from the heads of their classes
+            anchors=t.anchors,
         )
         return cls(unet, info, teacher.device)
 

@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - older typer runs on click itself
     from click.exceptions import UsageError
 
 from diffclass.cli import (  # noqa: F401  (each adds its commands)
+    anchors,
     compress,
     didicm,
     evaluate,

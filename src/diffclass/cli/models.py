@@ -1,5 +1,5 @@
 """Commands that make or tune a model: `train`, `sample`, `fit-temperature`, `calibrate`, `tune` (`prune` and
-`distill`, which make a cheaper model from a trained one, are in cli/compress.py)."""
+`distill`, which make a cheaper model from a trained one, are in cli/compress.py; `fit-anchors` in cli/anchors.py)."""
 
 from __future__ import annotations
 

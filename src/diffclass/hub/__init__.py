@@ -52,6 +52,8 @@ class ModelInfo:
     typical_error: dict[str, Any] | None = None  # {"error": 99th percentile of the winner's error on held-out
     # images, "grid": the grid it was measured on, "slots": timesteps per class}: an image far above it is unlike
     # what the model knows
+    anchors: list[list[float]] | None = None  # per class, the mean ink centre (y, x) of its training images, in
+    # pixels: where `registered` moves an image's content to read that class (`diffclass.placement`)
 
     def keep_tuning_of(self, saved: ModelInfo) -> None:
         """What a saved folder learned about its own weights, taken over by a hub-layout model loaded from it: the
@@ -123,6 +125,16 @@ class ModelInfo:
             return "node_embeddings must map tree node ids to embedding rows after the classes'"
         if self.text_tokens is not None and not (_is_int(self.text_tokens) and 1 <= self.text_tokens <= 512):
             return f"text_tokens must be null or an integer in [1, 512], got {self.text_tokens!r}"
+        anchors = self.anchors
+        if anchors is not None and not (
+            isinstance(anchors, list)
+            and len(anchors) == len(names)
+            and all(
+                isinstance(p, list) and len(p) == 2 and all(is_number(v) and 0 <= v <= self.image_size - 1 for v in p)
+                for p in anchors
+            )
+        ):
+            return f"anchors must be null or one (y, x) pair inside the image per class ({len(names)} pairs)"
         if self.dataset is not None and not isinstance(self.dataset, str):
             return f"dataset must be null or a dataset's name, got {self.dataset!r}"
         problem = scheduler_problem(self.scheduler) if self.backbone in OWN_SCHEDULE else None

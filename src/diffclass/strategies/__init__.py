@@ -19,6 +19,7 @@ from diffclass.strategies import beam as _beam  # noqa: F401
 from diffclass.strategies import exhaustive as _exhaustive  # noqa: F401
 from diffclass.strategies import hierarchical as _hierarchical  # noqa: F401
 from diffclass.strategies import prefilter as _prefilter  # noqa: F401
+from diffclass.strategies import registered as _registered  # noqa: F401
 from diffclass.strategies import sequential as _sequential  # noqa: F401
 from diffclass.strategies.adaptive import Adaptive
 from diffclass.strategies.base import STRATEGIES, Outcome, Request, Strategy, StrategyContext, drive

@@ -34,6 +34,19 @@ class StrategyContext:
     tree: LabelTree | None = None
     front: dict | None = None  # the model's tuned front, for `auto`
     windowed: bool = False  # the grid is a calibrated window, not the whole timestep range: defaults need fewer slots
+    anchors: list[list[float]] | None = None  # per class, where its training images put their content (`registered`)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the engine reads each candidate besides the image as it is: at every whole-pixel shift up to `shifts`
+    in x and y (`aligned`), and with the image's content moved to where the candidate's training images put theirs
+    (`registered`, by `anchors`: candidate -> (y, x)). Each candidate is read where its mean error, times
+    (1 + prior·k) for a move of k pixels in x plus y, is lowest."""
+
+    shifts: int = 0
+    prior: float = 0.0
+    anchors: dict[Hashable, tuple[float, float]] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -59,8 +72,7 @@ class Strategy:
 
     kind: str = ""
     grid: TimestepGrid | None = None  # a timestep range of its own (option t=MIN-MAX); None: the scorer's grid
-    shifts: int = 0  # score each class at the image's best whole-pixel alignment up to this far (`aligned`)
-    shift_prior: float = 0.0  # with shifts: the relative error a class pays per pixel it is moved
+    placement: Placement | None = None  # read each class on moved copies of the image too (`aligned`, `registered`)
 
     def options(self) -> dict[str, object]:
         return {}
@@ -83,6 +95,21 @@ class Strategy:
 
     def __repr__(self) -> str:
         return self.name
+
+
+def placed_stage(kind: str, spec: str, context: StrategyContext) -> Strategy:
+    """The diffusion strategy a placement strategy (`aligned`, `registered`) runs on its errors: `then=SPEC`,
+    never a composition, which would move its sieve's images too."""
+    from diffclass.errors import DiffclassError
+    from diffclass.strategies import make_strategy
+
+    try:
+        then = make_strategy(spec, context)
+    except DiffclassError as exc:
+        raise DiffclassError(f"{kind} then={spec}: {exc}") from None
+    if then.kind in ("aligned", "registered", "prefilter"):  # `auto` may resolve to a composition tuned with one
+        raise DiffclassError(f"{kind} then= takes a diffusion strategy, not {then.name!r}: name one instead")
+    return then
 
 
 def rank_by_mean(candidates: Sequence[Hashable], errors: torch.Tensor) -> tuple[list[Hashable], dict]:

@@ -17,6 +17,7 @@ from diffclass.strategies.auto import chosen_spec
 from diffclass.strategies.base import STRATEGIES, Run, Strategy, StrategyContext
 
 THEN_STAGES = ("exhaustive", "adaptive", "beam", "sequential")
+PLACED_STAGES = ("aligned", "registered")
 CLIP_PREFIX = "clip:"  # by=clip:HUB_ID_OR_FOLDER
 
 
@@ -46,7 +47,7 @@ class Prefilter(Strategy):
         "then",
         "exhaustive",
         text,
-        "what ranks the kept classes: exhaustive, adaptive, beam, sequential, aligned or auto",
+        "what ranks the kept classes: exhaustive, adaptive, beam, sequential, aligned, registered or auto",
     ),
     help="a cheap classifier keeps each image's top k classes, then a diffusion strategy ranks them",
 )
@@ -64,10 +65,10 @@ def _build(options: dict, context: StrategyContext, rest: dict) -> Prefilter:
     if then == "auto":  # the most accurate stage of the model's front that a prefilter can run, for the budget
         values, _ = STRATEGIES.get("auto").parse(then_options)
         then = chosen_spec(values, context, kinds=THEN_STAGES)
-    elif then in (*THEN_STAGES, "aligned"):  # aligned: the kept classes, each at the image's best alignment
+    elif then in (*THEN_STAGES, *PLACED_STAGES):  # the kept classes, each read where it fits the image best
         then = options["then"]
     else:
-        allowed = ", ".join((*THEN_STAGES, "aligned", "auto"))
+        allowed = ", ".join((*THEN_STAGES, *PLACED_STAGES, "auto"))
         raise DiffclassError(f"prefilter then= must be one of {allowed}, got {options['then']!r}")
     k = min(options["k"], context.num_classes)
     return Prefilter(options["by"], k, make_strategy(then, replace(context, num_classes=k, tree=None, front=None)))
