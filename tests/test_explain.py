@@ -25,6 +25,21 @@ def test_explain_matches_classify_and_its_curves_are_the_noise_banks_errors(mode
     assert len(result.heatmap) == 8 and len(result.heatmap[0]) == 8
 
 
+@pytest.mark.parametrize("spec", ["registered(prior=0;then=exhaustive(n=4))", "aligned(d=1;then=exhaustive(n=4))"])
+def test_explain_reads_each_class_where_a_placed_strategy_read_it(model_dir, spec):
+    clf = diffclass.load(model_dir)
+    clf.info.anchors = [[1.5 + c % 5, 6.0 - c % 4] for c in range(10)]
+    image = torch.full((1, 8, 8), -1.0)
+    image[:, 3:5, 2:5] = 1.0
+    result = explain(clf, image, spec, "img", slots=4)
+    decision = clf.classify(image[None], spec, ["img"])[0]
+    as_is = clf.classify(image[None], "exhaustive(n=4)", ["img"])[0]
+    top = decision.ranking[:3]
+    assert any(decision.scores[c] < as_is.scores[c] * (1 - 1e-6) for c in top)  # some class was read moved
+    for c in top:  # the curves are the placed errors the decision averaged
+        assert sum(result.errors[c]) / 4 == pytest.approx(decision.scores[c], rel=1e-6)
+
+
 def test_explain_command_writes_the_figure_and_json(monkeypatch, capsys, model_dir, tmp_path):
     Image.new("L", (20, 20), 40).save(tmp_path / "x.png")
     code, out, err = run_cli(

@@ -115,7 +115,7 @@ def explain(
     decision = classifier.classify(image[None], strategy, [image_id])[0]
     backbone, scorer = classifier.backbone, classifier.scorer
     slots = min(slots, scorer.grid.size)
-    memo = scorer.start(image[None], [image_id])[0]
+    memo = scorer.start(image[None], [image_id], classifier.strategy(strategy).placement)[0]  # read as decided
     top = decision.ranking[:CURVE_CLASSES]
     table = memo.errors(top, range(slots)).double()  # [classes, slots]
     order = sorted(range(slots), key=lambda s: scorer.grid.timestep(s))

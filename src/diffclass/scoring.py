@@ -109,6 +109,10 @@ class PlacedErrors:
     def nfe(self) -> int:
         return sum(copy.nfe for copy in self.copies.values())
 
+    def noise(self, slot: int) -> torch.Tensor:
+        """The bank's epsilon for a slot: every copy's, since all are scored under the image's id."""
+        return self.copy((0, 0)).noise(slot)
+
     def requests(self, candidates: Sequence[Hashable]) -> list[tuple[ImageErrors, Sequence[Hashable]]]:
         groups: dict[tuple[int, int], list[Hashable]] = {}
         for candidate in candidates:
