@@ -112,12 +112,14 @@ def test_training_can_start_from_a_saved_model(data, tmp_path, monkeypatch):
     first = TrainConfig(steps=2, batch_size=8, warmup_steps=1, checkpoint_every=2)
     start = train(tiny_backbone(), data, tmp_path / "start", first, show_progress=False)
     start.info.timestep_range, start.info.temperature = (100, 300), 7.0
+    start.info.typical_error = dict(error=0.5, grid="0-999", slots=4)
     start.save_pretrained(tmp_path / "start")
     monkeypatch.setattr(diffclass.data, "load_dataset", lambda name, split, size=None: data)
     config = TrainConfig(steps=2, batch_size=8, warmup_steps=1, checkpoint_every=2)
     train_model(tmp_path / "more", "toy", config, init_from=tmp_path / "start")
     more = load_backbone(tmp_path / "more")
     assert more.info.timestep_range is None and more.info.temperature == 1.0  # fitted to the old weights: dropped
+    assert more.info.typical_error is None
     assert str(tmp_path / "start") in more.info.training["init_from"]
     changed = [k for k, v in more.unet.state_dict().items() if not torch.equal(v, start.unet.state_dict()[k])]
     assert changed and set(more.unet.state_dict()) == set(start.unet.state_dict())
@@ -162,3 +164,20 @@ def test_a_damaged_checkpoint_record_is_one_line_on_resume(monkeypatch, capsys, 
     (tmp_path / "m" / "checkpoint" / "train_state.json").write_text(text)
     code, out, err = run_cli(monkeypatch, capsys, *args, "--steps", 3, "--out", tmp_path / "m", "--resume")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_a_finished_run_trained_further_forgets_what_was_fitted_to_its_weights(data, tmp_path, monkeypatch):
+    import diffclass.data
+    from diffclass.training import train_model
+
+    monkeypatch.setattr(diffclass.data, "load_dataset", lambda name, split, size=None: data)
+    config = lambda steps: TrainConfig(steps=steps, batch_size=8, warmup_steps=1, checkpoint_every=2)  # noqa: E731
+    train_model(tmp_path / "run", "toy", config(2))
+    fitted = load_backbone(tmp_path / "run")
+    fitted.info.timestep_range, fitted.info.temperature = (100, 300), 7.0
+    fitted.save_pretrained(tmp_path / "run")
+    train_model(tmp_path / "run", "toy", config(2), resume=True)  # nothing more to train: the fitting holds
+    assert load_backbone(tmp_path / "run").info.temperature == 7.0
+    train_model(tmp_path / "run", "toy", config(4), resume=True)
+    more = load_backbone(tmp_path / "run")
+    assert more.info.training["steps"] == 4 and more.info.timestep_range is None and more.info.temperature == 1.0

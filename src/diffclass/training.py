@@ -252,6 +252,12 @@ def save_sample_grid(images: torch.Tensor, class_names: list[str], per_class: in
     plt.close(fig)
 
 
+def forget_fitting(info) -> None:
+    """Drop what was fitted to weights that training is about to change: the window, temperature, typical error,
+    timestep weights and front (calibrate, fit-temperature and tune fit them again)."""
+    info.timestep_range, info.temperature, info.typical_error, info.weighting, info.front = None, 1.0, None, None, None
+
+
 def train_model(
     out: str | Path,
     dataset: str,
@@ -277,12 +283,13 @@ def train_model(
     data = load_dataset(dataset, "train", image_size)  # a user's folder: its classes, size and colour as it has them
     if resume and (out / INFO_FILE).is_file():
         backbone = load_backbone(out)
+        if backbone.info.training.get("steps", 0) < config.steps:  # a finished run trained further
+            forget_fitting(backbone.info)
     elif init_from is not None:
         backbone = load_backbone(init_from)
         if backbone.info.backbone != "class_unet" or backbone.info.class_names != data.class_names:
             raise DiffclassError(f"--init-from {init_from}: not a class-conditional model of {dataset}'s classes")
-        info = backbone.info
-        info.timestep_range, info.temperature, info.front, info.weighting = None, 1.0, None, None
+        forget_fitting(backbone.info)
         config.init_from = f"{init_from} ({weights_digest(init_from)})"
     else:
         from diffclass.placement import fit_anchors

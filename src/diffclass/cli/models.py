@@ -48,7 +48,9 @@ def train(
     ] = None,
     ema_decay: Annotated[float, typer.Option(min=0.0, max=1.0, help="EMA decay of the saved weights.")] = 0.999,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Save a resumable checkpoint every N steps.")] = 500,
-    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint in OUT.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from OUT's checkpoint; past a finished run, its fitting is dropped.")
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of weights, batches, timesteps and noise.")] = 0,
     device: DeviceOption = "cpu",
     tree: Annotated[
