@@ -45,8 +45,8 @@ def class_anchors(anchors: list[list[float]], tree) -> dict[Hashable, tuple[floa
     "registered",
     Option("prior", DEFAULT_PRIOR, number(0, 10), "relative error a class pays per pixel the image is moved"),
     Option("then", "exhaustive", text, "the strategy that ranks the classes on the registered errors"),
-    help="each class also read with the image's content moved to where its training images put theirs "
-    "(at most 2x then's calls)",
+    help="each class also read with the image's content moved to where its training images put theirs (the "
+    "model's anchors; at most 2x then's calls per class)",
 )
 def _build(options: dict, context: StrategyContext, rest: dict) -> Registered:
     then = placed_stage("registered", options["then"], context)
