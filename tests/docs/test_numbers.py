@@ -1438,3 +1438,30 @@ def embedded_models_of(dataset: str) -> list[str]:
     from diffclass.hub import embedded_models
 
     return [m for m in embedded_models() if dataset in m]
+
+
+def test_the_unseen_typeface_position_table_is_its_json():
+    names = ("position_unseen_registered.json", "position_unseen_registered_pruned.json")
+    runs = [result(name) for name in (*names, "position_unseen_registered_teacher.json")]
+    assert all(r["dataset"] == "folder:runs/unseen-glyphs" and r["limit"] is None for r in runs)
+    rows = [row for run in runs for row in run["rows"]]
+    entries = list(dict.fromkeys((r["model"], r["strategy"]) for r in rows))
+    quoted = table(ROOT / "docs/results/glyphs.md", "| unseen typefaces: model and strategy (calls per image) |")
+    assert len(quoted) == len(entries) == 9
+    for cells, (model, strategy) in zip(quoted, entries):
+        mine = [r for r in rows if (r["model"], r["strategy"]) == (model, strategy)]
+        assert [r["placement"] for r in mine] == ["as drawn", "centre", "shift:1", "shift:2"]
+        assert {r["images"] for r in mine} == {848}
+        assert cells[0] == f"`{model}` `{strategy}` ({mine[0]['nfe_per_image']:,.0f})"
+        assert cells[1:] == [percent(r["top1"]) for r in mine], model
+    gaps = {}  # per diffusion model: centred gap before and after, and two pixels off before and after
+    for model in ("glyphs-allclass", "glyphs-pruned", "glyphs"):
+        before, after = (
+            [100 * r["top1"] for r in rows if r["model"] == model and (("registered" in r["strategy"]) == reg)]
+            for reg in (False, True)
+        )
+        gaps[model] = (before[0] - before[1], after[0] - after[1], before[3], after[3])
+    text = prose("docs/results/glyphs.md")
+    after = sorted(g[1] for g in gaps.values())
+    before = sorted(g[0] for g in gaps.values())
+    assert f"models lose {after[0]:.1f}–{after[-1]:.1f} points instead of {before[0]:.1f}–{before[-1]:.1f}" in text
