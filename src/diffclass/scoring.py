@@ -87,8 +87,14 @@ class PlacedErrors:
         self.shared = [(dy, dx) for dy in reach for dx in reach]
         self.centre = ink_centres(x0[None])[0] if placement.anchors else None
         self.copies: dict[tuple[int, int], ImageErrors] = {}
+        self._offsets: dict[Hashable, list[tuple[int, int]]] = {}  # per candidate, asked every round: found once
 
     def offsets(self, candidate: Hashable) -> list[tuple[int, int]]:
+        if candidate not in self._offsets:
+            self._offsets[candidate] = self._find_offsets(candidate)
+        return self._offsets[candidate]
+
+    def _find_offsets(self, candidate: Hashable) -> list[tuple[int, int]]:
         from diffclass.data.corruptions import MAX_SHIFT
         from diffclass.placement import registration_offset
 
