@@ -127,3 +127,21 @@ def test_fit_anchors_stores_the_training_datas_anchors(monkeypatch, capsys, mode
     assert code != 0 and "embedded" in out + err
     code, out, err = run_cli(monkeypatch, capsys, "fit-anchors", "--model", str(model_dir), "--images-from", "glyphs")
     assert code != 0 and "other classes" in out + err and "Traceback" not in out + err
+
+
+def test_records_made_with_anchors_are_redone_when_the_anchors_change(classifier, tmp_path, caplog):
+    """`fit-anchors` changes the anchors under the same weights: a record store of a registered run no longer
+    matches, one of a strategy that never reads them still does."""
+    from diffclass.evaluation import run_identity
+    from diffclass.records import RecordStore
+
+    registered, plain = "prefilter(by=x;k=2;then=registered(prior=0.05;then=exhaustive(n=4)))", "exhaustive(n=4)"
+    before = {s: run_identity(with_anchors(classifier, [[3.5, 3.5]] * 5), s) for s in (registered, plain)}
+    after = {s: run_identity(with_anchors(classifier, [[2.5, 3.5]] * 5), s) for s in (registered, plain)}
+    assert before[plain] == after[plain]
+    assert before[registered] != after[registered]
+    with RecordStore(tmp_path / "out", before[registered]):
+        pass
+    with caplog.at_level("INFO", logger="diffclass.records"), RecordStore(tmp_path / "out", after[registered]):
+        pass
+    assert "made with other options (anchors)" in caplog.text

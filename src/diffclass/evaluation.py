@@ -296,8 +296,12 @@ def evaluate_sharded(
 def run_identity(classifier: ImageClassifier, strategy: str, **extra) -> dict:
     """Every input besides the image that can change a record, for a record store's options: the classifier's
     `identity()` and the strategy. The image itself is in each record, by content (`content_id`), so a changed
-    image is redone and only it."""
-    return {**classifier.identity(), "strategy": strategy, **extra}
+    image is redone and only it. A strategy that reads the model's anchors (`registered`, on its own or as a
+    stage) also keys on them: `diffclass fit-anchors` changes them under the same weights."""
+    keys = {**classifier.identity(), "strategy": strategy, **extra}
+    if "registered(" in strategy:
+        keys["anchors"] = json_digest(classifier.info.anchors)
+    return keys
 
 
 def model_identity(classifier: ImageClassifier, weights: str) -> dict:
