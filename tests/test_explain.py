@@ -25,9 +25,16 @@ def test_explain_matches_classify_and_its_curves_are_the_noise_banks_errors(mode
     assert len(result.heatmap) == 8 and len(result.heatmap[0]) == 8
 
 
-@pytest.mark.parametrize("spec", ["registered(prior=0;then=exhaustive(n=4))", "aligned(d=1;then=exhaustive(n=4))"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "registered(prior=0;then=exhaustive(n=4))",
+        "aligned(d=1;then=exhaustive(n=4))",
+        "prefilter(by={model_dir};k=4;then=registered(prior=0;then=exhaustive(n=4)))",  # a stage's placement
+    ],
+)
 def test_explain_reads_each_class_where_a_placed_strategy_read_it(model_dir, spec):
-    clf = diffclass.load(model_dir)
+    clf, spec = diffclass.load(model_dir), spec.format(model_dir=model_dir)
     clf.info.anchors = [[1.5 + c % 5, 6.0 - c % 4] for c in range(10)]
     image = torch.full((1, 8, 8), -1.0)
     image[:, 3:5, 2:5] = 1.0

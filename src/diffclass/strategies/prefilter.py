@@ -30,6 +30,11 @@ class Prefilter(Strategy):
     def options(self) -> dict[str, object]:
         return {"by": self.by, "k": self.k, "then": self.then.name}
 
+    @property
+    def placement(self):
+        """Where its stage reads each kept class (`explain` draws the errors there)."""
+        return self.then.placement
+
     def run(self, candidates: Sequence[Hashable]) -> Run:
         return (yield from self.then.run(candidates))
 
