@@ -61,6 +61,30 @@ def test_each_class_is_read_as_it_is_or_moved_to_its_anchor_whichever_fits_bette
     assert decision.nfe == 4 * (5 + 3)  # every class as it is, and the three that move once more
 
 
+def test_slack_also_reads_each_class_a_pixel_above_and_below_its_move(classifier):
+    image = blob(3, 3)  # ink centre (3.5, 3.5)
+    anchors = [[3.5, 3.5], [1.5, 3.5], [3.5, 5.5], [5.5, 1.5], [3.7, 3.4]]
+    moves = [(0, 0), (-2, 0), (0, 2), (2, -2), (0, 0)]
+    prior = 0.1
+    clf = with_anchors(classifier, anchors)
+    spec = f"registered(prior={prior};slack=1;then=exhaustive(n=4))"
+    assert clf.strategy(spec).name == spec
+    decision = clf.classify(image[None], spec, image_ids=["x"])[0]
+
+    def read(dy, dx, c):
+        return clf.classify(translate(image, dy, dx)[None], "exhaustive(n=4)", image_ids=["x"])[0].scores[c] * (
+            1 + prior * (abs(dy) + abs(dx))
+        )
+
+    for c, (dy, dx) in enumerate(moves):
+        expected = min(read(0, 0, c), *(read(dy + j, dx, c) for j in (-1, 0, 1)))
+        assert decision.scores[c] == pytest.approx(expected, rel=1e-6)
+    reads = sum(len({(0, 0), *((dy + j, dx) for j in (-1, 0, 1))}) for dy, dx in moves)
+    assert decision.nfe == 4 * reads  # a class-conditional network: a call per class and distinct reading of it
+    with pytest.raises(DiffclassError, match="slack"):
+        clf.strategy("registered(slack=3;then=exhaustive(n=4))")
+
+
 def test_a_centred_crop_is_read_where_its_class_expects_it(classifier):
     """Registered with no prior, a moved image reads each class exactly as the image where its anchor is."""
     image = blob(4, 2)

@@ -74,10 +74,10 @@ class ImageErrors:
 class PlacedErrors:
     """The memo of one image read at several whole-pixel placements, all on the image's own noise: the image as it
     is, moved by every offset up to `placement.shifts` in x and y, and moved so that its ink centre lands on each
-    candidate's anchor (`placement.anchors`). Each candidate is read at the placement where its mean error over the
-    requested slots, times (1 + prior·k) for a move of k pixels in x plus y, is lowest: its error is that of the
-    image moved to where the candidate expects it (a glyph off its baseline, a crop off-centre). Each moved copy
-    costs its own calls; the uncovered border repeats the edge."""
+    candidate's anchor (`placement.anchors`) and up to `placement.slack` pixels above and below. Each candidate is
+    read at the placement where its mean error over the requested slots, times (1 + prior·k) for a move of k pixels
+    in x plus y, is lowest: its error is that of the image moved to where the candidate expects it (a glyph off its
+    baseline, a crop off-centre). Each moved copy costs its own calls; the uncovered border repeats the edge."""
 
     def __init__(self, scorer: ErrorScorer, x0: torch.Tensor, image_id: str, placement):
         from diffclass.placement import ink_centres
@@ -101,8 +101,10 @@ class PlacedErrors:
         anchor = self.placement.anchors.get(candidate) if self.centre is not None else None
         if anchor is None:
             return self.shared
-        own = registration_offset(anchor, self.centre, MAX_SHIFT)
-        return self.shared if own in self.shared else [*self.shared, own]
+        dy, dx = registration_offset(anchor, self.centre, MAX_SHIFT)
+        slack = self.placement.slack
+        moves = [(max(-MAX_SHIFT, min(MAX_SHIFT, dy + j)), dx) for j in range(-slack, slack + 1)]
+        return list(dict.fromkeys([*self.shared, *moves]))
 
     def copy(self, offset: tuple[int, int]) -> ImageErrors:
         from diffclass.data.corruptions import translate

@@ -41,11 +41,12 @@ class StrategyContext:
 class Placement:
     """Where the engine reads each candidate besides the image as it is: at every whole-pixel shift up to `shifts`
     in x and y (`aligned`), and with the image's content moved to where the candidate's training images put theirs
-    (`registered`, by `anchors`: candidate -> (y, x)). Each candidate is read where its mean error, times
-    (1 + prior·k) for a move of k pixels in x plus y, is lowest."""
+    (`registered`, by `anchors`: candidate -> (y, x)), and up to `slack` pixels above and below that move. Each
+    candidate is read where its mean error, times (1 + prior·k) for a move of k pixels in x plus y, is lowest."""
 
     shifts: int = 0
     prior: float = 0.0
+    slack: int = 0
     anchors: dict[Hashable, tuple[float, float]] | None = field(default=None, compare=False)
 
 
