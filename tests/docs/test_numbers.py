@@ -1555,5 +1555,16 @@ def test_the_slack_reading_against_the_target_is_its_json():
         f"as drawn, and score {a[0]:.2f}% and {p[0]:.2f}% as drawn, {a[0] - base['glyphs-allclass']:.2f} "
         f"and {p[0] - base['glyphs-pruned']:.2f} points above their defaults" in text
     )
+    t = [100 * r["top1"] for r in unseen if r["model"] == "glyphs"]
+    teacher_default = next(
+        100 * r["top1"]
+        for r in result("position_unseen_registered_teacher.json")["rows"]
+        if r["placement"] == "as drawn" and "registered" not in r["strategy"]
+    )
+    assert (
+        f"keeps {t[1]:.2f}% centred, {t[0] - t[1]:.2f} points under its own {t[0]:.2f}% as drawn and "
+        f"{teacher_default - t[0]:.2f} under its default's" in text
+    )
+    assert f"the teacher comes within {t[0] - t[1]:.2f} centred at {teacher_default - t[0]:.2f} as drawn" in text
     noise = result("registered_noise3_allclass_slack.json")
     assert "slack=1" in noise["strategy"] and f"with slack keeps {percent(noise['top1'])}" in text
