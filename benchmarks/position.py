@@ -79,14 +79,13 @@ def main() -> None:
                 standard_error=round(error, 4),
                 nfe_per_image=summary.nfe_per_image,
             )
-            predictions = {r.id: r.prediction for r in summary.records}
-            drawn = next(
-                (r for r in rows if (r["model"], r["strategy"], r["placement"]) == (name, strategy, "as drawn")), None
-            )
-            if placement is None:
-                row["predictions"] = predictions
-            elif drawn and "predictions" in drawn:
-                row.update(changes(drawn["predictions"], predictions, summary.records, heights))
+            if placement is None:  # what each moved row is compared with
+                row["predictions"] = {r.id: r.prediction for r in summary.records}
+            else:
+                key = (name, strategy, "as drawn")
+                drawn = next((r for r in rows if (r["model"], r["strategy"], r["placement"]) == key), {})
+                if "predictions" in drawn:
+                    row.update(changes(drawn["predictions"], summary.records, heights))
             rows.append(row)
             save(args, rows)
             console.print(f"{name} {summary.strategy} {label}: {summary.top1:.2%} ({n} images)")
@@ -111,7 +110,7 @@ def class_heights(dataset) -> list[float]:
     ]
 
 
-def changes(drawn: dict[str, int], moved: dict[str, int], records, heights: list[float]) -> dict[str, int]:
+def changes(drawn: dict[str, int], records, heights: list[float]) -> dict[str, int]:
     """What moving the images changed: lost (right as drawn, wrong moved), gained, and the lost read as a class
     whose images sit a pixel or more higher or lower."""
     lost = [r for r in records if drawn.get(r.id) == r.label != r.prediction]
